@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks to build and run sanwu: uv (Python packaging), the
+# PostgreSQL server binaries, Java 17+ and Maven (to fetch and run Kafka). Quiet when all is there.
+set -euo pipefail
+
+missing=()
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql postgresql-client)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing system packages: ${missing[*]} (install them with apt-get as root)" >&2
+    exit 1
+  fi
+  echo "[install] apt-get install ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v uv >/dev/null; then
+  echo "[install] pip install uv" >&2
+  python3 -m pip install --quiet --disable-pip-version-check uv
+fi

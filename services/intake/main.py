@@ -1,0 +1,75 @@
+"""The intake service: validates, authorises and durably accepts petition events."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.intake.config import IntakeSettings, get_settings
+from services.intake.relay import Relay
+from services.intake.routes import router
+from services.intake.service import IntakeService
+from shared import kafka
+from shared import logging as sanwu_logging
+from shared.db import Database
+from shared.migrate import upgrade
+from shared.registry.cache import UnitRegistry
+from shared.web import create_app as create_service_app
+from shared.web import database_ready
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SHARED_MIGRATIONS = Path(__file__).parents[2] / "shared" / "migrations"
+
+
+async def migrate(settings: IntakeSettings) -> None:
+    await upgrade(SHARED_MIGRATIONS, schema="registry", url=settings.database_url)
+    await upgrade(MIGRATIONS, schema="intake", url=settings.database_url)
+
+
+async def kafka_ready(app: FastAPI) -> bool:
+    return await kafka.reachable(app.state.settings)
+
+
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sanwu_logging.configure(settings.log_level, json=settings.log_json)
+        await migrate(settings)
+        db = Database.from_settings(settings)
+        registry = UnitRegistry(db.engine)
+        await registry.refresh()
+        app.state.settings = settings
+        app.state.db = db
+        app.state.registry = registry
+        app.state.intake = IntakeService(
+            registry=registry,
+            petitioner_secret=settings.petitioner_hash_secret,
+            future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+        )
+        tasks = [asyncio.create_task(registry.keep_fresh(settings.registry_refresh_seconds))]
+        if settings.intake_run_relay:
+            with contextlib.suppress(Exception):
+                await kafka.ensure_topics(settings, timeout=10)
+            tasks.append(asyncio.create_task(Relay(db=db, settings=settings).run()))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await db.dispose()
+
+    app = create_service_app(
+        title="sanwu intake",
+        description="Front desks and government systems post petition events here.",
+        lifespan=lifespan,
+        checks={"database": database_ready, "kafka": kafka_ready},
+    )
+    app.include_router(router)
+    return app

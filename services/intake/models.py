@@ -1,0 +1,54 @@
+"""Intake's own schema: the accepted-event journal and the outbox the relay drains."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+SCHEMA = "intake"
+
+
+class JournalEntry(SQLModel, table=True):
+    """One accepted event: what was sent (petitioner_ref already hashed), by which key, when."""
+
+    __tablename__ = "journal"
+    __table_args__ = {"schema": SCHEMA}
+
+    event_id: UUID = Field(primary_key=True)
+    type: str
+    unit_code: str = Field(sa_column=sa.Column(sa.CHAR(12), nullable=False))
+    county_code: str = Field(sa_column=sa.Column(sa.CHAR(12), nullable=False))
+    target_event_id: UUID | None = Field(default=None, index=True)
+    occurred_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    payload: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    content_hash: str = Field(sa_column=sa.Column(sa.CHAR(64), nullable=False))
+    key_id: str
+    correlation_id: str | None = None
+    accepted_at: datetime = Field(
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        )
+    )
+
+
+class OutboxEntry(SQLModel, table=True):
+    """A message still to publish; the relay deletes it once Kafka has acknowledged it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    event_id: UUID
+    key: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    value: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    correlation_id: str | None = None
+    created_at: datetime = Field(
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        )
+    )

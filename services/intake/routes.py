@@ -1,0 +1,88 @@
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, Request, Response, status
+
+from services.intake.schemas import (
+    BatchIn,
+    BatchItemOut,
+    BatchOut,
+    EventIn,
+    ReceiptOut,
+    StoredEventOut,
+)
+from services.intake.service import IntakeService
+from shared.web import PrincipalDep, SessionDep, correlation_id
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+ERRORS: dict[int | str, dict[str, Any]] = {code: PROBLEM for code in (401, 403, 409, 413, 422, 503)}
+
+
+def get_service(request: Request) -> IntakeService:
+    service: IntakeService = request.app.state.intake
+    return service
+
+
+ServiceDep = Annotated[IntakeService, Depends(get_service)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ReceiptOut,
+    responses={
+        200: {"model": ReceiptOut, "description": "A repeat of an accepted event"},
+        **ERRORS,
+    },
+    summary="Post one event; 202 once it is durable",
+)
+async def post_event(
+    event: Annotated[EventIn, Body()],
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    service: ServiceDep,
+) -> ReceiptOut:
+    receipt = await service.accept(
+        session, event=event, principal=principal, correlation_id=correlation_id(request)
+    )
+    if receipt.duplicate:
+        response.status_code = status.HTTP_200_OK
+    return ReceiptOut(
+        event_id=receipt.event_id, accepted_at=receipt.accepted_at, duplicate=receipt.duplicate
+    )
+
+
+@router.post(
+    "/batch",
+    response_model=BatchOut,
+    responses=ERRORS,
+    summary="Post up to 1000 events; one result per event, in order",
+)
+async def post_batch(
+    batch: BatchIn,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    service: ServiceDep,
+) -> BatchOut:
+    results = await service.accept_batch(
+        session, items=batch.events, principal=principal, correlation_id=correlation_id(request)
+    )
+    return BatchOut(
+        results=[BatchItemOut(event_id=r.event_id, status=r.status, error=r.error) for r in results]
+    )
+
+
+@router.get(
+    "/{event_id}",
+    response_model=StoredEventOut,
+    responses={404: PROBLEM, 401: PROBLEM, 403: PROBLEM},
+    summary="The event as accepted, with the corrections that target it",
+)
+async def get_event(
+    event_id: UUID, session: SessionDep, principal: PrincipalDep, service: ServiceDep
+) -> dict[str, object]:
+    return await service.get(session, event_id=event_id, principal=principal)

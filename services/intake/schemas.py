@@ -1,0 +1,51 @@
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import Event
+
+
+class ReceiptOut(BaseModel):
+    event_id: UUID
+    accepted_at: datetime
+    duplicate: bool
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, Any]] = Field(
+        max_length=1000,
+        description="Up to 1000 events, each as for POST /v1/events; a bad one does not stop "
+        "the others.",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/Event"}},
+    )
+
+
+class BatchItemOut(BaseModel):
+    event_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    error: dict[str, Any] | None = Field(None, description="problem+json body of the rejection")
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemOut]
+
+
+class StoredEventOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    event_id: UUID
+    type: str
+    unit_code: str
+    occurred_at: datetime
+    accepted_at: datetime
+    key_id: str = Field(description="The key that posted the event.")
+    corrections: list[dict[str, Any]] = Field(
+        description="Voids and re-attributions that target this event, oldest first."
+    )
+
+
+EventIn = Event

@@ -1,0 +1,330 @@
+"""Accepting events: check them against the registry and the key, then journal them together
+with their outbox message in the caller's transaction."""
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake import metrics
+from services.intake.repository import EventRepository
+from shared.access.service import Principal
+from shared.errors import DomainError, EventConflict, EventNotFound, InvalidInput, OutOfScope
+from shared.events import (
+    Event,
+    EventReattributed,
+    EventVoided,
+    PetitionVisit,
+    event_adapter,
+    unit_codes_of,
+)
+from shared.levels import CAMPAIGN_LEVELS, RANK, Level
+from shared.problems import validation_errors
+from shared.registry.cache import UnitRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    event_id: UUID
+    accepted_at: datetime
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    event_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    event: Event
+    payload: dict[str, Any]
+    content_hash: str
+    county_code: str
+
+
+def _canonical(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _problem_of(error: DomainError) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:sanwu:problem:{error.slug}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+    }
+    if error.errors:
+        body["errors"] = error.errors
+    return body
+
+
+class IntakeService:
+    def __init__(
+        self, *, registry: UnitRegistry, petitioner_secret: str, future_tolerance: timedelta
+    ) -> None:
+        self.registry = registry
+        self._petitioner_key = petitioner_secret.encode()
+        self.future_tolerance = future_tolerance
+
+    # --- checks ----------------------------------------------------------------------------
+
+    async def check(self, event: Event, principal: Principal, *, now: datetime) -> str:
+        """Raise InvalidInput or OutOfScope; return the county code the event is keyed by."""
+        units = {}
+        unknown = []
+        for field, code in self._unit_fields(event):
+            unit = await self.registry.get(code)
+            if unit is None:
+                unknown.append({"field": field, "message": f"unknown unit {code}", "type": "unit"})
+            units[field] = unit
+        if unknown:
+            raise InvalidInput("the event names units that are not in the registry", errors=unknown)
+        principal.require_desk_for(self.registry, unit_codes_of(event))
+
+        errors = []
+        for field, unit in units.items():
+            assert unit is not None
+            if unit.level not in CAMPAIGN_LEVELS:
+                errors.append(
+                    {
+                        "field": field,
+                        "message": f"{unit.code} is a {unit.level}; events belong to a county, "
+                        "township or village",
+                        "type": "unit_level",
+                    }
+                )
+        unit = units["unit_code"]
+        assert unit is not None
+        if isinstance(event, PetitionVisit) and RANK[event.destination_level] < RANK[unit.level]:
+            errors.append(
+                {
+                    "field": "destination_level",
+                    "message": f"a visit to the {event.destination_level} is below the unit's own "
+                    f"level ({unit.level})",
+                    "type": "destination_below_unit",
+                }
+            )
+        if event.occurred_at > now + self.future_tolerance:
+            errors.append(
+                {
+                    "field": "occurred_at",
+                    "message": "occurred_at is more than 5 minutes in the future",
+                    "type": "future",
+                }
+            )
+        if (
+            isinstance(event, EventVoided | EventReattributed)
+            and event.target_event_id == event.event_id
+        ):
+            errors.append(
+                {
+                    "field": "target_event_id",
+                    "message": "a correction cannot target itself",
+                    "type": "self_target",
+                }
+            )
+        if errors:
+            raise InvalidInput("the event breaks the intake rules", errors=errors)
+        county = self.registry.ancestor_at(unit.code, Level.county)
+        assert county is not None, f"unit {unit.code} has no county ancestor"
+        return county.code
+
+    @staticmethod
+    def _unit_fields(event: Event) -> list[tuple[str, str]]:
+        fields = [("unit_code", event.unit_code)]
+        if isinstance(event, EventReattributed):
+            fields.append(("new_unit_code", event.new_unit_code))
+        return fields
+
+    def _prepare(self, event: Event, county_code: str) -> _Prepared:
+        payload = event.model_dump(mode="json", exclude_none=True)
+        if isinstance(event, PetitionVisit) and event.petitioner_ref is not None:
+            payload["petitioner_ref"] = self.hash_petitioner(event.petitioner_ref)
+        # Same content means the same facts: compare instants, not how the offset was written.
+        comparable = payload | {"occurred_at": event.occurred_at.astimezone(UTC).isoformat()}
+        content_hash = hashlib.sha256(_canonical(comparable)).hexdigest()
+        return _Prepared(event, payload, content_hash, county_code)
+
+    def hash_petitioner(self, ref: str) -> str:
+        return (
+            "hmac-sha256:"
+            + hmac.new(self._petitioner_key, ref.encode(), hashlib.sha256).hexdigest()
+        )
+
+    # --- accepting -------------------------------------------------------------------------
+
+    async def accept(
+        self, session: AsyncSession, *, event: Event, principal: Principal, correlation_id: str
+    ) -> Receipt:
+        now = datetime.now(UTC)
+        county = await self.check(event, principal, now=now)
+        outcome = await self._store(
+            session,
+            [self._prepare(event, county)],
+            principal=principal,
+            correlation_id=correlation_id,
+            now=now,
+        )
+        result = outcome[event.event_id]
+        if isinstance(result, DomainError):
+            raise result
+        return result
+
+    async def accept_batch(
+        self, session: AsyncSession, *, items: list[Any], principal: Principal, correlation_id: str
+    ) -> list[ItemResult]:
+        now = datetime.now(UTC)
+        slots: list[ItemResult | _Prepared] = []
+        for index, item in enumerate(items):
+            raw_id = item.get("event_id") if isinstance(item, dict) else None
+            try:
+                event = event_adapter.validate_python(item)
+                slots.append(self._prepare(event, await self.check(event, principal, now=now)))
+            except ValidationError as exc:
+                error = InvalidInput(
+                    f"events[{index}] is invalid", errors=validation_errors(exc.errors())
+                )
+                slots.append(ItemResult(_str_or_none(raw_id), "rejected", _problem_of(error)))
+                metrics.rejected.labels("validation").inc()
+            except (InvalidInput, OutOfScope) as exc:
+                slots.append(ItemResult(_str_or_none(raw_id), "rejected", _problem_of(exc)))
+                metrics.rejected.labels(exc.slug).inc()
+        prepared = [s for s in slots if isinstance(s, _Prepared)]
+        outcome = await self._store(
+            session, prepared, principal=principal, correlation_id=correlation_id, now=now
+        )
+        results: list[ItemResult] = []
+        first_hash: dict[UUID, str] = {}
+        reported: set[UUID] = set()
+        for slot in slots:
+            if isinstance(slot, ItemResult):
+                results.append(slot)
+                continue
+            event_id = slot.event.event_id
+            result = outcome[event_id]
+            if first_hash.setdefault(event_id, slot.content_hash) != slot.content_hash:
+                result = EventConflict(
+                    f"event {event_id} appears twice in the batch with other content"
+                )
+            if isinstance(result, DomainError):
+                results.append(ItemResult(str(event_id), "rejected", _problem_of(result)))
+            elif event_id in reported or result.duplicate:
+                results.append(ItemResult(str(event_id), "duplicate"))
+            else:
+                results.append(ItemResult(str(event_id), "accepted"))
+            reported.add(event_id)
+        return results
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        prepared: list[_Prepared],
+        *,
+        principal: Principal,
+        correlation_id: str,
+        now: datetime,
+    ) -> dict[UUID, Receipt | DomainError]:
+        """Journal the new events with their outbox messages; classify the rest."""
+        repository = EventRepository.from_session(session)
+        first: dict[UUID, _Prepared] = {}
+        for item in prepared:
+            first.setdefault(item.event.event_id, item)
+        ordered = sorted(
+            first.values(), key=lambda p: p.event.event_id
+        )  # same lock order everywhere
+        inserted = await repository.insert_new(
+            [
+                self._journal_row(p, principal=principal, correlation_id=correlation_id, now=now)
+                for p in ordered
+            ]
+        )
+        # The outbox keeps the batch's own order: that is the order per county on the topic.
+        await repository.add_to_outbox(
+            [
+                self._outbox_row(p, principal=principal, correlation_id=correlation_id, now=now)
+                for p in first.values()
+                if p.event.event_id in inserted
+            ]
+        )
+        outcome: dict[UUID, Receipt | DomainError] = {
+            event_id: Receipt(event_id, accepted_at, duplicate=False)
+            for event_id, accepted_at in inserted.items()
+        }
+        existing = await repository.receipts([i for i in first if i not in inserted])
+        for event_id, stored in existing.items():
+            if stored.content_hash == first[event_id].content_hash:
+                outcome[event_id] = Receipt(event_id, stored.accepted_at, duplicate=True)
+            else:
+                outcome[event_id] = EventConflict(
+                    f"event {event_id} was already accepted with other content"
+                )
+        for item in first.values():
+            metrics.count_outcome(item.event.type, outcome[item.event.event_id])
+        return outcome
+
+    @staticmethod
+    def _journal_row(
+        p: _Prepared, *, principal: Principal, correlation_id: str, now: datetime
+    ) -> dict[str, Any]:
+        event = p.event
+        return {
+            "event_id": event.event_id,
+            "type": event.type,
+            "unit_code": event.unit_code,
+            "county_code": p.county_code,
+            "target_event_id": getattr(event, "target_event_id", None),
+            "occurred_at": event.occurred_at,
+            "payload": p.payload,
+            "content_hash": p.content_hash,
+            "key_id": principal.key_id,
+            "correlation_id": correlation_id or None,
+            "accepted_at": now,
+        }
+
+    @staticmethod
+    def _outbox_row(
+        p: _Prepared, *, principal: Principal, correlation_id: str, now: datetime
+    ) -> dict[str, Any]:
+        record = {
+            "schema_version": 1,
+            "event": p.payload,
+            "accepted_at": now.isoformat(),
+            "key_id": principal.key_id,
+        }
+        return {
+            "event_id": p.event.event_id,
+            "key": p.county_code.encode(),
+            "value": _canonical(record),
+            "correlation_id": correlation_id or None,
+        }
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get(
+        self, session: AsyncSession, *, event_id: UUID, principal: Principal
+    ) -> dict[str, Any]:
+        repository = EventRepository.from_session(session)
+        row = await repository.get(event_id)
+        if row is None:
+            raise EventNotFound(f"no event {event_id}")
+        if not principal.covers(self.registry, row.unit_code):
+            raise OutOfScope("this event is outside the key's scope")
+        corrections = await repository.corrections_of(event_id)
+        return _as_stored(row) | {"corrections": [_as_stored(c) for c in corrections]}
+
+
+def _as_stored(row: Any) -> dict[str, Any]:
+    return dict(row.payload) | {"accepted_at": row.accepted_at, "key_id": row.key_id}
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,20 @@
+"""Every schema owner's migrations, in the order they must run."""
+
+from pathlib import Path
+
+from shared.config import Settings
+from shared.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (schema holding the version table, script location)
+COMPONENTS: list[tuple[str, Path]] = [
+    ("registry", ROOT / "shared" / "migrations"),
+    ("intake", ROOT / "services" / "intake" / "migrations"),
+]
+
+
+async def migrate_all(settings: Settings) -> None:
+    for schema, location in COMPONENTS:
+        if location.exists():
+            await upgrade(location, schema=schema, url=settings.database_url)

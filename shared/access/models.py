@@ -1,0 +1,35 @@
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+SCHEMA = "access"
+
+
+class Role(StrEnum):
+    desk = "desk"
+    reader = "reader"
+    admin = "admin"
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+    __table_args__ = {"schema": SCHEMA}
+
+    key_id: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True))
+    secret_hash: str = Field(sa_column=sa.Column(sa.CHAR(64), nullable=False))
+    role: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    scope_code: str | None = Field(default=None, sa_column=sa.Column(sa.CHAR(12)))
+    label: str | None = None
+    created_at: datetime = Field(
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        )
+    )
+    expires_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
+    )
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
+    )

@@ -1,0 +1,78 @@
+"""Domain errors. Each maps to one problem+json response in `shared.problems`."""
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
+class InvalidInput(DomainError):
+    """Input that is well-formed JSON but breaks a rule (unknown unit, destination below level)."""
+
+    status = 422
+    title = "Invalid input"
+    slug = "validation"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    title = "Unauthenticated"
+    slug = "unauthenticated"
+
+
+class OutOfScope(DomainError):
+    status = 403
+    title = "Outside the key's scope"
+    slug = "out-of-scope"
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class UnitNotFound(NotFound):
+    title = "Unknown unit"
+    slug = "unit-not-found"
+
+
+class EventNotFound(NotFound):
+    title = "Unknown event"
+    slug = "event-not-found"
+
+
+class PeriodNotFound(NotFound):
+    title = "Unknown period"
+    slug = "period-not-found"
+
+
+class EventConflict(DomainError):
+    status = 409
+    title = "Event id already used with other content"
+    slug = "event-conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    title = "Request body too large"
+    slug = "payload-too-large"
+
+
+class DependencyUnavailable(DomainError):
+    status = 503
+    title = "A dependency is unavailable"
+    slug = "dependency-unavailable"
+
+    def __init__(self, dependency: str, reason: str = "") -> None:
+        super().__init__(f"{dependency} is unavailable; nothing was accepted")
+        self.dependency = dependency
+        self.reason = reason

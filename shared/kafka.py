@@ -1,0 +1,111 @@
+"""Kafka plumbing with safe settings: idempotent producers (acks=all), consumers that commit
+only by hand, and topics created explicitly with the partitions and configs they need."""
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared.config import Settings
+
+log = structlog.get_logger(__name__)
+
+FOREVER = "-1"
+
+
+def producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "enable_idempotence": True,  # implies acks=all
+        "acks": "all",
+        "linger_ms": 5,
+        "max_batch_size": 256 * 1024,
+        "request_timeout_ms": 15_000,
+    } | overrides
+    return AIOKafkaProducer(**options)
+
+
+def consumer(
+    settings: Settings, *topics: str, group_id: str | None, **overrides: Any
+) -> AIOKafkaConsumer:
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+        "max_poll_records": 1000,
+    } | overrides
+    return AIOKafkaConsumer(*topics, **options)
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    return [
+        # Petition events are the record the evaluation rebuilds from: kept forever.
+        NewTopic(
+            settings.events_topic,
+            num_partitions=settings.event_partitions,
+            replication_factor=1,
+            topic_configs={"retention.ms": FOREVER, "retention.bytes": FOREVER},
+        ),
+        # The latest status per unit and period: compacted so a reader can rebuild from it.
+        NewTopic(
+            settings.status_topic,
+            num_partitions=settings.status_partitions,
+            replication_factor=1,
+            topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+        ),
+        NewTopic(
+            settings.dead_letter_topic,
+            num_partitions=1,
+            replication_factor=1,
+            topic_configs={"retention.ms": FOREVER},
+        ),
+    ]
+
+
+async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[str]:
+    """Create the project's topics if missing; returns the names created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000
+    )
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topic_specs(settings) if t.name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+            log.info("topics_created", topics=[t.name for t in missing])
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def delete_topics(settings: Settings, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [n for n in names if n in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
+async def reachable(settings: Settings, *, timeout: float = 1.0) -> bool:
+    """A cheap readiness probe: can we open a TCP connection to a bootstrap server?"""
+    for server in settings.kafka_bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        return True
+    return False

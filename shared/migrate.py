@@ -1,0 +1,72 @@
+"""Alembic, one environment per schema owner (shared reference data, and each service).
+
+Every environment's env.py calls `run_env`; `upgrade` runs one environment to head under an
+advisory lock, so instances starting together migrate once.
+"""
+
+import asyncio
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+MIGRATION_LOCK = 0x5A4E5755  # any constant shared by all instances
+
+
+def _config(script_location: Path, *, schema: str, url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["version_table_schema"] = schema
+    return config
+
+
+def upgrade_sync(script_location: Path, *, schema: str, url: str) -> None:
+    command.upgrade(_config(script_location, schema=schema, url=url), "head")
+
+
+async def upgrade(script_location: Path, *, schema: str, url: str) -> None:
+    # Alembic's env runs its own event loop; give it a thread of its own.
+    await asyncio.to_thread(upgrade_sync, script_location, schema=schema, url=url)
+
+
+def run_env() -> None:
+    """The body of every env.py (online mode only)."""
+    config = context.config
+    schema = config.attributes["version_table_schema"]
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None
+
+    def migrate(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            version_table_schema=schema,
+            include_schemas=True,
+            transaction_per_migration=False,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(sa.text(f"SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                try:
+                    await connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    await connection.commit()
+                    await connection.run_sync(migrate)
+                    await connection.commit()
+                finally:
+                    await connection.execute(
+                        sa.text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+                    )
+                    await connection.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

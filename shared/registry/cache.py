@@ -1,0 +1,124 @@
+"""An in-process view of the registry that every service consults on its hot path.
+
+It reloads when the registry's version changes (polled every few seconds) and looks a missing
+code up in the database at once, so units loaded while the system runs are usable immediately.
+"""
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.levels import Level
+from shared.registry.models import RegistryMeta, Unit
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRef:
+    code: str
+    name: str
+    level: Level
+    parent_code: str | None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "level": self.level.value,
+            "parent_code": self.parent_code,
+        }
+
+
+_units = Unit.__table__  # type: ignore[attr-defined]
+_meta = RegistryMeta.__table__  # type: ignore[attr-defined]
+
+
+class UnitRegistry:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._units: dict[str, UnitRef] = {}
+        self._children: dict[str, list[str]] | None = None
+        self.version: int = -1
+
+    # --- lookups --------------------------------------------------------------------------
+
+    def get_cached(self, code: str) -> UnitRef | None:
+        return self._units.get(code)
+
+    async def get(self, code: str) -> UnitRef | None:
+        unit = self._units.get(code)
+        if unit is None:
+            unit = await self._fetch(code)
+        return unit
+
+    def ancestors(self, code: str) -> list[UnitRef]:
+        """The unit itself, then its parent, up to the root (all must be cached)."""
+        chain: list[UnitRef] = []
+        unit = self._units.get(code)
+        while unit is not None:
+            chain.append(unit)
+            unit = self._units.get(unit.parent_code) if unit.parent_code else None
+        return chain
+
+    def ancestor_at(self, code: str, level: Level) -> UnitRef | None:
+        return next((u for u in self.ancestors(code) if u.level == level), None)
+
+    def is_within(self, code: str, scope_code: str) -> bool:
+        return any(u.code == scope_code for u in self.ancestors(code))
+
+    def children(self, code: str) -> list[str]:
+        if self._children is None:
+            children: dict[str, list[str]] = {}
+            for unit in self._units.values():
+                if unit.parent_code:
+                    children.setdefault(unit.parent_code, []).append(unit.code)
+            self._children = children
+        return self._children.get(code, [])
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+    def all(self) -> list[UnitRef]:
+        return list(self._units.values())
+
+    # --- loading --------------------------------------------------------------------------
+
+    async def refresh(self) -> bool:
+        """Reload everything if the registry changed since the last load. True if reloaded."""
+        async with self._engine.connect() as connection:
+            version = (await connection.execute(sa.select(_meta.c.version))).scalar() or 0
+            if version == self.version:
+                return False
+            rows = await connection.execute(
+                sa.select(_units.c.code, _units.c.name, _units.c.level, _units.c.parent_code)
+            )
+            self._units = {
+                r.code: UnitRef(r.code, r.name, Level(r.level), r.parent_code) for r in rows
+            }
+        self._children = None
+        self.version = version
+        log.info("registry_loaded", units=len(self._units), version=version)
+        return True
+
+    async def _fetch(self, code: str) -> UnitRef | None:
+        """A code the cache lacks: if the database has it, a load happened; reload."""
+        async with self._engine.connect() as connection:
+            exists = (
+                await connection.execute(sa.select(_units.c.code).where(_units.c.code == code))
+            ).first()
+        if exists is None:
+            return None
+        await self.refresh()
+        return self._units.get(code)
+
+    async def keep_fresh(self, interval: float) -> None:
+        """Background task: poll the registry version until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await self.refresh()

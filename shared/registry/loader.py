@@ -1,0 +1,185 @@
+"""`sanwu units load FILE.csv`: validate a whole registry file, then upsert it in one transaction.
+
+A file with any bad line changes nothing: every problem is reported with its line number.
+"""
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.levels import RANK, Level
+from shared.registry.models import RegistryMeta, Unit
+
+COLUMNS = ("code", "name", "level", "parent_code")
+CODE = re.compile(r"^[0-9]{12}$")
+LEVELS = {level.value for level in Level}
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRow:
+    line: int
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+
+
+@dataclass
+class LoadReport:
+    read: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class RegistryFileError(Exception):
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        shown = self.problems[:50]
+        more = len(self.problems) - len(shown)
+        return "\n".join(shown + ([f"... and {more} more"] if more > 0 else []))
+
+
+def read_rows(path: Path) -> list[UnitRow]:
+    problems: list[str] = []
+    rows: list[UnitRow] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or tuple(h.strip() for h in header) != COLUMNS:
+            raise RegistryFileError([f"line 1: header must be {','.join(COLUMNS)}, got {header}"])
+        for line, record in enumerate(reader, start=2):
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            if len(record) != len(COLUMNS):
+                problems.append(f"line {line}: expected 4 columns, got {len(record)}")
+                continue
+            code, name, level, parent = (cell.strip() for cell in record)
+            if not CODE.match(code):
+                problems.append(f"line {line}: code {code!r} is not 12 digits")
+            if not name:
+                problems.append(f"line {line}: name is empty")
+            if level not in LEVELS:
+                problems.append(f"line {line}: unknown level {level!r} (one of {sorted(LEVELS)})")
+            if parent and not CODE.match(parent):
+                problems.append(f"line {line}: parent_code {parent!r} is not 12 digits")
+            rows.append(UnitRow(line, code, name, level, parent or None))
+    if problems:
+        raise RegistryFileError(problems)
+    return rows
+
+
+def check_tree(rows: list[UnitRow], existing: dict[str, tuple[str, str | None]]) -> None:
+    """Duplicates, missing parents, parents not above their children, and cycles."""
+    problems: list[str] = []
+    by_code: dict[str, UnitRow] = {}
+    for row in rows:
+        if row.code in by_code:
+            problems.append(
+                f"line {row.line}: code {row.code} already on line {by_code[row.code].line}"
+            )
+        by_code[row.code] = row
+
+    def level_of(code: str) -> str | None:
+        row = by_code.get(code)
+        return row.level if row else (existing[code][0] if code in existing else None)
+
+    def parent_of(code: str) -> str | None:
+        row = by_code.get(code)
+        return row.parent_code if row else existing.get(code, (None, None))[1]
+
+    for row in rows:
+        if row.parent_code is None:
+            if row.level != Level.province:
+                problems.append(f"line {row.line}: a {row.level} needs a parent_code")
+            continue
+        parent_level = level_of(row.parent_code)
+        if parent_level is None:
+            problems.append(f"line {row.line}: parent_code {row.parent_code} is not a known unit")
+        elif RANK[parent_level] <= RANK[row.level]:
+            problems.append(
+                f"line {row.line}: parent {row.parent_code} is a {parent_level}, "
+                f"not above a {row.level}"
+            )
+    for row in rows:
+        seen = {row.code}
+        code = row.parent_code
+        while code is not None:
+            if code in seen:
+                problems.append(f"line {row.line}: unit {row.code} is its own ancestor (cycle)")
+                break
+            seen.add(code)
+            code = parent_of(code)
+    if problems:
+        raise RegistryFileError(problems)
+
+
+_units = Unit.__table__  # type: ignore[attr-defined]
+_meta = RegistryMeta.__table__  # type: ignore[attr-defined]
+
+
+async def load_units(connection: AsyncConnection, rows: Iterable[UnitRow]) -> LoadReport:
+    """Upsert the rows (already checked) inside the caller's transaction."""
+    rows = list(rows)
+    report = LoadReport(read=len(rows))
+    await connection.execute(sa.text("DROP TABLE IF EXISTS incoming_units"))
+    await connection.execute(
+        sa.text(
+            "CREATE TEMP TABLE incoming_units (code char(12), name text, level text, "
+            "parent_code char(12)) ON COMMIT DROP"
+        )
+    )
+    raw = await connection.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        "incoming_units",
+        records=[(r.code, r.name, r.level, r.parent_code) for r in rows],
+        columns=list(COLUMNS),
+    )
+    result = await connection.execute(
+        sa.text(
+            """
+            INSERT INTO registry.units AS u (code, name, level, parent_code)
+            SELECT code, name, level, parent_code FROM incoming_units
+            ON CONFLICT (code) DO UPDATE
+               SET name = excluded.name, level = excluded.level,
+                   parent_code = excluded.parent_code, updated_at = now()
+             WHERE (u.name, u.level, u.parent_code)
+                   IS DISTINCT FROM (excluded.name, excluded.level, excluded.parent_code)
+            RETURNING (xmax = 0) AS inserted
+            """
+        )
+    )
+    for (inserted,) in result:
+        if inserted:
+            report.added += 1
+        else:
+            report.changed += 1
+    report.unchanged = report.read - report.added - report.changed
+    if report.added or report.changed:
+        await connection.execute(
+            sa.text(
+                "INSERT INTO registry.meta (id, version, loaded_at) VALUES (1, 1, now()) "
+                "ON CONFLICT (id) DO UPDATE SET version = registry.meta.version + 1, "
+                "loaded_at = now()"
+            )
+        )
+    return report
+
+
+async def load_file(connection: AsyncConnection, path: Path) -> LoadReport:
+    rows = read_rows(path)
+    existing = {
+        r.code: (r.level, r.parent_code)
+        for r in await connection.execute(
+            sa.select(_units.c.code, _units.c.level, _units.c.parent_code)
+        )
+    }
+    check_tree(rows, existing)
+    return await load_units(connection, rows)

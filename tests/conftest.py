@@ -1,0 +1,119 @@
+"""The whole suite runs against the real local stack (deploy/stack.sh): each run gets its own
+PostgreSQL database and its own Kafka topic prefix, built by the real migrations."""
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.migrations import migrate_all
+from shared import config as shared_config
+from shared import kafka
+from shared.access import service as access_service
+from shared.access.models import Role
+from shared.config import Settings
+from shared.db import Database
+from shared.registry.generator import ProvinceShape, generate, write_csv
+from shared.registry.loader import load_file
+from tests.support.stack import (
+    TestStack,
+    create_database,
+    drop_database,
+    ensure_stack_up,
+    new_stack,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_UNITS = ROOT / "data" / "demo-units.csv"
+# A small second province so that tests see several counties and cities.
+SMALL_PROVINCE = ProvinceShape(
+    province="35", cities=2, counties=4, townships_per_county=3, villages_per_township=3
+)
+
+COUNTY = "340722000000"  # 枞阳县
+TOWNSHIP = "340722100000"  # 枞阳镇
+VILLAGE = "340722100201"  # a village of 枞阳镇
+SIBLING_TOWNSHIP = "340722101000"  # 横埠镇
+SIBLING_VILLAGE = "340722101201"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStack]:
+    ensure_stack_up()
+    test_stack = new_stack()
+    saved = {k: os.environ.get(k) for k in test_stack.env()}
+    os.environ.update(test_stack.env())
+    shared_config.get_settings.cache_clear()
+    asyncio.run(create_database(test_stack.database))
+    yield test_stack
+    asyncio.run(drop_database(test_stack.database))
+    settings = Settings()
+    topics = [settings.events_topic, settings.status_topic, settings.dead_letter_topic]
+    with contextlib.suppress(Exception):
+        asyncio.run(kafka.delete_topics(settings, topics))
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+async def settings(stack: TestStack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = Settings()
+    await migrate_all(settings)
+    province_csv = tmp_path_factory.mktemp("registry") / "province.csv"
+    with province_csv.open("w", encoding="utf-8") as handle:
+        write_csv(generate(SMALL_PROVINCE), handle)
+    db = Database.from_settings(settings, pool_size=1)
+    async with db.engine.begin() as connection:
+        await load_file(connection, DEMO_UNITS)
+        await load_file(connection, province_csv)
+    await db.dispose()
+    await kafka.ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database.from_settings(settings, pool_size=4)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def keys(db: Database) -> dict[str, str]:
+    """Keys by name: desk and reader keys for the county, a township and its sibling, an admin."""
+    specs = {
+        "county_desk": (Role.desk, COUNTY),
+        "township_desk": (Role.desk, TOWNSHIP),
+        "sibling_desk": (Role.desk, SIBLING_TOWNSHIP),
+        "county_reader": (Role.reader, COUNTY),
+        "township_reader": (Role.reader, TOWNSHIP),
+        "sibling_reader": (Role.reader, SIBLING_TOWNSHIP),
+        "admin": (Role.admin, None),
+    }
+    created = {}
+    async with db.engine.begin() as connection:
+        for name, (role, scope) in specs.items():
+            created[name] = await access_service.create(connection, role=role, scope_code=scope)
+    return created
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@asynccontextmanager
+async def serve(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app's lifespan and talk to it in-process over ASGI."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=30) as client:
+            yield client
