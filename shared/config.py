@@ -5,11 +5,13 @@ Defaults match the local stack started by `make up`. Secrets have a usable defau
 """
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_CAMPAIGN_FILE = Path(__file__).resolve().parents[1] / "campaign" / "zongyang-2018.yaml"
 LOCAL_ONLY_SECRET = "local-only-petitioner-hash-secret"
 
 
@@ -27,6 +29,7 @@ class Settings(BaseSettings):
     registry_refresh_seconds: float = 2.0
     log_level: str = "INFO"
     log_json: bool = True
+    campaign_file: Path = DEFAULT_CAMPAIGN_FILE
 
     @property
     def events_topic(self) -> str:

@@ -1,0 +1,225 @@
+"""The campaign file: periods, targets and the rule table (domain.md sections 3-5), as data.
+
+Evaluation applies the rules; reporting names the periods and compares with the targets. The
+file is checked when loaded; a bad file stops the service with a message naming the line.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.levels import CAMPAIGN_LEVELS, Destination, Level
+from shared.status import ROLLING
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class Comparison(StrEnum):
+    ge = "ge"  # 包含: headcount >= threshold
+    gt = "gt"  # 超过: headcount > threshold
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CollectiveRule(_Strict):
+    threshold: int = Field(ge=1)
+    comparison: Comparison
+    destinations: frozenset[Destination]
+
+    def met_by(self, headcount: int) -> bool:
+        if self.comparison is Comparison.ge:
+            return headcount >= self.threshold
+        return headcount > self.threshold
+
+
+class LevelRules(_Strict):
+    skip_level_destinations: frozenset[Destination]
+    non_reception_site: bool
+    collective: CollectiveRule
+    incidents: bool
+
+
+class PeriodSpec(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    start: date
+    end: date
+
+    @field_validator("id")
+    @classmethod
+    def _not_rolling(cls, value: str) -> str:
+        if value == ROLLING:
+            raise ValueError("'rolling' is always defined and cannot be listed")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PeriodSpec":
+        if self.end < self.start:
+            raise ValueError(f"period {self.id} ends before it starts")
+        return self
+
+
+class CampaignFile(_Strict):
+    id: str = Field(min_length=1)
+    name: str
+    periods: list[PeriodSpec]
+    calendar_years_from: int | None = Field(None, ge=1990, le=2100)
+    targets: dict[Level, float]
+    rules: dict[Level, LevelRules]
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, value: dict[Level, float]) -> dict[Level, float]:
+        for level, share in value.items():
+            if level not in CAMPAIGN_LEVELS:
+                raise ValueError(f"{level} is not a campaign level (county, township, village)")
+            if not 0 <= share <= 1:
+                raise ValueError(f"target for {level} must be a share between 0 and 1")
+        return value
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, value: dict[Level, LevelRules]) -> dict[Level, LevelRules]:
+        missing = set(CAMPAIGN_LEVELS) - set(value)
+        extra = set(value) - set(CAMPAIGN_LEVELS)
+        if missing or extra:
+            raise ValueError(
+                f"rules must name exactly county, township and village (missing {sorted(missing)}, "
+                f"not campaign levels {sorted(extra)})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _unique_periods(self) -> "CampaignFile":
+        seen: set[str] = set()
+        for period in self.periods:
+            if period.id in seen:
+                raise ValueError(f"period id {period.id!r} appears twice")
+            seen.add(period.id)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A named assessment period: [starts_at, ends_at) in absolute time."""
+
+    id: str
+    start: date
+    end: date  # inclusive, Asia/Shanghai
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.combine(self.start, time.min, SHANGHAI)
+
+    @property
+    def ends_at(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time.min, SHANGHAI)
+
+    def contains(self, moment: datetime) -> bool:
+        return self.starts_at <= moment < self.ends_at
+
+
+def rolling_window(now: datetime) -> tuple[datetime, datetime]:
+    """The trailing 12 months ending now: (now minus 12 calendar months in Shanghai, now]."""
+    local = now.astimezone(SHANGHAI)
+    try:
+        start = local.replace(year=local.year - 1)
+    except ValueError:  # 29 February
+        start = local.replace(year=local.year - 1, day=28)
+    return start, now
+
+
+def in_rolling_window(moment: datetime, now: datetime) -> bool:
+    start, end = rolling_window(now)
+    return start < moment <= end
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    name: str
+    periods: tuple[Period, ...]  # named periods, not rolling
+    targets: dict[Level, float]
+    rules: dict[Level, LevelRules]
+
+    def period(self, period_id: str) -> Period | None:
+        return next((p for p in self.periods if p.id == period_id), None)
+
+    def period_ids(self) -> list[str]:
+        return [p.id for p in self.periods] + [ROLLING]
+
+    def is_period(self, period_id: str) -> bool:
+        return period_id == ROLLING or self.period(period_id) is not None
+
+    def periods_containing(self, moment: datetime) -> list[Period]:
+        return [p for p in self.periods if p.contains(moment)]
+
+    def target(self, level: Level) -> float | None:
+        return self.targets.get(level)
+
+
+class CampaignFileError(Exception):
+    pass
+
+
+def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the YAML node at a pydantic error location (as deep as it goes)."""
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            match = node.value[key]
+        else:
+            match = None
+        if match is None:
+            break
+        node = match
+    return node.start_mark.line + 1
+
+
+def parse(text: str, *, source: str = "campaign", today: date | None = None) -> Campaign:
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CampaignFileError(f"{source}: not valid YAML: {exc}") from exc
+    if node is None or not isinstance(data, dict):
+        raise CampaignFileError(f"{source}: line 1: expected a mapping")
+    try:
+        spec = CampaignFile.model_validate(data)
+    except ValidationError as exc:
+        messages = [
+            f"{source}: line {_line_of(node, tuple(e['loc']))}: "
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise CampaignFileError("\n".join(messages)) from exc
+    periods = [Period(p.id, p.start, p.end) for p in spec.periods]
+    if spec.calendar_years_from is not None:
+        this_year = (today or datetime.now(SHANGHAI).date()).year
+        for year in range(spec.calendar_years_from, this_year + 1):
+            if any(p.id == str(year) for p in periods):
+                raise CampaignFileError(f"{source}: period id {year!r} is listed and generated")
+            periods.append(Period(str(year), date(year, 1, 1), date(year, 12, 31)))
+    return Campaign(spec.id, spec.name, tuple(periods), dict(spec.targets), dict(spec.rules))
+
+
+def load(path: Path, *, today: date | None = None) -> Campaign:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CampaignFileError(f"{path}: cannot read: {exc}") from exc
+    return parse(text, source=str(path), today=today)
+
+
+@lru_cache
+def load_cached(path: Path) -> Campaign:
+    return load(path)
