@@ -187,14 +187,14 @@ def topics_ensure() -> None:
 def intake_relay() -> None:
     """Run the outbox relay on its own (the intake service also runs one by default)."""
     from services.intake.config import get_settings as intake_settings
-    from services.intake.relay import Relay
+    from services.intake.main import relay as intake_relay_for
 
     async def relay() -> None:
         settings = intake_settings()
         sanwu_logging.configure(settings.log_level, json=settings.log_json)
         db = Database.from_settings(settings, pool_size=2)
         try:
-            await Relay(db=db, settings=settings).run()
+            await intake_relay_for(db, settings).run()
         finally:
             await db.dispose()
 

@@ -10,13 +10,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.intake.config import IntakeSettings, get_settings
-from services.intake.relay import Relay
+from services.intake.models import outbox
 from services.intake.routes import router
 from services.intake.service import IntakeService
 from shared import kafka
 from shared import logging as sanwu_logging
 from shared.db import Database
 from shared.migrate import upgrade
+from shared.outbox import OutboxRelay
 from shared.registry.cache import UnitRegistry
 from shared.web import create_app as create_service_app
 from shared.web import database_ready
@@ -32,6 +33,17 @@ async def migrate(settings: IntakeSettings) -> None:
 
 async def kafka_ready(app: FastAPI) -> bool:
     return await kafka.reachable(app.state.settings)
+
+
+def relay(db: Database, settings: IntakeSettings) -> OutboxRelay:
+    return OutboxRelay(
+        db=db,
+        settings=settings,
+        table=outbox,
+        topic=settings.events_topic,
+        batch_size=settings.relay_batch_size,
+        idle_poll_seconds=settings.relay_idle_poll_seconds,
+    )
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
@@ -56,7 +68,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         if settings.intake_run_relay:
             with contextlib.suppress(Exception):
                 await kafka.ensure_topics(settings, timeout=10)
-            tasks.append(asyncio.create_task(Relay(db=db, settings=settings).run()))
+            tasks.append(asyncio.create_task(relay(db, settings).run()))
         try:
             yield
         finally:

@@ -1,13 +1,10 @@
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
 from shared.errors import DomainError
 
 accepted = Counter("sanwu_intake_events_accepted_total", "Events newly accepted", ["type"])
 duplicates = Counter("sanwu_intake_events_duplicate_total", "Repeats of accepted events", ["type"])
 rejected = Counter("sanwu_intake_events_rejected_total", "Events refused", ["reason"])
-published = Counter("sanwu_intake_relay_published_total", "Outbox messages published to Kafka")
-relay_errors = Counter("sanwu_intake_relay_errors_total", "Relay rounds that failed and will retry")
-outbox_pending = Gauge("sanwu_intake_outbox_pending", "Outbox messages not yet published")
 
 
 def count_outcome(event_type: str, outcome: object) -> None:

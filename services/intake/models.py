@@ -1,4 +1,4 @@
-"""Intake's own schema: the accepted-event journal and the outbox the relay drains."""
+"""Intake's own schema: the accepted-event journal, and the outbox the relay drains."""
 
 from datetime import datetime
 from typing import Any
@@ -7,6 +7,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
+
+from shared.outbox import outbox_table
 
 SCHEMA = "intake"
 
@@ -34,21 +36,4 @@ class JournalEntry(SQLModel, table=True):
     )
 
 
-class OutboxEntry(SQLModel, table=True):
-    """A message still to publish; the relay deletes it once Kafka has acknowledged it."""
-
-    __tablename__ = "outbox"
-    __table_args__ = {"schema": SCHEMA}
-
-    id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
-    )
-    event_id: UUID
-    key: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
-    value: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
-    correlation_id: str | None = None
-    created_at: datetime = Field(
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        )
-    )
+outbox = outbox_table(SCHEMA, SQLModel.metadata)

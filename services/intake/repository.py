@@ -1,4 +1,4 @@
-"""SQL for the journal and the outbox."""
+"""SQL for the accepted-event journal."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,10 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.models import JournalEntry, OutboxEntry
+from services.intake.models import JournalEntry
 
 journal = JournalEntry.__table__  # type: ignore[attr-defined]
-outbox = OutboxEntry.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +20,6 @@ class StoredReceipt:
     event_id: UUID
     content_hash: str
     accepted_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PendingMessage:
-    id: int
-    event_id: UUID
-    key: bytes
-    value: bytes
-    correlation_id: str | None
 
 
 class EventRepository:
@@ -65,10 +55,6 @@ class EventRepository:
             r.event_id: StoredReceipt(r.event_id, r.content_hash, r.accepted_at) for r in result
         }
 
-    async def add_to_outbox(self, messages: Sequence[dict[str, Any]]) -> None:
-        if messages:
-            await self.session.execute(outbox.insert(), list(messages))
-
     async def get(self, event_id: UUID) -> sa.Row[Any] | None:
         result = await self.session.execute(
             sa.select(journal).where(journal.c.event_id == event_id)
@@ -82,38 +68,3 @@ class EventRepository:
             .order_by(journal.c.accepted_at, journal.c.event_id)
         )
         return result.all()
-
-
-class OutboxRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> "OutboxRepository":
-        return cls(session)
-
-    async def claim(self, limit: int) -> list[PendingMessage]:
-        """The oldest pending messages, locked against other relays until this transaction ends."""
-        result = await self.session.execute(
-            sa.select(
-                outbox.c.id,
-                outbox.c.event_id,
-                outbox.c.key,
-                outbox.c.value,
-                outbox.c.correlation_id,
-            )
-            .order_by(outbox.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return [PendingMessage(*row) for row in result]
-
-    async def mark_sent(self, ids: Sequence[int]) -> None:
-        await self.session.execute(outbox.delete().where(outbox.c.id.in_(list(ids))))
-
-    async def pending_count(self) -> int:
-        return int(
-            (
-                await self.session.execute(sa.select(sa.func.count()).select_from(outbox))
-            ).scalar_one()
-        )

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import metrics
+from services.intake.models import outbox
 from services.intake.repository import EventRepository
 from shared.access.service import Principal
 from shared.errors import DomainError, EventConflict, EventNotFound, InvalidInput, OutOfScope
@@ -25,6 +26,7 @@ from shared.events import (
     unit_codes_of,
 )
 from shared.levels import CAMPAIGN_LEVELS, RANK, Level
+from shared.outbox import OutboxMessage, OutboxRepository
 from shared.problems import validation_errors
 from shared.registry.cache import UnitRegistry
 
@@ -238,9 +240,8 @@ class IntakeService:
         first: dict[UUID, _Prepared] = {}
         for item in prepared:
             first.setdefault(item.event.event_id, item)
-        ordered = sorted(
-            first.values(), key=lambda p: p.event.event_id
-        )  # same lock order everywhere
+        # Journal rows go in event-id order, the same lock order in every transaction.
+        ordered = sorted(first.values(), key=lambda p: p.event.event_id)
         inserted = await repository.insert_new(
             [
                 self._journal_row(p, principal=principal, correlation_id=correlation_id, now=now)
@@ -248,7 +249,7 @@ class IntakeService:
             ]
         )
         # The outbox keeps the batch's own order: that is the order per county on the topic.
-        await repository.add_to_outbox(
+        await OutboxRepository(session, outbox).add(
             [
                 self._outbox_row(p, principal=principal, correlation_id=correlation_id, now=now)
                 for p in first.values()
@@ -293,19 +294,18 @@ class IntakeService:
     @staticmethod
     def _outbox_row(
         p: _Prepared, *, principal: Principal, correlation_id: str, now: datetime
-    ) -> dict[str, Any]:
+    ) -> OutboxMessage:
         record = {
             "schema_version": 1,
             "event": p.payload,
             "accepted_at": now.isoformat(),
             "key_id": principal.key_id,
         }
-        return {
-            "event_id": p.event.event_id,
-            "key": p.county_code.encode(),
-            "value": _canonical(record),
-            "correlation_id": correlation_id or None,
-        }
+        return OutboxMessage(
+            key=p.county_code.encode(),
+            value=_canonical(record),
+            headers={"event_id": str(p.event.event_id), "correlation_id": correlation_id},
+        )
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from shared.outbox import create_outbox, drop_outbox
+
 revision = "0001_intake"
 down_revision = None
 branch_labels = None
@@ -40,35 +42,9 @@ def upgrade() -> None:
         schema="intake",
         postgresql_where=sa.text("target_event_id IS NOT NULL"),
     )
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column("event_id", UUID(as_uuid=True), nullable=False),
-        sa.Column("key", sa.LargeBinary, nullable=False),
-        sa.Column("value", sa.LargeBinary, nullable=False),
-        sa.Column("correlation_id", sa.String(64), nullable=True),
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-        schema="intake",
-    )
-    # Wake the relay when an outbox row commits (delivered only on commit).
-    op.execute(
-        """
-        CREATE FUNCTION intake.notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_notify('intake_outbox', ''); RETURN NULL; END $$
-        """
-    )
-    op.execute(
-        """
-        CREATE TRIGGER outbox_notify AFTER INSERT ON intake.outbox
-        FOR EACH STATEMENT EXECUTE FUNCTION intake.notify_outbox()
-        """
-    )
+    create_outbox("intake")
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER outbox_notify ON intake.outbox")
-    op.execute("DROP FUNCTION intake.notify_outbox()")
-    op.drop_table("outbox", schema="intake")
+    drop_outbox("intake")
     op.drop_table("journal", schema="intake")
