@@ -154,7 +154,7 @@ EOF
 kafka_running() { [ -f "$KAFKA_PID" ] && kill -0 "$(cat "$KAFKA_PID")" 2>/dev/null; }
 
 kafka_start() {
-  if kafka_running && port_open "$KAFKA_PORT"; then
+  if port_open "$KAFKA_PORT"; then
     log "Kafka already answers on 127.0.0.1:$KAFKA_PORT"; return
   fi
   command -v java >/dev/null || die "Java 17+ is needed to run Kafka: apt-get install openjdk-17-jre-headless"
@@ -182,7 +182,7 @@ kafka_stop() {  # kafka_stop [SIGNAL]
 
 status() {
   if pg_ready; then echo "postgresql: up (127.0.0.1:$PG_PORT)"; else echo "postgresql: down"; fi
-  if kafka_running && port_open "$KAFKA_PORT"; then echo "kafka: up (127.0.0.1:$KAFKA_PORT)"
+  if port_open "$KAFKA_PORT"; then echo "kafka: up (127.0.0.1:$KAFKA_PORT)"
   else echo "kafka: down"; fi
 }
 

@@ -8,7 +8,8 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.config import Settings
 
@@ -69,11 +70,25 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 
 
 async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[str]:
-    """Create the project's topics if missing; returns the names created."""
+    """Create the project's topics if missing; returns the names created. Retries while a
+    broker that has just started is not yet serving."""
+    retrying = AsyncRetrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_exponential(multiplier=0.2, max=3),
+        retry=retry_if_exception_type(KafkaError),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await _create_missing_topics(settings)
+    raise AssertionError("unreachable")
+
+
+async def _create_missing_topics(settings: Settings) -> list[str]:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000
     )
-    await asyncio.wait_for(admin.start(), timeout)
+    await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topic_specs(settings) if t.name not in existing]

@@ -50,11 +50,19 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return "".join(parts) or (str(loc[0]) if loc else "")
 
 
+UNION_TAG_ERRORS = {"union_tag_invalid", "union_tag_not_found"}
+
+
 def validation_errors(errors: Any) -> list[dict[str, Any]]:
-    return [
-        {"field": field_path(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
-        for e in errors
-    ]
+    result = []
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        if e.get("type") in UNION_TAG_ERRORS:  # pydantic points at the object, not its tag
+            loc = (*loc, "type")
+        result.append(
+            {"field": field_path(loc), "message": e.get("msg", ""), "type": e.get("type")}
+        )
+    return result
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
