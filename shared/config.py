@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     campaign_file: Path = DEFAULT_CAMPAIGN_FILE
+    # Per key, in the `limits` notation ("2000/second", "100000/minute"); empty turns it off.
+    rate_limit: str = "2000/second"
+    request_body_timeout_seconds: float = 30.0
 
     @property
     def events_topic(self) -> str:

@@ -67,6 +67,22 @@ class PayloadTooLarge(DomainError):
     slug = "payload-too-large"
 
 
+class RateLimited(DomainError):
+    status = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class RequestTimeout(DomainError):
+    status = 408
+    title = "Request body too slow"
+    slug = "request-timeout"
+
+
 class DependencyUnavailable(DomainError):
     status = 503
     title = "A dependency is unavailable"

@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import DependencyUnavailable, DomainError
+from shared.errors import DependencyUnavailable, DomainError, RateLimited
 from shared.events import EVENT_TYPES
 
 PROBLEM_JSON = "application/problem+json"
@@ -67,7 +67,11 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    headers = {"Retry-After": "5"} if isinstance(exc, DependencyUnavailable) else None
+    headers = None
+    if isinstance(exc, DependencyUnavailable):
+        headers = {"Retry-After": "5"}
+    elif isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, DependencyUnavailable):
         log.warning("dependency_unavailable", dependency=exc.dependency, reason=exc.reason)
     return problem(

@@ -1,6 +1,7 @@
 """What every service's FastAPI app shares: problem+json errors, correlation ids, a body-size
 limit, health and metrics routes, and the request-scoped dependencies (session, key, registry)."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
@@ -11,10 +12,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.access import service as access_service
 from shared.access.service import Principal
+from shared.config import Settings, get_settings
 from shared.db import Database
-from shared.errors import PayloadTooLarge
+from shared.errors import DomainError, PayloadTooLarge, RequestTimeout
 from shared.logging import CorrelationIdMiddleware
 from shared.problems import install_problem_handlers, problem
+from shared.ratelimit import KeyRateLimiter
 from shared.registry.cache import UnitRegistry
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -31,10 +34,15 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_principal(
+    request: Request,
     session: SessionDep,
     authorization: Annotated[str | None, Header(description="Bearer <key>")] = None,
 ) -> Principal:
-    return await access_service.authenticate(await session.connection(), authorization)
+    principal = await access_service.authenticate(await session.connection(), authorization)
+    limiter: KeyRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:
+        limiter.check(principal.key_id)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -52,12 +60,17 @@ def correlation_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("correlation_id", ""))
 
 
-class BodySizeLimitMiddleware:
-    """413 for bodies over the limit, whether announced by Content-Length or streamed."""
+class BodyLimitMiddleware:
+    """413 for bodies over the size limit, whether announced by Content-Length or streamed;
+    408 for a body that trickles in slower than the time limit (a slow client holds no worker
+    for long)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, timeout_seconds: float = 30.0
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,29 +78,50 @@ class BodySizeLimitMiddleware:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._reject(scope, receive, send)
+            await self._reject(
+                PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes"), scope, send
+            )
             return
         received = 0
+        refusal: DomainError | None = None
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            # The app sees a disconnect; the refusal is answered here once the app returns.
+            nonlocal received, refusal
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_seconds)
+            except TimeoutError:
+                refusal = RequestTimeout("the request body did not arrive in time")
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes")
+                    refusal = PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes")
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(message: Message) -> None:
+            if refusal is None:
+                await send(message)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if refusal is None:
+                raise
+        if refusal is not None:
+            await self._reject(refusal, scope, send)
+
+    @staticmethod
+    async def _reject(refusal: DomainError, scope: Scope, send: Send) -> None:
         response = problem(
-            413,
-            title="Request body too large",
-            detail=f"the body exceeds {self.max_bytes} bytes",
-            slug="payload-too-large",
+            refusal.status, title=refusal.title, detail=refusal.detail, slug=refusal.slug
         )
-        await response(scope, receive, send)
+
+        async def no_body() -> Message:
+            return {"type": "http.disconnect"}
+
+        await response(scope, no_body, send)
 
 
 ReadinessCheck = Callable[[FastAPI], Awaitable[bool]]
@@ -125,10 +159,13 @@ def create_app(
     description: str,
     lifespan: Callable[[FastAPI], object],
     checks: dict[str, ReadinessCheck],
+    settings: Settings | None = None,
 ) -> FastAPI:
+    settings = settings or get_settings()
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)  # type: ignore[arg-type]
+    app.state.rate_limiter = KeyRateLimiter(settings.rate_limit)
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, timeout_seconds=settings.request_body_timeout_seconds)
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health_router(checks))
     return app

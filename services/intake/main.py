@@ -82,6 +82,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         description="Front desks and government systems post petition events here.",
         lifespan=lifespan,
         checks={"database": database_ready, "kafka": kafka_ready},
+        settings=settings,
     )
     app.include_router(router)
     return app
