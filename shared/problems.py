@@ -5,6 +5,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -117,3 +118,72 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "For validation errors: one entry per bad field.",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "type": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+}
+API_ERRORS = {
+    "401": "No key, or an unknown, revoked or expired key",
+    "403": "Outside the key's role or scope",
+    "413": "Body over 1 MiB",
+    "422": "Invalid input; `errors` names each field",
+    "429": "Over the key's rate limit; see Retry-After",
+    "500": "Unexpected server error",
+    "503": "A dependency is down; nothing was accepted",
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Every error of the API is documented as application/problem+json."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["Problem"] = PROBLEM_SCHEMA
+        content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                defaults = API_ERRORS if path.startswith("/v1/") else {"500": API_ERRORS["500"]}
+                for code, description in defaults.items():
+                    responses.setdefault(code, {"description": description})
+                for code, response in responses.items():
+                    if (
+                        code.isdigit()
+                        and int(code) >= 400
+                        and not (path == "/readyz" and code == "503")
+                    ):
+                        response["content"] = content
+                        response.setdefault("description", API_ERRORS.get(code, "Error"))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

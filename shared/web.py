@@ -5,7 +5,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,7 +17,7 @@ from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.errors import DomainError, PayloadTooLarge, RequestTimeout
 from shared.logging import CorrelationIdMiddleware
-from shared.problems import install_problem_handlers, problem
+from shared.problems import document_problems, install_problem_handlers, problem
 from shared.ratelimit import KeyRateLimiter
 from shared.registry.cache import UnitRegistry
 
@@ -33,11 +34,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Bearer sanwu_...`")
+
+
 async def get_principal(
     request: Request,
     session: SessionDep,
-    authorization: Annotated[str | None, Header(description="Bearer <key>")] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
 ) -> Principal:
+    authorization = f"Bearer {credentials.credentials}" if credentials else None
     principal = await access_service.authenticate(await session.connection(), authorization)
     limiter: KeyRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
@@ -165,6 +170,7 @@ def create_app(
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)  # type: ignore[arg-type]
     app.state.rate_limiter = KeyRateLimiter(settings.rate_limit)
     install_problem_handlers(app)
+    document_problems(app)
     app.add_middleware(BodyLimitMiddleware, timeout_seconds=settings.request_body_timeout_seconds)
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health_router(checks))
