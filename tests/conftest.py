@@ -5,12 +5,9 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from services.migrations import migrate_all
 from shared import config as shared_config
@@ -21,6 +18,7 @@ from shared.config import Settings
 from shared.db import Database
 from shared.registry.generator import ProvinceShape, generate, write_csv
 from shared.registry.loader import load_file
+from tests.support.app import bearer, serve  # noqa: F401  (re-exported for tests)
 from tests.support.stack import (
     TestStack,
     create_database,
@@ -106,14 +104,5 @@ async def keys(db: Database) -> dict[str, str]:
     return created
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-@asynccontextmanager
-async def serve(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[httpx.AsyncClient]:
-    """Run an app's lifespan and talk to it in-process over ASGI."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=30) as client:
-            yield client
+# Fixtures other packages share: a running intake app and its relay.
+from tests.support.intake import intake, intake_settings, relay_control  # noqa: E402, F401

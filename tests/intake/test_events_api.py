@@ -9,13 +9,13 @@ import pytest
 from shared.config import Settings
 from shared.db import Database
 from tests.conftest import COUNTY, SIBLING_VILLAGE, TOWNSHIP, VILLAGE, bearer
-from tests.intake.conftest import (
+from tests.support import events
+from tests.support.intake import (
     journal_has,
     published,
     published_ids,
     wait_outbox_drained,
 )
-from tests.support import events
 
 pytestmark = pytest.mark.usefixtures("relay_control")
 

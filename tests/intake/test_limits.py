@@ -10,8 +10,8 @@ from services.intake.main import create_app
 from shared.db import Database
 from shared.web import BodyLimitMiddleware
 from tests.conftest import VILLAGE, bearer, serve
-from tests.intake.conftest import journal_has
 from tests.support import events
+from tests.support.intake import journal_has
 
 
 async def test_a_body_over_1_mib_is_413_and_stores_nothing(

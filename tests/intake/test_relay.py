@@ -15,14 +15,14 @@ from shared.config import Settings
 from shared.db import Database
 from shared.outbox import OutboxRepository
 from tests.conftest import SMALL_PROVINCE, VILLAGE, bearer
-from tests.intake.conftest import (
+from tests.support import events
+from tests.support.intake import (
     RelayControl,
     outbox_count,
     published,
     published_ids,
     wait_outbox_drained,
 )
-from tests.support import events
 from tests.support.stack import ROOT
 
 pytestmark = pytest.mark.usefixtures("relay_control")

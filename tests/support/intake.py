@@ -1,3 +1,5 @@
+"""Intake fixtures and helpers shared by every test package (registered in tests/conftest.py)."""
+
 import asyncio
 import contextlib
 import json
@@ -12,7 +14,7 @@ from services.intake.config import IntakeSettings
 from services.intake.main import create_app, relay
 from shared.config import Settings
 from shared.db import Database
-from tests.conftest import serve
+from tests.support.app import serve
 from tests.support.stack import read_topic
 
 

@@ -1,0 +1,33 @@
+"""The petitioner reference and the keys never appear in logs or error answers."""
+
+import httpx
+import pytest
+
+from tests.conftest import VILLAGE, bearer
+from tests.support import events
+
+RAW_REF = "李四 340722198805050011"
+
+
+async def test_logs_and_errors_never_carry_the_petitioner_ref_or_the_key(
+    intake: httpx.AsyncClient, keys: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    key = keys["county_desk"]
+    accepted = events.visit(VILLAGE, petitioner_ref=RAW_REF)
+    rejected = events.visit(VILLAGE, petitioner_ref=RAW_REF, headcount=0)
+    conflicting = accepted | {"headcount": 2}
+
+    answers = [
+        await intake.post("/v1/events", json=accepted, headers=bearer(key)),
+        await intake.post("/v1/events", json=rejected, headers=bearer(key)),
+        await intake.post("/v1/events", json=conflicting, headers=bearer(key)),
+        await intake.post("/v1/events/batch", json={"events": [rejected]}, headers=bearer(key)),
+        await intake.get(f"/v1/events/{accepted['event_id']}", headers=bearer(key)),
+    ]
+
+    assert [a.status_code for a in answers] == [202, 422, 409, 200, 200]
+    logs = capfd.readouterr()
+    secret = key.split("_")[2]
+    for text in [logs.out, logs.err, *(a.text for a in answers)]:
+        assert RAW_REF not in text and "340722198805050011" not in text
+        assert secret not in text
