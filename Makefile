@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv up down status migrate demo run test test-fast lint format clean
+.PHONY: help deps venv up down status migrate demo run test test-fast test-faults test-faults-long lint format clean
 
 help:
 	@echo "make run        start everything (stack, migrations, demo data, three services)"
@@ -48,6 +48,15 @@ test: venv
 test-fast: venv
 	@deploy/stack.sh up
 	$(BIN)/pytest -m "not faults" $(PYTEST_ARGS)
+
+test-faults: venv
+	@deploy/stack.sh up
+	$(BIN)/pytest -m faults $(PYTEST_ARGS)
+
+# The ledger test for five minutes instead of thirty seconds.
+test-faults-long: venv
+	@deploy/stack.sh up
+	SANWU_LEDGER_SECONDS=300 $(BIN)/pytest -m faults $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

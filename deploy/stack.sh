@@ -5,7 +5,7 @@
 #   deploy/stack.sh up        start both (idempotent) and wait until each answers
 #   deploy/stack.sh down      stop both
 #   deploy/stack.sh status    say what runs
-#   deploy/stack.sh pg-stop | pg-start | kafka-stop | kafka-start | kafka-kill
+#   deploy/stack.sh pg-stop | pg-kill | pg-start | kafka-stop | kafka-start | kafka-kill
 #                             single parts, for fault tests
 set -euo pipefail
 
@@ -94,10 +94,10 @@ pg_start() {
     || "$(pg_bin createdb)" -h 127.0.0.1 -p "$PG_PORT" -U sanwu sanwu
 }
 
-pg_stop() {
+pg_stop() {  # pg_stop [MODE]: fast (default) or immediate (a crash: recovery on next start)
   [ -f "$PG_DATA/postmaster.pid" ] || return 0
-  as_pg_owner "$(pg_bin pg_ctl)" -D "$PG_DATA" -m fast -w stop >/dev/null || true
-  log "PostgreSQL stopped"
+  as_pg_owner "$(pg_bin pg_ctl)" -D "$PG_DATA" -m "${1:-fast}" -w stop >/dev/null || true
+  log "PostgreSQL stopped (${1:-fast})"
 }
 
 # --- Kafka ---------------------------------------------------------------------------------
@@ -108,7 +108,8 @@ kafka_libs() {
   log "resolving Kafka jars from Maven Central (deploy/kafka/pom.xml)"
   rm -rf "$KAFKA_LIBS"; mkdir -p "$KAFKA_LIBS"
   mvn -q -B -Dstyle.color=never -f "$ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" >&2
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" >"$KAFKA_DIR/maven.log" 2>&1 \
+    || { cat "$KAFKA_DIR/maven.log" >&2; die "Maven could not resolve Kafka (see above)"; }
   cp "$ROOT/deploy/kafka/pom.xml" "$KAFKA_LIBS/.complete"
 }
 
@@ -192,8 +193,9 @@ case "${1:-}" in
   status) status ;;
   pg-start) pg_start ;;
   pg-stop) pg_stop ;;
+  pg-kill) pg_stop immediate ;;
   kafka-start) kafka_start ;;
   kafka-stop) kafka_stop ;;
   kafka-kill) kafka_stop KILL ;;
-  *) echo "usage: $0 up|down|status|pg-start|pg-stop|kafka-start|kafka-stop|kafka-kill" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|pg-start|pg-stop|pg-kill|kafka-start|kafka-stop|kafka-kill" >&2; exit 2 ;;
 esac

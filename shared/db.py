@@ -7,6 +7,7 @@ flush. Connection failures surface as `DependencyUnavailable` (503), never as a 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -41,10 +42,28 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
     )
 
 
+# SQLSTATE classes that mean "the server is not there for us": connection exceptions (08) and
+# operator intervention (57: shutting down, crashed, starting up).
+UNAVAILABLE_SQLSTATES = ("08", "57P")
+
+
 def is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    """Whether the database was unreachable, rather than the statement wrong."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # the cause chain is short; the bound guards against a cycle
+        if seen is None:
+            break
+        if isinstance(seen, OperationalError | InterfaceError | OSError | TimeoutError):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, asyncpg.exceptions.InterfaceError | asyncpg.ConnectionDoesNotExistError):
+            return True
+        sqlstate = getattr(seen, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATES):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
 
 
 class Database:

@@ -17,7 +17,7 @@ BASE_DSN = os.environ.get("SANWU_TEST_ADMIN_DSN", "postgresql://sanwu@127.0.0.1:
 
 
 @dataclass(frozen=True)
-class TestStack:
+class IsolatedStack:
     run_id: str
     database: str
     database_url: str
@@ -31,11 +31,11 @@ class TestStack:
         }
 
 
-def new_stack() -> TestStack:
+def new_stack() -> IsolatedStack:
     run_id = uuid.uuid4().hex[:10]
     database = f"sanwu_test_{run_id}"
     host = BASE_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return TestStack(run_id, database, f"{host}/{database}", f"test-{run_id}.")
+    return IsolatedStack(run_id, database, f"{host}/{database}", f"test-{run_id}.")
 
 
 def ensure_stack_up() -> None:

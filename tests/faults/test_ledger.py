@@ -1,0 +1,191 @@
+"""The ledger test: desks keep posting (new events, repeats, corrections) while the relay,
+Kafka and PostgreSQL are killed and restarted at random. Afterwards every event the service
+said it accepted is there exactly once, an unanswered one at most once, a refused one never.
+
+SANWU_LEDGER_SECONDS sets how long the load runs (default 30; `make test-faults-long` runs 300).
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from services.migrations import migrate_all
+from shared import kafka
+from shared.access import service as access_service
+from shared.access.models import Role
+from shared.config import Settings
+from shared.db import Database
+from shared.registry.loader import load_file
+from tests.conftest import COUNTY, DEMO_UNITS
+from tests.support.ledger import Ledger, run_load
+from tests.support.processes import Supervisor, sanwu, uvicorn
+from tests.support.stack import (
+    ROOT,
+    IsolatedStack,
+    create_database,
+    drop_database,
+    new_stack,
+    read_topic,
+)
+
+pytestmark = pytest.mark.faults
+STACK = str(ROOT / "deploy" / "stack.sh")
+SECONDS = float(os.environ.get("SANWU_LEDGER_SECONDS", "30"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_villages() -> list[str]:
+    rows = (ROOT / "data" / "demo-units.csv").read_text(encoding="utf-8").splitlines()
+    return [r.split(",")[0] for r in rows if r.split(",")[2:3] == ["village"]]
+
+
+@dataclass
+class Isolated:
+    """A database and topic prefix of the ledger test's own, so every row and message in
+    them came from its load."""
+
+    stack: IsolatedStack
+    settings: Settings
+    db: Database
+    desk_key: str
+
+
+@pytest.fixture
+async def isolated(settings: Settings) -> AsyncIterator[Isolated]:
+    stack = new_stack()
+    await create_database(stack.database)
+    own = Settings(database_url=stack.database_url, topic_prefix=stack.topic_prefix)
+    await migrate_all(own)
+    db = Database.from_settings(own, pool_size=2)
+    async with db.engine.begin() as connection:
+        await load_file(connection, DEMO_UNITS)
+        key = await access_service.create(connection, role=Role.desk, scope_code=COUNTY)
+    await kafka.ensure_topics(own)
+    yield Isolated(stack, own, db, key)
+    await db.dispose()
+    await drop_database(stack.database)
+    with contextlib.suppress(Exception):
+        await kafka.delete_topics(own, [own.events_topic, own.status_topic, own.dead_letter_topic])
+
+
+@pytest.fixture
+def supervisor(isolated: Isolated, tmp_path: Path) -> Iterator[tuple[Supervisor, str]]:
+    port = free_port()
+    supervisor = Supervisor(
+        env=isolated.stack.env() | {"SANWU_INTAKE_RUN_RELAY": "false", "SANWU_LOG_JSON": "true"},
+        log_dir=tmp_path,
+    )
+    supervisor.add(
+        "intake",
+        uvicorn("services.intake.main:create_app", port),
+        health_url=f"http://127.0.0.1:{port}/healthz",
+    )
+    supervisor.add("relay", sanwu("intake", "relay"))
+    supervisor.start_all()
+    yield supervisor, f"http://127.0.0.1:{port}"
+    supervisor.stop_all()
+
+
+async def stack_command(command: str) -> None:
+    process = await asyncio.create_subprocess_exec(STACK, command)
+    await process.wait()
+
+
+async def chaos(supervisor: Supervisor, *, seconds: float, seed: int) -> list[str]:
+    """Kill something every few seconds and bring it back; returns what was done."""
+    rng = random.Random(seed)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    done = []
+    while loop.time() < deadline - 3:
+        await asyncio.sleep(rng.uniform(1.5, 4))
+        target = rng.choice(["relay", "kafka", "postgres"])
+        done.append(target)
+        if target == "relay":
+            supervisor.kill("relay")
+            await asyncio.sleep(rng.uniform(0.2, 2))
+            await asyncio.to_thread(supervisor.start, "relay")
+        elif target == "kafka":
+            await stack_command("kafka-kill")
+            await asyncio.sleep(rng.uniform(1, 4))
+            await stack_command("kafka-start")
+        else:
+            await stack_command("pg-kill")
+            await asyncio.sleep(rng.uniform(0.5, 3))
+            await stack_command("pg-start")
+    return done
+
+
+async def journal_ids(db: Database) -> set[str]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(sa.text("SELECT event_id::text FROM intake.journal"))
+        return {row[0] for row in rows}
+
+
+async def wait_drained(db: Database, *, timeout: float = 180) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        async with db.engine.connect() as connection:
+            pending = (
+                await connection.execute(sa.text("SELECT count(*) FROM intake.outbox"))
+            ).scalar_one()
+        if pending == 0:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"{pending} outbox rows never published")
+        await asyncio.sleep(0.5)
+
+
+def check_intake(ledger: Ledger, journal: set[str], on_topic: list[dict[str, object]]) -> None:
+    assert set(ledger.ok) <= journal, "an accepted event was lost"
+    assert not set(ledger.failed) & journal, "a refused event was stored"
+    assert journal <= set(ledger.ok) | set(ledger.unknown), "an event nobody sent was stored"
+    topic_ids = {m["event"]["event_id"] for m in on_topic}  # type: ignore[index]
+    assert topic_ids == journal, "the topic and the journal disagree"
+    by_id: dict[str, object] = {}
+    for message in on_topic:
+        event_id = message["event"]["event_id"]  # type: ignore[index]
+        assert by_id.setdefault(event_id, message) == message, "a republished event changed"
+
+
+async def test_nothing_is_lost_or_doubled_while_parts_are_killed(
+    supervisor: tuple[Supervisor, str], isolated: Isolated
+) -> None:
+    processes, base_url = supervisor
+    seed = int(os.environ.get("SANWU_LEDGER_SEED", random.randrange(1 << 30)))
+    load = asyncio.create_task(
+        run_load(
+            base_url=base_url,
+            key=isolated.desk_key,
+            villages=demo_villages(),
+            seconds=SECONDS,
+            workers=8,
+            seed=seed,
+        )
+    )
+    faults = await chaos(processes, seconds=SECONDS, seed=seed)
+    ledger = await load
+    await stack_command("up")
+    print(f"seed {seed}; faults {faults}; {ledger.summary()}")
+
+    await wait_drained(isolated.db)
+    messages = await read_topic(isolated.settings, isolated.settings.events_topic, timeout=60)
+    on_topic = [json.loads(value) for _, _, value, _ in messages]
+
+    assert len(ledger.ok) > 50, ledger.summary()
+    check_intake(ledger, await journal_ids(isolated.db), on_topic)

@@ -1,0 +1,111 @@
+"""A load generator that keeps a ledger of what it was told, in the spirit of Jepsen's queue
+checker: every request ends as ok (the service said it accepted), failed (the service said it
+did not) or unknown (no answer: a timeout or a dropped connection)."""
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tests.support import events
+
+
+@dataclass
+class Ledger:
+    ok: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unknown: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: int = 0
+
+    def record(self, event: dict[str, Any], outcome: str) -> None:
+        self.requests += 1
+        event_id = event["event_id"]
+        if outcome == "ok":
+            self.ok[event_id] = event
+            self.unknown.pop(event_id, None)
+            self.failed.pop(event_id, None)
+        elif outcome == "unknown" or event_id in self.unknown:
+            # A repeat that failed says nothing about an earlier attempt that got no answer.
+            self.failed.pop(event_id, None)
+            self.unknown[event_id] = event
+        elif event_id not in self.ok:
+            self.failed[event_id] = event
+
+    def summary(self) -> str:
+        return (
+            f"{self.requests} requests: {len(self.ok)} ok, {len(self.unknown)} unknown, "
+            f"{len(self.failed)} failed"
+        )
+
+
+def random_time(rng: random.Random, now: datetime) -> str:
+    """Inside the plan's 2018 period or inside the trailing 12 months, at random."""
+    if rng.random() < 0.5:
+        start = datetime(2018, 5, 1, tzinfo=UTC)
+        moment = start + timedelta(seconds=rng.randrange(200 * 86400))
+    else:
+        moment = now - timedelta(seconds=rng.randrange(300 * 86400))
+    return moment.isoformat()
+
+
+def next_event(
+    rng: random.Random, ledger: Ledger, villages: list[str], now: datetime
+) -> dict[str, Any]:
+    accepted = list(ledger.ok.values())
+    visits = [e for e in accepted if e["type"] == "petition_visit"]
+    roll = rng.random()
+    if accepted and roll < 0.10:
+        return rng.choice(accepted)  # a repeat: must count once
+    if visits and roll < 0.16:
+        return events.voided(rng.choice(visits))
+    if visits and roll < 0.22:
+        target = rng.choice(visits)
+        siblings = [
+            v for v in villages if v[:6] == target["unit_code"][:6] and v != target["unit_code"]
+        ]
+        return events.reattributed(target, rng.choice(siblings or villages))
+    if roll < 0.26:
+        return events.incident(rng.choice(villages), occurred_at=random_time(rng, now))
+    return events.visit(
+        rng.choice(villages),
+        destination=rng.choice(["county", "city", "province", "national"]),
+        headcount=rng.choice([1, 2, 4, 5, 6, 30, 51]),
+        skip_level=rng.random() < 0.2,
+        non_reception_site=rng.random() < 0.05,
+        occurred_at=random_time(rng, now),
+    )
+
+
+async def post(client: httpx.AsyncClient, event: dict[str, Any]) -> str:
+    try:
+        response = await client.post("/v1/events", json=event)
+    except httpx.TransportError:
+        return "unknown"
+    if response.status_code in (200, 202):
+        return "ok"
+    if response.status_code in (503, 429):
+        return "failed"
+    raise AssertionError(f"unexpected answer {response.status_code}: {response.text}")
+
+
+async def run_load(
+    *, base_url: str, key: str, villages: list[str], seconds: float, workers: int, seed: int
+) -> Ledger:
+    ledger = Ledger()
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    headers = {"Authorization": f"Bearer {key}"}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while loop.time() < deadline:
+            event = next_event(rng, ledger, villages, now)
+            ledger.record(event, await post(client, event))
+
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=5) as client:
+        await asyncio.gather(*(worker(client) for _ in range(workers)))
+    return ledger
