@@ -20,7 +20,7 @@ from shared.registry.generator import ProvinceShape, generate, write_csv
 from shared.registry.loader import load_file
 from tests.support.app import bearer, serve  # noqa: F401  (re-exported for tests)
 from tests.support.stack import (
-    TestStack,
+    IsolatedStack,
     create_database,
     drop_database,
     ensure_stack_up,
@@ -42,7 +42,7 @@ SIBLING_VILLAGE = "340722101201"
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedStack]:
     ensure_stack_up()
     test_stack = new_stack()
     saved = {k: os.environ.get(k) for k in test_stack.env()}
@@ -63,7 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStack]:
 
 
 @pytest.fixture(scope="session")
-async def settings(stack: TestStack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+async def settings(stack: IsolatedStack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = Settings()
     await migrate_all(settings)
     province_csv = tmp_path_factory.mktemp("registry") / "province.csv"
