@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from services.migrations import migrate_all
+from services.reporting.commands import reporting_app
 from shared import kafka
 from shared import logging as sanwu_logging
 from shared.access import service as access_service
@@ -35,6 +36,7 @@ app.add_typer(units_app, name="units")
 app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
 app.add_typer(intake_app, name="intake")
+app.add_typer(reporting_app, name="reporting")
 
 
 @app.callback()

@@ -1,4 +1,7 @@
-"""`sanwu units load`: all or nothing, errors by line, idempotent, seen by running services."""
+"""`sanwu units load`: all or nothing, errors by line, idempotent, seen by running services.
+
+Units these tests add go under the synthetic province, never under 枞阳县, whose figures other
+tests compute by hand."""
 
 import subprocess
 import sys
@@ -76,11 +79,11 @@ async def test_a_bad_file_is_rejected_with_its_line_and_changes_nothing(
 
 async def test_loading_is_idempotent_and_reports_what_changed(db: Database, tmp_path: Path) -> None:
     path = tmp_path / "units.csv"
-    path.write_text(HEADER + "340722100290,新建村,village,340722100000\n", encoding="utf-8")
+    path.write_text(HEADER + "350101100290,新建村,village,350101100000\n", encoding="utf-8")
 
     first = sanwu("units", "load", str(path))
     again = sanwu("units", "load", str(path))
-    path.write_text(HEADER + "340722100290,新建村（更名）,village,340722100000\n", encoding="utf-8")
+    path.write_text(HEADER + "350101100290,新建村（更名）,village,350101100000\n", encoding="utf-8")
     renamed = sanwu("units", "load", str(path))
 
     assert "1 added, 0 changed" in first.stderr, first.stderr
@@ -93,11 +96,11 @@ async def test_a_running_service_accepts_events_for_units_loaded_after_it_starte
 ) -> None:
     async with serve(create_app(IntakeSettings(intake_run_relay=False))) as intake:
         path = tmp_path / "units.csv"
-        path.write_text(HEADER + "340722100280,后建村,village,340722100000\n", encoding="utf-8")
+        path.write_text(HEADER + "350101100280,后建村,village,350101100000\n", encoding="utf-8")
         assert sanwu("units", "load", str(path)).returncode == 0
 
         response = await intake.post(
-            "/v1/events", json=events.visit("340722100280"), headers=bearer(keys["township_desk"])
+            "/v1/events", json=events.visit("350101100280"), headers=bearer(keys["admin"])
         )
 
         assert response.status_code == 202, response.text

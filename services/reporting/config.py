@@ -6,6 +6,14 @@ from shared.config import Settings
 class ReportingSettings(Settings):
     reporting_host: str = "127.0.0.1"
     reporting_port: int = 8003
+    reporting_run_consumer: bool = True
+    reporting_consumer_group: str | None = None
+    reporting_batch_size: int = 500
+
+    @property
+    def consumer_group(self) -> str:
+        """Groups are broker-wide: by default namespaced like the topics."""
+        return self.reporting_consumer_group or f"{self.topic_prefix}reporting"
 
 
 @lru_cache

@@ -1,24 +1,45 @@
-"""The reporting service (health only until its features land)."""
+"""The reporting service: status, summaries against the targets, eligible lists with exports,
+and the pull feed, served from reporting's own read model of the status topic."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.reporting.cache import ChangeListener
 from services.reporting.config import ReportingSettings, get_settings
+from services.reporting.consumer import StatusConsumer
+from services.reporting.routes import router
+from services.reporting.service import ReportingService
+from shared import campaign as campaign_file
 from shared import kafka
 from shared import logging as sanwu_logging
 from shared.db import Database
 from shared.migrate import upgrade
+from shared.registry.cache import UnitRegistry
 from shared.web import create_app as create_service_app
 from shared.web import database_ready
 
+MIGRATIONS = Path(__file__).parent / "migrations"
 SHARED_MIGRATIONS = Path(__file__).parents[2] / "shared" / "migrations"
+
+
+async def migrate(settings: ReportingSettings) -> None:
+    await upgrade(SHARED_MIGRATIONS, schema="registry", url=settings.database_url)
+    await upgrade(MIGRATIONS, schema="reporting", url=settings.database_url)
 
 
 async def kafka_ready(app: FastAPI) -> bool:
     return await kafka.reachable(app.state.settings)
+
+
+async def start_consumer(consumer: StatusConsumer) -> asyncio.Task[None]:
+    with contextlib.suppress(Exception):
+        await kafka.ensure_topics(consumer.settings, timeout=10)
+    return asyncio.create_task(consumer.run())
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -27,17 +48,40 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sanwu_logging.configure(settings.log_level, json=settings.log_json)
-        await upgrade(SHARED_MIGRATIONS, schema="registry", url=settings.database_url)
+        campaign = campaign_file.load(settings.campaign_file)
+        await migrate(settings)
+        db = Database.from_settings(settings)
+        registry = UnitRegistry(db.engine)
+        await registry.refresh()
+        service = ReportingService(registry=registry, campaign=campaign)
+        service.tree.refresh()
         app.state.settings = settings
-        app.state.db = Database.from_settings(settings)
+        app.state.db = db
+        app.state.registry = registry
+        app.state.reporting = service
+        app.state.consumer = StatusConsumer(
+            db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
+        )
+        tasks = [
+            asyncio.create_task(registry.keep_fresh(settings.registry_refresh_seconds)),
+            asyncio.create_task(ChangeListener(settings, service.cache).run()),
+        ]
+        if settings.reporting_run_consumer:
+            tasks.append(await start_consumer(app.state.consumer))
         try:
             yield
         finally:
-            await app.state.db.dispose()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await db.dispose()
 
-    return create_service_app(
+    app = create_service_app(
         title="sanwu reporting",
-        description="The reporting service.",
+        description="Three-no status per unit and period, summaries against the campaign "
+        "targets, eligible units with exports, and the pull feed of status changes.",
         lifespan=lifespan,
         checks={"database": database_ready, "kafka": kafka_ready},
     )
+    app.include_router(router)
+    return app

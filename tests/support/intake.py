@@ -83,11 +83,20 @@ async def wait_outbox_drained(db: Database, *, timeout: float = 30.0) -> None:
 
 
 async def published(settings: Settings) -> list[dict[str, Any]]:
-    """Every message on the petition-event topic: key, partition, headers and decoded value."""
-    return [
-        {"partition": partition, "key": key, "headers": headers, "value": json.loads(value)}
-        for partition, key, value, headers in await read_topic(settings, settings.events_topic)
-    ]
+    """Every event message on the petition-event topic: key, partition, headers and decoded
+    value. Messages that are not event records (poison messages other tests publish on
+    purpose) are left out."""
+    messages = []
+    for partition, key, value, headers in await read_topic(settings, settings.events_topic):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(decoded, dict) and isinstance(decoded.get("event"), dict):
+            messages.append(
+                {"partition": partition, "key": key, "headers": headers, "value": decoded}
+            )
+    return messages
 
 
 def published_ids(messages: list[dict[str, Any]]) -> list[str]:

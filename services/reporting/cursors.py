@@ -1,0 +1,24 @@
+"""Opaque cursors: a kind and a position, base64url-encoded so clients do not build them."""
+
+import base64
+import binascii
+
+from shared.errors import InvalidInput
+
+
+def encode(kind: str, position: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def decode(kind: str, cursor: str, *, field: str) -> str:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    found, _, position = text.partition(":")
+    if found != kind or not position:
+        raise InvalidInput(
+            f"{field} is not a cursor this endpoint returned",
+            errors=[{"field": field, "message": "not a valid cursor", "type": "cursor"}],
+        )
+    return position

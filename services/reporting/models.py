@@ -1,0 +1,111 @@
+"""Reporting's own schema: the latest status per (unit, period), the counts per (ancestor,
+level, period) that summaries read, and the change log the feed serves.
+
+Every status row and change row carries its unit's path (the ancestor at each level), so the
+counts can be moved when the registry moves a unit and the feed can filter by any root through
+a (level code, seq) index. The status and count tables are built by factories because
+`sanwu reporting rebuild` fills fresh copies and swaps them in.
+"""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from shared.db import NAMING_CONVENTION
+from shared.levels import Level
+
+SCHEMA = "reporting"
+CRITERIA = ("skip_level", "non_reception_site", "collective", "incident")
+PATH_LEVELS: tuple[Level, ...] = tuple(Level)  # province, city, county, township, village
+STATUS = "unit_status"
+COUNTS = "level_counts"
+CHANGES = "status_changes"
+
+metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
+
+
+def path_column(level: Level) -> str:
+    return f"{level.value}_code"
+
+
+def batches_column(criterion: str) -> str:
+    return f"batches_{criterion}"
+
+
+def people_column(criterion: str) -> str:
+    return f"people_{criterion}"
+
+
+FIGURE_COLUMNS = tuple(batches_column(c) for c in CRITERIA) + tuple(
+    people_column(c) for c in CRITERIA
+)
+
+
+def _path_columns() -> list[sa.Column[str]]:
+    return [sa.Column(path_column(level), sa.CHAR(12)) for level in PATH_LEVELS]
+
+
+def _figure_columns() -> list[sa.Column[int]]:
+    return [
+        sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
+        for name in FIGURE_COLUMNS
+    ]
+
+
+def status_table(name: str = STATUS, meta: sa.MetaData = metadata) -> sa.Table:
+    """The latest applied status per (unit, period); no row means three-no, version 0."""
+    return sa.Table(
+        name,
+        meta,
+        sa.Column("unit_code", sa.CHAR(12), primary_key=True),
+        sa.Column("period", sa.Text, primary_key=True),
+        sa.Column("level", sa.String(16), nullable=False),
+        *_path_columns(),
+        sa.Column("three_no", sa.Boolean, nullable=False),
+        *_figure_columns(),
+        sa.Column("counting_event_ids", ARRAY(sa.Text), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column(
+            "applied_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    )
+
+
+def counts_table(name: str = COUNTS, meta: sa.MetaData = metadata) -> sa.Table:
+    """Per (ancestor, period, level): units of that level under the ancestor (itself included)
+    that are not three-no, and their counting batches and people per criterion."""
+    return sa.Table(
+        name,
+        meta,
+        sa.Column("ancestor_code", sa.CHAR(12), primary_key=True),
+        sa.Column("period", sa.Text, primary_key=True),
+        sa.Column("level", sa.String(16), primary_key=True),
+        sa.Column("not_clean", sa.BigInteger, nullable=False, server_default="0"),
+        *_figure_columns(),
+    )
+
+
+unit_status = status_table()
+level_counts = counts_table()
+
+# The feed: one row per applied change. `seq` is assigned as max + 1 while holding the apply
+# lock, so sequence order is commit order (see repository.ReportingRepository.lock_writes).
+status_changes = sa.Table(
+    CHANGES,
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("unit_code", sa.CHAR(12), nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    *_path_columns(),
+    sa.Column("three_no", sa.Boolean, nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(
+        "applied_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    *[
+        sa.Index(f"ix_{CHANGES}_{path_column(level)}_seq", path_column(level), "seq")
+        for level in PATH_LEVELS
+    ],
+)

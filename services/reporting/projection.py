@@ -1,0 +1,70 @@
+"""Applying status changes to the read model: each (unit, period, version) once, in order, with
+the per-ancestor counts and the feed written in the same transaction."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.readmodel import CountDeltas, StoredStatus, path_of
+from services.reporting.repository import ReportingRepository
+from shared.registry.cache import UnitRegistry
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    applied: int
+    ignored: int
+
+
+async def apply_changes(session: AsyncSession, changes: Sequence[StoredStatus]) -> Applied:
+    """Apply changes in the order given; a version at or below the stored one is ignored."""
+    if not changes:
+        return Applied(applied=0, ignored=0)
+    repository = ReportingRepository.from_session(session)
+    await repository.lock_writes()
+    current: dict[tuple[str, str], StoredStatus | None] = dict(
+        await repository.statuses({c.key for c in changes})
+    )
+    deltas = CountDeltas()
+    applied: list[StoredStatus] = []
+    for change in changes:
+        before = current.get(change.key)
+        if before is not None and change.version <= before.version:
+            continue
+        deltas.replace(before, change)
+        current[change.key] = change
+        applied.append(change)
+    latest = {change.key: change for change in applied}  # the last one per key wins
+    await repository.save_statuses(list(latest.values()))
+    await repository.add_counts(deltas.nonzero())
+    await repository.append_changes(applied)
+    if applied:
+        await repository.announce_change()
+    return Applied(applied=len(applied), ignored=len(changes) - len(applied))
+
+
+async def follow_registry(session: AsyncSession, registry: UnitRegistry) -> int:
+    """Move the counts of units the registry has moved (or re-levelled) since they were filed.
+    Returns how many units moved."""
+    repository = ReportingRepository.from_session(session)
+    await repository.lock_writes()
+    moved = []
+    for unit_code, level, path in await repository.placements():
+        now = path_of(registry, unit_code)
+        if now is not None and now != (level, path):
+            moved.append((unit_code, *now))
+    if not moved:
+        return 0
+    deltas = CountDeltas()
+    placement = {unit_code: (level, path) for unit_code, level, path in moved}
+    for status in await repository.statuses_of_units(list(placement)):
+        deltas.replace(status, status.moved(*placement[status.unit_code]))
+    await repository.add_counts(deltas.nonzero())
+    await repository.move_units(moved)
+    await repository.announce_change()
+    log.info("units_moved", units=len(moved))
+    return len(moved)

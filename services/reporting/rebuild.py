@@ -1,0 +1,127 @@
+"""Rebuild the read model from the compacted status topic: read it from the beginning into
+fresh tables, then, holding the apply lock, take over anything newer the running consumer
+applied meanwhile, add feed entries for what the old read model lacked, and swap the tables in.
+
+The feed's history is kept: clients' cursors stay valid, and a change the old read model
+missed reaches them as a new entry after their cursor."""
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.reporting.config import ReportingSettings
+from services.reporting.consumer import parse
+from services.reporting.readmodel import StoredStatus
+from services.reporting.repository import RebuildRepository, ReportingRepository
+from shared import kafka
+from shared.db import Database
+from shared.registry.cache import UnitRegistry
+
+Progress = Callable[["RebuildProgress"], None]
+
+
+@dataclass
+class RebuildProgress:
+    offsets_read: int = 0
+    offsets_total: int = 0
+    messages: int = 0
+    malformed: int = 0
+    statuses: int = 0
+    taken_from_live: int = 0
+    feed_entries_added: int = 0
+    seconds: float = 0.0
+
+    @property
+    def share(self) -> float:
+        return self.offsets_read / self.offsets_total if self.offsets_total else 1.0
+
+
+async def rebuild(
+    *,
+    db: Database,
+    settings: ReportingSettings,
+    registry: UnitRegistry,
+    progress: Progress | None = None,
+    progress_every: float = 1.0,
+) -> RebuildProgress:
+    started = time.monotonic()
+    state = RebuildProgress()
+    async with db.session() as session:
+        await RebuildRepository(session).create_staging()
+    last_report = 0.0
+    async for records in _read_topic(settings, state):
+        newest: dict[tuple[str, str], StoredStatus] = {}
+        for record in records:
+            parsed = await parse(record, registry)
+            if not isinstance(parsed, StoredStatus):
+                state.malformed += 1
+            elif parsed.key not in newest or parsed.version > newest[parsed.key].version:
+                newest[parsed.key] = parsed
+        state.messages += len(records)
+        async with db.session() as session:
+            await RebuildRepository(session).keep_newest(list(newest.values()))
+        if progress and time.monotonic() - last_report >= progress_every:
+            last_report = time.monotonic()
+            progress(state)
+    async with db.session() as session:
+        await ReportingRepository.from_session(session).lock_writes()
+        staging = RebuildRepository(session)
+        state.taken_from_live = await staging.merge_newer_live_rows()
+        state.feed_entries_added = await staging.append_missed_changes()
+        await staging.count_staged()
+        state.statuses = await staging.staged_count()
+        await staging.swap()
+        await ReportingRepository.from_session(session).announce_change()
+    state.seconds = time.monotonic() - started
+    if progress:
+        progress(state)
+    return state
+
+
+class StatusTopicMissing(Exception):
+    pass
+
+
+async def _partitions(settings: ReportingSettings, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    found = [p["partition"] for d in described if d["error_code"] == 0 for p in d["partitions"]]
+    if not found:
+        raise StatusTopicMissing(f"the status topic {topic} does not exist")
+    return [TopicPartition(topic, p) for p in sorted(found)]
+
+
+async def _read_topic(
+    settings: ReportingSettings, state: RebuildProgress
+) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+    """The status topic from its beginning to its end as of now, in batches."""
+    partitions = await _partitions(settings, settings.status_topic)
+    consumer = kafka.consumer(
+        settings, group_id=None, max_poll_records=settings.reporting_batch_size
+    )
+    try:
+        await consumer.start()
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        begin = await consumer.beginning_offsets(partitions)
+        end = await consumer.end_offsets(partitions)
+        state.offsets_total = sum(end[tp] - begin[tp] for tp in partitions)
+        while True:
+            positions = {tp: await consumer.position(tp) for tp in partitions}
+            state.offsets_read = sum(min(positions[tp], end[tp]) - begin[tp] for tp in partitions)
+            pending = [tp for tp in partitions if positions[tp] < end[tp]]
+            if not pending:
+                return
+            batch = await consumer.getmany(*pending, timeout_ms=1000)
+            records = [r for tp, rs in batch.items() for r in rs if r.offset < end[tp]]
+            if records:
+                yield records
+    finally:
+        await consumer.stop()

@@ -1,0 +1,283 @@
+"""All of reporting's SQL."""
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.cache import CHANNEL
+from services.reporting.models import (
+    COUNTS,
+    FIGURE_COLUMNS,
+    PATH_LEVELS,
+    SCHEMA,
+    STATUS,
+    counts_table,
+    level_counts,
+    path_column,
+    status_changes,
+    status_table,
+    unit_status,
+)
+from services.reporting.readmodel import CountKey, Figures, StoredStatus, UnitPath
+from shared.levels import Level
+
+# Every transaction that writes the read model (the consumers of all instances, the registry
+# follower, a rebuild's swap) takes this lock first, so writers run one at a time. A change's
+# seq is max + 1 taken under the lock, so seq order is commit order; PostgreSQL releases the
+# lock only after the commit is visible, so a reader that sees a seq also sees every lower one
+# and a cursor never passes a change that commits later.
+APPLY_LOCK = 0x5A4E5752
+FEED_COLUMNS = ("seq", "unit_code", "period", "three_no", "version", "changed_at")
+
+
+class ReportingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> "ReportingRepository":
+        return cls(session)
+
+    # --- writing (under the apply lock) ---------------------------------------------------
+
+    async def lock_writes(self) -> None:
+        await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(APPLY_LOCK)))
+
+    async def announce_change(self) -> None:
+        """Tell every instance, when this transaction commits, that the read model changed."""
+        await self.session.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+
+    async def statuses(
+        self, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredStatus]:
+        if not keys:
+            return {}
+        t = unit_status
+        rows = await self.session.execute(
+            sa.select(t).where(sa.tuple_(t.c.unit_code, t.c.period).in_(list(keys)))
+        )
+        return {(r.unit_code, r.period): StoredStatus.from_row(r._mapping) for r in rows}
+
+    async def save_statuses(self, statuses: Sequence[StoredStatus]) -> None:
+        if not statuses:
+            return
+        statement = insert(unit_status)
+        keys = {"unit_code", "period"}
+        updates: dict[str, Any] = {
+            c.name: statement.excluded[c.name]
+            for c in unit_status.columns
+            if c.name not in keys and c.name != "applied_at"
+        }
+        statement = statement.on_conflict_do_update(
+            index_elements=["unit_code", "period"], set_=updates | {"applied_at": sa.func.now()}
+        )
+        await self.session.execute(statement, [s.to_row() for s in statuses])
+
+    async def add_counts(self, deltas: Mapping[CountKey, Figures]) -> None:
+        if not deltas:
+            return
+        statement = insert(level_counts)
+        statement = statement.on_conflict_do_update(
+            index_elements=["ancestor_code", "period", "level"],
+            set_={
+                name: level_counts.c[name] + statement.excluded[name]
+                for name in ("not_clean", *FIGURE_COLUMNS)
+            },
+        )
+        rows = [
+            {"ancestor_code": code, "period": period, "level": level.value} | figures.columns()
+            for (code, period, level), figures in sorted(deltas.items())
+        ]
+        await self.session.execute(statement, rows)
+
+    async def append_changes(self, statuses: Sequence[StoredStatus]) -> None:
+        """Feed rows, in the order given, numbered after the last one."""
+        if not statuses:
+            return
+        last = await self.session.execute(
+            sa.select(sa.func.coalesce(sa.func.max(status_changes.c.seq), 0))
+        )
+        base = int(last.scalar_one())
+        rows = [
+            {
+                "seq": base + number,
+                "unit_code": s.unit_code,
+                "period": s.period,
+                "level": s.level.value,
+                "three_no": s.three_no,
+                "version": s.version,
+                "changed_at": s.changed_at,
+            }
+            | {path_column(level): code for level, code in zip(PATH_LEVELS, s.path, strict=True)}
+            for number, s in enumerate(statuses, start=1)
+        ]
+        await self.session.execute(status_changes.insert(), rows)
+
+    async def placements(self) -> list[tuple[str, Level, UnitPath]]:
+        """Each unit with a status, with the level and path its counts were filed under."""
+        t = unit_status
+        path = [t.c[path_column(level)] for level in PATH_LEVELS]
+        rows = await self.session.execute(sa.select(t.c.unit_code, t.c.level, *path).distinct())
+        return [(r[0], Level(r[1]), tuple(r[2:])) for r in rows]
+
+    async def statuses_of_units(self, unit_codes: Collection[str]) -> list[StoredStatus]:
+        if not unit_codes:
+            return []
+        rows = await self.session.execute(
+            sa.select(unit_status).where(unit_status.c.unit_code.in_(list(unit_codes)))
+        )
+        return [StoredStatus.from_row(r._mapping) for r in rows]
+
+    async def move_units(self, placements: Sequence[tuple[str, Level, UnitPath]]) -> None:
+        for unit_code, level, path in placements:
+            values = {"level": level.value} | {
+                path_column(lvl): code for lvl, code in zip(PATH_LEVELS, path, strict=True)
+            }
+            await self.session.execute(
+                unit_status.update().where(unit_status.c.unit_code == unit_code).values(values)
+            )
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def status(self, unit_code: str, period: str) -> StoredStatus | None:
+        t = unit_status
+        row = (
+            await self.session.execute(
+                sa.select(t).where(t.c.unit_code == unit_code, t.c.period == period)
+            )
+        ).first()
+        return StoredStatus.from_row(row._mapping) if row else None
+
+    async def counts(self, period: str, ancestor_codes: Collection[str]) -> dict[CountKey, Figures]:
+        t = level_counts
+        rows = await self.session.execute(
+            sa.select(t).where(t.c.period == period, t.c.ancestor_code.in_(list(ancestor_codes)))
+        )
+        return {
+            (r.ancestor_code, r.period, Level(r.level)): Figures.from_row(r._mapping) for r in rows
+        }
+
+    async def not_clean(self, period: str, unit_codes: Collection[str]) -> dict[str, StoredStatus]:
+        if not unit_codes:
+            return {}
+        t = unit_status
+        rows = await self.session.execute(
+            sa.select(t).where(
+                t.c.period == period, t.c.unit_code.in_(list(unit_codes)), t.c.three_no.is_(False)
+            )
+        )
+        return {r.unit_code: StoredStatus.from_row(r._mapping) for r in rows}
+
+    async def changes_after(
+        self, *, root_code: str, root_level: Level, after: int, limit: int
+    ) -> list[sa.Row[Any]]:
+        t = status_changes
+        rows = await self.session.execute(
+            sa.select(*[t.c[name] for name in FEED_COLUMNS])
+            .where(t.c[path_column(root_level)] == root_code, t.c.seq > after)
+            .order_by(t.c.seq)
+            .limit(limit)
+        )
+        return list(rows)
+
+
+STAGING_SUFFIX = "_rebuild"
+
+
+class RebuildRepository:
+    """Fresh copies of the status and count tables, filled from the status topic and swapped in."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        meta = sa.MetaData(schema=SCHEMA, naming_convention=unit_status.metadata.naming_convention)
+        self.status = status_table(STATUS + STAGING_SUFFIX, meta)
+        self.counts = counts_table(COUNTS + STAGING_SUFFIX, meta)
+
+    async def create_staging(self) -> None:
+        def create(sync: sa.Connection) -> None:
+            for table in (self.status, self.counts):
+                table.drop(sync, checkfirst=True)
+                table.create(sync)
+
+        await (await self.session.connection()).run_sync(create)
+
+    async def keep_newest(self, statuses: Sequence[StoredStatus]) -> None:
+        """Upsert into the staging status table; a lower or equal version never wins."""
+        if not statuses:
+            return
+        statement = insert(self.status)
+        statement = statement.on_conflict_do_update(
+            index_elements=["unit_code", "period"],
+            set_={
+                c.name: statement.excluded[c.name]
+                for c in self.status.columns
+                if c.name not in ("unit_code", "period")
+            },
+            where=statement.excluded.version > self.status.c.version,
+        )
+        await self.session.execute(statement, [s.to_row() for s in statuses])
+
+    async def merge_newer_live_rows(self) -> int:
+        """Rows the running consumer applied after the topic was read for the rebuild."""
+        columns = ", ".join(c.name for c in unit_status.columns)
+        updates = ", ".join(
+            f"{c.name} = excluded.{c.name}"
+            for c in unit_status.columns
+            if c.name not in ("unit_code", "period")
+        )
+        result = await self.session.execute(
+            sa.text(
+                f"INSERT INTO {SCHEMA}.{self.status.name} ({columns}) "
+                f"SELECT {columns} FROM {SCHEMA}.{STATUS} "
+                f"ON CONFLICT (unit_code, period) DO UPDATE SET {updates} "
+                f"WHERE excluded.version > {self.status.name}.version"
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def append_missed_changes(self) -> int:
+        """Feed rows for every status the live read model lacked or had older."""
+        paths = [path_column(level) for level in PATH_LEVELS]
+        copied = ["unit_code", "period", "level", "three_no", "version", "changed_at", *paths]
+        result = await self.session.execute(
+            sa.text(
+                f"INSERT INTO {SCHEMA}.status_changes (seq, {', '.join(copied)}) "
+                f"SELECT (SELECT coalesce(max(seq), 0) FROM {SCHEMA}.status_changes) "
+                f"+ row_number() OVER (ORDER BY s.changed_at, s.unit_code, s.period), "
+                f"{', '.join('s.' + c for c in copied)} "
+                f"FROM {SCHEMA}.{self.status.name} s "
+                f"LEFT JOIN {SCHEMA}.{STATUS} l USING (unit_code, period) "
+                f"WHERE l.unit_code IS NULL OR l.version < s.version"
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def count_staged(self) -> None:
+        paths = ", ".join(f"s.{path_column(level)}" for level in PATH_LEVELS)
+        sums = ", ".join(f"sum(s.{name})" for name in FIGURE_COLUMNS)
+        await self.session.execute(
+            sa.text(
+                f"INSERT INTO {SCHEMA}.{self.counts.name} "
+                f"(ancestor_code, period, level, not_clean, {', '.join(FIGURE_COLUMNS)}) "
+                f"SELECT a.code, s.period, s.level, count(*) FILTER (WHERE NOT s.three_no), {sums} "
+                f"FROM {SCHEMA}.{self.status.name} s "
+                f"CROSS JOIN LATERAL unnest(ARRAY[{paths}]) AS a(code) "
+                f"WHERE a.code IS NOT NULL GROUP BY a.code, s.period, s.level"
+            )
+        )
+
+    async def swap(self) -> None:
+        """Replace the live tables by the staging ones and give them the live names."""
+        for live, staging in ((STATUS, self.status.name), (COUNTS, self.counts.name)):
+            await self.session.execute(sa.text(f"DROP TABLE {SCHEMA}.{live}"))
+            await self.session.execute(sa.text(f"ALTER TABLE {SCHEMA}.{staging} RENAME TO {live}"))
+            await self.session.execute(
+                sa.text(f"ALTER TABLE {SCHEMA}.{live} RENAME CONSTRAINT pk_{staging} TO pk_{live}")
+            )
+
+    async def staged_count(self) -> int:
+        count = sa.select(sa.func.count()).select_from(self.status)
+        return int((await self.session.execute(count)).scalar_one())

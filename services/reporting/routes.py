@@ -1,0 +1,183 @@
+import asyncio
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+
+from services.reporting import exports
+from services.reporting.cache import Rendered
+from services.reporting.schemas import EligiblePageOut, FeedPageOut, SummaryOut, UnitStatusOut
+from services.reporting.service import ReportingService
+from shared.levels import Level
+from shared.web import PrincipalDep, SessionDep
+
+router = APIRouter(prefix="/v1", tags=["reporting"])
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+NOT_MODIFIED: dict[str, Any] = {"description": "Not modified: the If-None-Match ETag is current"}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: PROBLEM for code in codes}
+
+
+class CampaignLevel(StrEnum):
+    county = "county"
+    township = "township"
+    village = "village"
+
+
+class ExportFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+def get_service(request: Request) -> ReportingService:
+    service: ReportingService = request.app.state.reporting
+    return service
+
+
+ServiceDep = Annotated[ReportingService, Depends(get_service)]
+CODE_PATTERN = r"^[0-9]{12}$"
+Root = Annotated[
+    str, Query(pattern=CODE_PATTERN, description="A unit code: the subtree to report on")
+]
+PeriodId = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=64,
+        description="A period of the campaign (e.g. `2018`), or `rolling`",
+        examples=["2018"],
+    ),
+]
+IfNoneMatch = Annotated[str | None, Header(description="An ETag from an earlier response")]
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def with_etag(rendered: Rendered, if_none_match: str | None) -> Response:
+    """A client that holds the current ETag gets a 304 without a body."""
+    headers = {"ETag": rendered.etag, "Cache-Control": "private, no-cache"}
+    if etag_matches(if_none_match, rendered.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/units/{code}/status",
+    response_model=UnitStatusOut,
+    responses={304: NOT_MODIFIED, **errors(401, 403, 404, 422)},
+    summary="A unit's three-no status for a period, with counts and the counting events",
+)
+async def get_status(
+    code: Annotated[str, Path(pattern=CODE_PATTERN, description="A county, township or village")],
+    period: PeriodId,
+    session: SessionDep,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    status = await service.status(session, principal=principal, code=code, period=period)
+    return with_etag(Rendered.of(status), if_none_match)
+
+
+@router.get(
+    "/reports/summary",
+    response_model=SummaryOut,
+    responses={304: NOT_MODIFIED, **errors(401, 403, 404, 422)},
+    summary="Three-no units against the campaign targets, per level and per direct child",
+)
+async def get_summary(
+    root: Root,
+    period: PeriodId,
+    session: SessionDep,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    summary = await service.summary(session, principal=principal, root=root, period=period)
+    return with_etag(summary, if_none_match)
+
+
+@router.get(
+    "/reports/eligible",
+    response_model=EligiblePageOut,
+    responses={
+        200: {
+            "description": "A page of eligible units, or with `format` the whole list as a file",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **errors(401, 403, 404, 422),
+    },
+    summary="Units of a level under the root that are eligible to apply (three-no now)",
+)
+async def get_eligible(
+    root: Root,
+    period: PeriodId,
+    level: Annotated[CampaignLevel, Query(description="The level of the units listed")],
+    session: SessionDep,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Units per page")] = 100,
+    file_format: Annotated[
+        ExportFormat,
+        Query(alias="format", description="`csv` or `xlsx`: the whole list as a file"),
+    ] = ExportFormat.json,
+) -> Response | EligiblePageOut:
+    if file_format is ExportFormat.json:
+        return await service.eligible_page(
+            session,
+            principal=principal,
+            root=root,
+            period=period,
+            level=Level(level.value),
+            cursor=cursor,
+            limit=limit,
+        )
+    report = await service.eligibility(
+        session, principal=principal, root=root, period=period, level=Level(level.value)
+    )
+    csv = file_format is ExportFormat.csv
+    write = exports.to_csv if csv else exports.to_xlsx
+    content = await asyncio.to_thread(write, report, service.registry)
+    media_type = exports.CSV_MEDIA_TYPE if csv else exports.XLSX_MEDIA_TYPE
+    name = exports.filename(report, file_format.value)
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/feed/status-changes",
+    response_model=FeedPageOut,
+    responses=errors(401, 403, 404, 422),
+    summary="Status changes under the root in the order reporting applied them",
+    description="Pull again with `since` set to `next_cursor`: no change is skipped or "
+    "repeated, also while changes keep arriving and across restarts. An empty `since` "
+    "starts from the beginning.",
+)
+async def get_feed(
+    root: Root,
+    session: SessionDep,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    since: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous pull")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Changes per pull")] = 100,
+) -> FeedPageOut:
+    return await service.feed(session, principal=principal, root=root, since=since, limit=limit)

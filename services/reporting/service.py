@@ -1,0 +1,294 @@
+"""Reading the read model: unit status, summaries against the targets, eligible units, the feed.
+
+Every read checks, in this order: the unit exists (404), the key may read it (403), the period
+exists (404). Totals come from the registry; the read model only knows the units that are not
+three-no, so a unit without any status counts as three-no.
+"""
+
+from bisect import bisect_right
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from fractions import Fraction
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting import cursors
+from services.reporting.cache import Rendered, SummaryCache
+from services.reporting.readmodel import ZERO, CountKey, Figures, StoredStatus, criterion_counts
+from services.reporting.repository import ReportingRepository
+from services.reporting.schemas import (
+    ChildSummaryOut,
+    CountsOut,
+    EligiblePageOut,
+    FeedItemOut,
+    FeedPageOut,
+    LevelFigures,
+    SummaryOut,
+    UnitOut,
+    UnitStatusOut,
+)
+from services.reporting.tree import UnitTree
+from shared.access.service import Principal
+from shared.campaign import Campaign, Period
+from shared.errors import InvalidInput, PeriodNotFound, UnitNotFound
+from shared.levels import CAMPAIGN_LEVELS, RANK, Level
+from shared.registry.cache import UnitRef, UnitRegistry
+
+FEED_CURSOR = "f1"
+ELIGIBLE_CURSOR = "e1"
+SCAN_CHUNK = 500
+
+
+def unit_out(unit: UnitRef) -> UnitOut:
+    return UnitOut(code=unit.code, name=unit.name, level=unit.level, parent_code=unit.parent_code)
+
+
+def counts_out(counts: tuple[int, ...]) -> CountsOut:
+    return CountsOut(**criterion_counts(counts))
+
+
+def levels_under(level: Level) -> list[Level]:
+    """The campaign levels at or below a level, highest first."""
+    return [lvl for lvl in CAMPAIGN_LEVELS if RANK[lvl] <= RANK[level]]
+
+
+def target_met(three_no: int, total: int, target: Fraction | None) -> bool | None:
+    if target is None or total == 0:
+        return None
+    # In integers: 8 of 20 meets 0.4 exactly, where floats might fall a hair short.
+    return three_no * target.denominator >= target.numerator * total
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """The whole answer for one root, period and level, as the exports present it."""
+
+    root: UnitRef
+    period: Period | None  # None: rolling
+    period_id: str
+    level: Level
+    as_of: datetime
+    eligible: list[UnitRef]
+    not_eligible: list[tuple[UnitRef, StoredStatus]]
+
+
+class ReportingService:
+    def __init__(self, *, registry: UnitRegistry, campaign: Campaign) -> None:
+        self.registry = registry
+        self.campaign = campaign
+        self.tree = UnitTree(registry)
+        self.cache = SummaryCache()
+        self._targets = {level: Fraction(str(t)) for level, t in campaign.targets.items()}
+
+    async def readable_unit(self, principal: Principal, code: str, period: str | None) -> UnitRef:
+        unit = await self.registry.get(code)
+        if unit is None:
+            raise UnitNotFound(f"no unit {code} in the registry")
+        principal.require_reader_for(self.registry, code)
+        if period is not None and not self.campaign.is_period(period):
+            known = ", ".join(self.campaign.period_ids())
+            raise PeriodNotFound(f"no period {period!r}; the campaign has {known}")
+        return unit
+
+    # --- status ---------------------------------------------------------------------------
+
+    async def status(
+        self, session: AsyncSession, *, principal: Principal, code: str, period: str
+    ) -> UnitStatusOut:
+        unit = await self.readable_unit(principal, code, period)
+        if unit.level not in CAMPAIGN_LEVELS:
+            raise InvalidInput(
+                f"unit {code} is a {unit.level}; statuses are kept for counties, townships and "
+                "villages",
+                errors=[{"field": "code", "message": "not a campaign level", "type": "unit_level"}],
+            )
+        stored = await ReportingRepository.from_session(session).status(code, period)
+        if stored is None:
+            return UnitStatusOut(
+                unit=unit_out(unit),
+                period=period,
+                three_no=True,
+                counts=counts_out(ZERO),
+                people=counts_out(ZERO),
+                counting_event_ids=[],
+                changed_at=None,
+                version=0,
+            )
+        return UnitStatusOut(
+            unit=unit_out(unit),
+            period=period,
+            three_no=stored.three_no,
+            counts=counts_out(stored.batches),
+            people=counts_out(stored.people),
+            counting_event_ids=list(stored.counting_event_ids),
+            changed_at=stored.changed_at,
+            version=stored.version,
+        )
+
+    # --- summary --------------------------------------------------------------------------
+
+    async def summary(
+        self, session: AsyncSession, *, principal: Principal, root: str, period: str
+    ) -> Rendered:
+        unit = await self.readable_unit(principal, root, period)
+        stamp = self.cache.stamp(self.registry.version)
+        rendered = self.cache.get((root, period), stamp)
+        if rendered is None:
+            rendered = Rendered.of(await self._summary(session, unit, period))
+            self.cache.put((root, period), stamp, rendered)
+        return rendered
+
+    async def _summary(self, session: AsyncSession, unit: UnitRef, period: str) -> SummaryOut:
+        root = unit.code
+        children = sorted(
+            (c for c in map(self.registry.get_cached, self.registry.children(root)) if c),
+            key=lambda c: c.code,
+        )
+        repository = ReportingRepository.from_session(session)
+        counts = await repository.counts(period, [root, *(c.code for c in children)])
+        return SummaryOut(
+            root=unit_out(unit),
+            period=period,
+            levels=self._levels(unit, period, counts),
+            children=[
+                ChildSummaryOut(unit=unit_out(c), levels=self._levels(c, period, counts))
+                for c in children
+            ],
+        )
+
+    def _levels(
+        self, unit: UnitRef, period: str, counts: dict[CountKey, Figures]
+    ) -> dict[Level, LevelFigures]:
+        return {
+            level: self._figures(unit.code, level, counts.get((unit.code, period, level)))
+            for level in levels_under(unit.level)
+        }
+
+    def _figures(self, code: str, level: Level, figures: Figures | None) -> LevelFigures:
+        figures = figures or Figures()
+        total = self.tree.total(code, level)
+        three_no = max(total - figures.not_clean, 0)
+        return LevelFigures(
+            total=total,
+            three_no=three_no,
+            ratio=three_no / total if total else None,
+            target=self.campaign.target(level),
+            target_met=target_met(three_no, total, self._targets.get(level)),
+            batches=counts_out(figures.batches),
+            people=counts_out(figures.people),
+        )
+
+    # --- eligible -------------------------------------------------------------------------
+
+    async def eligible_page(
+        self,
+        session: AsyncSession,
+        *,
+        principal: Principal,
+        root: str,
+        period: str,
+        level: Level,
+        cursor: str | None,
+        limit: int,
+    ) -> EligiblePageOut:
+        await self.readable_unit(principal, root, period)
+        members = self.tree.members(root, level)
+        start = 0
+        if cursor:
+            after = cursors.decode(ELIGIBLE_CURSOR, cursor, field="cursor")
+            start = bisect_right(members, after, key=lambda u: u.code)
+        repository = ReportingRepository.from_session(session)
+        found: list[UnitRef] = []
+        async for unit, status in self._scan(repository, period, members[start:]):
+            if status is None:
+                found.append(unit)
+                if len(found) > limit:
+                    break
+        more = len(found) > limit
+        page = found[:limit]
+        return EligiblePageOut(
+            items=[unit_out(u) for u in page],
+            next_cursor=cursors.encode(ELIGIBLE_CURSOR, page[-1].code) if more else None,
+        )
+
+    async def eligibility(
+        self,
+        session: AsyncSession,
+        *,
+        principal: Principal,
+        root: str,
+        period: str,
+        level: Level,
+    ) -> Eligibility:
+        unit = await self.readable_unit(principal, root, period)
+        eligible: list[UnitRef] = []
+        not_eligible: list[tuple[UnitRef, StoredStatus]] = []
+        repository = ReportingRepository.from_session(session)
+        members = self.tree.members(root, level)
+        async for member, status in self._scan(repository, period, members):
+            if status is None:
+                eligible.append(member)
+            else:
+                not_eligible.append((member, status))
+        return Eligibility(
+            root=unit,
+            period=self.campaign.period(period),
+            period_id=period,
+            level=level,
+            as_of=datetime.now(UTC),
+            eligible=eligible,
+            not_eligible=not_eligible,
+        )
+
+    @staticmethod
+    async def _scan(
+        repository: ReportingRepository, period: str, members: list[UnitRef]
+    ) -> AsyncIterator[tuple[UnitRef, StoredStatus | None]]:
+        """Each unit with its status when it is not three-no, None when it is."""
+        for start in range(0, len(members), SCAN_CHUNK):
+            chunk = members[start : start + SCAN_CHUNK]
+            not_clean = await repository.not_clean(period, [u.code for u in chunk])
+            for unit in chunk:
+                yield unit, not_clean.get(unit.code)
+
+    # --- feed -----------------------------------------------------------------------------
+
+    async def feed(
+        self,
+        session: AsyncSession,
+        *,
+        principal: Principal,
+        root: str,
+        since: str | None,
+        limit: int,
+    ) -> FeedPageOut:
+        unit = await self.readable_unit(principal, root, None)
+        after = self._feed_position(since) if since else 0
+        rows = await ReportingRepository.from_session(session).changes_after(
+            root_code=root, root_level=unit.level, after=after, limit=limit
+        )
+        last = rows[-1].seq if rows else after
+        return FeedPageOut(
+            items=[
+                FeedItemOut(
+                    unit_code=r.unit_code,
+                    period=r.period,
+                    three_no=r.three_no,
+                    version=r.version,
+                    changed_at=r.changed_at,
+                )
+                for r in rows
+            ],
+            next_cursor=cursors.encode(FEED_CURSOR, str(last)),
+        )
+
+    @staticmethod
+    def _feed_position(since: str) -> int:
+        position = cursors.decode(FEED_CURSOR, since, field="since")
+        if not position.isdigit():
+            raise InvalidInput(
+                "since is not a cursor this endpoint returned",
+                errors=[{"field": "since", "message": "not a valid cursor", "type": "cursor"}],
+            )
+        return int(position)

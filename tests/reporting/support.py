@@ -1,0 +1,126 @@
+"""Driving reporting the way evaluation does: `UnitStatus` messages on the status topic, sent
+with an idempotent producer; and waiting until reporting's consumer group has committed them."""
+
+import asyncio
+import csv
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import RecordMetadata, TopicPartition
+
+from services.reporting.config import ReportingSettings
+from shared import kafka
+from shared.status import CriterionCounts, UnitStatus
+
+DEMO_UNITS = Path(__file__).resolve().parents[2] / "data" / "demo-units.csv"
+
+
+def status(
+    unit_code: str,
+    period: str,
+    version: int,
+    *,
+    three_no: bool = False,
+    counts: dict[str, int] | None = None,
+    people: dict[str, int] | None = None,
+) -> UnitStatus:
+    """A status as evaluation publishes it; not three-no means one collective visit of 6 by
+    default."""
+    if three_no:
+        counts, people = counts or {}, people or {}
+    else:
+        counts = counts if counts is not None else {"collective": 1}
+        people = people if people is not None else {"collective": 6}
+    events = [str(uuid.uuid4()) for _ in range(sum(counts.values()))]
+    return UnitStatus(
+        unit_code=unit_code,
+        period=period,
+        three_no=three_no,
+        counts=CriterionCounts(**counts),
+        people=CriterionCounts(**people),
+        counting_event_ids=events,
+        changed_at=datetime.now(UTC),
+        version=version,
+    )
+
+
+class StatusPublisher:
+    def __init__(self, settings: ReportingSettings) -> None:
+        self.settings = settings
+        self.producer: AIOKafkaProducer = kafka.producer(settings)
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def publish(self, *statuses: UnitStatus) -> list[RecordMetadata]:
+        """Send in the order given (per key, that is the order on the topic) and wait for acks."""
+        return await self.publish_raw([(s.key, s.model_dump_json().encode()) for s in statuses])
+
+    async def publish_raw(
+        self, messages: list[tuple[bytes | None, bytes | None]]
+    ) -> list[RecordMetadata]:
+        deliveries = [
+            await self.producer.send(self.settings.status_topic, key=key, value=value)
+            for key, value in messages
+        ]
+        return list(await asyncio.gather(*deliveries))
+
+
+async def wait_committed(
+    settings: ReportingSettings, sent: list[RecordMetadata], *, timeout: float = 20.0
+) -> None:
+    """Until reporting's group has committed past every message sent: then each was applied,
+    ignored or dead-lettered."""
+    needed: dict[TopicPartition, int] = {}
+    for record in sent:
+        tp = TopicPartition(record.topic, record.partition)
+        needed[tp] = max(needed.get(tp, 0), record.offset + 1)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+
+        async def done() -> bool:
+            committed = await admin.list_consumer_group_offsets(settings.consumer_group)
+            return all(
+                tp in committed and committed[tp].offset >= offset for tp, offset in needed.items()
+            )
+
+        await wait_until(done, timeout=timeout, what="reporting to commit the messages sent")
+    finally:
+        await admin.close()
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "a condition"
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise TimeoutError(f"waited {timeout}s for {what}")
+        await asyncio.sleep(0.05)
+
+
+def demo_units() -> list[dict[str, Any]]:
+    with DEMO_UNITS.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def demo_townships() -> list[str]:
+    return sorted(u["code"] for u in demo_units() if u["level"] == "township")
+
+
+def demo_villages(township: str | None = None) -> list[str]:
+    return sorted(
+        u["code"]
+        for u in demo_units()
+        if u["level"] == "village" and (township is None or u["parent_code"] == township)
+    )
