@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from services.evaluation.commands import evaluation_app
 from services.migrations import migrate_all
 from services.reporting.commands import reporting_app
 from shared import kafka
@@ -36,6 +37,7 @@ app.add_typer(units_app, name="units")
 app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
 app.add_typer(intake_app, name="intake")
+app.add_typer(evaluation_app, name="evaluation")
 app.add_typer(reporting_app, name="reporting")
 
 

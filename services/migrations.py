@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS: list[tuple[str, Path]] = [
     ("registry", ROOT / "shared" / "migrations"),
     ("intake", ROOT / "services" / "intake" / "migrations"),
+    ("evaluation", ROOT / "services" / "evaluation" / "migrations"),
     ("reporting", ROOT / "services" / "reporting" / "migrations"),
 ]
 

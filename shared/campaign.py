@@ -97,15 +97,6 @@ class CampaignFile(_Strict):
             )
         return value
 
-    @model_validator(mode="after")
-    def _unique_periods(self) -> "CampaignFile":
-        seen: set[str] = set()
-        for period in self.periods:
-            if period.id in seen:
-                raise ValueError(f"period id {period.id!r} appears twice")
-            seen.add(period.id)
-        return self
-
 
 @dataclass(frozen=True, slots=True)
 class Period:
@@ -172,9 +163,12 @@ class CampaignFileError(Exception):
 
 def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int:
     """The 1-based line of the YAML node at a pydantic error location (as deep as it goes)."""
-    for key in loc:
+    for index, key in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == str(key)), None)
+            pair = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+            if pair is not None and loc[index + 1 : index + 2] == ("[key]",):
+                return pair[0].start_mark.line + 1  # the key itself is wrong
+            match = pair[1] if pair is not None else None
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             match = node.value[key]
         else:
@@ -185,10 +179,41 @@ def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int:
     return node.start_mark.line + 1
 
 
+class _DatesAsText(yaml.SafeLoader):
+    """Leaves dates as text for pydantic to check, so `2018-02-30` is an error with a line
+    rather than an exception from the YAML library."""
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _check_unique_ids(periods: list[Period], *, node: yaml.Node, source: str) -> None:
+    """Ids are unique across listed and generated periods; the error names the listed line."""
+    listed = len(_period_nodes(node))
+    first: dict[str, int] = {}
+    for index, period in enumerate(periods):
+        if period.id not in first:
+            first[period.id] = index
+            continue
+        at, how = (
+            (index, "appears twice") if index < listed else (first[period.id], "is generated too")
+        )
+        line = _line_of(node, ("periods", at, "id"))
+        raise CampaignFileError(f"{source}: line {line}: period id {period.id!r} {how}")
+
+
+def _period_nodes(node: yaml.Node) -> list[yaml.Node]:
+    periods = next((v for k, v in node.value if k.value == "periods"), None)
+    return list(periods.value) if isinstance(periods, yaml.SequenceNode) else []
+
+
 def parse(text: str, *, source: str = "campaign", today: date | None = None) -> Campaign:
     try:
         node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_DatesAsText)
     except yaml.YAMLError as exc:
         raise CampaignFileError(f"{source}: not valid YAML: {exc}") from exc
     if node is None or not isinstance(data, dict):
@@ -205,10 +230,11 @@ def parse(text: str, *, source: str = "campaign", today: date | None = None) -> 
     periods = [Period(p.id, p.start, p.end) for p in spec.periods]
     if spec.calendar_years_from is not None:
         this_year = (today or datetime.now(SHANGHAI).date()).year
-        for year in range(spec.calendar_years_from, this_year + 1):
-            if any(p.id == str(year) for p in periods):
-                raise CampaignFileError(f"{source}: period id {year!r} is listed and generated")
-            periods.append(Period(str(year), date(year, 1, 1), date(year, 12, 31)))
+        periods += [
+            Period(str(year), date(year, 1, 1), date(year, 12, 31))
+            for year in range(spec.calendar_years_from, this_year + 1)
+        ]
+    _check_unique_ids(periods, node=node, source=source)
     return Campaign(spec.id, spec.name, tuple(periods), dict(spec.targets), dict(spec.rules))
 
 

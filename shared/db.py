@@ -57,7 +57,7 @@ def is_connection_error(exc: BaseException) -> bool:
             return True
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return True
-        if isinstance(seen, asyncpg.exceptions.InterfaceError | asyncpg.ConnectionDoesNotExistError):
+        if isinstance(seen, asyncpg.InterfaceError | asyncpg.ConnectionDoesNotExistError):
             return True
         sqlstate = getattr(seen, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATES):

@@ -1,11 +1,63 @@
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from shared.config import Settings
+
+CrashPoint = Literal["before_commit", "after_commit"]
+
+
+class Clock:
+    """Evaluation's time source. The rolling period moves with it; tests move it forward
+    instead of sleeping."""
+
+    def __init__(self, offset: timedelta = timedelta(0)) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
 
 
 class EvaluationSettings(Settings):
     evaluation_host: str = "127.0.0.1"
     evaluation_port: int = 8002
+    # The consumer group, under the topic prefix so that test runs never share one.
+    evaluation_group: str = "evaluation"
+    # group.instance.id: a restarted instance takes its partitions back without a rebalance.
+    evaluation_instance_id: str | None = None
+    evaluation_session_timeout_ms: int = 10_000
+    evaluation_batch_size: int = Field(1000, ge=1, le=10_000)
+    evaluation_poll_ms: int = Field(200, ge=10)
+    evaluation_run_consumer: bool = True
+    # The rolling period ages at least hourly (and once at start-up).
+    rolling_expiry_seconds: float = Field(3600.0, gt=0, le=3600)
+    status_relay_enabled: bool = True
+    status_relay_batch_size: int = 1000
+    status_relay_idle_poll_seconds: float = 1.0
+    clock_offset_seconds: float = 0.0
+    # Fault injection for the crash tests: the consumer exits abruptly at that point of the
+    # first batch that applies something.
+    evaluation_crash_at: CrashPoint | None = None
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.topic_prefix}{self.evaluation_group}"
+
+    def clock(self) -> Clock:
+        return Clock(timedelta(seconds=self.clock_offset_seconds))
+
+    @model_validator(mode="after")
+    def _no_faults_in_production(self) -> "EvaluationSettings":
+        if self.environment == "production" and (
+            self.evaluation_crash_at or self.clock_offset_seconds
+        ):
+            raise ValueError("crash points and clock offsets are for tests, not production")
+        return self
 
 
 @lru_cache

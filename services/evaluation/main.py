@@ -1,43 +1,60 @@
-"""The evaluation service (health only until its features land)."""
+"""The evaluation service: applies the campaign's rules to every unit and period, exactly once
+in effect, and publishes each status change."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
+import structlog
 from fastapi import FastAPI
 
-from services.evaluation.config import EvaluationSettings, get_settings
+from services.evaluation.config import Clock, EvaluationSettings, get_settings
+from services.evaluation.worker import EvaluationWorker
 from shared import kafka
 from shared import logging as sanwu_logging
-from shared.db import Database
-from shared.migrate import upgrade
+from shared.campaign import CampaignFileError
 from shared.web import create_app as create_service_app
 from shared.web import database_ready
 
-SHARED_MIGRATIONS = Path(__file__).parents[2] / "shared" / "migrations"
+log = structlog.get_logger(__name__)
 
 
 async def kafka_ready(app: FastAPI) -> bool:
     return await kafka.reachable(app.state.settings)
 
 
-def create_app(settings: EvaluationSettings | None = None) -> FastAPI:
+async def consumer_ready(app: FastAPI) -> bool:
+    worker: EvaluationWorker = app.state.worker
+    return worker.consumer.running or not app.state.settings.evaluation_run_consumer
+
+
+def create_app(
+    settings: EvaluationSettings | None = None, *, clock: Clock | None = None
+) -> FastAPI:
     settings = settings or get_settings()
+    clock = clock or settings.clock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sanwu_logging.configure(settings.log_level, json=settings.log_json)
-        await upgrade(SHARED_MIGRATIONS, schema="registry", url=settings.database_url)
+        try:
+            worker = await EvaluationWorker.open(settings, clock=clock)
+        except CampaignFileError as exc:
+            log.error("campaign_invalid", error=str(exc))
+            raise
         app.state.settings = settings
-        app.state.db = Database.from_settings(settings)
+        app.state.db = worker.db
+        app.state.registry = worker.registry
+        app.state.worker = worker
+        worker.start(consumer=settings.evaluation_run_consumer, relay=settings.status_relay_enabled)
         try:
             yield
         finally:
-            await app.state.db.dispose()
+            await worker.close()
 
     return create_service_app(
         title="sanwu evaluation",
-        description="The evaluation service.",
+        description="Applies the campaign's three-no rules to every unit and period and "
+        "publishes each status change.",
         lifespan=lifespan,
-        checks={"database": database_ready, "kafka": kafka_ready},
+        checks={"database": database_ready, "kafka": kafka_ready, "consumer": consumer_ready},
     )

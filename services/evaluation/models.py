@@ -1,0 +1,100 @@
+"""Evaluation's own schema.
+
+- `event`: one row per counting event (visit, incident, public opinion) with the facts the rules
+  read, where it is attributed now and whether it is voided. A row with `known = false` is a
+  placeholder for the target of a correction that arrived first. Together with `correction`
+  this is also the record of what has been applied.
+- `correction`: every void and re-attribution, applied or waiting for its target.
+- `effect`: for each active event, each unit on its attributed chain that it counts against,
+  with the criteria met there. A status is an aggregate of these rows over the period.
+- `status`: per (unit, period) that ever had a counting event; a unit without a row is clean
+  at version 0.
+- `rolling_expiry`: the start of the rolling window at the last expiry pass.
+- `outbox`: status changes waiting to be published.
+
+The migrations create the same tables; the rebuild creates fresh copies from these definitions
+(`tables_in`) and swaps them in, so the two must stay equal (a test compares them).
+"""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+
+from shared.db import NAMING_CONVENTION
+from shared.outbox import outbox_table
+
+SCHEMA = "evaluation"
+# Rebuilt from scratch, then swapped in; the outbox and rolling_expiry stay.
+REBUILT_TABLES = ("event", "correction", "effect", "status")
+
+
+def tables_in(schema: str, metadata: sa.MetaData | None = None) -> dict[str, sa.Table]:
+    metadata = metadata or sa.MetaData(naming_convention=NAMING_CONVENTION)
+    code = sa.String(12)
+    moment = sa.DateTime(timezone=True)
+    event = sa.Table(
+        "event",
+        metadata,
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("known", sa.Boolean, nullable=False),
+        sa.Column("type", sa.String(16)),
+        sa.Column("unit_code", code),
+        sa.Column("attributed_code", code),
+        sa.Column("occurred_at", moment),
+        sa.Column("destination", sa.String(16)),
+        sa.Column("headcount", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("skip_level", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("non_reception_site", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("voided", sa.Boolean, nullable=False, server_default=sa.false()),
+        schema=schema,
+    )
+    correction = sa.Table(
+        "correction",
+        metadata,
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("target_event_id", UUID(as_uuid=True), nullable=False),
+        sa.Column("type", sa.String(24), nullable=False),
+        sa.Column("new_unit_code", code),
+        sa.Column("occurred_at", moment, nullable=False),
+        sa.Column("accepted_at", moment, nullable=False),
+        sa.Index("ix_correction_target_event_id", "target_event_id"),
+        schema=schema,
+    )
+    effect = sa.Table(
+        "effect",
+        metadata,
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("unit_code", code, primary_key=True),
+        sa.Column("criteria", sa.SmallInteger, nullable=False),
+        sa.Column("headcount", sa.Integer, nullable=False),
+        sa.Column("occurred_at", moment, nullable=False),
+        sa.Index("ix_effect_unit_code_occurred_at", "unit_code", "occurred_at"),
+        sa.Index("ix_effect_occurred_at", "occurred_at"),
+        schema=schema,
+    )
+    counts = ("skip_level", "non_reception_site", "collective", "incident")
+    status = sa.Table(
+        "status",
+        metadata,
+        sa.Column("unit_code", code, primary_key=True),
+        sa.Column("period", sa.String(32), primary_key=True),
+        sa.Column("three_no", sa.Boolean, nullable=False),
+        *[sa.Column(name, sa.Integer, nullable=False) for name in counts],
+        *[sa.Column(f"{name}_people", sa.Integer, nullable=False) for name in counts],
+        sa.Column("counting_event_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+        sa.Column("changed_at", moment, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        schema=schema,
+    )
+    return {"event": event, "correction": correction, "effect": effect, "status": status}
+
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+tables = tables_in(SCHEMA, metadata)
+rolling_expiry = sa.Table(
+    "rolling_expiry",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    schema=SCHEMA,
+)
+outbox = outbox_table(SCHEMA, metadata)

@@ -1,0 +1,353 @@
+"""`sanwu evaluation rebuild`: every status recomputed from the petition-event topic, from the
+beginning, into fresh tables that are then swapped in.
+
+The topic is the source rather than intake's journal: it is what the live consumer applies
+(the same records, the same order per county, the same unparseable messages skipped), it is
+kept forever for exactly this, and evaluation reads no other service's tables.
+
+1. Stream the topic up to its end offsets at the start. Each event's effects (with its own
+   attribution) are computed in memory and COPied into fresh tables, chunk by chunk.
+2. Apply the corrections to their targets, set-based, with the live consumer's own code.
+3. Aggregate every status in one statement.
+4. In one transaction holding the rebuild lock exclusively (live batches wait for it): read
+   and apply what reached the topic meanwhile, carry the live versions over (unchanged
+   statuses keep version and changed_at, changed ones get the next version and are published),
+   swap the tables in. Events the live consumer applies afterwards are already in the new
+   tables and change nothing.
+"""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import sqlalchemy as sa
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from services.evaluation.config import Clock, EvaluationSettings
+from services.evaluation.models import REBUILT_TABLES, tables_in
+from services.evaluation.repository import (
+    CORRECTION_COLUMNS,
+    EFFECT_COLUMNS,
+    EVENT_COLUMNS,
+    REBUILD_LOCK,
+    EvaluationRepository,
+    RebuildRepository,
+    correction_record,
+    event_record,
+)
+from services.evaluation.service import (
+    EvaluationService,
+    Incoming,
+    is_correction,
+    message_of,
+    new_correction,
+    new_event,
+    status_of,
+)
+from services.evaluation.worker import load_campaign, migrate
+from shared.campaign import rolling_window
+from shared.db import Database, asyncpg_dsn
+from shared.events import EventReattributed, EventRecord
+from shared.registry.cache import UnitRegistry
+
+log = structlog.get_logger(__name__)
+STAGING = "evaluation_rebuild"
+# Held for the whole rebuild (session level): one rebuild at a time.
+RUNNING_LOCK = 0x5A4E5752
+CHUNK = 20_000
+CORRECTIONS_PER_ROUND = 5_000
+
+
+class RebuildRunning(Exception):
+    pass
+
+
+@dataclass
+class Progress:
+    messages: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class RebuildReport:
+    messages: int = 0  # read from the topic
+    events: int = 0  # distinct events and corrections applied
+    skipped: int = 0  # messages that cannot be applied (the live consumer dead-letters them)
+    statuses: int = 0
+    differences: list[tuple[str, str]] = field(default_factory=list)
+    swapped: bool = False
+    seconds: float = 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+
+def staging_ddl() -> list[str]:
+    """The rebuilt tables exactly as `models` defines them, in the staging schema."""
+    dialect = postgresql.dialect()
+    tables = tables_in(STAGING)
+    statements = []
+    for name in REBUILT_TABLES:
+        statements.append(str(CreateTable(tables[name]).compile(dialect=dialect)))
+        statements += [str(CreateIndex(i).compile(dialect=dialect)) for i in tables[name].indexes]
+    return statements
+
+
+class TopicReader:
+    """The whole petition-event topic, without a consumer group."""
+
+    def __init__(self, settings: EvaluationSettings) -> None:
+        self.settings = settings
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+        self.partitions: list[TopicPartition] = []
+        self.started = False
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.started = True
+        topic = self.settings.events_topic
+        known = self.consumer.partitions_for_topic(topic)
+        if not known:
+            await self.consumer._client.force_metadata_update()
+            known = self.consumer.partitions_for_topic(topic) or set()
+        self.partitions = [TopicPartition(topic, p) for p in sorted(known)]
+        self.consumer.assign(self.partitions)
+        await self.consumer.seek_to_beginning(*self.partitions)
+
+    async def stop(self) -> None:
+        if self.started:
+            await asyncio.sleep(0)  # aiokafka cannot stop a consumer whose tasks never ran
+            await self.consumer.stop()
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        if not self.partitions:
+            return {}
+        ends: dict[TopicPartition, int] = await self.consumer.end_offsets(self.partitions)
+        return ends
+
+    async def read_to(
+        self, ends: dict[TopicPartition, int], *, chunk: int
+    ) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+        """Chunks of records, until every partition has been read up to `ends`."""
+        while True:
+            pending = [tp for tp in self.partitions if await self.consumer.position(tp) < ends[tp]]
+            if not pending:
+                return
+            batch = await self.consumer.getmany(*pending, timeout_ms=500, max_records=chunk)
+            records = [r for tp in sorted(batch) for r in batch[tp] if r.offset < ends[tp]]
+            overshoot = {
+                tp: ends[tp] for tp in batch if batch[tp] and batch[tp][-1].offset >= ends[tp]
+            }
+            for tp, end in overshoot.items():
+                self.consumer.seek(tp, end)
+            if records:
+                yield records
+
+
+@dataclass
+class Rows:
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    effects: list[tuple[Any, ...]] = field(default_factory=list)
+    corrections: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+class Loader:
+    """Turns records into rows of the fresh tables (effects with each event's own
+    attribution) and COPies them in."""
+
+    def __init__(self, repository: RebuildRepository, service: EvaluationService) -> None:
+        self.repository = repository
+        self.service = service
+        self.registry = service.registry
+        self.seen: set[UUID] = set()
+        self.report = RebuildReport()
+
+    def parse(self, record: ConsumerRecord[bytes, bytes]) -> EventRecord | None:
+        self.report.messages += 1
+        try:
+            parsed = EventRecord.model_validate_json(record.value or b"")
+        except ValidationError:
+            self.report.skipped += 1
+            return None
+        event = parsed.event
+        if self.registry.get_cached(event.unit_code) is None or (
+            isinstance(event, EventReattributed)
+            and self.registry.get_cached(event.new_unit_code) is None
+        ):
+            self.report.skipped += 1
+            return None
+        if parsed.event_id in self.seen:
+            return None
+        self.seen.add(parsed.event_id)
+        self.report.events += 1
+        return parsed
+
+    def rows_of(self, records: list[ConsumerRecord[bytes, bytes]]) -> Rows:
+        rows = Rows()
+        for record in records:
+            parsed = self.parse(record)
+            if parsed is None:
+                continue
+            if is_correction(parsed):
+                rows.corrections.append(correction_record(new_correction(parsed)))
+                continue
+            event = new_event(parsed.event)  # type: ignore[arg-type]
+            rows.events.append(event_record(event))
+            rows.effects.extend(
+                (e.event_id, e.unit_code, e.criteria, e.headcount, e.occurred_at)
+                for e in self.service.effects_for(
+                    event_id=event.event_id,
+                    facts=event.facts,
+                    unit_code=event.unit_code,
+                    occurred_at=event.occurred_at,
+                )
+            )
+        return rows
+
+    async def copy(self, rows: Rows) -> None:
+        await self.repository.copy("event", EVENT_COLUMNS, rows.events)
+        await self.repository.copy("effect", EFFECT_COLUMNS, rows.effects)
+        await self.repository.copy("correction", CORRECTION_COLUMNS, rows.corrections)
+
+    async def load_all(
+        self,
+        reader: TopicReader,
+        ends: dict[TopicPartition, int],
+        *,
+        progress: Callable[[Progress], None] | None,
+        started: float,
+    ) -> None:
+        """Read to `ends`; each chunk is COPied while the next one is read and parsed."""
+        copying: asyncio.Task[None] | None = None
+        async for records in reader.read_to(ends, chunk=CHUNK):
+            rows = self.rows_of(records)
+            if copying is not None:
+                await copying
+            copying = asyncio.create_task(self.copy(rows))
+            if progress is not None:
+                progress(Progress(self.report.messages, time.perf_counter() - started))
+        if copying is not None:
+            await copying
+
+
+async def rebuild(
+    settings: EvaluationSettings,
+    *,
+    clock: Clock,
+    swap: bool = True,
+    progress: Callable[[Progress], None] | None = None,
+) -> RebuildReport:
+    """Recompute every status from the topic; swap the result in unless `swap` is false (then
+    only report how it differs from the live statuses)."""
+    started = time.perf_counter()
+    campaign = load_campaign(settings, clock)
+    await migrate(settings)
+    now = clock.now()
+    # No statement timeout: the swap's statements grow with the number of statuses.
+    db = Database(
+        create_async_engine(settings.database_url, pool_size=2, connect_args={"timeout": 10})
+    )
+    registry = UnitRegistry(db.engine)
+    await registry.refresh()
+    service = EvaluationService(campaign=campaign, registry=registry, schema=STAGING, publish=False)
+    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    reader = TopicReader(settings)
+    staging = RebuildRepository(connection, staging=STAGING)
+    if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RUNNING_LOCK):
+        await connection.close()
+        await db.dispose()
+        raise RebuildRunning("another rebuild is running")
+    try:
+        await staging.create_staging(staging_ddl())
+        loader = Loader(staging, service)
+        await reader.start()
+        ends = await reader.end_offsets()
+        await loader.load_all(reader, ends, progress=progress, started=started)
+        await staging.analyze()
+        await apply_corrections(EvaluationRepository(connection, schema=STAGING), service)
+        report = loader.report
+        report.statuses = await staging.compute_statuses(service.period_bounds(now), now=now)
+        if swap:
+            await swap_in(db, staging, reader, loader, service, now=now)
+            report.swapped = True
+        else:
+            report.differences = await staging.differences()
+    finally:
+        await reader.stop()
+        await staging.drop_staging()
+        await connection.close()  # releases the running lock
+        await db.dispose()
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "rebuilt",
+        messages=report.messages,
+        statuses=report.statuses,
+        changed=len(report.differences),
+        seconds=round(report.seconds, 2),
+        per_second=round(report.events_per_second),
+    )
+    return report
+
+
+async def apply_corrections(repository: EvaluationRepository, service: EvaluationService) -> None:
+    """Bring every corrected event's effects in line with its corrections."""
+    targets = await repository.known_corrected_events()
+    for start in range(0, len(targets), CORRECTIONS_PER_ROUND):
+        await service.reevaluate(repository, targets[start : start + CORRECTIONS_PER_ROUND])
+
+
+async def swap_in(
+    db: Database,
+    staging: RebuildRepository,
+    reader: TopicReader,
+    loader: Loader,
+    service: EvaluationService,
+    *,
+    now: datetime,
+) -> None:
+    async with db.session() as session:
+        connection = await session.connection()
+        await connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": REBUILD_LOCK}
+        )
+        raw = await connection.get_raw_connection()
+        swap = RebuildRepository(raw.driver_connection, staging=STAGING)
+        ends = await reader.end_offsets()
+        async for records in reader.read_to(ends, chunk=CHUNK):
+            items = [Incoming(p) for r in records if (p := loader.parse(r)) is not None]
+            await service.apply(session, items, now=now)
+        changed = await swap.merge_history(now=now)
+        await swap.swap(REBUILT_TABLES)
+        await swap.add_to_outbox(
+            [
+                (message.key, message.value, json.dumps(message.headers))
+                for message in (message_of(status_of(row)) for row in changed)
+            ]
+        )
+        await EvaluationRepository(raw.driver_connection).set_rolling_window_start(
+            rolling_window(now)[0]
+        )
+        loader.report.differences = [(row["unit_code"], row["period"]) for row in changed]

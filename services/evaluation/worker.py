@@ -1,0 +1,134 @@
+"""Everything the evaluation runs, wired in one place: used by the web app's lifespan and by
+`sanwu evaluation consume`."""
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from services.evaluation.config import Clock, EvaluationSettings
+from services.evaluation.consumer import EvaluationConsumer
+from services.evaluation.expiry import RollingExpiry
+from services.evaluation.models import outbox
+from services.evaluation.service import EvaluationService
+from shared import campaign as campaign_file
+from shared import kafka
+from shared.campaign import SHANGHAI, Campaign
+from shared.db import Database
+from shared.migrate import upgrade
+from shared.outbox import OutboxRelay
+from shared.registry.cache import UnitRegistry
+
+log = structlog.get_logger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+SHARED_MIGRATIONS = Path(__file__).parents[2] / "shared" / "migrations"
+
+
+def load_campaign(settings: EvaluationSettings, clock: Clock) -> Campaign:
+    """The campaign file, checked; a bad one raises `CampaignFileError` naming the line."""
+    today = clock.now().astimezone(SHANGHAI).date()
+    return campaign_file.load(settings.campaign_file, today=today)
+
+
+async def migrate(settings: EvaluationSettings) -> None:
+    await upgrade(SHARED_MIGRATIONS, schema="registry", url=settings.database_url)
+    await upgrade(MIGRATIONS, schema="evaluation", url=settings.database_url)
+
+
+def status_relay(db: Database, settings: EvaluationSettings) -> OutboxRelay:
+    return OutboxRelay(
+        db=db,
+        settings=settings,
+        table=outbox,
+        topic=settings.status_topic,
+        batch_size=settings.status_relay_batch_size,
+        idle_poll_seconds=settings.status_relay_idle_poll_seconds,
+    )
+
+
+@dataclass
+class EvaluationWorker:
+    settings: EvaluationSettings
+    clock: Clock
+    campaign: Campaign
+    db: Database
+    registry: UnitRegistry
+    service: EvaluationService
+    consumer: EvaluationConsumer
+    expiry: RollingExpiry
+    relay: OutboxRelay
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, settings: EvaluationSettings, *, clock: Clock) -> "EvaluationWorker":
+        """Check the campaign first (a bad file stops everything), then migrate and connect."""
+        campaign = load_campaign(settings, clock)
+        await migrate(settings)
+        db = Database.from_settings(settings)
+        registry = UnitRegistry(db.engine)
+        await registry.refresh()
+        with contextlib.suppress(Exception):
+            await kafka.ensure_topics(settings, timeout=10)
+        service = EvaluationService(campaign=campaign, registry=registry)
+        return cls(
+            settings=settings,
+            clock=clock,
+            campaign=campaign,
+            db=db,
+            registry=registry,
+            service=service,
+            consumer=EvaluationConsumer(
+                db=db, settings=settings, service=service, registry=registry, clock=clock
+            ),
+            expiry=RollingExpiry(
+                db=db,
+                service=service,
+                clock=clock,
+                interval=settings.rolling_expiry_seconds,
+                load_campaign=lambda: load_campaign(settings, clock),
+            ),
+            relay=status_relay(db, settings),
+        )
+
+    def start(self, *, consumer: bool = True, relay: bool = True, expiry: bool = True) -> None:
+        self.tasks.append(
+            asyncio.create_task(self.registry.keep_fresh(self.settings.registry_refresh_seconds))
+        )
+        if expiry:
+            self.tasks.append(asyncio.create_task(self.expiry.run()))
+        if relay:
+            self.tasks.append(asyncio.create_task(self.relay.run()))
+        if consumer:
+            self.consumer.start()
+        log.info(
+            "evaluation_started",
+            campaign=self.campaign.id,
+            periods=self.campaign.period_ids(),
+            group=self.settings.group_id,
+        )
+
+    async def close(self) -> None:
+        await self.consumer.stop()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        await self.db.dispose()
+
+
+async def run_until_stopped(settings: EvaluationSettings, *, relay: bool = True) -> None:
+    """The consumer (and the status relay and rolling expiry) without the web app, until
+    SIGINT or SIGTERM."""
+    worker = await EvaluationWorker.open(settings, clock=settings.clock())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    worker.start(relay=relay)
+    try:
+        await stop.wait()
+    finally:
+        await worker.close()

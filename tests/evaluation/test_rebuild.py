@@ -1,0 +1,185 @@
+"""`sanwu evaluation rebuild`: every status recomputed from the topic equals the live one, field
+by field; what differs is repaired with the next version and published; the swapped-in tables
+are the migrated ones; the live consumer carries on after a swap."""
+
+import asyncio
+import os
+import random
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from services.evaluation.rebuild import RUNNING_LOCK, RebuildRunning, rebuild
+from shared.db import Database
+from tests.evaluation.conftest import Evaluation
+from tests.evaluation.helpers import (
+    Desk,
+    Worlds,
+    all_statuses,
+    content,
+    mixed_workload,
+    post_workload,
+    read_status_topic,
+    status,
+    wait_applied,
+)
+from tests.support import events
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+async def live_run(evaluation: Evaluation, desk: Desk, worlds: Worlds, db: Database) -> list[str]:
+    rng = random.Random(3)
+    early, rest = mixed_workload(
+        [worlds.township(), worlds.township(), worlds.county()], rng=rng, count=300
+    )
+    ids = await post_workload(desk, db, early, rest)
+    await wait_applied(db, ids)
+    return ids
+
+
+async def schema_shape(db: Database) -> dict[str, list[tuple[str, ...]]]:
+    async with db.engine.connect() as connection:
+        columns = await connection.execute(
+            sa.text(
+                """
+                SELECT table_name, column_name, data_type, is_nullable, column_default
+                FROM information_schema.columns WHERE table_schema = 'evaluation'
+                ORDER BY table_name, ordinal_position
+                """
+            )
+        )
+        indexes = await connection.execute(
+            sa.text(
+                "SELECT tablename, indexname, indexdef FROM pg_indexes "
+                "WHERE schemaname = 'evaluation' ORDER BY indexname"
+            )
+        )
+        return {"columns": [tuple(r) for r in columns], "indexes": [tuple(r) for r in indexes]}
+
+
+class TestRebuild:
+    async def test_after_a_live_run_equals_the_live_statuses_field_by_field(
+        self, evaluation: Evaluation, live_run: list[str], db: Database
+    ) -> None:
+        live = await all_statuses(db)
+
+        report = await rebuild(evaluation.settings, clock=evaluation.clock)
+
+        assert report.swapped
+        assert report.differences == []
+        assert report.events >= len(live_run)
+        assert await all_statuses(db) == live  # version and changed_at included
+
+    async def test_dry_run_lists_what_differs_and_changes_nothing(
+        self, evaluation: Evaluation, live_run: list[str], db: Database
+    ) -> None:
+        key = next(iter(await all_statuses(db)))
+        await tamper(db, key)
+        tampered = await all_statuses(db)
+
+        report = await rebuild(evaluation.settings, clock=evaluation.clock, swap=False)
+
+        assert report.differences == [key]
+        assert await all_statuses(db) == tampered
+        await rebuild(evaluation.settings, clock=evaluation.clock)  # repair for the next tests
+
+    async def test_a_status_that_differs_is_repaired_with_the_next_version_and_published(
+        self, evaluation: Evaluation, live_run: list[str], db: Database
+    ) -> None:
+        before = await all_statuses(db)
+        key = sorted(before)[len(before) // 2]
+        await tamper(db, key)
+
+        report = await rebuild(evaluation.settings, clock=evaluation.clock)
+
+        after = await all_statuses(db)
+        assert report.differences == [key]
+        assert content(after[key]) == content(before[key])
+        assert after[key]["version"] == before[key]["version"] + 1
+        assert {k: v for k, v in after.items() if k != key} == {
+            k: v for k, v in before.items() if k != key
+        }
+        wanted = f"{key[0]}:{key[1]}".encode()
+        for _ in range(100):
+            published = [
+                m for m in await read_status_topic(evaluation.settings) if m["key"] == wanted
+            ]
+            if published and published[-1]["value"]["version"] == after[key]["version"]:
+                break
+            await asyncio.sleep(0.1)
+        assert published[-1]["value"]["version"] == after[key]["version"]
+
+    async def test_swapped_in_tables_are_the_migrated_ones(
+        self, evaluation: Evaluation, live_run: list[str], db: Database
+    ) -> None:
+        migrated = await schema_shape(db)
+        await rebuild(evaluation.settings, clock=evaluation.clock)
+        assert await schema_shape(db) == migrated
+
+    async def test_the_live_consumer_carries_on_after_a_swap(
+        self, evaluation: Evaluation, live_run: list[str], desk: Desk, worlds: Worlds, db: Database
+    ) -> None:
+        await rebuild(evaluation.settings, clock=evaluation.clock)
+        world = worlds.township()
+        event = events.visit(
+            world.village, destination="county", headcount=5, occurred_at=world.at()
+        )
+
+        await desk.post(event)
+        await wait_applied(db, [event["event_id"]])
+
+        stored = await status(db, world.village, world.period)
+        assert stored is not None and stored["counting_event_ids"] == [event["event_id"]]
+
+    async def test_command_shows_progress_and_events_per_second(
+        self, evaluation: Evaluation, live_run: list[str], db: Database
+    ) -> None:
+        live = await all_statuses(db)
+        command = await asyncio.create_subprocess_exec(
+            str(ROOT / ".venv" / "bin" / "sanwu"),
+            "evaluation",
+            "rebuild",
+            env=os.environ
+            | {"SANWU_CLOCK_OFFSET_SECONDS": str(evaluation.clock.offset.total_seconds())},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(command.communicate(), 60)
+
+        assert command.returncode == 0, stderr.decode()
+        output = stderr.decode()
+        assert "events/s" in output and "0 changed" in output, output
+        assert await all_statuses(db) == live
+
+
+class TestOneAtATime:
+    async def test_a_second_rebuild_is_refused_while_one_runs(
+        self, evaluation: Evaluation, db: Database
+    ) -> None:
+        live = await all_statuses(db)
+        async with db.engine.connect() as connection:
+            await connection.execute(
+                sa.text("SELECT pg_advisory_lock(:key)"), {"key": RUNNING_LOCK}
+            )
+            try:
+                with pytest.raises(RebuildRunning):
+                    await rebuild(evaluation.settings, clock=evaluation.clock)
+            finally:
+                await connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(:key)"), {"key": RUNNING_LOCK}
+                )
+        assert await all_statuses(db) == live
+
+
+async def tamper(db: Database, key: tuple[str, str]) -> None:
+    async with db.engine.begin() as connection:
+        await connection.execute(
+            sa.text(
+                "UPDATE evaluation.status SET collective = collective + 7, three_no = false "
+                "WHERE unit_code = :unit AND period = :period"
+            ),
+            {"unit": key[0], "period": key[1]},
+        )
