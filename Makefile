@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv up down status migrate demo run test test-fast test-faults test-faults-long lint format clean
+.PHONY: help deps venv up down status migrate demo run test test-fast test-faults test-faults-long lint format clean bench bench-quick
 
 help:
 	@echo "make run        start everything (stack, migrations, demo data, three services)"
@@ -69,3 +69,11 @@ format: venv
 
 clean: down
 	rm -rf .stack
+
+bench: venv
+	@deploy/stack.sh up
+	$(BIN)/python -m bench run
+
+bench-quick: venv
+	@deploy/stack.sh up
+	$(BIN)/python -m bench run --quick

@@ -1,5 +1,6 @@
 """SQL for the accepted-event journal."""
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -7,12 +8,47 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.models import JournalEntry
 
 journal = JournalEntry.__table__  # type: ignore[attr-defined]
+
+_JOURNAL_COLUMNS = (
+    "event_id",
+    "type",
+    "unit_code",
+    "county_code",
+    "target_event_id",
+    "occurred_at",
+    "payload",
+    "content_hash",
+    "key_id",
+    "correlation_id",
+    "accepted_at",
+)
+# One statement for one row or a thousand: each column travels as an array, so the text and
+# its prepared plan never change (a multi-row VALUES would be compiled anew for every call).
+_INSERT_NEW = sa.text(
+    """
+    INSERT INTO intake.journal (event_id, type, unit_code, county_code, target_event_id,
+                                occurred_at, payload, content_hash, key_id, correlation_id,
+                                accepted_at)
+    SELECT event_id, type, unit_code, county_code, target_event_id,
+           occurred_at, payload::jsonb, content_hash, key_id, correlation_id, accepted_at
+      FROM unnest(CAST(:event_id AS uuid[]), CAST(:type AS text[]), CAST(:unit_code AS text[]),
+                  CAST(:county_code AS text[]), CAST(:target_event_id AS uuid[]),
+                  CAST(:occurred_at AS timestamptz[]), CAST(:payload AS text[]),
+                  CAST(:content_hash AS text[]), CAST(:key_id AS text[]),
+                  CAST(:correlation_id AS text[]), CAST(:accepted_at AS timestamptz[]))
+           WITH ORDINALITY AS incoming (event_id, type, unit_code, county_code, target_event_id,
+                                        occurred_at, payload, content_hash, key_id, correlation_id,
+                                        accepted_at, position)
+     ORDER BY position
+        ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id, accepted_at
+    """
+).columns(journal.c.event_id, journal.c.accepted_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +67,13 @@ class EventRepository:
         return cls(session)
 
     async def insert_new(self, rows: Sequence[dict[str, Any]]) -> dict[UUID, datetime]:
-        """Insert journal rows whose event_id is new; returns {event_id: accepted_at} of those."""
+        """Insert journal rows whose event_id is new; returns {event_id: accepted_at} of those.
+        Rows go in the order given."""
         if not rows:
             return {}
-        statement = (
-            insert(journal)
-            .values(list(rows))
-            .on_conflict_do_nothing(index_elements=[journal.c.event_id])
-            .returning(journal.c.event_id, journal.c.accepted_at)
-        )
-        result = await self.session.execute(statement)
+        columns = {name: [row[name] for row in rows] for name in _JOURNAL_COLUMNS}
+        columns["payload"] = [json.dumps(payload) for payload in columns["payload"]]
+        result = await self.session.execute(_INSERT_NEW, columns)
         return {row.event_id: row.accepted_at for row in result}
 
     async def receipts(self, event_ids: Sequence[UUID]) -> dict[UUID, StoredReceipt]:

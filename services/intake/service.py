@@ -282,7 +282,7 @@ class IntakeService:
             "type": event.type,
             "unit_code": event.unit_code,
             "county_code": p.county_code,
-            "target_event_id": getattr(event, "target_event_id", None),
+            "target_event_id": _target_of(event),
             "occurred_at": event.occurred_at,
             "payload": p.payload,
             "content_hash": p.content_hash,
@@ -324,6 +324,11 @@ class IntakeService:
 
 def _as_stored(row: Any) -> dict[str, Any]:
     return dict(row.payload) | {"accepted_at": row.accepted_at, "key_id": row.key_id}
+
+
+def _target_of(event: Event) -> UUID | None:
+    # Not getattr(event, ..., None): a missing attribute takes pydantic's slow __getattr__ path.
+    return event.target_event_id if isinstance(event, EventVoided | EventReattributed) else None
 
 
 def _str_or_none(value: Any) -> str | None:

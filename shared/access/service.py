@@ -8,7 +8,7 @@ constant-time.
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -20,6 +20,14 @@ from shared.registry.cache import UnitRegistry
 
 _keys = ApiKey.__table__  # type: ignore[attr-defined]
 PREFIX = "sanwu"
+# Built once: every request authenticates, and building the statement cost more than running it.
+_KEY_BY_ID = sa.select(
+    _keys.c.secret_hash,
+    _keys.c.role,
+    _keys.c.scope_code,
+    _keys.c.expires_at,
+    _keys.c.revoked_at,
+).where(_keys.c.key_id == sa.bindparam("key_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +35,17 @@ class Principal:
     key_id: str
     role: Role
     scope_code: str | None  # None: everywhere (admin)
+    # Units already found within the scope (a principal lives for one request): a batch names
+    # the same villages again and again, and walking up the tree was most of its scope check.
+    _covered: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def covers(self, registry: UnitRegistry, unit_code: str) -> bool:
-        return self.scope_code is None or registry.is_within(unit_code, self.scope_code)
+        if self.scope_code is None or unit_code in self._covered:
+            return True
+        if registry.is_within(unit_code, self.scope_code):
+            self._covered.add(unit_code)
+            return True
+        return False
 
     def require_desk_for(self, registry: UnitRegistry, unit_codes: tuple[str, ...]) -> None:
         if self.role not in (Role.desk, Role.admin):
@@ -86,17 +102,7 @@ async def authenticate(connection: AsyncConnection, authorization: str | None) -
     if parsed is None:
         raise Unauthenticated("unknown key")
     key_id, secret = parsed
-    row = (
-        await connection.execute(
-            sa.select(
-                _keys.c.secret_hash,
-                _keys.c.role,
-                _keys.c.scope_code,
-                _keys.c.expires_at,
-                _keys.c.revoked_at,
-            ).where(_keys.c.key_id == key_id)
-        )
-    ).first()
+    row = (await connection.execute(_KEY_BY_ID, {"key_id": key_id})).first()
     if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
         raise Unauthenticated("unknown key")
     if row.revoked_at is not None:

@@ -1,0 +1,76 @@
+"""Stage 2: intake accepting batches of 1,000 events; an event counts once its batch answered
+with it "accepted", which means committed with its outbox row."""
+
+import json
+
+from bench.environment import DEMO_COUNTY
+from bench.events import EventSource
+from bench.load import LoadResult, Refused, client_session, closed_loop
+from bench.report import LatencySeries, Result, Target
+from bench.services import Service
+from bench.stage import BenchContext, Stage
+from shared.access.models import Role
+
+INTAKE_APP = "services.intake.main:create_app"
+BATCH_SIZE = 1000
+CLIENTS = 4  # enough to keep one server process busy while PostgreSQL commits
+NAME = "intake batches of 1000"
+
+
+async def load_batches(
+    ctx: BenchContext,
+    service: Service,
+    *,
+    key: str,
+    seconds: float,
+    clients: int = CLIENTS,
+    warmup_seconds: float = 0.0,
+) -> LoadResult:
+    source = EventSource(await ctx.env.unit_codes(level="village", within=DEMO_COUNTY))
+    url = f"{service.url}/v1/events/batch"
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    async with client_session(clients) as session:
+
+        async def send(_: int) -> int:
+            body = source.batch_body(BATCH_SIZE)
+            async with session.post(url, data=body, headers=headers) as response:
+                answer = await response.read()
+                if response.status != 200:
+                    raise Refused(response.status)
+            results = json.loads(answer)["results"]
+            return sum(1 for r in results if r["status"] == "accepted")
+
+        return await closed_loop(
+            send,
+            concurrency=clients,
+            seconds=seconds,
+            warmup_seconds=warmup_seconds,
+            server=service,
+        )
+
+
+async def run(ctx: BenchContext) -> list[Result]:
+    seconds = ctx.pick(full=15.0, quick=5.0)
+    (key,) = await ctx.env.create_keys(role=Role.desk, scope_code=DEMO_COUNTY, count=1)
+    ctx.step(f"{CLIENTS} clients posting batches of {BATCH_SIZE} for {seconds:g} s")
+    async with ctx.service("intake", INTAKE_APP, SANWU_INTAKE_RUN_RELAY="false") as service:
+        load = await load_batches(
+            ctx, service, key=key, seconds=seconds, warmup_seconds=ctx.pick(full=2.0, quick=1.0)
+        )
+    ctx.step(f"intake (relay off): {load.describe()}")
+    ctx.latencies.append(LatencySeries("intake, batches of 1000", load.latencies_ms))
+    ctx.note(
+        f"{NAME}: {CLIENTS} clients, each posting its next batch when the last one is answered; "
+        "an event counts when its batch answered it `accepted` (committed with its outbox row)."
+    )
+    return [
+        Result(
+            f"{NAME}: accepted", load.items_per_second, "events/s", target=Target.at_least(20_000)
+        ),
+        Result(f"{NAME}: server CPU per event", load.server_cpu_per_item_us, "µs"),
+        Result(f"{NAME}: latency p50 per batch", load.latency(50), "ms"),
+        Result(f"{NAME}: latency p99 per batch", load.latency(99), "ms"),
+    ]
+
+
+STAGE = Stage("intake-batch", "Intake, batches of 1000", run)

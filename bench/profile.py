@@ -1,0 +1,144 @@
+"""Where intake's CPU goes under a stage's load: py-spy attaches to the running service (uvicorn
+on uvloop, exactly as the stage runs it) for the measured part of the load only, so start-up and
+idle time stay out of the samples.
+
+Writes profile-LOAD.txt (collapsed stacks, for flame-graph tools or grep) and
+profile-LOAD.md (self time by function and by package, time inside the project's own functions).
+"""
+
+import asyncio
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bench.environment import DEMO_COUNTY, isolated_environment
+from bench.intake_batch import load_batches
+from bench.intake_single import INTAKE_APP, load_single_events
+from bench.load import LoadResult
+from bench.report import ROOT
+from bench.services import Service
+from bench.stage import BenchContext
+from shared.access.models import Role
+
+SAMPLES_PER_SECOND = 250
+PROJECT_PATHS = ("services/", "shared/")
+
+Load = Callable[[BenchContext, Service, float], Awaitable[LoadResult]]
+
+
+async def _single_events(ctx: BenchContext, service: Service, seconds: float) -> LoadResult:
+    keys = await ctx.env.create_keys(role=Role.desk, scope_code=DEMO_COUNTY, count=ctx.clients)
+    return await load_single_events(ctx, service, keys=keys, seconds=seconds)
+
+
+async def _batches(ctx: BenchContext, service: Service, seconds: float) -> LoadResult:
+    (key,) = await ctx.env.create_keys(role=Role.desk, scope_code=DEMO_COUNTY, count=1)
+    return await load_batches(ctx, service, key=key, seconds=seconds)
+
+
+LOADS: dict[str, Load] = {"intake-single": _single_events, "intake-batch": _batches}
+
+
+async def profile_intake(load_name: str, *, seconds: float, clients: int, output: Path) -> Path:
+    """Profile intake (relay off) under the named load; returns the summary's path."""
+    load = LOADS[load_name]
+    stacks = output / f"profile-{load_name}.txt"
+    with tempfile.TemporaryDirectory(prefix="sanwu-bench-") as work_dir:
+        async with isolated_environment(Path(work_dir)) as env:
+            ctx = BenchContext(quick=True, env=env, results_dir=output, clients=clients)
+            ctx.stage_name = f"profile {load_name}"
+            async with ctx.service("intake", INTAKE_APP, SANWU_INTAKE_RUN_RELAY="false") as service:
+                await load(ctx, service, 2.0)  # warm caches and pools first
+                ctx.step(f"sampling intake (pid {service.pid}) for {seconds:g} s")
+                recorder = await record(service.pid, seconds=seconds, output=stacks)
+                result = await load(ctx, service, seconds)
+                if await recorder.wait() != 0:
+                    raise RuntimeError(f"py-spy failed (exit {recorder.returncode})")
+            ctx.step(f"under the profiler: {result.describe()}")
+    summary = output / f"profile-{load_name}.md"
+    summary.write_text(summarise(stacks, heading=result.describe()), encoding="utf-8")
+    return summary
+
+
+async def record(pid: int, *, seconds: float, output: Path) -> asyncio.subprocess.Process:
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return await asyncio.create_subprocess_exec(
+        str(py_spy),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(round(seconds)),
+        "--rate",
+        str(SAMPLES_PER_SECOND),
+        "--format",
+        "raw",
+        "--gil",  # only samples of a thread holding the GIL: Python at work, not waiting
+        "--function",  # aggregate by function, not by line
+        "--output",
+        str(output),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+def summarise(stacks_file: Path, *, heading: str, top: int = 25) -> str:
+    """Self time by function and by package, and inclusive time of the project's functions,
+    as shares of all samples taken while the process was busy."""
+    self_time: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
+    project: Counter[str] = Counter()
+    total = 0
+    for line in stacks_file.read_text(encoding="utf-8").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        self_time[_short(frames[-1])] += count
+        by_package[_package(frames[-1])] += count
+        for frame in {_short(f) for f in frames if _in_project(f)}:
+            project[frame] += count
+    sections = [
+        f"# Intake CPU profile\n\n{heading}; {total:,} busy samples at {SAMPLES_PER_SECOND}/s.",
+        _table("Self time by package", by_package, total, top),
+        _table("Self time by function", self_time, total, top),
+        _table("Inclusive time of the project's functions", project, total, top),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _table(title: str, counts: Counter[str], total: int, top: int) -> str:
+    rows = [f"| {100 * n / total:5.1f} % | `{name}` |" for name, n in counts.most_common(top)]
+    return "\n".join([f"## {title}", "", "| share | where |", "|---:|---|", *rows])
+
+
+def _location(frame: str) -> tuple[str, str]:
+    """'function (path/to/file.py:12)' -> ('function', 'path/to/file.py:12')."""
+    function, _, where = frame.rpartition(" (")
+    return function, where.rstrip(")")
+
+
+def _trim(path: str) -> str:
+    stdlib = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/"
+    for marker in ("site-packages/", f"{ROOT}/", stdlib):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def _short(frame: str) -> str:
+    function, where = _location(frame)
+    return f"{function} ({_trim(where)})"
+
+
+def _package(frame: str) -> str:
+    _, where = _location(frame)
+    trimmed = _trim(where)
+    return trimmed.split("/", 1)[0] if "/" in trimmed else trimmed.split(":", 1)[0]
+
+
+def _in_project(frame: str) -> bool:
+    _, where = _location(frame)
+    return _trim(where).startswith(PROJECT_PATHS) and "site-packages" not in where
