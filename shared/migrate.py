@@ -7,12 +7,16 @@ advisory lock, so instances starting together migrate once.
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
+
+from shared.db import asyncpg_dsn, is_connection_error
 
 MIGRATION_LOCK = 0x5A4E5755  # any constant shared by all instances
 
@@ -30,8 +34,24 @@ def upgrade_sync(script_location: Path, *, schema: str, url: str) -> None:
 
 
 async def upgrade(script_location: Path, *, schema: str, url: str) -> None:
+    await wait_for_database(url)
     # Alembic's env runs its own event loop; give it a thread of its own.
     await asyncio.to_thread(upgrade_sync, script_location, schema=schema, url=url)
+
+
+async def wait_for_database(url: str, *, timeout: float = 120.0) -> None:
+    """A process that starts while PostgreSQL is down or still recovering waits for it rather
+    than exiting."""
+    retrying = AsyncRetrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_exponential(multiplier=0.2, max=3),
+        retry=retry_if_exception(is_connection_error),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            connection = await asyncpg.connect(asyncpg_dsn(url), timeout=3)
+            await connection.close()
 
 
 def run_env() -> None:

@@ -1,6 +1,8 @@
-"""The ledger test: desks keep posting (new events, repeats, corrections) while the relay,
-Kafka and PostgreSQL are killed and restarted at random. Afterwards every event the service
-said it accepted is there exactly once, an unanswered one at most once, a refused one never.
+"""The ledger test: desks keep posting (new events, repeats, corrections) while the relay, the
+evaluation consumer, the reporting consumer, Kafka and PostgreSQL are killed and restarted at
+random. Afterwards every event the service said it accepted counts exactly once, an unanswered
+one at most once, a refused one never; every status equals what a small reference model computes
+from the accepted events; and the reporting read model equals a rebuild from scratch.
 
 SANWU_LEDGER_SECONDS sets how long the load runs (default 30; `make test-faults-long` runs 300).
 """
@@ -13,21 +15,25 @@ import random
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from services.migrations import migrate_all
-from shared import kafka
+from shared import campaign, kafka
 from shared.access import service as access_service
 from shared.access.models import Role
 from shared.config import Settings
 from shared.db import Database
 from shared.registry.loader import load_file
 from tests.conftest import COUNTY, DEMO_UNITS
+from tests.support import reference
 from tests.support.ledger import Ledger, run_load
 from tests.support.processes import Supervisor, sanwu, uvicorn
+from tests.support.reference import CRITERIA
 from tests.support.stack import (
     ROOT,
     IsolatedStack,
@@ -40,6 +46,7 @@ from tests.support.stack import (
 pytestmark = pytest.mark.faults
 STACK = str(ROOT / "deploy" / "stack.sh")
 SECONDS = float(os.environ.get("SANWU_LEDGER_SECONDS", "30"))
+WORKERS = ("relay", "evaluation", "reporting")
 
 
 def free_port() -> int:
@@ -95,6 +102,8 @@ def supervisor(isolated: Isolated, tmp_path: Path) -> Iterator[tuple[Supervisor,
         health_url=f"http://127.0.0.1:{port}/healthz",
     )
     supervisor.add("relay", sanwu("intake", "relay"))
+    supervisor.add("evaluation", sanwu("evaluation", "consume"))
+    supervisor.add("reporting", sanwu("reporting", "consume"))
     supervisor.start_all()
     yield supervisor, f"http://127.0.0.1:{port}"
     supervisor.stop_all()
@@ -113,12 +122,12 @@ async def chaos(supervisor: Supervisor, *, seconds: float, seed: int) -> list[st
     done = []
     while loop.time() < deadline - 3:
         await asyncio.sleep(rng.uniform(1.5, 4))
-        target = rng.choice(["relay", "kafka", "postgres"])
+        target = rng.choice([*WORKERS, "kafka", "postgres"])
         done.append(target)
-        if target == "relay":
-            supervisor.kill("relay")
+        if target in WORKERS:
+            supervisor.kill(target)
             await asyncio.sleep(rng.uniform(0.2, 2))
-            await asyncio.to_thread(supervisor.start, "relay")
+            await asyncio.to_thread(supervisor.start, target)
         elif target == "kafka":
             await stack_command("kafka-kill")
             await asyncio.sleep(rng.uniform(1, 4))
@@ -136,19 +145,110 @@ async def journal_ids(db: Database) -> set[str]:
         return {row[0] for row in rows}
 
 
-async def wait_drained(db: Database, *, timeout: float = 180) -> None:
+async def scalar(db: Database, sql: str) -> int:
+    async with db.engine.connect() as connection:
+        return int((await connection.execute(sa.text(sql))).scalar_one())
+
+
+async def wait_for(db: Database, what: str, sql: str, *, timeout: float = 180) -> None:
+    """Poll until the query answers 0; `what` names the stage for the failure message."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while True:
-        async with db.engine.connect() as connection:
-            pending = (
-                await connection.execute(sa.text("SELECT count(*) FROM intake.outbox"))
-            ).scalar_one()
-        if pending == 0:
-            return
+    while (remaining := await scalar(db, sql)) != 0:
         if loop.time() > deadline:
-            raise TimeoutError(f"{pending} outbox rows never published")
+            raise TimeoutError(f"{what}: {remaining} still pending")
         await asyncio.sleep(0.5)
+
+
+async def wait_drained(db: Database) -> None:
+    await wait_for(db, "intake outbox", "SELECT count(*) FROM intake.outbox")
+    await wait_for(
+        db,
+        "evaluation applying the journal",
+        """SELECT (SELECT count(*) FROM intake.journal)
+                - (SELECT count(*) FROM evaluation.event WHERE known)
+                - (SELECT count(*) FROM evaluation.correction)""",
+    )
+    await wait_for(db, "evaluation outbox", "SELECT count(*) FROM evaluation.outbox")
+    await wait_for(
+        db,
+        "reporting applying the statuses",
+        """SELECT count(*) FROM evaluation.status e
+             LEFT JOIN reporting.unit_status r USING (unit_code, period)
+            WHERE r.version IS DISTINCT FROM e.version""",
+    )
+
+
+async def accepted_in_order(db: Database) -> list[dict[str, Any]]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text("SELECT payload FROM intake.journal ORDER BY accepted_at, event_id")
+        )
+        return [row[0] for row in rows]
+
+
+Figures = tuple[bool, tuple[int, ...], tuple[int, ...], frozenset[str]]
+
+
+async def evaluation_statuses(db: Database) -> dict[tuple[str, str], Figures]:
+    counts = ", ".join(CRITERIA)
+    people = ", ".join(f"{c}_people" for c in CRITERIA)
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text(
+                f"SELECT unit_code, period, three_no, ARRAY[{counts}], ARRAY[{people}], "
+                "counting_event_ids::text[] FROM evaluation.status"
+            )
+        )
+        return {(r[0], r[1]): (r[2], tuple(r[3]), tuple(r[4]), frozenset(r[5])) for r in rows}
+
+
+async def reporting_statuses(db: Database) -> dict[tuple[str, str], tuple[Any, ...]]:
+    columns = ", ".join(f"{kind}_{c}" for kind in ("batches", "people") for c in CRITERIA)
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text(
+                f"SELECT unit_code, period, three_no, version, {columns}, counting_event_ids "
+                "FROM reporting.unit_status"
+            )
+        )
+        return {(r[0], r[1]): (*r[2:-1], frozenset(r[-1])) for r in rows}
+
+
+def expected_statuses(accepted: list[dict[str, Any]]) -> dict[tuple[str, str], Figures]:
+    parents = {}
+    for line in DEMO_UNITS.read_text(encoding="utf-8").splitlines()[1:]:
+        code, _, level, parent = line.split(",")
+        parents[code] = (level, parent or None)
+    expected = reference.statuses(
+        accepted,
+        parents=parents,
+        campaign=campaign.load(Settings().campaign_file),
+        now=datetime.now(UTC),
+    )
+    return {
+        key: (
+            value.three_no,
+            tuple(value.counts[c] for c in CRITERIA),
+            tuple(value.people[c] for c in CRITERIA),
+            frozenset(value.event_ids),
+        )
+        for key, value in expected.items()
+    }
+
+
+def check_statuses(
+    expected: dict[tuple[str, str], Figures], stored: dict[tuple[str, str], Figures]
+) -> None:
+    clean: Figures = (True, (0,) * 4, (0,) * 4, frozenset())
+    wrong = {
+        key: (expected.get(key, clean), stored.get(key, clean))
+        for key in expected.keys() | stored.keys()
+        if expected.get(key, clean) != stored.get(key, clean)
+    }
+    assert not wrong, (
+        f"{len(wrong)} statuses differ from the reference, e.g. {list(wrong.items())[:3]}"
+    )
 
 
 def check_intake(ledger: Ledger, journal: set[str], on_topic: list[dict[str, object]]) -> None:
@@ -181,7 +281,8 @@ async def test_nothing_is_lost_or_doubled_while_parts_are_killed(
     faults = await chaos(processes, seconds=SECONDS, seed=seed)
     ledger = await load
     await stack_command("up")
-    print(f"seed {seed}; faults {faults}; {ledger.summary()}")
+    restarted = await asyncio.to_thread(processes.ensure_running)
+    print(f"seed {seed}; faults {faults}; restarted {restarted}; {ledger.summary()}")
 
     await wait_drained(isolated.db)
     messages = await read_topic(isolated.settings, isolated.settings.events_topic, timeout=60)
@@ -189,3 +290,16 @@ async def test_nothing_is_lost_or_doubled_while_parts_are_killed(
 
     assert len(ledger.ok) > 50, ledger.summary()
     check_intake(ledger, await journal_ids(isolated.db), on_topic)
+    evaluated = await evaluation_statuses(isolated.db)
+    check_statuses(expected_statuses(await accepted_in_order(isolated.db)), evaluated)
+    assert any(not figures[0] for figures in evaluated.values()), "the load marked no unit"
+
+    read_model = await reporting_statuses(isolated.db)
+    assert {k: (v[0], *v[2:]) for k, v in read_model.items()} == {
+        k: (v[0], *v[1], *v[2], v[3]) for k, v in evaluated.items()
+    }
+    rebuild = await asyncio.create_subprocess_exec(
+        *sanwu("reporting", "rebuild"), env=os.environ | isolated.stack.env()
+    )
+    assert await rebuild.wait() == 0
+    assert await reporting_statuses(isolated.db) == read_model

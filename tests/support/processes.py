@@ -42,6 +42,17 @@ class Supervisor:
         for name in self.processes:
             self.start(name)
 
+    def ensure_running(self) -> list[str]:
+        """Start whatever exited on its own (as an orchestrator would); returns their names."""
+        restarted = [
+            name
+            for name, process in self.processes.items()
+            if process.popen is None or process.popen.poll() is not None
+        ]
+        for name in restarted:
+            self.start(name)
+        return restarted
+
     def kill(self, name: str) -> None:
         popen = self.processes[name].popen
         if popen is not None and popen.poll() is None:
