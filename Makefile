@@ -53,10 +53,10 @@ test-faults: venv
 	@deploy/stack.sh up
 	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 
-# The ledger test for five minutes instead of thirty seconds.
+# The ledger test for five minutes instead of thirty seconds, and Kafka down for a minute.
 test-faults-long: venv
 	@deploy/stack.sh up
-	SANWU_LEDGER_SECONDS=300 $(BIN)/pytest -m faults $(PYTEST_ARGS)
+	SANWU_LEDGER_SECONDS=300 SANWU_KAFKA_OUTAGE_SECONDS=60 $(BIN)/pytest -m faults $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

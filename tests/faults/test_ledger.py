@@ -303,3 +303,34 @@ async def test_nothing_is_lost_or_doubled_while_parts_are_killed(
     )
     assert await rebuild.wait() == 0
     assert await reporting_statuses(isolated.db) == read_model
+
+
+OUTAGE_SECONDS = float(os.environ.get("SANWU_KAFKA_OUTAGE_SECONDS", "15"))
+
+
+async def test_desks_keep_posting_through_a_kafka_outage(
+    supervisor: tuple[Supervisor, str], isolated: Isolated
+) -> None:
+    """Kafka down (SANWU_KAFKA_OUTAGE_SECONDS, 15 by default, 60 in `make test-faults-long`):
+    every post is still answered at once, and all of it reaches the statuses afterwards."""
+    _, base_url = supervisor
+    await stack_command("kafka-stop")
+    try:
+        ledger = await run_load(
+            base_url=base_url,
+            key=isolated.desk_key,
+            villages=demo_villages(),
+            seconds=OUTAGE_SECONDS,
+            workers=4,
+            seed=11,
+        )
+    finally:
+        await stack_command("kafka-start")
+
+    assert ledger.failed == {} and ledger.unknown == {}, ledger.summary()
+    assert ledger.slowest < 1.0, f"a desk waited {ledger.slowest:.2f} s"
+    await wait_drained(isolated.db)
+    check_statuses(
+        expected_statuses(await accepted_in_order(isolated.db)),
+        await evaluation_statuses(isolated.db),
+    )

@@ -19,6 +19,7 @@ class Ledger:
     unknown: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: int = 0
+    slowest: float = 0.0  # seconds, of any answered request
 
     def record(self, event: dict[str, Any], outcome: str) -> None:
         self.requests += 1
@@ -104,7 +105,11 @@ async def run_load(
     async def worker(client: httpx.AsyncClient) -> None:
         while loop.time() < deadline:
             event = next_event(rng, ledger, villages, now)
-            ledger.record(event, await post(client, event))
+            started = loop.time()
+            outcome = await post(client, event)
+            if outcome != "unknown":
+                ledger.slowest = max(ledger.slowest, loop.time() - started)
+            ledger.record(event, outcome)
 
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=5) as client:
         await asyncio.gather(*(worker(client) for _ in range(workers)))
