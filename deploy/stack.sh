@@ -16,8 +16,15 @@ KAFKA_PORT="${SANWU_KAFKA_PORT:-59092}"
 CONTROLLER_PORT="${SANWU_KAFKA_CONTROLLER_PORT:-59093}"
 KAFKA_HEAP="${SANWU_KAFKA_HEAP:-512m}"
 
-PG_DATA="$STACK/pg/data"
-PG_LOG="$STACK/pg/postgres.log"
+PG_DIR="$STACK/pg"
+# As root the cluster belongs to the postgres user, who may not be able to reach a checkout
+# under a closed folder (e.g. /root): then the cluster lives under /var/tmp, one per checkout.
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 \
+  && ! (cd / && runuser -u postgres -- test -x "$STACK") 2>/dev/null && ! [ -d "$PG_DIR/data" ]; then
+  PG_DIR="/var/tmp/sanwu-pg-$(printf '%s' "$STACK" | md5sum | cut -c1-12)"
+fi
+PG_DATA="$PG_DIR/data"
+PG_LOG="$PG_DIR/postgres.log"
 KAFKA_DIR="$STACK/kafka"
 KAFKA_LIBS="$KAFKA_DIR/libs"
 KAFKA_PID="$KAFKA_DIR/kafka.pid"
@@ -36,7 +43,7 @@ pg_bin() {
 # PostgreSQL refuses to run as root: as root, run it as the 'postgres' user.
 as_pg_owner() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
@@ -58,12 +65,12 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 
 pg_init() {
   [ -f "$PG_DATA/PG_VERSION" ] && return
-  mkdir -p "$STACK/pg"
+  mkdir -p "$PG_DIR"
   if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
-    chown -R postgres: "$STACK/pg"
-    runuser -u postgres -- test -w "$STACK/pg" \
-      || die "user postgres cannot write $STACK/pg (a parent folder is closed to it); set SANWU_STACK_DIR"
+    chown -R postgres: "$PG_DIR"
+    (cd / && runuser -u postgres -- test -w "$PG_DIR") \
+      || die "user postgres cannot write $PG_DIR (a parent folder is closed to it); set SANWU_STACK_DIR"
   fi
   log "initialising PostgreSQL cluster in $PG_DATA"
   as_pg_owner "$(pg_bin initdb)" -D "$PG_DATA" -U sanwu --auth=trust --encoding=UTF8 \
