@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel import SQLModel
 
 from shared.config import Settings
-from shared.errors import DependencyUnavailable
+from shared.errors import CommitOutcomeUnknown, DependencyUnavailable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -77,13 +77,20 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits when the block succeeds, rolls back when it raises."""
+        """A unit of work: commits when the block succeeds, rolls back when it raises.
+
+        Losing the database before the commit means nothing was stored (DependencyUnavailable).
+        Losing it during the commit leaves the outcome unknown: the server may have made the
+        transaction durable without being able to say so (CommitOutcomeUnknown)."""
+        committing = False
         try:
             async with self.sessionmaker() as session, session.begin():
                 yield session
+                committing = True
         except Exception as exc:
             if is_connection_error(exc):
-                raise DependencyUnavailable("database", str(exc)) from exc
+                error = CommitOutcomeUnknown if committing else DependencyUnavailable
+                raise error("database", str(exc)) from exc
             raise
 
     async def ping(self) -> bool:

@@ -92,3 +92,19 @@ class DependencyUnavailable(DomainError):
         super().__init__(f"{dependency} is unavailable; nothing was accepted")
         self.dependency = dependency
         self.reason = reason
+
+
+class CommitOutcomeUnknown(DependencyUnavailable):
+    """The database went away while committing: the request may or may not have taken effect.
+    Repeating it is safe (events are idempotent by event_id) and settles it."""
+
+    status = 504
+    title = "Outcome unknown"
+    slug = "outcome-unknown"
+
+    def __init__(self, dependency: str, reason: str = "") -> None:
+        super().__init__(dependency, reason)
+        self.detail = (
+            f"{dependency} went away while committing: the request may or may not have taken "
+            "effect; repeat it unchanged (an event counts once, whatever the repeats)"
+        )

@@ -152,6 +152,7 @@ API_ERRORS = {
     "429": "Over the key's rate limit; see Retry-After",
     "500": "Unexpected server error",
     "503": "A dependency is down; nothing was accepted",
+    "504": "The database went away while committing: the outcome is unknown; repeat the request",
 }
 
 
