@@ -63,3 +63,26 @@ def live_intake(settings: Settings) -> Iterator[str]:
     yield base_url
     process.terminate()
     process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live_reporting(settings: Settings) -> Iterator[str]:
+    # Without its consumer: the fuzzing is about the API, and a second member of reporting's
+    # consumer group would take partitions from the in-process service other tests use.
+    process, base_url = start_service(
+        "services.reporting.main:create_app", env={"SANWU_REPORTING_RUN_CONSUMER": "false"}
+    )
+    yield base_url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live_evaluation(settings: Settings) -> Iterator[str]:
+    # Its API is health, readiness and metrics; its consumer stays off for the same reason.
+    process, base_url = start_service(
+        "services.evaluation.main:create_app", env={"SANWU_EVALUATION_RUN_CONSUMER": "false"}
+    )
+    yield base_url
+    process.terminate()
+    process.wait(timeout=30)

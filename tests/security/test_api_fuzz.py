@@ -1,16 +1,21 @@
 """Schemathesis against each running service's own OpenAPI schema: no input, however
 malformed, gets a server error or an answer the schema does not describe."""
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.generation import GenerationMode
 
-from tests.conftest import bearer
+from tests.conftest import COUNTY, SIBLING_TOWNSHIP, TOWNSHIP, VILLAGE, bearer
 
 CHECKS = [
     not_a_server_error,
@@ -18,16 +23,59 @@ CHECKS = [
     content_type_conformance,
     status_code_conformance,
 ]
+# Values that exist, so that generated requests also reach the answers behind the checks for
+# unknown units and periods: (parameter location, name) -> values.
+KNOWN_UNITS = [COUNTY, TOWNSHIP, VILLAGE, SIBLING_TOWNSHIP, "340700000000", "340000000000"]
+KNOWN_PERIODS = ["2018", "2019", "rolling"]
+KNOWN: dict[tuple[str, str], list[str]] = {
+    ("path", "code"): KNOWN_UNITS,
+    ("query", "root"): KNOWN_UNITS,
+    ("query", "period"): KNOWN_PERIODS,
+}
 
 
-def fuzz(base_url: str, *, headers: dict[str, str], max_examples: int = 40) -> list[str]:
-    """Run every operation of the service's schema; returns the operations exercised."""
+def with_known_values(
+    operation: Any, known: Mapping[tuple[str, str], Sequence[str]]
+) -> st.SearchStrategy[schemathesis.Case]:
+    """Cases whose parameters named in `known` take one of the known values (the others are
+    generated as usual)."""
+    names = {(p.location.value, p.name) for p in operation.iter_parameters()}
+    fixed = [key for key in known if key in names]
+    if not fixed:
+        return st.nothing()
+
+    @st.composite
+    def cases(draw: st.DrawFn) -> schemathesis.Case:
+        values = {key: draw(st.sampled_from(known[key])) for key in fixed}
+        path = {name: v for (where, name), v in values.items() if where == "path"}
+        query = {name: v for (where, name), v in values.items() if where == "query"}
+        return draw(operation.as_strategy(path_parameters=path or None, query=query or None))
+
+    return cases()
+
+
+def fuzz(
+    base_url: str,
+    *,
+    headers: dict[str, str],
+    max_examples: int = 40,
+    negative: bool = False,
+    known: Mapping[tuple[str, str], Sequence[str]] | None = None,
+) -> list[str]:
+    """Run every operation of the service's schema; returns the operations exercised. With
+    `negative`, also inputs that break the schema; with `known`, also inputs that use the known
+    values for those parameters."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     exercised = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        strategies = [operation.as_strategy()]
+        if negative and any(True for _ in operation.iter_parameters()):
+            strategies.append(operation.as_strategy(GenerationMode.NEGATIVE))
+        if known:
+            strategies.append(with_known_values(operation, known))
 
-        @given(case=operation.as_strategy())
+        @given(case=st.one_of(strategies))
         @settings(max_examples=max_examples, deadline=None, suppress_health_check=list(HealthCheck))
         def call(case: schemathesis.Case) -> None:
             case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)
@@ -42,3 +90,26 @@ def test_intake_answers_every_input_as_documented(live_intake: str, keys: dict[s
     assert {"POST /v1/events", "POST /v1/events/batch", "GET /v1/events/{event_id}"} <= set(
         exercised
     )
+
+
+def test_reporting_answers_every_input_as_documented(
+    live_reporting: str, keys: dict[str, str]
+) -> None:
+    # An admin reaches every answer; a township reader is refused most known units.
+    for key in ("admin", "township_reader"):
+        exercised = fuzz(
+            live_reporting, headers=bearer(keys[key]), max_examples=100, negative=True, known=KNOWN
+        )
+    assert {
+        "GET /v1/units/{code}/status",
+        "GET /v1/reports/summary",
+        "GET /v1/reports/eligible",
+        "GET /v1/feed/status-changes",
+    } <= set(exercised)
+
+
+def test_evaluation_answers_every_input_as_documented(
+    live_evaluation: str, keys: dict[str, str]
+) -> None:
+    exercised = fuzz(live_evaluation, headers=bearer(keys["admin"]))
+    assert {"GET /healthz", "GET /readyz", "GET /metrics"} <= set(exercised)

@@ -70,11 +70,17 @@ def statuses(
     """Only (unit, period) pairs with a counting event appear; every other one is clean."""
     facts: dict[str, dict[str, Any]] = {}
     corrections: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    seen: set[str] = set()
     for order, event in enumerate(accepted):
+        # The same event posted again is a duplicate: it counts once, and a correction keeps
+        # the place of its first acceptance.
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
         if event["type"] in ("event_voided", "event_reattributed"):
             corrections[event["target_event_id"]].append(event | {"_accepted": order})
         else:
-            facts.setdefault(event["event_id"], event)
+            facts[event["event_id"]] = event
     result: dict[tuple[str, str], Expected] = defaultdict(Expected)
     for event_id, event in facts.items():
         unit, voided = attribution(event, corrections[event_id])
