@@ -1,7 +1,7 @@
 """`sanwu units load`: all or nothing, errors by line, idempotent, seen by running services.
 
-Units these tests add go under the synthetic province, never under 枞阳县, whose figures other
-tests compute by hand."""
+Units these tests add go into a province of their own, so the figures other tests compute by
+hand never move."""
 
 import subprocess
 import sys
@@ -20,6 +20,16 @@ from tests.support import events
 
 SANWU = str(Path(sys.executable).parent / "sanwu")
 HEADER = "code,name,level,parent_code\n"
+
+
+def own_province(province: str) -> str:
+    """A province of its own for the units a test adds, so no other test's figures move."""
+    return (
+        f"{province}0000000000,测试省,province,\n"
+        f"{province}0100000000,测试市,city,{province}0000000000\n"
+        f"{province}0101000000,测试县,county,{province}0100000000\n"
+        f"{province}0101100000,测试镇,township,{province}0101000000\n"
+    )
 
 
 def sanwu(*args: str) -> subprocess.CompletedProcess[str]:
@@ -79,15 +89,20 @@ async def test_a_bad_file_is_rejected_with_its_line_and_changes_nothing(
 
 async def test_loading_is_idempotent_and_reports_what_changed(db: Database, tmp_path: Path) -> None:
     path = tmp_path / "units.csv"
-    path.write_text(HEADER + "350101100290,新建村,village,350101100000\n", encoding="utf-8")
+    path.write_text(
+        HEADER + own_province("36") + "360101100290,新建村,village,360101100000\n", encoding="utf-8"
+    )
 
     first = sanwu("units", "load", str(path))
     again = sanwu("units", "load", str(path))
-    path.write_text(HEADER + "350101100290,新建村（更名）,village,350101100000\n", encoding="utf-8")
+    path.write_text(
+        HEADER + own_province("36") + "360101100290,新建村（更名）,village,360101100000\n",
+        encoding="utf-8",
+    )
     renamed = sanwu("units", "load", str(path))
 
-    assert "1 added, 0 changed" in first.stderr, first.stderr
-    assert "0 added, 0 changed, 1 unchanged" in again.stderr
+    assert "5 units read, 5 added, 0 changed" in first.stderr, first.stderr
+    assert "0 added, 0 changed, 5 unchanged" in again.stderr
     assert "0 added, 1 changed" in renamed.stderr
 
 
@@ -96,11 +111,14 @@ async def test_a_running_service_accepts_events_for_units_loaded_after_it_starte
 ) -> None:
     async with serve(create_app(IntakeSettings(intake_run_relay=False))) as intake:
         path = tmp_path / "units.csv"
-        path.write_text(HEADER + "350101100280,后建村,village,350101100000\n", encoding="utf-8")
+        path.write_text(
+            HEADER + own_province("37") + "370101100280,后建村,village,370101100000\n",
+            encoding="utf-8",
+        )
         assert sanwu("units", "load", str(path)).returncode == 0
 
         response = await intake.post(
-            "/v1/events", json=events.visit("350101100280"), headers=bearer(keys["admin"])
+            "/v1/events", json=events.visit("370101100280"), headers=bearer(keys["admin"])
         )
 
         assert response.status_code == 202, response.text
