@@ -6,10 +6,11 @@ flush. Connection failures surface as `DependencyUnavailable` (503), never as a 
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -32,14 +33,26 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 
 def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=pool_size or settings.database_pool_size,
         max_overflow=5,
-        pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"timeout": 3, "command_timeout": 30},
     )
+    sa.event.listen(engine.sync_engine, "checkout", _replace_if_closed)
+    return engine
+
+
+def _replace_if_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Pool checkout: a connection the server has closed (PostgreSQL restarted, the backend was
+    terminated) is replaced before it is handed out, so the first request after the database
+    returns succeeds. asyncpg marks a connection closed as soon as the event loop reads the end
+    of its socket, so this costs no round trip, where a pre-ping costs one per checkout. A
+    connection that fails later anyway (its peer vanished without closing it) makes SQLAlchemy
+    invalidate the pool, and that request gets a 503."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 # SQLSTATE classes that mean "the server is not there for us": connection exceptions (08) and

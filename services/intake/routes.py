@@ -17,7 +17,7 @@ from shared.web import PrincipalDep, SessionDep, correlation_id
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
-def get_service(request: Request) -> IntakeService:
+async def get_service(request: Request) -> IntakeService:
     service: IntakeService = request.app.state.intake
     return service
 

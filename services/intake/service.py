@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import metrics
-from services.intake.models import outbox
 from services.intake.repository import EventRepository
 from shared.access.service import Principal
 from shared.errors import DomainError, EventConflict, EventNotFound, InvalidInput, OutOfScope
@@ -26,7 +25,7 @@ from shared.events import (
     unit_codes_of,
 )
 from shared.levels import CAMPAIGN_LEVELS, RANK, Level
-from shared.outbox import OutboxMessage, OutboxRepository
+from shared.outbox import OutboxMessage
 from shared.problems import validation_errors
 from shared.registry.cache import UnitRegistry
 
@@ -242,19 +241,22 @@ class IntakeService:
             first.setdefault(item.event.event_id, item)
         # Journal rows go in event-id order, the same lock order in every transaction.
         ordered = sorted(first.values(), key=lambda p: p.event.event_id)
+        # The outbox keeps the batch's own order: that is the order per county on the topic.
+        # Only the messages of events new to the journal are stored, in the same statement.
         inserted = await repository.insert_new(
             [
                 self._journal_row(p, principal=principal, correlation_id=correlation_id, now=now)
                 for p in ordered
-            ]
-        )
-        # The outbox keeps the batch's own order: that is the order per county on the topic.
-        await OutboxRepository(session, outbox).add(
-            [
-                self._outbox_row(p, principal=principal, correlation_id=correlation_id, now=now)
-                for p in first.values()
-                if p.event.event_id in inserted
-            ]
+            ],
+            messages=[
+                (
+                    event_id,
+                    self._outbox_row(
+                        p, principal=principal, correlation_id=correlation_id, now=now
+                    ),
+                )
+                for event_id, p in first.items()
+            ],
         )
         outcome: dict[UUID, Receipt | DomainError] = {
             event_id: Receipt(event_id, accepted_at, duplicate=False)
