@@ -50,7 +50,7 @@ def _plot_growth(axes: Axes, growth: list[GrowthSeries]) -> None:
     if drawn:
         axes.set_xscale("log")
         axes.set_yscale("log")
-        axes.set_xlabel("size of the work")
+        axes.set_xlabel("size of the work (as each series names it)")
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize="small")
     else:

@@ -13,7 +13,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvloop
 
-from bench import intake_batch, intake_single, relay
+from bench import (
+    end_to_end,
+    evaluation_rebuild,
+    growth,
+    intake_batch,
+    intake_single,
+    relay,
+    reporting,
+)
 from bench.environment import isolated_environment, postgres_version
 from bench.report import RESULTS_DIR, Result, kafka_version, machine, markdown_table, write_outputs
 from bench.stage import BenchContext, Stage
@@ -22,7 +30,15 @@ from shared import logging as sanwu_logging
 T = TypeVar("T")
 
 # The stages in the order they run; a new stage is a module with a STAGE, listed here.
-STAGES: list[Stage] = [intake_single.STAGE, intake_batch.STAGE, relay.STAGE]
+STAGES: list[Stage] = [
+    intake_single.STAGE,
+    intake_batch.STAGE,
+    relay.STAGE,
+    evaluation_rebuild.STAGE,
+    end_to_end.STAGE,
+    reporting.STAGE,
+    growth.STAGE,
+]
 
 app = typer.Typer(
     help="Benchmarks of sanwu against the local stack.",

@@ -1,0 +1,289 @@
+"""Stage 4: `sanwu evaluation rebuild` over a province's worth of petition events, against a raw
+aiokafka consumer that reads the same topic and decodes every message the same way.
+
+The events are put on a topic of their own as intake's relay would have published them (an
+`EventRecord` in intake's canonical JSON, keyed by county, on a topic configured like the
+petition-event topic), by a raw batch producer: producing is setup and is not timed. The
+rebuild is the real one (`services.evaluation.rebuild.rebuild`, as the command runs it, swap
+included) and is timed as the command reports it: from its start to the swapped result.
+"""
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+from bench.pipeline import PROVINCE, ensure_province, state, villages_of
+from bench.report import GrowthSeries, Result, Target
+from bench.stage import BenchContext, Stage
+from services.evaluation.config import EvaluationSettings
+from services.evaluation.rebuild import RebuildReport, rebuild
+from shared.events import EventRecord
+
+NAME = "evaluation rebuild"
+DESTINATIONS_CLEAN = ("township", "county")
+PARTITIONS = 6
+
+
+@dataclass
+class Mix:
+    """Shares of the events: the rest are clean visits (counting against no unit)."""
+
+    counting_visits: float = 0.015
+    incidents: float = 0.0005
+    corrections: float = 0.005
+
+
+def _canonical(record: dict[str, object]) -> bytes:
+    # intake's own encoding (services/intake/service.py): sorted keys, no spaces
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_messages(
+    count: int, villages: list[str], *, seed: int, mix: Mix | None = None
+) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of `count` EventRecords over `villages`, keyed by county: mostly clean
+    visits, some counting visits and incidents, and corrections (voids and re-attributions)
+    of events published before them."""
+    mix = mix or Mix()
+    rng = random.Random(seed)
+    counting = mix.counting_visits
+    incident = counting + mix.incidents
+    correction = incident + mix.corrections
+    earlier: list[tuple[str, str]] = []  # (event id, village) of counting events so far
+    for serial in range(count):
+        village = villages[rng.randrange(len(villages))]
+        event_id = f"{seed:08x}-0000-4000-8000-{serial:012x}"
+        month = 5 + serial % 8
+        occurred_at = f"2018-{month:02d}-{1 + serial % 28:02d}T{8 + serial % 10:02d}:30:00+08:00"
+        draw = rng.random()
+        event: dict[str, object]
+        if draw < counting:
+            event = {
+                "type": "petition_visit",
+                "destination_level": ("city", "province")[serial % 2],
+                "headcount": 5 + serial % 4,
+                "skip_level": serial % 3 == 0,
+            }
+        elif draw < incident:
+            event = {"type": "incident", "kind": "other", "summary": "bench incident"}
+        elif draw < correction and earlier:
+            target_id, target_village = earlier[rng.randrange(len(earlier))]
+            village = target_village
+            if serial % 2:
+                event = {"type": "event_voided", "target_event_id": target_id, "reason": "核减"}
+            else:
+                moved_to = villages[rng.randrange(len(villages))]
+                event = {
+                    "type": "event_reattributed",
+                    "target_event_id": target_id,
+                    "new_unit_code": moved_to,
+                    "reason": "改属地",
+                }
+        else:
+            event = {
+                "type": "petition_visit",
+                "destination_level": DESTINATIONS_CLEAN[serial % 2],
+                "headcount": 1 + serial % 4,
+            }
+        if event["type"] in ("petition_visit", "incident") and draw < incident:
+            earlier.append((event_id, village))
+        event |= {"event_id": event_id, "unit_code": village, "occurred_at": occurred_at}
+        record = {
+            "schema_version": 1,
+            "event": event,
+            "accepted_at": f"2018-{month:02d}-28T12:00:00.{serial % 1_000_000:06d}+00:00",
+            "key_id": "benchdesk001",
+        }
+        yield f"{village[:6]}000000".encode(), _canonical(record)
+
+
+async def produce(settings: EvaluationSettings, topic: str, count: int, *, seed: int) -> float:
+    """Put `count` events on `topic` with a raw batch producer; returns the seconds it took."""
+    villages = villages_of(PROVINCE)
+    partitioner = DefaultPartitioner()
+    partitions = list(range(PARTITIONS))
+    started = time.perf_counter()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks=1,
+        linger_ms=20,
+        max_batch_size=1024 * 1024,
+        max_request_size=4 * 1024 * 1024,
+    )
+    await producer.start()
+    try:
+        batches = {p: producer.create_batch() for p in partitions}
+        placed: dict[bytes, int] = {}
+        sends: list[asyncio.Future[object]] = []
+        checked = 0
+        for key, value in event_messages(count, villages, seed=seed):
+            if checked < 200:  # the generated records are what the rebuild accepts
+                EventRecord.model_validate_json(value)
+                checked += 1
+            partition = placed.get(key)
+            if partition is None:
+                partition = placed[key] = partitioner(key, partitions, partitions)
+            batch = batches[partition]
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                batch.close()
+                sends.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = batches[partition] = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        for partition, batch in batches.items():
+            if batch.record_count():
+                batch.close()
+                sends.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def consume_raw(settings: EvaluationSettings, topic: str) -> tuple[int, float]:
+    """The baseline: read the whole topic with a bare consumer (the rebuild's fetch settings)
+    and decode each message into an `EventRecord`; returns (messages, seconds)."""
+    started = time.perf_counter()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        decoded = 0
+        while True:
+            pending = [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
+            if not pending:
+                break
+            batch = await consumer.getmany(*pending, timeout_ms=500, max_records=20_000)
+            for records in batch.values():
+                for record in records:
+                    EventRecord.model_validate_json(record.value or b"")
+                    decoded += 1
+        return decoded, time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class Measured:
+    events: int
+    report: RebuildReport
+    raw_seconds: float
+
+    @property
+    def rebuild_rate(self) -> float:
+        return self.report.events_per_second
+
+    @property
+    def raw_rate(self) -> float:
+        return self.events / self.raw_seconds
+
+    @property
+    def rebuild_us_per_event(self) -> float:
+        return self.report.seconds / self.events * 1e6
+
+    @property
+    def raw_us_per_event(self) -> float:
+        return self.raw_seconds / self.events * 1e6
+
+
+async def measure(ctx: BenchContext, count: int) -> Measured:
+    """Produce `count` events to a topic of their own, then time the baseline and the
+    rebuild over it (the baseline first, so both read a topic the broker has seen once)."""
+    await ensure_province(ctx)
+    prefix = f"{ctx.env.topic_prefix}rebuild-{count}."
+    settings = ctx.env.settings_as(EvaluationSettings, topic_prefix=prefix)
+    topic = await ctx.env.scratch_topic(
+        settings.events_topic.removeprefix(ctx.env.topic_prefix),
+        like=ctx.env.settings().events_topic,
+    )
+    produce_seconds = await produce(settings, topic, count, seed=count)
+    ctx.step(f"{count:,} events produced to {topic} in {produce_seconds:.1f} s (setup)")
+    decoded, raw_seconds = await consume_raw(settings, topic)
+    if decoded != count:
+        raise RuntimeError(f"the raw consumer decoded {decoded} messages, not {count}")
+    ctx.step(f"raw consumer: {count / raw_seconds:,.0f} events/s ({raw_seconds:.2f} s)")
+    report = await rebuild(settings, clock=settings.clock(), swap=True)
+    if report.messages != count or report.skipped:
+        raise RuntimeError(
+            f"the rebuild read {report.messages} messages and skipped {report.skipped}, of {count}"
+        )
+    ctx.step(
+        f"rebuild: {report.events_per_second:,.0f} events/s ({report.seconds:.2f} s), "
+        f"{report.statuses:,} statuses, {len(report.differences):,} changed"
+    )
+    state(ctx).rebuilt_events = count
+    return Measured(count, report, raw_seconds)
+
+
+def full_size(ctx: BenchContext) -> int:
+    return ctx.pick(full=1_000_000, quick=100_000)
+
+
+async def ensure_rebuilt(ctx: BenchContext) -> None:
+    """Evaluation's tables hold a rebuild of the province (a quick-size one if stage 4 did not
+    run in this run)."""
+    if not state(ctx).rebuilt_events:
+        ctx.step("no rebuild in this run yet: rebuilding 100,000 events of the province (setup)")
+        await measure(ctx, 100_000)
+
+
+async def run(ctx: BenchContext) -> list[Result]:
+    count = full_size(ctx)
+    measured = await measure(ctx, count)
+    state(ctx).rebuild_points[count] = (measured.rebuild_us_per_event, measured.raw_us_per_event)
+    ctx.note(
+        f"{NAME}: {count:,} events (1.5 % counting visits, 0.05 % incidents, 0.5 % corrections, "
+        "the rest clean visits) over the 30,000 villages of a generated province, produced as "
+        "intake publishes them (EventRecord JSON keyed by county) to a topic of their own; the "
+        "rebuild is `services.evaluation.rebuild.rebuild` with its swap, timed from its start to "
+        "the swapped tables as `sanwu evaluation rebuild` reports it. The baseline is a bare "
+        "aiokafka consumer with the rebuild's fetch settings decoding every message into an "
+        "EventRecord."
+    )
+    return [
+        Result(
+            f"{NAME}: {count:,} events",
+            measured.rebuild_rate,
+            "events/s",
+            target=Target.at_least(10_000),
+        ),
+        Result(
+            f"{NAME}: vs raw consumer + decode",
+            measured.rebuild_rate,
+            "events/s",
+            baseline=measured.raw_rate,
+            target=Target.ratio_at_least(0.2),
+        ),
+        Result(f"{NAME}: statuses computed", measured.report.statuses, "statuses"),
+    ]
+
+
+def growth_series(points: dict[int, tuple[float, float]]) -> list[GrowthSeries]:
+    ordered = sorted(points.items())
+    return [
+        GrowthSeries(
+            "evaluation rebuild, by events", "µs per event", [(n, c[0]) for n, c in ordered]
+        ),
+        GrowthSeries(
+            "raw consumer + decode, by events", "µs per event", [(n, c[1]) for n, c in ordered]
+        ),
+    ]
+
+
+STAGE = Stage("evaluation-rebuild", "Evaluation rebuild", run)
