@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import kafka
 from shared.access import service as access_service
 from shared.access.service import Principal
 from shared.config import Settings, get_settings
@@ -156,6 +157,10 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
 async def database_ready(app: FastAPI) -> bool:
     db: Database = app.state.db
     return await db.ping()
+
+
+async def kafka_ready(app: FastAPI) -> bool:
+    return await kafka.reachable(app.state.settings)
 
 
 def create_app(

@@ -9,17 +9,12 @@ from fastapi import FastAPI
 
 from services.evaluation.config import Clock, EvaluationSettings, get_settings
 from services.evaluation.worker import EvaluationWorker
-from shared import kafka
 from shared import logging as sanwu_logging
 from shared.campaign import CampaignFileError
 from shared.web import create_app as create_service_app
-from shared.web import database_ready
+from shared.web import database_ready, kafka_ready
 
 log = structlog.get_logger(__name__)
-
-
-async def kafka_ready(app: FastAPI) -> bool:
-    return await kafka.reachable(app.state.settings)
 
 
 async def consumer_ready(app: FastAPI) -> bool:

@@ -20,7 +20,7 @@ from shared.migrate import upgrade
 from shared.outbox import OutboxRelay
 from shared.registry.cache import UnitRegistry
 from shared.web import create_app as create_service_app
-from shared.web import database_ready
+from shared.web import database_ready, kafka_ready
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SHARED_MIGRATIONS = Path(__file__).parents[2] / "shared" / "migrations"
@@ -29,10 +29,6 @@ SHARED_MIGRATIONS = Path(__file__).parents[2] / "shared" / "migrations"
 async def migrate(settings: IntakeSettings) -> None:
     await upgrade(SHARED_MIGRATIONS, schema="registry", url=settings.database_url)
     await upgrade(MIGRATIONS, schema="intake", url=settings.database_url)
-
-
-async def kafka_ready(app: FastAPI) -> bool:
-    return await kafka.reachable(app.state.settings)
 
 
 def relay(db: Database, settings: IntakeSettings) -> OutboxRelay:
