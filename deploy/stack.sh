@@ -16,11 +16,15 @@ KAFKA_PORT="${SANWU_KAFKA_PORT:-59092}"
 CONTROLLER_PORT="${SANWU_KAFKA_CONTROLLER_PORT:-59093}"
 KAFKA_HEAP="${SANWU_KAFKA_HEAP:-512m}"
 
+mkdir -p "$STACK"
 PG_DIR="$STACK/pg"
 # As root the cluster belongs to the postgres user, who may not be able to reach a checkout
 # under a closed folder (e.g. /root): then the cluster lives under /var/tmp, one per checkout.
-if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 \
-  && ! (cd / && runuser -u postgres -- test -x "$STACK") 2>/dev/null && ! [ -d "$PG_DIR/data" ]; then
+if [ "$(id -u)" = 0 ]; then
+  id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
+fi
+if [ "$(id -u)" = 0 ] && ! (cd / && runuser -u postgres -- test -x "$STACK") 2>/dev/null \
+  && ! [ -d "$PG_DIR/data" ]; then
   PG_DIR="/var/tmp/sanwu-pg-$(printf '%s' "$STACK" | md5sum | cut -c1-12)"
 fi
 PG_DATA="$PG_DIR/data"
@@ -67,7 +71,6 @@ pg_init() {
   [ -f "$PG_DATA/PG_VERSION" ] && return
   mkdir -p "$PG_DIR"
   if [ "$(id -u)" = 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
     chown -R postgres: "$PG_DIR"
     (cd / && runuser -u postgres -- test -w "$PG_DIR") \
       || die "user postgres cannot write $PG_DIR (a parent folder is closed to it); set SANWU_STACK_DIR"
