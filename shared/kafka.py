@@ -30,6 +30,33 @@ def producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
+class LazyProducer:
+    """A producer started on first use and dropped after a failure, so a worker outlives a
+    broker outage: the next use starts a fresh one."""
+
+    def __init__(self, settings: Settings, **overrides: Any) -> None:
+        self._settings = settings
+        self._overrides = overrides
+        self._producer: AIOKafkaProducer | None = None
+
+    async def get(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            started = producer(self._settings, **self._overrides)
+            try:
+                await started.start()
+            except BaseException:
+                await started.stop()
+                raise
+            self._producer = started
+        return self._producer
+
+    async def drop(self) -> None:
+        dropped, self._producer = self._producer, None
+        if dropped is not None:
+            with contextlib.suppress(Exception):
+                await dropped.stop()
+
+
 def consumer(
     settings: Settings, *topics: str, group_id: str | None, **overrides: Any
 ) -> AIOKafkaConsumer:

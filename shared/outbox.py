@@ -176,10 +176,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
         self.name = str(table.schema)
-        self._producer_options = producer_options or {}
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self._producer = kafka.LazyProducer(settings, **(producer_options or {}))
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
         """One round: claim, publish and wait for every ack, then mark sent. Returns the count."""
@@ -213,7 +212,7 @@ class OutboxRelay:
             while True:
                 await self._listen()
                 try:
-                    producer = await self._ensure_producer()
+                    producer = await self._producer.get()
                     published = await self.publish_pending(producer)
                     backoff = 0.2
                 except asyncio.CancelledError:
@@ -223,7 +222,7 @@ class OutboxRelay:
                     log.warning(
                         "relay_round_failed", outbox=self.name, error=repr(exc), retry_in=backoff
                     )
-                    await self._drop_producer()
+                    await self._producer.drop()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF)
                     continue
@@ -233,30 +232,13 @@ class OutboxRelay:
                 if published < self.batch_size:
                     await self._wait_for_work()
         finally:
-            await self._drop_producer()
+            await self._producer.drop()
             await self._unlisten()
 
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
         self._wake.clear()
-
-    async def _ensure_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = kafka.producer(self.settings, **self._producer_options)
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
-        return self._producer
-
-    async def _drop_producer(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                await producer.stop()
 
     async def _listen(self) -> None:
         """LISTEN for committed outbox rows; without it the relay simply polls."""

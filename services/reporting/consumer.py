@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, RebalanceInProgressError
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -114,7 +114,7 @@ class StatusConsumer:
         self.settings = settings
         self.registry = registry
         self.on_change = on_change  # after each commit that changed the read model
-        self._producer: AIOKafkaProducer | None = None
+        self._producer = kafka.LazyProducer(settings)
         self._placed_version: int | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -160,7 +160,7 @@ class StatusConsumer:
             self._consumer = None
             with contextlib.suppress(Exception):
                 await consumer.stop()
-            await self._drop_producer()
+            await self._producer.drop()
 
     async def handle(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         records = [record for tp in sorted(batch) for record in batch[tp]]
@@ -216,7 +216,7 @@ class StatusConsumer:
     async def _dead_letter(self, rejected: list[tuple[ConsumerRecord[bytes, bytes], str]]) -> None:
         if not rejected:
             return
-        producer = await self._ensure_producer()
+        producer = await self._producer.get()
         for record, reason in rejected:
             log.warning(
                 "status_dead_lettered",
@@ -258,20 +258,3 @@ class StatusConsumer:
         if moved:
             self.on_change()
         self._placed_version = version
-
-    async def _ensure_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = kafka.producer(self.settings)
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
-        return self._producer
-
-    async def _drop_producer(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                await producer.stop()
