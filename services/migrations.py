@@ -3,13 +3,13 @@
 from pathlib import Path
 
 from shared.config import Settings
-from shared.migrate import upgrade
+from shared.migrate import REGISTRY_MIGRATIONS, upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # (schema holding the version table, script location)
 COMPONENTS: list[tuple[str, Path]] = [
-    ("registry", ROOT / "shared" / "migrations"),
+    ("registry", REGISTRY_MIGRATIONS),
     ("intake", ROOT / "services" / "intake" / "migrations"),
     ("evaluation", ROOT / "services" / "evaluation" / "migrations"),
     ("reporting", ROOT / "services" / "reporting" / "migrations"),

@@ -19,6 +19,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_e
 from shared.db import asyncpg_dsn, is_connection_error
 
 MIGRATION_LOCK = 0x5A4E5755  # any constant shared by all instances
+REGISTRY_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _config(script_location: Path, *, schema: str, url: str) -> Config:
@@ -37,6 +38,12 @@ async def upgrade(script_location: Path, *, schema: str, url: str) -> None:
     await wait_for_database(url)
     # Alembic's env runs its own event loop; give it a thread of its own.
     await asyncio.to_thread(upgrade_sync, script_location, schema=schema, url=url)
+
+
+async def upgrade_service(location: Path, *, schema: str, url: str) -> None:
+    """A service starts with the shared reference data and its own schema migrated."""
+    await upgrade(REGISTRY_MIGRATIONS, schema="registry", url=url)
+    await upgrade(location, schema=schema, url=url)
 
 
 async def wait_for_database(url: str, *, timeout: float = 120.0) -> None:

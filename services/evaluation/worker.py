@@ -18,13 +18,12 @@ from shared import campaign as campaign_file
 from shared import kafka
 from shared.campaign import SHANGHAI, Campaign
 from shared.db import Database
-from shared.migrate import upgrade
+from shared.migrate import upgrade_service
 from shared.outbox import OutboxRelay
 from shared.registry.cache import UnitRegistry
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
-SHARED_MIGRATIONS = Path(__file__).parents[2] / "shared" / "migrations"
 
 
 def load_campaign(settings: EvaluationSettings, clock: Clock) -> Campaign:
@@ -34,8 +33,7 @@ def load_campaign(settings: EvaluationSettings, clock: Clock) -> Campaign:
 
 
 async def migrate(settings: EvaluationSettings) -> None:
-    await upgrade(SHARED_MIGRATIONS, schema="registry", url=settings.database_url)
-    await upgrade(MIGRATIONS, schema="evaluation", url=settings.database_url)
+    await upgrade_service(MIGRATIONS, schema="evaluation", url=settings.database_url)
 
 
 def status_relay(db: Database, settings: EvaluationSettings) -> OutboxRelay:

@@ -16,19 +16,17 @@ from services.intake.service import IntakeService
 from shared import kafka
 from shared import logging as sanwu_logging
 from shared.db import Database
-from shared.migrate import upgrade
+from shared.migrate import upgrade_service
 from shared.outbox import OutboxRelay
 from shared.registry.cache import UnitRegistry
 from shared.web import create_app as create_service_app
 from shared.web import database_ready, kafka_ready
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SHARED_MIGRATIONS = Path(__file__).parents[2] / "shared" / "migrations"
 
 
 async def migrate(settings: IntakeSettings) -> None:
-    await upgrade(SHARED_MIGRATIONS, schema="registry", url=settings.database_url)
-    await upgrade(MIGRATIONS, schema="intake", url=settings.database_url)
+    await upgrade_service(MIGRATIONS, schema="intake", url=settings.database_url)
 
 
 def relay(db: Database, settings: IntakeSettings) -> OutboxRelay:

@@ -18,18 +18,16 @@ from shared import campaign as campaign_file
 from shared import kafka
 from shared import logging as sanwu_logging
 from shared.db import Database
-from shared.migrate import upgrade
+from shared.migrate import upgrade_service
 from shared.registry.cache import UnitRegistry
 from shared.web import create_app as create_service_app
 from shared.web import database_ready, kafka_ready
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SHARED_MIGRATIONS = Path(__file__).parents[2] / "shared" / "migrations"
 
 
 async def migrate(settings: ReportingSettings) -> None:
-    await upgrade(SHARED_MIGRATIONS, schema="registry", url=settings.database_url)
-    await upgrade(MIGRATIONS, schema="reporting", url=settings.database_url)
+    await upgrade_service(MIGRATIONS, schema="reporting", url=settings.database_url)
 
 
 async def start_consumer(consumer: StatusConsumer) -> asyncio.Task[None]:

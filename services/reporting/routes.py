@@ -12,12 +12,9 @@ from shared.levels import Level
 from shared.web import PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 NOT_MODIFIED: dict[str, Any] = {"description": "Not modified: the If-None-Match ETag is current"}
-
-
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: PROBLEM for code in codes}
+# 401, 403, 422 and the rest are documented for every route by shared.problems.
+NOT_FOUND: dict[str, Any] = {"description": "Unknown unit or period"}
 
 
 class CampaignLevel(StrEnum):
@@ -72,7 +69,7 @@ def with_etag(rendered: Rendered, if_none_match: str | None) -> Response:
 @router.get(
     "/units/{code}/status",
     response_model=UnitStatusOut,
-    responses={304: NOT_MODIFIED, **errors(401, 403, 404, 422)},
+    responses={304: NOT_MODIFIED, 404: NOT_FOUND},
     summary="A unit's three-no status for a period, with counts and the counting events",
 )
 async def get_status(
@@ -90,7 +87,7 @@ async def get_status(
 @router.get(
     "/reports/summary",
     response_model=SummaryOut,
-    responses={304: NOT_MODIFIED, **errors(401, 403, 404, 422)},
+    responses={304: NOT_MODIFIED, 404: NOT_FOUND},
     summary="Three-no units against the campaign targets, per level and per direct child",
 )
 async def get_summary(
@@ -116,7 +113,7 @@ async def get_summary(
                 exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        **errors(401, 403, 404, 422),
+        404: NOT_FOUND,
     },
     summary="Units of a level under the root that are eligible to apply (three-no now)",
 )
@@ -164,7 +161,7 @@ async def get_eligible(
 @router.get(
     "/feed/status-changes",
     response_model=FeedPageOut,
-    responses=errors(401, 403, 404, 422),
+    responses={404: NOT_FOUND},
     summary="Status changes under the root in the order reporting applied them",
     description="Pull again with `since` set to `next_cursor`: no change is skipped or "
     "repeated, also while changes keep arriving and across restarts. An empty `since` "

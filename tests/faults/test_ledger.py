@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import random
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ from shared.registry.loader import load_file
 from tests.conftest import COUNTY, DEMO_UNITS
 from tests.support import reference
 from tests.support.ledger import Ledger, run_load
-from tests.support.processes import Supervisor, sanwu, uvicorn
+from tests.support.processes import Supervisor, free_port, sanwu, uvicorn
 from tests.support.reference import CRITERIA
 from tests.support.stack import (
     ROOT,
@@ -47,12 +46,6 @@ pytestmark = pytest.mark.faults
 STACK = str(ROOT / "deploy" / "stack.sh")
 SECONDS = float(os.environ.get("SANWU_LEDGER_SECONDS", "30"))
 WORKERS = ("relay", "evaluation", "reporting")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def demo_villages() -> list[str]:

@@ -1,23 +1,11 @@
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 
 from shared.config import Settings
-
-UVICORN = str(Path(sys.executable).parent / "uvicorn")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.processes import free_port, uvicorn, wait_healthy
 
 
 def start_service(
@@ -26,33 +14,15 @@ def start_service(
     """A service as in production: its own uvicorn process on a free loopback port."""
     port = free_port()
     process = subprocess.Popen(
-        [
-            UVICORN,
-            app_factory,
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=os.environ | {"SANWU_LOG_JSON": "true"} | (env or {}),
+        uvicorn(app_factory, port), env=os.environ | {"SANWU_LOG_JSON": "true"} | (env or {})
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return process, base_url
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(f"{app_factory} exited with {process.returncode}")
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{app_factory} did not start")
+    try:
+        wait_healthy(f"{base_url}/healthz", process)
+    except BaseException:
+        process.kill()
+        raise
+    return process, base_url
 
 
 @pytest.fixture(scope="session")

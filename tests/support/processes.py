@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,6 +74,12 @@ class Supervisor:
                     process.popen.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     process.popen.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_healthy(url: str, popen: subprocess.Popen[bytes], *, timeout: float = 60) -> None:
