@@ -1,32 +1,20 @@
 """Rendered summaries per (root, period), so that repeated reads of a province summary cost a
 dictionary lookup rather than a query and a few dozen figures.
 
-Every transaction that writes the read model sends a NOTIFY on commit; each instance LISTENs
-and starts a new generation of its cache when one arrives, whichever instance made the change.
-An entry is served only if it was rendered in the current generation and registry version, and
-only while the listener is connected: if it drops, changes could go unseen, so the cache is
-bypassed until it is back (and a reconnect starts a new generation)."""
+Every transaction that writes the read model sends a NOTIFY on CHANNEL on commit; each instance
+starts a new generation of its cache when one arrives, whichever instance made the change (see
+shared.notifications). An entry is served only if it was rendered in the current generation and
+registry version, and only while the instance is listening."""
 
-import asyncio
-import contextlib
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-import structlog
 from pydantic import BaseModel
-
-from shared.config import Settings
-from shared.db import asyncpg_dsn
-
-log = structlog.get_logger(__name__)
 
 CHANNEL = "reporting_changes"
 ENTRIES_KEPT = 2048
-PING_SECONDS = 5.0
-MAX_BACKOFF = 5.0
 
 Stamp = tuple[int, int]  # (cache generation, registry version)
 
@@ -72,40 +60,3 @@ class SummaryCache:
     def new_generation(self, *_: Any) -> None:
         self.generation += 1
         self._entries.clear()
-
-
-class ChangeListener:
-    """LISTENs for read-model changes on a connection of its own, until cancelled."""
-
-    def __init__(self, settings: Settings, cache: SummaryCache) -> None:
-        self.dsn = asyncpg_dsn(settings.database_url)
-        self.cache = cache
-
-    async def run(self) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                await self._listen()
-                backoff = 0.2
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.warning("change_listener_down", error=repr(exc), retry_in=backoff)
-            finally:
-                self.cache.listening = False
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
-
-    async def _listen(self) -> None:
-        connection = await asyncpg.connect(self.dsn, timeout=3)
-        try:
-            await connection.add_listener(CHANNEL, self.cache.new_generation)
-            self.cache.new_generation()  # anything may have changed while not listening
-            self.cache.listening = True
-            while not connection.is_closed():
-                await asyncio.sleep(PING_SECONDS)
-                await connection.fetchval("SELECT 1", timeout=3)
-        finally:
-            self.cache.listening = False
-            with contextlib.suppress(Exception):
-                await connection.close(timeout=1)

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,14 +21,6 @@ from shared.registry.cache import UnitRegistry
 
 _keys = ApiKey.__table__  # type: ignore[attr-defined]
 PREFIX = "sanwu"
-# Built once: every request authenticates, and building the statement cost more than running it.
-_KEY_BY_ID = sa.select(
-    _keys.c.secret_hash,
-    _keys.c.role,
-    _keys.c.scope_code,
-    _keys.c.expires_at,
-    _keys.c.revoked_at,
-).where(_keys.c.key_id == sa.bindparam("key_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,21 +88,55 @@ async def create(
     return f"{PREFIX}_{key_id}_{secret}"
 
 
-async def authenticate(connection: AsyncConnection, authorization: str | None) -> Principal:
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A key's row as authentication needs it."""
+
+    secret_hash: str
+    role: Role
+    scope_code: str | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+KEY_RECORD_SQL = """
+    SELECT secret_hash, role, scope_code, expires_at, revoked_at
+      FROM access.api_keys WHERE key_id = $1
+"""
+
+
+async def fetch_key(connection: asyncpg.Connection, key_id: str) -> KeyRecord | None:
+    row = await connection.fetchrow(KEY_RECORD_SQL, key_id)
+    if row is None:
+        return None
+    return KeyRecord(
+        row["secret_hash"],
+        Role(row["role"]),
+        row["scope_code"],
+        row["expires_at"],
+        row["revoked_at"],
+    )
+
+
+def parse_authorization(authorization: str | None) -> tuple[str, str]:
+    """(key id, secret) of an `Authorization: Bearer sanwu_<key_id>_<secret>` header."""
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthenticated("send 'Authorization: Bearer <key>'")
     parsed = _split(authorization.removeprefix("Bearer ").strip())
     if parsed is None:
         raise Unauthenticated("unknown key")
-    key_id, secret = parsed
-    row = (await connection.execute(_KEY_BY_ID, {"key_id": key_id})).first()
-    if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
+    return parsed
+
+
+def principal_of(key_id: str, secret: str, record: KeyRecord | None) -> Principal:
+    """The key's principal if the secret matches and the key is live; Unauthenticated if not."""
+    if record is None or not hmac.compare_digest(record.secret_hash, _hash(secret)):
         raise Unauthenticated("unknown key")
-    if row.revoked_at is not None:
+    if record.revoked_at is not None:
         raise Unauthenticated("this key was revoked")
-    if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+    if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
         raise Unauthenticated("this key has expired")
-    return Principal(key_id=key_id, role=Role(row.role), scope_code=row.scope_code)
+    return Principal(key_id=key_id, role=record.role, scope_code=record.scope_code)
 
 
 async def list_keys(connection: AsyncConnection) -> list[dict[str, object]]:

@@ -1,5 +1,8 @@
-"""Keys expire, and the petitioner hashing secret has no usable default in production."""
+"""Keys expire, revocations reach every process, and the petitioner hashing secret has no
+usable default in production."""
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,9 +11,13 @@ from pydantic import ValidationError
 from services.intake.config import IntakeSettings
 from services.intake.main import create_app
 from shared.access import service as access_service
+from shared.access.cache import CHANNEL as KEY_CHANNEL
+from shared.access.cache import KeyCache
 from shared.access.models import Role
 from shared.config import Settings
 from shared.db import Database
+from shared.errors import Unauthenticated
+from shared.notifications import ChangeListener
 from tests.conftest import TOWNSHIP, VILLAGE, bearer, serve
 from tests.support import events
 
@@ -45,3 +52,60 @@ def test_production_refuses_the_local_hashing_secret() -> None:
     with pytest.raises(ValidationError, match="PETITIONER_HASH_SECRET"):
         Settings(environment="production")
     assert Settings(environment="production", petitioner_hash_secret="s3cret-from-vault")
+
+
+async def test_a_key_kept_in_memory_is_refused_once_revoked_elsewhere(
+    db: Database, settings: Settings
+) -> None:
+    """Keys are kept in process after the first request; a revocation committed by another
+    process reaches every instance (by NOTIFY) and the key is refused from then on."""
+    async with db.engine.begin() as connection:
+        key = await access_service.create(connection, role=Role.desk, scope_code=TOWNSHIP)
+    keys = KeyCache(db)
+    listener = asyncio.create_task(ChangeListener(settings, {KEY_CHANNEL: keys}).run())
+    try:
+        await wait_until(lambda: keys.listening)
+        assert (await keys.authenticate(f"Bearer {key}")).scope_code == TOWNSHIP
+        async with db.engine.begin() as connection:  # another session, as another process
+            assert await access_service.revoke(connection, key.split("_")[1])
+        refused = await refusal_within(keys, key, seconds=2.0)
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+    assert "revoked" in refused
+
+
+async def test_keys_are_read_from_the_database_while_changes_cannot_be_heard(
+    db: Database,
+) -> None:
+    """Without its listener (never started, or the connection dropped), the cache keeps
+    nothing: a revocation is seen by the very next request."""
+    async with db.engine.begin() as connection:
+        key = await access_service.create(connection, role=Role.reader, scope_code=TOWNSHIP)
+    keys = KeyCache(db)
+    assert (await keys.authenticate(f"Bearer {key}")).role == Role.reader
+    async with db.engine.begin() as connection:
+        assert await access_service.revoke(connection, key.split("_")[1])
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await keys.authenticate(f"Bearer {key}")
+
+
+async def refusal_within(keys: KeyCache, key: str, *, seconds: float) -> str:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        try:
+            await keys.authenticate(f"Bearer {key}")
+        except Unauthenticated as exc:
+            return exc.detail
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the revoked key was still accepted after {seconds} s")
+
+
+async def wait_until(condition: Callable[[], bool], *, seconds: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("the condition did not hold in time")
+        await asyncio.sleep(0.01)
