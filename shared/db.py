@@ -2,8 +2,13 @@
 
 The session scope commits on success and rolls back on error; services and repositories only
 flush. Connection failures surface as `DependencyUnavailable` (503), never as a hang.
+
+Hot paths that need a single statement (accepting an event, looking up a key) use a plain
+asyncpg connection from `Database.connection()` instead: each statement is its own transaction,
+so there is no BEGIN or COMMIT round trip and no ORM bookkeeping per request.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,13 +37,21 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 
+CONNECT_TIMEOUT_SECONDS = 3
+COMMAND_TIMEOUT_SECONDS = 30
+POOL_TIMEOUT_SECONDS = 5
+
+
 def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
     engine = create_async_engine(
         settings.database_url,
         pool_size=pool_size or settings.database_pool_size,
         max_overflow=5,
-        pool_timeout=5,
-        connect_args={"timeout": 3, "command_timeout": 30},
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args={
+            "timeout": CONNECT_TIMEOUT_SECONDS,
+            "command_timeout": COMMAND_TIMEOUT_SECONDS,
+        },
     )
     sa.event.listen(engine.sync_engine, "checkout", _replace_if_closed)
     return engine
@@ -79,14 +92,26 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+async def _reset_if_in_transaction(connection: asyncpg.Connection) -> None:
+    """Pool release. The default reset costs a round trip (UNLISTEN, RESET ALL, ...) to undo
+    session state that these connections never set: they run plain statements, so all there
+    can be to undo is a transaction a failure left open."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
 class Database:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, pool_size: int = 10) -> None:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pool_size: int | None = None) -> "Database":
-        return cls(create_engine(settings, pool_size=pool_size))
+        size = pool_size or settings.database_pool_size
+        return cls(create_engine(settings, pool_size=size), pool_size=size)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -106,6 +131,48 @@ class Database:
                 raise error("database", str(exc)) from exc
             raise
 
+    @asynccontextmanager
+    async def connection(self, *, commits: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled asyncpg connection outside any transaction: every statement commits alone.
+
+        The database unreachable before a statement is sent: DependencyUnavailable (nothing was
+        stored). With `commits`, losing the connection while a statement runs leaves its outcome
+        unknown (CommitOutcomeUnknown); a read only ever fails as unavailable."""
+        try:
+            pool = await self._raw_pool()
+            # No acquire timeout (it would cost a task per request): a wait for a connection
+            # is bounded by the command timeout of the statements that hold them.
+            connection = await pool.acquire()
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise DependencyUnavailable("database", str(exc)) from exc
+            raise
+        try:
+            yield connection
+        except Exception as exc:
+            if is_connection_error(exc):
+                error = CommitOutcomeUnknown if commits else DependencyUnavailable
+                raise error("database", str(exc)) from exc
+            raise
+        finally:
+            await pool.release(connection)
+
+    async def _raw_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    # min_size 0: creating the pool connects nothing, so it works while the
+                    # database is down and the first acquire reports that as unavailable.
+                    self._pool = await asyncpg.create_pool(
+                        asyncpg_dsn(self.engine.url.render_as_string(hide_password=False)),
+                        min_size=0,
+                        max_size=self._pool_size,
+                        timeout=CONNECT_TIMEOUT_SECONDS,
+                        command_timeout=COMMAND_TIMEOUT_SECONDS,
+                        reset=_reset_if_in_transaction,
+                    )
+        return self._pool
+
     async def ping(self) -> bool:
         try:
             async with self.engine.connect() as connection:
@@ -115,6 +182,12 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), POOL_TIMEOUT_SECONDS)
+            except TimeoutError:
+                self._pool.terminate()
+            self._pool = None
         await self.engine.dispose()
 
 

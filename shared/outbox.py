@@ -63,6 +63,13 @@ def create_outbox(schema: str) -> None:
         *[column._copy() for column in outbox_table(schema).columns],
         schema=schema,
     )
+    create_wake_trigger(schema)
+
+
+def create_wake_trigger(schema: str) -> None:
+    """Migration step: NOTIFY relays of other processes whenever outbox rows commit. Worth it
+    for outboxes written in batches; a NOTIFY serialises the commits that send it, so an
+    outbox written one row per transaction does without and wakes its relay in process."""
     op.execute(
         f"""
         CREATE FUNCTION {schema}.notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -77,9 +84,14 @@ def create_outbox(schema: str) -> None:
     )
 
 
-def drop_outbox(schema: str) -> None:
+def drop_wake_trigger(schema: str) -> None:
     op.execute(f"DROP TRIGGER outbox_notify ON {schema}.outbox")
     op.execute(f"DROP FUNCTION {schema}.notify_outbox()")
+
+
+def drop_outbox(schema: str) -> None:
+    op.execute(f"DROP TRIGGER IF EXISTS outbox_notify ON {schema}.outbox")
+    op.execute(f"DROP FUNCTION IF EXISTS {schema}.notify_outbox()")
     op.drop_table("outbox", schema=schema)
 
 
@@ -167,14 +179,18 @@ class OutboxRelay:
         topic: str,
         batch_size: int = 1000,
         idle_poll_seconds: float = 1.0,
+        notified: bool = True,
         producer_options: dict[str, Any] | None = None,
     ) -> None:
+        """`notified`: the outbox has a wake trigger (see create_wake_trigger) to LISTEN for;
+        without one the relay is woken by `wake()` in process and otherwise polls."""
         self.db = db
         self.settings = settings
         self.table = table
         self.topic = topic
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
+        self.notified = notified
         self.name = str(table.schema)
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -235,6 +251,10 @@ class OutboxRelay:
             await self._producer.drop()
             await self._unlisten()
 
+    def wake(self) -> None:
+        """Rows were committed to the outbox in this process: publish them now."""
+        self._wake.set()
+
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
@@ -242,6 +262,8 @@ class OutboxRelay:
 
     async def _listen(self) -> None:
         """LISTEN for committed outbox rows; without it the relay simply polls."""
+        if not self.notified:
+            return
         if self._listener is not None and not self._listener.is_closed():
             return
         try:

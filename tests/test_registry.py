@@ -192,4 +192,4 @@ async def test_migrations_build_the_schema_from_nothing(settings: Settings) -> N
             .all()
         )
     await db.dispose()
-    assert versions == ["0001_shared", "0001_intake"]
+    assert versions == ["0002_shared", "0002_intake"]

@@ -12,7 +12,7 @@ from services.evaluation.worker import EvaluationWorker
 from shared import logging as sanwu_logging
 from shared.campaign import CampaignFileError
 from shared.web import create_app as create_service_app
-from shared.web import database_ready, kafka_ready
+from shared.web import database_ready, kafka_ready, settled_heap
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +42,8 @@ def create_app(
         app.state.worker = worker
         worker.start(consumer=settings.evaluation_run_consumer, relay=settings.status_relay_enabled)
         try:
-            yield
+            with settled_heap():
+                yield
         finally:
             await worker.close()
 

@@ -8,7 +8,9 @@ class IntakeSettings(Settings):
     intake_port: int = 8001
     intake_run_relay: bool = True
     relay_batch_size: int = 1000
-    relay_idle_poll_seconds: float = 1.0
+    # The relay in the intake process is woken by each accepted event; this bounds how long
+    # a relay running on its own (`sanwu intake relay`) leaves a committed event unpublished.
+    relay_idle_poll_seconds: float = 0.1
     max_batch_events: int = 1000
     future_tolerance_seconds: int = 300
 

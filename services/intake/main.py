@@ -20,7 +20,7 @@ from shared.migrate import upgrade_service
 from shared.outbox import OutboxRelay
 from shared.registry.cache import UnitRegistry
 from shared.web import create_app as create_service_app
-from shared.web import database_ready, kafka_ready
+from shared.web import database_ready, kafka_ready, settled_heap, start_change_listener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -37,6 +37,7 @@ def relay(db: Database, settings: IntakeSettings) -> OutboxRelay:
         topic=settings.events_topic,
         batch_size=settings.relay_batch_size,
         idle_poll_seconds=settings.relay_idle_poll_seconds,
+        notified=False,
     )
 
 
@@ -53,18 +54,25 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.db = db
         app.state.registry = registry
+        outbox_relay = relay(db, settings) if settings.intake_run_relay else None
         app.state.intake = IntakeService(
+            db=db,
             registry=registry,
             petitioner_secret=settings.petitioner_hash_secret,
             future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+            on_accepted=outbox_relay.wake if outbox_relay else None,
         )
-        tasks = [asyncio.create_task(registry.keep_fresh(settings.registry_refresh_seconds))]
-        if settings.intake_run_relay:
+        tasks = [
+            asyncio.create_task(registry.keep_fresh(settings.registry_refresh_seconds)),
+            start_change_listener(app, db, settings),
+        ]
+        if outbox_relay is not None:
             with contextlib.suppress(Exception):
                 await kafka.ensure_topics(settings, timeout=10)
-            tasks.append(asyncio.create_task(relay(db, settings).run()))
+            tasks.append(asyncio.create_task(outbox_relay.run()))
         try:
-            yield
+            with settled_heap():
+                yield
         finally:
             for task in tasks:
                 task.cancel()

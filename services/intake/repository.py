@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,24 +29,21 @@ _JOURNAL_COLUMNS = (
     "correlation_id",
     "accepted_at",
 )
+_PAYLOAD = _JOURNAL_COLUMNS.index("payload")
 # One statement for one row or a thousand: each column travels as an array, so the text and
 # its prepared plan never change (a multi-row VALUES would be compiled anew for every call).
 # The outbox messages of the events that were new go in with the same statement (one round
-# trip): the journal in the order given, the outbox in the messages' own order.
-_INSERT_NEW = sa.text(
-    """
+# trip, one transaction): the journal in the order given, the outbox in the messages' order.
+INSERT_NEW_SQL = """
     WITH inserted AS (
         INSERT INTO intake.journal (event_id, type, unit_code, county_code, target_event_id,
                                     occurred_at, payload, content_hash, key_id, correlation_id,
                                     accepted_at)
         SELECT event_id, type, unit_code, county_code, target_event_id,
                occurred_at, payload::jsonb, content_hash, key_id, correlation_id, accepted_at
-          FROM unnest(CAST(:event_id AS uuid[]), CAST(:type AS text[]),
-                      CAST(:unit_code AS text[]), CAST(:county_code AS text[]),
-                      CAST(:target_event_id AS uuid[]), CAST(:occurred_at AS timestamptz[]),
-                      CAST(:payload AS text[]), CAST(:content_hash AS text[]),
-                      CAST(:key_id AS text[]), CAST(:correlation_id AS text[]),
-                      CAST(:accepted_at AS timestamptz[]))
+          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[],
+                      $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[],
+                      $11::timestamptz[])
                WITH ORDINALITY AS incoming (event_id, type, unit_code, county_code,
                                             target_event_id, occurred_at, payload, content_hash,
                                             key_id, correlation_id, accepted_at, position)
@@ -55,15 +53,16 @@ _INSERT_NEW = sa.text(
     ), published AS (
         INSERT INTO intake.outbox (key, value, headers)
         SELECT message.key, message.value, message.headers::jsonb
-          FROM unnest(CAST(:message_event_id AS uuid[]), CAST(:message_key AS bytea[]),
-                      CAST(:message_value AS bytea[]), CAST(:message_headers AS text[]))
+          FROM unnest($12::uuid[], $13::bytea[], $14::bytea[], $15::text[])
                WITH ORDINALITY AS message (event_id, key, value, headers, position)
          WHERE message.event_id IN (SELECT event_id FROM inserted)
          ORDER BY message.position
     )
     SELECT event_id, accepted_at FROM inserted
-    """
-).columns(journal.c.event_id, journal.c.accepted_at)
+"""
+RECEIPTS_SQL = """
+    SELECT event_id, content_hash, accepted_at FROM intake.journal WHERE event_id = ANY($1::uuid[])
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,44 +72,51 @@ class StoredReceipt:
     accepted_at: datetime
 
 
+class EventStore:
+    """Writes to the journal, one statement each (autocommit: each is its own transaction)."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self.connection = connection
+
+    async def insert_new(
+        self, rows: Sequence[dict[str, Any]], *, messages: Sequence[tuple[UUID, OutboxMessage]]
+    ) -> dict[UUID, datetime]:
+        """Insert journal rows whose event_id is new, and the outbox messages of those events,
+        atomically; returns {event_id: accepted_at} of the new ones. Rows and messages each go
+        in the order given."""
+        if not rows:
+            return {}
+        columns = [[row[name] for row in rows] for name in _JOURNAL_COLUMNS]
+        columns[_PAYLOAD] = [json.dumps(payload) for payload in columns[_PAYLOAD]]
+        result = await self.connection.fetch(
+            INSERT_NEW_SQL,
+            *columns,
+            [event_id for event_id, _ in messages],
+            [message.key for _, message in messages],
+            [message.value for _, message in messages],
+            [json.dumps(message.headers) for _, message in messages],
+        )
+        return {row["event_id"]: row["accepted_at"] for row in result}
+
+    async def receipts(self, event_ids: Sequence[UUID]) -> dict[UUID, StoredReceipt]:
+        if not event_ids:
+            return {}
+        result = await self.connection.fetch(RECEIPTS_SQL, list(event_ids))
+        return {
+            r["event_id"]: StoredReceipt(r["event_id"], r["content_hash"], r["accepted_at"])
+            for r in result
+        }
+
+
 class EventRepository:
+    """Reads of the journal, in a request's session."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     @classmethod
     def from_session(cls, session: AsyncSession) -> "EventRepository":
         return cls(session)
-
-    async def insert_new(
-        self, rows: Sequence[dict[str, Any]], *, messages: Sequence[tuple[UUID, OutboxMessage]]
-    ) -> dict[UUID, datetime]:
-        """Insert journal rows whose event_id is new, and the outbox messages of those events;
-        returns {event_id: accepted_at} of the new ones. Rows and messages each go in the order
-        given."""
-        if not rows:
-            return {}
-        columns: dict[str, list[Any]] = {
-            name: [row[name] for row in rows] for name in _JOURNAL_COLUMNS
-        }
-        columns["payload"] = [json.dumps(payload) for payload in columns["payload"]]
-        columns["message_event_id"] = [event_id for event_id, _ in messages]
-        columns["message_key"] = [message.key for _, message in messages]
-        columns["message_value"] = [message.value for _, message in messages]
-        columns["message_headers"] = [json.dumps(message.headers) for _, message in messages]
-        result = await self.session.execute(_INSERT_NEW, columns)
-        return {row.event_id: row.accepted_at for row in result}
-
-    async def receipts(self, event_ids: Sequence[UUID]) -> dict[UUID, StoredReceipt]:
-        if not event_ids:
-            return {}
-        result = await self.session.execute(
-            sa.select(journal.c.event_id, journal.c.content_hash, journal.c.accepted_at).where(
-                journal.c.event_id.in_(list(event_ids))
-            )
-        )
-        return {
-            r.event_id: StoredReceipt(r.event_id, r.content_hash, r.accepted_at) for r in result
-        }
 
     async def get(self, event_id: UUID) -> sa.Row[Any] | None:
         result = await self.session.execute(

@@ -4,6 +4,7 @@ with their outbox message in the caller's transaction."""
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -13,8 +14,9 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import metrics
-from services.intake.repository import EventRepository
+from services.intake.repository import EventRepository, EventStore
 from shared.access.service import Principal
+from shared.db import Database
 from shared.errors import DomainError, EventConflict, EventNotFound, InvalidInput, OutOfScope
 from shared.events import (
     Event,
@@ -70,8 +72,17 @@ def _problem_of(error: DomainError) -> dict[str, Any]:
 
 class IntakeService:
     def __init__(
-        self, *, registry: UnitRegistry, petitioner_secret: str, future_tolerance: timedelta
+        self,
+        *,
+        db: Database,
+        registry: UnitRegistry,
+        petitioner_secret: str,
+        future_tolerance: timedelta,
+        on_accepted: Callable[[], None] | None = None,
     ) -> None:
+        """`on_accepted` is called after events were journalled (to wake the outbox relay)."""
+        self.db = db
+        self.on_accepted = on_accepted
         self.registry = registry
         self._petitioner_key = petitioner_secret.encode()
         self.future_tolerance = future_tolerance
@@ -163,13 +174,10 @@ class IntakeService:
 
     # --- accepting -------------------------------------------------------------------------
 
-    async def accept(
-        self, session: AsyncSession, *, event: Event, principal: Principal, correlation_id: str
-    ) -> Receipt:
+    async def accept(self, *, event: Event, principal: Principal, correlation_id: str) -> Receipt:
         now = datetime.now(UTC)
         county = await self.check(event, principal, now=now)
         outcome = await self._store(
-            session,
             [self._prepare(event, county)],
             principal=principal,
             correlation_id=correlation_id,
@@ -181,7 +189,7 @@ class IntakeService:
         return result
 
     async def accept_batch(
-        self, session: AsyncSession, *, items: list[Any], principal: Principal, correlation_id: str
+        self, *, items: list[Any], principal: Principal, correlation_id: str
     ) -> list[ItemResult]:
         now = datetime.now(UTC)
         slots: list[ItemResult | _Prepared] = []
@@ -201,7 +209,7 @@ class IntakeService:
                 metrics.rejected.labels(exc.slug).inc()
         prepared = [s for s in slots if isinstance(s, _Prepared)]
         outcome = await self._store(
-            session, prepared, principal=principal, correlation_id=correlation_id, now=now
+            prepared, principal=principal, correlation_id=correlation_id, now=now
         )
         results: list[ItemResult] = []
         first_hash: dict[UUID, str] = {}
@@ -227,7 +235,6 @@ class IntakeService:
 
     async def _store(
         self,
-        session: AsyncSession,
         prepared: list[_Prepared],
         *,
         principal: Principal,
@@ -235,7 +242,6 @@ class IntakeService:
         now: datetime,
     ) -> dict[UUID, Receipt | DomainError]:
         """Journal the new events with their outbox messages; classify the rest."""
-        repository = EventRepository.from_session(session)
         first: dict[UUID, _Prepared] = {}
         for item in prepared:
             first.setdefault(item.event.event_id, item)
@@ -243,26 +249,27 @@ class IntakeService:
         ordered = sorted(first.values(), key=lambda p: p.event.event_id)
         # The outbox keeps the batch's own order: that is the order per county on the topic.
         # Only the messages of events new to the journal are stored, in the same statement.
-        inserted = await repository.insert_new(
-            [
-                self._journal_row(p, principal=principal, correlation_id=correlation_id, now=now)
-                for p in ordered
-            ],
-            messages=[
-                (
-                    event_id,
-                    self._outbox_row(
-                        p, principal=principal, correlation_id=correlation_id, now=now
-                    ),
-                )
-                for event_id, p in first.items()
-            ],
-        )
+        rows = [
+            self._journal_row(p, principal=principal, correlation_id=correlation_id, now=now)
+            for p in ordered
+        ]
+        messages = [
+            (
+                event_id,
+                self._outbox_row(p, principal=principal, correlation_id=correlation_id, now=now),
+            )
+            for event_id, p in first.items()
+        ]
+        async with self.db.connection(commits=True) as connection:
+            store = EventStore(connection)
+            inserted = await store.insert_new(rows, messages=messages)
+            existing = await store.receipts([i for i in first if i not in inserted])
+        if inserted and self.on_accepted is not None:
+            self.on_accepted()
         outcome: dict[UUID, Receipt | DomainError] = {
             event_id: Receipt(event_id, accepted_at, duplicate=False)
             for event_id, accepted_at in inserted.items()
         }
-        existing = await repository.receipts([i for i in first if i not in inserted])
         for event_id, stored in existing.items():
             if stored.content_hash == first[event_id].content_hash:
                 outcome[event_id] = Receipt(event_id, stored.accepted_at, duplicate=True)

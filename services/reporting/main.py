@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.reporting.cache import ChangeListener
+from services.reporting.cache import CHANNEL as SUMMARY_CHANNEL
 from services.reporting.config import ReportingSettings, get_settings
 from services.reporting.consumer import StatusConsumer
 from services.reporting.routes import router
@@ -21,7 +21,7 @@ from shared.db import Database
 from shared.migrate import upgrade_service
 from shared.registry.cache import UnitRegistry
 from shared.web import create_app as create_service_app
-from shared.web import database_ready, kafka_ready
+from shared.web import database_ready, kafka_ready, settled_heap, start_change_listener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -58,12 +58,13 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         )
         tasks = [
             asyncio.create_task(registry.keep_fresh(settings.registry_refresh_seconds)),
-            asyncio.create_task(ChangeListener(settings, service.cache).run()),
+            start_change_listener(app, db, settings, {SUMMARY_CHANNEL: service.cache}),
         ]
         if settings.reporting_run_consumer:
             tasks.append(await start_consumer(app.state.consumer))
         try:
-            yield
+            with settled_heap():
+                yield
         finally:
             for task in tasks:
                 task.cancel()

@@ -8,13 +8,13 @@ import httpx
 import pytest
 
 from services.intake.config import IntakeSettings
-from services.intake.main import relay
+from services.intake.main import create_app, relay
 from services.intake.models import outbox
 from shared import kafka
 from shared.config import Settings
 from shared.db import Database
 from shared.outbox import OutboxRepository
-from tests.conftest import SMALL_PROVINCE, VILLAGE, bearer
+from tests.conftest import SMALL_PROVINCE, VILLAGE, bearer, serve
 from tests.support import events
 from tests.support.intake import (
     RelayControl,
@@ -124,3 +124,31 @@ async def test_kafka_stopped_events_accepted_then_published_exactly_once_when_it
 
     ids = published_ids(await published(settings))
     assert all(ids.count(e["event_id"]) == 1 for e in batch)
+
+
+async def test_the_relay_in_the_intake_process_publishes_an_event_as_soon_as_it_is_accepted(
+    keys: dict[str, str], settings: Settings, relay_control: RelayControl
+) -> None:
+    """Intake's outbox sends no NOTIFY (it would make every accepted event's commit wait its
+    turn): the relay running in the intake process is woken by the acceptance itself, long
+    before its next poll."""
+    await relay_control.stop()  # the suite's own relay must not publish it first
+    try:
+        app = create_app(IntakeSettings(intake_run_relay=True, relay_idle_poll_seconds=60))
+        async with serve(app, "http://intake") as intake:
+            await asyncio.sleep(0.5)  # the relay's first round is over: it waits for work
+            event = events.visit(VILLAGE)
+            response = await intake.post("/v1/events", json=event, headers=bearer(keys["admin"]))
+            assert response.status_code == 202
+            await wait_published(settings, event["event_id"], seconds=10.0)
+    finally:
+        relay_control.start()
+
+
+async def wait_published(settings: Settings, event_id: str, *, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while event_id not in published_ids(await published(settings)):
+        if loop.time() > deadline:
+            raise AssertionError(f"event {event_id} was not published within {seconds} s")
+        await asyncio.sleep(0.1)
