@@ -1,6 +1,7 @@
-"""Where intake's CPU goes under a stage's load: py-spy attaches to the running service (uvicorn
-on uvloop, exactly as the stage runs it) for the measured part of the load only, so start-up and
-idle time stay out of the samples.
+"""Where a service's CPU goes under a stage's load: py-spy attaches to the running service
+(uvicorn on uvloop, exactly as the stage runs it) for the measured part of the load only, so
+start-up and idle time stay out of the samples. Intake is profiled under stage 1's or stage 2's
+load; reporting under stage 6's county summaries (from its cache, as between changes).
 
 Writes profile-LOAD.txt (collapsed stacks, for flame-graph tools or grep) and
 profile-LOAD.md (self time by function and by package, time inside the project's own functions).
@@ -10,14 +11,17 @@ import asyncio
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bench.environment import DEMO_COUNTY, isolated_environment
 from bench.intake_batch import load_batches
 from bench.intake_single import INTAKE_APP, load_single_events
 from bench.load import LoadResult
+from bench.pipeline import PROVINCE_CODE
 from bench.report import ROOT
+from bench.reporting import PERIOD, counties, http_load, running_reporting
 from bench.services import Service
 from bench.stage import BenchContext
 from shared.access.models import Role
@@ -38,27 +42,49 @@ async def _batches(ctx: BenchContext, service: Service, seconds: float) -> LoadR
     return await load_batches(ctx, service, key=key, seconds=seconds)
 
 
-LOADS: dict[str, Load] = {"intake-single": _single_events, "intake-batch": _batches}
+async def _county_summaries(ctx: BenchContext, service: Service, seconds: float) -> LoadResult:
+    (key,) = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=1)
+    paths = [f"/v1/reports/summary?root={root}&period={PERIOD}" for root in counties()]
+    return (await http_load(ctx, service, key, paths, seconds=seconds)).load
 
 
-async def profile_intake(load_name: str, *, seconds: float, clients: int, output: Path) -> Path:
-    """Profile intake (relay off) under the named load; returns the summary's path."""
+LOADS: dict[str, Load] = {
+    "intake-single": _single_events,
+    "intake-batch": _batches,
+    "reporting-summary": _county_summaries,
+}
+
+
+@asynccontextmanager
+async def _service_under(load_name: str, ctx: BenchContext) -> AsyncIterator[Service]:
+    if load_name.startswith("reporting"):
+        async with running_reporting(ctx) as service:
+            yield service
+    else:
+        async with ctx.service("intake", INTAKE_APP, SANWU_INTAKE_RUN_RELAY="false") as service:
+            yield service
+
+
+async def profile_service(load_name: str, *, seconds: float, clients: int, output: Path) -> Path:
+    """Profile the service the named load is for; returns the summary's path."""
     load = LOADS[load_name]
     stacks = output / f"profile-{load_name}.txt"
     with tempfile.TemporaryDirectory(prefix="sanwu-bench-") as work_dir:
         async with isolated_environment(Path(work_dir)) as env:
             ctx = BenchContext(quick=True, env=env, results_dir=output, clients=clients)
             ctx.stage_name = f"profile {load_name}"
-            async with ctx.service("intake", INTAKE_APP, SANWU_INTAKE_RUN_RELAY="false") as service:
+            async with _service_under(load_name, ctx) as service:
                 await load(ctx, service, 2.0)  # warm caches and pools first
-                ctx.step(f"sampling intake (pid {service.pid}) for {seconds:g} s")
+                ctx.step(f"sampling {service.name} (pid {service.pid}) for {seconds:g} s")
                 recorder = await record(service.pid, seconds=seconds, output=stacks)
                 result = await load(ctx, service, seconds)
                 if await recorder.wait() != 0:
                     raise RuntimeError(f"py-spy failed (exit {recorder.returncode})")
             ctx.step(f"under the profiler: {result.describe()}")
     summary = output / f"profile-{load_name}.md"
-    summary.write_text(summarise(stacks, heading=result.describe()), encoding="utf-8")
+    summary.write_text(
+        summarise(stacks, title=service.name, heading=result.describe()), encoding="utf-8"
+    )
     return summary
 
 
@@ -84,7 +110,7 @@ async def record(pid: int, *, seconds: float, output: Path) -> asyncio.subproces
     )
 
 
-def summarise(stacks_file: Path, *, heading: str, top: int = 25) -> str:
+def summarise(stacks_file: Path, *, title: str, heading: str, top: int = 25) -> str:
     """Self time by function and by package, and inclusive time of the project's functions,
     as shares of all samples taken while the process was busy."""
     self_time: Counter[str] = Counter()
@@ -101,7 +127,8 @@ def summarise(stacks_file: Path, *, heading: str, top: int = 25) -> str:
         for frame in {_short(f) for f in frames if _in_project(f)}:
             project[frame] += count
     sections = [
-        f"# Intake CPU profile\n\n{heading}; {total:,} busy samples at {SAMPLES_PER_SECOND}/s.",
+        f"# {title.capitalize()} CPU profile\n\n{heading}; "
+        f"{total:,} busy samples at {SAMPLES_PER_SECOND}/s.",
         _table("Self time by package", by_package, total, top),
         _table("Self time by function", self_time, total, top),
         _table("Inclusive time of the project's functions", project, total, top),

@@ -146,19 +146,21 @@ async def run_stage(ctx: BenchContext, stage: Stage) -> list[Result]:
 
 @app.command("profile")
 def profile_command(
-    load: Annotated[str, typer.Argument(help="intake-single or intake-batch")] = "intake-single",
+    load: Annotated[
+        str, typer.Argument(help="intake-single, intake-batch or reporting-summary")
+    ] = "intake-single",
     seconds: Annotated[float, typer.Option(help="How long the sampled load runs")] = 10.0,
     clients: Annotated[int, typer.Option(help="Concurrent clients (single events)")] = 32,
     output: Annotated[Path, typer.Option(help="Where the profile goes")] = RESULTS_DIR,
 ) -> None:
-    """Sample intake with py-spy under a stage's load; writes profile-LOAD.md and .txt."""
-    from bench.profile import LOADS, profile_intake
+    """Sample a service with py-spy under a stage's load; writes profile-LOAD.md and .txt."""
+    from bench.profile import LOADS, profile_service
 
     if load not in LOADS:
         raise typer.BadParameter(f"one of {', '.join(LOADS)}", param_hint="LOAD")
     sanwu_logging.configure("WARNING", json=False)
     try:
-        summary = _run(profile_intake(load, seconds=seconds, clients=clients, output=output))
+        summary = _run(profile_service(load, seconds=seconds, clients=clients, output=output))
     except KeyboardInterrupt:
         typer.echo("interrupted: service stopped, database and topics dropped", err=True)
         raise typer.Exit(130) from None
