@@ -21,7 +21,7 @@ from bench.intake_single import INTAKE_APP, load_single_events
 from bench.load import LoadResult
 from bench.pipeline import PROVINCE_CODE
 from bench.report import ROOT
-from bench.reporting import PERIOD, counties, http_load, running_reporting
+from bench.reporting import CLIENTS, PERIOD, counties, http_load, running_reporting
 from bench.services import Service
 from bench.stage import BenchContext
 from shared.access.models import Role
@@ -43,9 +43,9 @@ async def _batches(ctx: BenchContext, service: Service, seconds: float) -> LoadR
 
 
 async def _county_summaries(ctx: BenchContext, service: Service, seconds: float) -> LoadResult:
-    (key,) = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=1)
+    keys = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=CLIENTS)
     paths = [f"/v1/reports/summary?root={root}&period={PERIOD}" for root in counties()]
-    return (await http_load(ctx, service, key, paths, seconds=seconds)).load
+    return (await http_load(ctx, service, keys, paths, seconds=seconds)).load
 
 
 LOADS: dict[str, Load] = {

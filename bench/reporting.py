@@ -100,16 +100,16 @@ async def running_reporting(ctx: BenchContext) -> AsyncIterator[Service]:
 
 
 async def http_load(
-    ctx: BenchContext, service: Service, key: str, paths: list[str], *, seconds: float
+    ctx: BenchContext, service: Service, keys: list[str], paths: list[str], *, seconds: float
 ) -> Costed:
-    """CLIENTS clients in a closed loop, taking the paths in turn."""
-    headers = {"Authorization": f"Bearer {key}"}
+    """One client per key in a closed loop, taking the paths in turn."""
+    headers = [{"Authorization": f"Bearer {key}"} for key in keys]
     turn = itertools.count()
-    async with client_session(CLIENTS) as session:
+    async with client_session(len(keys)) as session:
 
-        async def send(_: int) -> int:
+        async def send(worker: int) -> int:
             path = paths[next(turn) % len(paths)]
-            async with session.get(service.url + path, headers=headers) as response:
+            async with session.get(service.url + path, headers=headers[worker]) as response:
                 await response.read()
                 if response.status != 200:
                     raise Refused(response.status)
@@ -117,7 +117,7 @@ async def http_load(
 
         postgres = BackendCpu(ctx.env)
         await postgres.start()
-        load = await closed_loop(send, concurrency=CLIENTS, seconds=seconds, server=service)
+        load = await closed_loop(send, concurrency=len(keys), seconds=seconds, server=service)
         return Costed(load, await postgres.seconds())
 
 
@@ -209,7 +209,7 @@ async def baseline_pool(ctx: BenchContext) -> AsyncIterator[asyncpg.Pool]:
 async def compare_summary(
     ctx: BenchContext,
     service: Service,
-    key: str,
+    keys: list[str],
     pool: asyncpg.Pool,
     roots: list[str],
     *,
@@ -217,11 +217,11 @@ async def compare_summary(
 ) -> tuple[Costed, Costed]:
     """Reporting's summary against the baseline for the same roots, in turns."""
     paths = [f"/v1/reports/summary?root={root}&period={PERIOD}" for root in roots]
-    await http_load(ctx, service, key, paths, seconds=0.5)  # warm-up
+    await http_load(ctx, service, keys, paths, seconds=0.5)  # warm-up
     await sql_load(ctx, pool, roots, seconds=0.5)
     loads = await turns(
         {
-            "service": lambda s: http_load(ctx, service, key, paths, seconds=s),
+            "service": lambda s: http_load(ctx, service, keys, paths, seconds=s),
             "baseline": lambda s: sql_load(ctx, pool, roots, seconds=s),
         },
         seconds=seconds,
@@ -247,7 +247,8 @@ async def run(ctx: BenchContext) -> list[Result]:
     seconds = ctx.pick(full=8.0, quick=3.0)
     results: list[Result] = []
     async with running_reporting(ctx) as service, baseline_pool(ctx) as pool:
-        (key,) = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=1)
+        keys = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=CLIENTS)
+        key = keys[0]
         county_codes = counties()
         await summaries_agree(ctx, service, key, pool, PROVINCE_CODE)
         await summaries_agree(ctx, service, key, pool, county_codes[0])
@@ -259,7 +260,7 @@ async def run(ctx: BenchContext) -> list[Result]:
         ):
             ctx.step(f"{label}: {CLIENTS} clients, reporting and the SQL aggregate in turns")
             served, baseline = await compare_summary(
-                ctx, service, key, pool, roots, seconds=2 * seconds
+                ctx, service, keys, pool, roots, seconds=2 * seconds
             )
             ctx.step(f"{label}: reporting {served.load.describe('requests/s')}")
             ctx.step(f"{label}: SQL aggregate {baseline.load.describe('requests/s')}")
@@ -285,8 +286,8 @@ async def run(ctx: BenchContext) -> list[Result]:
             ),
         ):
             ctx.step(f"{label}: {CLIENTS} clients")
-            await http_load(ctx, service, key, paths, seconds=0.5)
-            costed = await http_load(ctx, service, key, paths, seconds=seconds)
+            await http_load(ctx, service, keys, paths, seconds=0.5)
+            costed = await http_load(ctx, service, keys, paths, seconds=seconds)
             ctx.step(f"{label}: {costed.load.describe('requests/s')}")
             ctx.latencies.append(LatencySeries(f"reporting, {label}", costed.load.latencies_ms))
             results += [
@@ -294,9 +295,10 @@ async def run(ctx: BenchContext) -> list[Result]:
                 Result(f"{NAME}, {label}: p99", costed.load.latency(99), "ms"),
             ]
     ctx.note(
-        f"{NAME}: {CLIENTS} clients (one kept-alive connection each, a reader key for the "
-        "province) in a closed loop over the rebuilt province (30,000 villages); county "
-        "summaries, village statuses and eligible pages rotate over every county or village. "
+        f"{NAME}: {CLIENTS} clients (one kept-alive connection and one reader key for the "
+        "province each, as dashboards of as many offices) in a closed loop over the rebuilt "
+        "province (30,000 villages); county summaries, village statuses and eligible pages "
+        "rotate over every county or village. "
         "No status changes arrive meanwhile, so summaries come from reporting's cache as they "
         "do between changes. The baseline runs the same summary as one SQL aggregate (the "
         "registry walked by a recursive CTE, LEFT JOINed to reporting.unit_status, grouped by "

@@ -24,7 +24,6 @@ from shared.logging import CorrelationIdMiddleware
 from shared.notifications import ChangeListener, Invalidated
 from shared.problems import document_problems, install_problem_handlers, problem
 from shared.ratelimit import KeyRateLimiter
-from shared.registry.cache import UnitRegistry
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -56,14 +55,6 @@ async def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-
-
-def get_registry(request: Request) -> UnitRegistry:
-    registry: UnitRegistry = request.app.state.registry
-    return registry
-
-
-RegistryDep = Annotated[UnitRegistry, Depends(get_registry)]
 
 
 def correlation_id(request: Request) -> str:

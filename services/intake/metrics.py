@@ -1,3 +1,6 @@
+from collections import Counter as CountOf
+from collections.abc import Iterable
+
 from prometheus_client import Counter
 
 from shared.errors import DomainError
@@ -7,10 +10,16 @@ duplicates = Counter("sanwu_intake_events_duplicate_total", "Repeats of accepted
 rejected = Counter("sanwu_intake_events_rejected_total", "Events refused", ["reason"])
 
 
-def count_outcome(event_type: str, outcome: object) -> None:
-    if isinstance(outcome, DomainError):
-        rejected.labels(outcome.slug).inc()
-    elif getattr(outcome, "duplicate", False):
-        duplicates.labels(event_type).inc()
-    else:
-        accepted.labels(event_type).inc()
+def count_outcomes(outcomes: Iterable[tuple[str, object]]) -> None:
+    """Count (event type, receipt or error) pairs: one increment per metric and label, as a
+    batch would otherwise take a label lookup per event."""
+    counts: CountOf[tuple[Counter, str]] = CountOf()
+    for event_type, outcome in outcomes:
+        if isinstance(outcome, DomainError):
+            counts[rejected, outcome.slug] += 1
+        elif getattr(outcome, "duplicate", False):
+            counts[duplicates, event_type] += 1
+        else:
+            counts[accepted, event_type] += 1
+    for (metric, label), count in counts.items():
+        metric.labels(label).inc(count)

@@ -29,7 +29,6 @@ _JOURNAL_COLUMNS = (
     "correlation_id",
     "accepted_at",
 )
-_PAYLOAD = _JOURNAL_COLUMNS.index("payload")
 # One statement for one row or a thousand: each column travels as an array, so the text and
 # its prepared plan never change (a multi-row VALUES would be compiled anew for every call).
 # The outbox messages of the events that were new go in with the same statement (one round
@@ -81,13 +80,12 @@ class EventStore:
     async def insert_new(
         self, rows: Sequence[dict[str, Any]], *, messages: Sequence[tuple[UUID, OutboxMessage]]
     ) -> dict[UUID, datetime]:
-        """Insert journal rows whose event_id is new, and the outbox messages of those events,
-        atomically; returns {event_id: accepted_at} of the new ones. Rows and messages each go
-        in the order given."""
+        """Insert journal rows (payload as JSON text) whose event_id is new, and the outbox
+        messages of those events, atomically; returns {event_id: accepted_at} of the new ones.
+        Rows and messages each go in the order given."""
         if not rows:
             return {}
         columns = [[row[name] for row in rows] for name in _JOURNAL_COLUMNS]
-        columns[_PAYLOAD] = [json.dumps(payload) for payload in columns[_PAYLOAD]]
         result = await self.connection.fetch(
             INSERT_NEW_SQL,
             *columns,

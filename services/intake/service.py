@@ -50,12 +50,23 @@ class ItemResult:
 class _Prepared:
     event: Event
     payload: dict[str, Any]
+    payload_json: str  # the payload as canonical JSON, encoded once for journal and outbox
     content_hash: str
     county_code: str
 
 
-def _canonical(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_record(payload_json: str, *, accepted_at: str, key_id: str) -> bytes:
+    """The message intake publishes: the canonical JSON of {"schema_version": 1, "event":
+    payload, "accepted_at", "key_id"}, with the event's JSON spliced in rather than encoded a
+    second time (a batch spent a fifth of its time encoding JSON)."""
+    return (
+        f'{{"accepted_at":{_canonical(accepted_at)},"event":{payload_json},'
+        f'"key_id":{_canonical(key_id)},"schema_version":1}}'
+    ).encode()
 
 
 def _problem_of(error: DomainError) -> dict[str, Any]:
@@ -163,8 +174,8 @@ class IntakeService:
             payload["petitioner_ref"] = self.hash_petitioner(event.petitioner_ref)
         # Same content means the same facts: compare instants, not how the offset was written.
         comparable = payload | {"occurred_at": event.occurred_at.astimezone(UTC).isoformat()}
-        content_hash = hashlib.sha256(_canonical(comparable)).hexdigest()
-        return _Prepared(event, payload, content_hash, county_code)
+        content_hash = hashlib.sha256(_canonical(comparable).encode()).hexdigest()
+        return _Prepared(event, payload, _canonical(payload), content_hash, county_code)
 
     def hash_petitioner(self, ref: str) -> str:
         return (
@@ -277,8 +288,9 @@ class IntakeService:
                 outcome[event_id] = EventConflict(
                     f"event {event_id} was already accepted with other content"
                 )
-        for item in first.values():
-            metrics.count_outcome(item.event.type, outcome[item.event.event_id])
+        metrics.count_outcomes(
+            (item.event.type, outcome[item.event.event_id]) for item in first.values()
+        )
         return outcome
 
     @staticmethod
@@ -293,7 +305,7 @@ class IntakeService:
             "county_code": p.county_code,
             "target_event_id": _target_of(event),
             "occurred_at": event.occurred_at,
-            "payload": p.payload,
+            "payload": p.payload_json,
             "content_hash": p.content_hash,
             "key_id": principal.key_id,
             "correlation_id": correlation_id or None,
@@ -304,15 +316,11 @@ class IntakeService:
     def _outbox_row(
         p: _Prepared, *, principal: Principal, correlation_id: str, now: datetime
     ) -> OutboxMessage:
-        record = {
-            "schema_version": 1,
-            "event": p.payload,
-            "accepted_at": now.isoformat(),
-            "key_id": principal.key_id,
-        }
         return OutboxMessage(
             key=p.county_code.encode(),
-            value=_canonical(record),
+            value=event_record(
+                p.payload_json, accepted_at=now.isoformat(), key_id=principal.key_id
+            ),
             headers={"event_id": str(p.event.event_id), "correlation_id": correlation_id},
         )
 

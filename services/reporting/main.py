@@ -47,7 +47,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         db = Database.from_settings(settings)
         registry = UnitRegistry(db.engine)
         await registry.refresh()
-        service = ReportingService(registry=registry, campaign=campaign)
+        service = ReportingService(db=db, registry=registry, campaign=campaign)
         service.tree.refresh()
         app.state.settings = settings
         app.state.db = db

@@ -9,7 +9,7 @@ from services.reporting.cache import Rendered
 from services.reporting.schemas import EligiblePageOut, FeedPageOut, SummaryOut, UnitStatusOut
 from services.reporting.service import ReportingService
 from shared.levels import Level
-from shared.web import PrincipalDep, SessionDep
+from shared.web import PrincipalDep
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
 NOT_MODIFIED: dict[str, Any] = {"description": "Not modified: the If-None-Match ETag is current"}
@@ -29,7 +29,7 @@ class ExportFormat(StrEnum):
     xlsx = "xlsx"
 
 
-def get_service(request: Request) -> ReportingService:
+async def get_service(request: Request) -> ReportingService:
     service: ReportingService = request.app.state.reporting
     return service
 
@@ -75,12 +75,11 @@ def with_etag(rendered: Rendered, if_none_match: str | None) -> Response:
 async def get_status(
     code: Annotated[str, Path(pattern=CODE_PATTERN, description="A county, township or village")],
     period: PeriodId,
-    session: SessionDep,
     principal: PrincipalDep,
     service: ServiceDep,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    status = await service.status(session, principal=principal, code=code, period=period)
+    status = await service.status(principal=principal, code=code, period=period)
     return with_etag(Rendered.of(status), if_none_match)
 
 
@@ -93,12 +92,11 @@ async def get_status(
 async def get_summary(
     root: Root,
     period: PeriodId,
-    session: SessionDep,
     principal: PrincipalDep,
     service: ServiceDep,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    summary = await service.summary(session, principal=principal, root=root, period=period)
+    summary = await service.summary(principal=principal, root=root, period=period)
     return with_etag(summary, if_none_match)
 
 
@@ -121,7 +119,6 @@ async def get_eligible(
     root: Root,
     period: PeriodId,
     level: Annotated[CampaignLevel, Query(description="The level of the units listed")],
-    session: SessionDep,
     principal: PrincipalDep,
     service: ServiceDep,
     cursor: Annotated[
@@ -135,7 +132,6 @@ async def get_eligible(
 ) -> Response | EligiblePageOut:
     if file_format is ExportFormat.json:
         return await service.eligible_page(
-            session,
             principal=principal,
             root=root,
             period=period,
@@ -144,7 +140,7 @@ async def get_eligible(
             limit=limit,
         )
     report = await service.eligibility(
-        session, principal=principal, root=root, period=period, level=Level(level.value)
+        principal=principal, root=root, period=period, level=Level(level.value)
     )
     csv = file_format is ExportFormat.csv
     write = exports.to_csv if csv else exports.to_xlsx
@@ -169,7 +165,6 @@ async def get_eligible(
 )
 async def get_feed(
     root: Root,
-    session: SessionDep,
     principal: PrincipalDep,
     service: ServiceDep,
     since: Annotated[
@@ -177,4 +172,4 @@ async def get_feed(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Changes per pull")] = 100,
 ) -> FeedPageOut:
-    return await service.feed(session, principal=principal, root=root, since=since, limit=limit)
+    return await service.feed(principal=principal, root=root, since=since, limit=limit)

@@ -31,6 +31,7 @@ from services.reporting.schemas import (
 from services.reporting.tree import UnitTree
 from shared.access.service import Principal
 from shared.campaign import Campaign, Period
+from shared.db import Database
 from shared.errors import InvalidInput, PeriodNotFound, UnitNotFound
 from shared.levels import CAMPAIGN_LEVELS, RANK, Level
 from shared.registry.cache import UnitRef, UnitRegistry
@@ -74,7 +75,10 @@ class Eligibility:
 
 
 class ReportingService:
-    def __init__(self, *, registry: UnitRegistry, campaign: Campaign) -> None:
+    def __init__(self, *, db: Database, registry: UnitRegistry, campaign: Campaign) -> None:
+        """Each read opens a session only when it needs the database (a summary served from
+        the cache needs none)."""
+        self.db = db
         self.registry = registry
         self.campaign = campaign
         self.tree = UnitTree(registry)
@@ -93,9 +97,7 @@ class ReportingService:
 
     # --- status ---------------------------------------------------------------------------
 
-    async def status(
-        self, session: AsyncSession, *, principal: Principal, code: str, period: str
-    ) -> UnitStatusOut:
+    async def status(self, *, principal: Principal, code: str, period: str) -> UnitStatusOut:
         unit = await self.readable_unit(principal, code, period)
         if unit.level not in CAMPAIGN_LEVELS:
             raise InvalidInput(
@@ -103,7 +105,8 @@ class ReportingService:
                 "villages",
                 errors=[{"field": "code", "message": "not a campaign level", "type": "unit_level"}],
             )
-        stored = await ReportingRepository.from_session(session).status(code, period)
+        async with self.db.session() as session:
+            stored = await ReportingRepository.from_session(session).status(code, period)
         if stored is None:
             return UnitStatusOut(
                 unit=unit_out(unit),
@@ -128,14 +131,13 @@ class ReportingService:
 
     # --- summary --------------------------------------------------------------------------
 
-    async def summary(
-        self, session: AsyncSession, *, principal: Principal, root: str, period: str
-    ) -> Rendered:
+    async def summary(self, *, principal: Principal, root: str, period: str) -> Rendered:
         unit = await self.readable_unit(principal, root, period)
         stamp = self.cache.stamp(self.registry.version)
         rendered = self.cache.get((root, period), stamp)
         if rendered is None:
-            rendered = Rendered.of(await self._summary(session, unit, period))
+            async with self.db.session() as session:
+                rendered = Rendered.of(await self._summary(session, unit, period))
             self.cache.put((root, period), stamp, rendered)
         return rendered
 
@@ -183,7 +185,6 @@ class ReportingService:
 
     async def eligible_page(
         self,
-        session: AsyncSession,
         *,
         principal: Principal,
         root: str,
@@ -198,13 +199,14 @@ class ReportingService:
         if cursor:
             after = cursors.decode(ELIGIBLE_CURSOR, cursor, field="cursor")
             start = bisect_right(members, after, key=lambda u: u.code)
-        repository = ReportingRepository.from_session(session)
         found: list[UnitRef] = []
-        async for unit, status in self._scan(repository, period, members[start:]):
-            if status is None:
-                found.append(unit)
-                if len(found) > limit:
-                    break
+        async with self.db.session() as session:
+            repository = ReportingRepository.from_session(session)
+            async for unit, status in self._scan(repository, period, members[start:]):
+                if status is None:
+                    found.append(unit)
+                    if len(found) > limit:
+                        break
         more = len(found) > limit
         page = found[:limit]
         return EligiblePageOut(
@@ -214,7 +216,6 @@ class ReportingService:
 
     async def eligibility(
         self,
-        session: AsyncSession,
         *,
         principal: Principal,
         root: str,
@@ -224,13 +225,14 @@ class ReportingService:
         unit = await self.readable_unit(principal, root, period)
         eligible: list[UnitRef] = []
         not_eligible: list[tuple[UnitRef, StoredStatus]] = []
-        repository = ReportingRepository.from_session(session)
         members = self.tree.members(root, level)
-        async for member, status in self._scan(repository, period, members):
-            if status is None:
-                eligible.append(member)
-            else:
-                not_eligible.append((member, status))
+        async with self.db.session() as session:
+            repository = ReportingRepository.from_session(session)
+            async for member, status in self._scan(repository, period, members):
+                if status is None:
+                    eligible.append(member)
+                else:
+                    not_eligible.append((member, status))
         return Eligibility(
             root=unit,
             period=self.campaign.period(period),
@@ -256,7 +258,6 @@ class ReportingService:
 
     async def feed(
         self,
-        session: AsyncSession,
         *,
         principal: Principal,
         root: str,
@@ -265,9 +266,10 @@ class ReportingService:
     ) -> FeedPageOut:
         unit = await self.readable_unit(principal, root, None)
         after = self._feed_position(since) if since else 0
-        rows = await ReportingRepository.from_session(session).changes_after(
-            root_code=root, root_level=unit.level, after=after, limit=limit
-        )
+        async with self.db.session() as session:
+            rows = await ReportingRepository.from_session(session).changes_after(
+                root_code=root, root_level=unit.level, after=after, limit=limit
+            )
         last = rows[-1].seq if rows else after
         return FeedPageOut(
             items=[
