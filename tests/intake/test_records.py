@@ -14,7 +14,7 @@ def test_an_event_record_is_the_canonical_json_of_the_record() -> None:
         "occurred_at": "2026-11-28T09:30:00+08:00",
         "destination_level": "city",
         "headcount": 6,
-        "note": "集体访 \"quoted\" \\ ",
+        "note": '集体访 "quoted" \\ ',
     }
     payload_json = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
