@@ -1,8 +1,8 @@
 """Structured JSON logs with a correlation id that travels from the request into Kafka headers."""
 
 import logging
+import os
 import sys
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,7 +40,7 @@ class CorrelationIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(CORRELATION_HEADER.encode())
-        correlation_id = incoming.decode()[:64] if incoming else uuid.uuid4().hex
+        correlation_id = incoming.decode()[:64] if incoming else os.urandom(16).hex()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
         scope.setdefault("state", {})["correlation_id"] = correlation_id

@@ -156,8 +156,16 @@ API_ERRORS = {
 }
 
 
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key: `Bearer sanwu_...`",
+}
+
+
 def document_problems(app: FastAPI) -> None:
-    """Every error of the API is documented as application/problem+json."""
+    """Every error of the API is documented as application/problem+json, and every /v1/ route
+    as needing a bearer key."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -170,8 +178,11 @@ def document_problems(app: FastAPI) -> None:
         schemas.pop("ValidationError", None)
         schemas["Problem"] = PROBLEM_SCHEMA
         content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        schema["components"]["securitySchemes"] = {"bearer": BEARER_SCHEME}
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
+                if path.startswith("/v1/"):
+                    operation["security"] = [{"bearer": []}]
                 responses = operation.setdefault("responses", {})
                 defaults = API_ERRORS if path.startswith("/v1/") else {"500": API_ERRORS["500"]}
                 for code, description in defaults.items():

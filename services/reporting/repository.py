@@ -4,7 +4,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.cache import CHANNEL
@@ -163,11 +163,8 @@ class ReportingRepository:
     async def not_clean(self, period: str, unit_codes: Collection[str]) -> dict[str, StoredStatus]:
         if not unit_codes:
             return {}
-        t = unit_status
         rows = await self.session.execute(
-            sa.select(t).where(
-                t.c.period == period, t.c.unit_code.in_(list(unit_codes)), t.c.three_no.is_(False)
-            )
+            _NOT_CLEAN, {"period": period, "unit_codes": list(unit_codes)}
         )
         return {r.unit_code: StoredStatus.from_row(r._mapping) for r in rows}
 
@@ -183,6 +180,14 @@ class ReportingRepository:
         )
         return list(rows)
 
+
+# Built once, with the codes as one array parameter: `IN (...)` would render and bind up to
+# 500 parameters on every eligible page.
+_NOT_CLEAN = sa.select(unit_status).where(
+    unit_status.c.period == sa.bindparam("period"),
+    unit_status.c.unit_code == sa.any_(sa.bindparam("unit_codes", type_=ARRAY(sa.CHAR(12)))),
+    unit_status.c.three_no.is_(False),
+)
 
 STAGING_SUFFIX = "_rebuild"
 

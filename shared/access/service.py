@@ -120,9 +120,10 @@ async def fetch_key(connection: asyncpg.Connection, key_id: str) -> KeyRecord | 
 
 def parse_authorization(authorization: str | None) -> tuple[str, str]:
     """(key id, secret) of an `Authorization: Bearer sanwu_<key_id>_<secret>` header."""
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
         raise Unauthenticated("send 'Authorization: Bearer <key>'")
-    parsed = _split(authorization.removeprefix("Bearer ").strip())
+    parsed = _split(credentials.strip())
     if parsed is None:
         raise Unauthenticated("unknown key")
     return parsed

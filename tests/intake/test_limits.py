@@ -92,7 +92,10 @@ async def test_a_body_that_trickles_in_too_slowly_is_408() -> None:
     async def send(message):  # type: ignore[no-untyped-def]
         sent.append(message)
 
-    scope = {"type": "http", "headers": [(b"content-type", b"application/json")]}
+    scope = {
+        "type": "http",
+        "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+    }
     await asyncio.wait_for(middleware(scope, slow_receive, send), 2)
 
     assert delivered == [{"type": "http.disconnect"}]
