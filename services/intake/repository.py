@@ -1,6 +1,5 @@
 """SQL for the accepted-event journal."""
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -8,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,7 +92,7 @@ class EventStore:
             [event_id for event_id, _ in messages],
             [message.key for _, message in messages],
             [message.value for _, message in messages],
-            [json.dumps(message.headers) for _, message in messages],
+            [orjson.dumps(message.headers).decode() for _, message in messages],
         )
         return {row["event_id"]: row["accepted_at"] for row in result}
 

@@ -1,11 +1,11 @@
 from typing import Annotated
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Request, Response, status
 
 from services.intake.schemas import (
     BatchIn,
-    BatchItemOut,
     BatchOut,
     EventIn,
     ReceiptOut,
@@ -59,18 +59,17 @@ async def post_event(
     response_model=BatchOut,
     summary="Post up to 1000 events; one result per event, in order",
 )
-async def post_batch(
-    batch: BatchIn,
-    request: Request,
-    principal: PrincipalDep,
-    service: ServiceDep,
-) -> BatchOut:
+async def post_batch(batch: BatchIn, request: Request, principal: PrincipalDep) -> Response:
+    service: IntakeService = request.app.state.intake
     results = await service.accept_batch(
         items=batch.events, principal=principal, correlation_id=correlation_id(request)
     )
-    return BatchOut(
-        results=[BatchItemOut(event_id=r.event_id, status=r.status, error=r.error) for r in results]
-    )
+    # Plain dicts to JSON: validating a thousand results against BatchOut again cost more
+    # than writing them.
+    body = {
+        "results": [{"event_id": r.event_id, "status": r.status, "error": r.error} for r in results]
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get(
