@@ -11,6 +11,7 @@ from bench import evaluation_rebuild
 from bench.pipeline import PROVINCE_CODE, state
 from bench.report import GrowthSeries, Result
 from bench.reporting import (
+    CLIENTS,
     baseline_pool,
     cities,
     compare_summary,
@@ -32,11 +33,11 @@ async def reporting_points(ctx: BenchContext) -> dict[str, dict[int, float]]:
     seconds = ctx.pick(full=8.0, quick=3.0)
     roots = {30_000: [PROVINCE_CODE], 3_000: cities(), 300: counties()}
     async with running_reporting(ctx) as service, baseline_pool(ctx) as pool:
-        (key,) = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=1)
+        keys = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=CLIENTS)
         for size in missing:
             ctx.step(f"summary of a {ROOTS[size]} ({size:,} villages): reporting and SQL in turns")
             served, baseline = await compare_summary(
-                ctx, service, key, pool, roots[size], seconds=2 * seconds
+                ctx, service, keys, pool, roots[size], seconds=2 * seconds
             )
             ctx.step(
                 f"{ROOTS[size]}: reporting {served.cpu_per_request_us:,.0f} µs/request, "

@@ -19,7 +19,7 @@ from bench.environment import DEMO_COUNTY, isolated_environment
 from bench.intake_batch import load_batches
 from bench.intake_single import INTAKE_APP, load_single_events
 from bench.load import LoadResult
-from bench.pipeline import PROVINCE_CODE
+from bench.pipeline import PROVINCE, PROVINCE_CODE, villages_of
 from bench.report import ROOT
 from bench.reporting import CLIENTS, PERIOD, counties, http_load, running_reporting
 from bench.services import Service
@@ -42,16 +42,28 @@ async def _batches(ctx: BenchContext, service: Service, seconds: float) -> LoadR
     return await load_batches(ctx, service, key=key, seconds=seconds)
 
 
-async def _county_summaries(ctx: BenchContext, service: Service, seconds: float) -> LoadResult:
-    keys = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=CLIENTS)
-    paths = [f"/v1/reports/summary?root={root}&period={PERIOD}" for root in counties()]
-    return (await http_load(ctx, service, keys, paths, seconds=seconds)).load
+def _reads(paths: Callable[[], list[str]]) -> Load:
+    """Stage 6's load over the given reporting paths, one reader key per client."""
+
+    async def load(ctx: BenchContext, service: Service, seconds: float) -> LoadResult:
+        keys = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=CLIENTS)
+        return (await http_load(ctx, service, keys, paths(), seconds=seconds)).load
+
+    return load
 
 
 LOADS: dict[str, Load] = {
     "intake-single": _single_events,
     "intake-batch": _batches,
-    "reporting-summary": _county_summaries,
+    "reporting-summary": _reads(
+        lambda: [f"/v1/reports/summary?root={c}&period={PERIOD}" for c in counties()]
+    ),
+    "reporting-status": _reads(
+        lambda: [f"/v1/units/{v}/status?period={PERIOD}" for v in villages_of(PROVINCE)]
+    ),
+    "reporting-eligible": _reads(
+        lambda: [f"/v1/reports/eligible?root={c}&period={PERIOD}&level=village" for c in counties()]
+    ),
 }
 
 

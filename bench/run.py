@@ -147,7 +147,7 @@ async def run_stage(ctx: BenchContext, stage: Stage) -> list[Result]:
 @app.command("profile")
 def profile_command(
     load: Annotated[
-        str, typer.Argument(help="intake-single, intake-batch or reporting-summary")
+        str, typer.Argument(help="intake-single, intake-batch, reporting-summary|status|eligible")
     ] = "intake-single",
     seconds: Annotated[float, typer.Option(help="How long the sampled load runs")] = 10.0,
     clients: Annotated[int, typer.Option(help="Concurrent clients (single events)")] = 32,
