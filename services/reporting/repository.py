@@ -3,6 +3,7 @@
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -142,15 +143,6 @@ class ReportingRepository:
 
     # --- reading --------------------------------------------------------------------------
 
-    async def status(self, unit_code: str, period: str) -> StoredStatus | None:
-        t = unit_status
-        row = (
-            await self.session.execute(
-                sa.select(t).where(t.c.unit_code == unit_code, t.c.period == period)
-            )
-        ).first()
-        return StoredStatus.from_row(row._mapping) if row else None
-
     async def counts(self, period: str, ancestor_codes: Collection[str]) -> dict[CountKey, Figures]:
         t = level_counts
         rows = await self.session.execute(
@@ -179,6 +171,32 @@ class ReportingRepository:
             .limit(limit)
         )
         return list(rows)
+
+
+# --- reads of one statement each, on a plain connection (no session, no BEGIN/COMMIT) -------
+
+STATUS_SQL = f"SELECT * FROM {unit_status.fullname} WHERE unit_code = $1 AND period = $2"
+NOT_CLEAN_CODES_SQL = f"""
+    SELECT unit_code FROM {unit_status.fullname}
+     WHERE period = $1 AND unit_code = ANY($2::bpchar[]) AND NOT three_no
+"""
+
+
+async def fetch_status(
+    connection: asyncpg.Connection, unit_code: str, period: str
+) -> StoredStatus | None:
+    row = await connection.fetchrow(STATUS_SQL, unit_code, period)
+    return StoredStatus.from_row(row) if row else None
+
+
+async def fetch_not_clean_codes(
+    connection: asyncpg.Connection, period: str, unit_codes: list[str]
+) -> set[str]:
+    """Which of the units are not three-no in the period (the rest have no status, or a
+    clean one)."""
+    return {
+        row["unit_code"] for row in await connection.fetch(NOT_CLEAN_CODES_SQL, period, unit_codes)
+    }
 
 
 # Built once, with the codes as one array parameter: `IN (...)` would render and bind up to

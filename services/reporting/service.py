@@ -16,7 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.reporting import cursors
 from services.reporting.cache import Rendered, SummaryCache
 from services.reporting.readmodel import ZERO, CountKey, Figures, StoredStatus, criterion_counts
-from services.reporting.repository import ReportingRepository
+from services.reporting.repository import (
+    ReportingRepository,
+    fetch_not_clean_codes,
+    fetch_status,
+)
 from services.reporting.schemas import (
     ChildSummaryOut,
     CountsOut,
@@ -105,8 +109,8 @@ class ReportingService:
                 "villages",
                 errors=[{"field": "code", "message": "not a campaign level", "type": "unit_level"}],
             )
-        async with self.db.session() as session:
-            stored = await ReportingRepository.from_session(session).status(code, period)
+        async with self.db.connection() as connection:
+            stored = await fetch_status(connection, code, period)
         if stored is None:
             return UnitStatusOut(
                 unit=unit_out(unit),
@@ -200,13 +204,13 @@ class ReportingService:
             after = cursors.decode(ELIGIBLE_CURSOR, cursor, field="cursor")
             start = bisect_right(members, after, key=lambda u: u.code)
         found: list[UnitRef] = []
-        async with self.db.session() as session:
-            repository = ReportingRepository.from_session(session)
-            async for unit, status in self._scan(repository, period, members[start:]):
-                if status is None:
-                    found.append(unit)
-                    if len(found) > limit:
-                        break
+        async with self.db.connection() as connection:
+            for chunk_start in range(start, len(members), SCAN_CHUNK):
+                chunk = members[chunk_start : chunk_start + SCAN_CHUNK]
+                not_clean = await fetch_not_clean_codes(connection, period, [u.code for u in chunk])
+                found += (unit for unit in chunk if unit.code not in not_clean)
+                if len(found) > limit:
+                    break
         more = len(found) > limit
         page = found[:limit]
         return EligiblePageOut(

@@ -6,7 +6,8 @@ from collections import Counter, OrderedDict
 from shared.levels import CAMPAIGN_LEVELS, RANK, Level
 from shared.registry.cache import UnitRef, UnitRegistry
 
-MEMBER_LISTS_KEPT = 64
+# Enough for every county and township of a province: an eligible page walks no tree.
+MEMBER_LISTS_KEPT = 4096
 
 
 class UnitTree:
