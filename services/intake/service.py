@@ -1,5 +1,5 @@
 """Accepting events: check them against the registry and the key, then journal them together
-with their outbox message in the caller's transaction."""
+with their outbox messages in one statement, which commits on its own."""
 
 import hashlib
 import hmac
