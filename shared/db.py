@@ -92,6 +92,14 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+def _raise_if_unreachable(exc: Exception, *, outcome_unknown: bool) -> None:
+    """A lost database as the API's error: 504 if what was sent may have committed, 503 if
+    nothing was. Any other error is left to the caller to re-raise."""
+    if is_connection_error(exc):
+        error = CommitOutcomeUnknown if outcome_unknown else DependencyUnavailable
+        raise error("database", str(exc)) from exc
+
+
 async def _reset_if_in_transaction(connection: asyncpg.Connection) -> None:
     """Pool release. The default reset costs a round trip (UNLISTEN, RESET ALL, ...) to undo
     session state that these connections never set: they run plain statements, so all there
@@ -126,9 +134,7 @@ class Database:
                 yield session
                 committing = True
         except Exception as exc:
-            if is_connection_error(exc):
-                error = CommitOutcomeUnknown if committing else DependencyUnavailable
-                raise error("database", str(exc)) from exc
+            _raise_if_unreachable(exc, outcome_unknown=committing)
             raise
 
     @asynccontextmanager
@@ -144,15 +150,12 @@ class Database:
             # is bounded by the command timeout of the statements that hold them.
             connection = await pool.acquire()
         except Exception as exc:
-            if is_connection_error(exc):
-                raise DependencyUnavailable("database", str(exc)) from exc
+            _raise_if_unreachable(exc, outcome_unknown=False)
             raise
         try:
             yield connection
         except Exception as exc:
-            if is_connection_error(exc):
-                error = CommitOutcomeUnknown if commits else DependencyUnavailable
-                raise error("database", str(exc)) from exc
+            _raise_if_unreachable(exc, outcome_unknown=commits)
             raise
         finally:
             await pool.release(connection)

@@ -5,7 +5,7 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.cache import CHANNEL
@@ -152,14 +152,6 @@ class ReportingRepository:
             (r.ancestor_code, r.period, Level(r.level)): Figures.from_row(r._mapping) for r in rows
         }
 
-    async def not_clean(self, period: str, unit_codes: Collection[str]) -> dict[str, StoredStatus]:
-        if not unit_codes:
-            return {}
-        rows = await self.session.execute(
-            _NOT_CLEAN, {"period": period, "unit_codes": list(unit_codes)}
-        )
-        return {r.unit_code: StoredStatus.from_row(r._mapping) for r in rows}
-
     async def changes_after(
         self, *, root_code: str, root_level: Level, after: int, limit: int
     ) -> list[sa.Row[Any]]:
@@ -176,10 +168,13 @@ class ReportingRepository:
 # --- reads of one statement each, on a plain connection (no session, no BEGIN/COMMIT) -------
 
 STATUS_SQL = f"SELECT * FROM {unit_status.fullname} WHERE unit_code = $1 AND period = $2"
-NOT_CLEAN_CODES_SQL = f"""
-    SELECT unit_code FROM {unit_status.fullname}
-     WHERE period = $1 AND unit_code = ANY($2::bpchar[]) AND NOT three_no
+# The codes travel as one array parameter: `IN (...)` would bind up to SCAN_CHUNK of them.
+_NOT_CLEAN_AMONG = f"""
+    FROM {unit_status.fullname}
+    WHERE period = $1 AND unit_code = ANY($2::bpchar[]) AND NOT three_no
 """
+NOT_CLEAN_SQL = "SELECT *" + _NOT_CLEAN_AMONG
+NOT_CLEAN_CODES_SQL = "SELECT unit_code" + _NOT_CLEAN_AMONG
 
 
 async def fetch_status(
@@ -187,6 +182,14 @@ async def fetch_status(
 ) -> StoredStatus | None:
     row = await connection.fetchrow(STATUS_SQL, unit_code, period)
     return StoredStatus.from_row(row) if row else None
+
+
+async def fetch_not_clean(
+    connection: asyncpg.Connection, period: str, unit_codes: list[str]
+) -> dict[str, StoredStatus]:
+    """The statuses of those of the units that are not three-no in the period."""
+    rows = await connection.fetch(NOT_CLEAN_SQL, period, unit_codes)
+    return {row["unit_code"]: StoredStatus.from_row(row) for row in rows}
 
 
 async def fetch_not_clean_codes(
@@ -198,14 +201,6 @@ async def fetch_not_clean_codes(
         row["unit_code"] for row in await connection.fetch(NOT_CLEAN_CODES_SQL, period, unit_codes)
     }
 
-
-# Built once, with the codes as one array parameter: `IN (...)` would render and bind up to
-# 500 parameters on every eligible page.
-_NOT_CLEAN = sa.select(unit_status).where(
-    unit_status.c.period == sa.bindparam("period"),
-    unit_status.c.unit_code == sa.any_(sa.bindparam("unit_codes", type_=ARRAY(sa.CHAR(12)))),
-    unit_status.c.three_no.is_(False),
-)
 
 STAGING_SUFFIX = "_rebuild"
 

@@ -6,7 +6,6 @@ three-no, so a unit without any status counts as three-no.
 """
 
 from bisect import bisect_right
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -18,6 +17,7 @@ from services.reporting.cache import Rendered, SummaryCache
 from services.reporting.readmodel import ZERO, CountKey, Figures, StoredStatus, criterion_counts
 from services.reporting.repository import (
     ReportingRepository,
+    fetch_not_clean,
     fetch_not_clean_codes,
     fetch_status,
 )
@@ -51,6 +51,14 @@ def unit_out(unit: UnitRef) -> UnitOut:
 
 def counts_out(counts: tuple[int, ...]) -> CountsOut:
     return CountsOut(**criterion_counts(counts))
+
+
+def _chunks(members: list[UnitRef]) -> list[list[UnitRef]]:
+    return [members[i : i + SCAN_CHUNK] for i in range(0, len(members), SCAN_CHUNK)]
+
+
+def _codes(units: list[UnitRef]) -> list[str]:
+    return [unit.code for unit in units]
 
 
 def levels_under(level: Level) -> list[Level]:
@@ -205,9 +213,8 @@ class ReportingService:
             start = bisect_right(members, after, key=lambda u: u.code)
         found: list[UnitRef] = []
         async with self.db.connection() as connection:
-            for chunk_start in range(start, len(members), SCAN_CHUNK):
-                chunk = members[chunk_start : chunk_start + SCAN_CHUNK]
-                not_clean = await fetch_not_clean_codes(connection, period, [u.code for u in chunk])
+            for chunk in _chunks(members[start:]):
+                not_clean = await fetch_not_clean_codes(connection, period, _codes(chunk))
                 found += (unit for unit in chunk if unit.code not in not_clean)
                 if len(found) > limit:
                     break
@@ -230,13 +237,15 @@ class ReportingService:
         eligible: list[UnitRef] = []
         not_eligible: list[tuple[UnitRef, StoredStatus]] = []
         members = self.tree.members(root, level)
-        async with self.db.session() as session:
-            repository = ReportingRepository.from_session(session)
-            async for member, status in self._scan(repository, period, members):
-                if status is None:
-                    eligible.append(member)
-                else:
-                    not_eligible.append((member, status))
+        async with self.db.connection() as connection:
+            for chunk in _chunks(members):
+                not_clean = await fetch_not_clean(connection, period, _codes(chunk))
+                for member in chunk:
+                    status = not_clean.get(member.code)
+                    if status is None:
+                        eligible.append(member)
+                    else:
+                        not_eligible.append((member, status))
         return Eligibility(
             root=unit,
             period=self.campaign.period(period),
@@ -246,17 +255,6 @@ class ReportingService:
             eligible=eligible,
             not_eligible=not_eligible,
         )
-
-    @staticmethod
-    async def _scan(
-        repository: ReportingRepository, period: str, members: list[UnitRef]
-    ) -> AsyncIterator[tuple[UnitRef, StoredStatus | None]]:
-        """Each unit with its status when it is not three-no, None when it is."""
-        for start in range(0, len(members), SCAN_CHUNK):
-            chunk = members[start : start + SCAN_CHUNK]
-            not_clean = await repository.not_clean(period, [u.code for u in chunk])
-            for unit in chunk:
-                yield unit, not_clean.get(unit.code)
 
     # --- feed -----------------------------------------------------------------------------
 
