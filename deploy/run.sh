@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
+# A local run: the built-in petitioner-hash secret is accepted only when this says local.
+export SANWU_ENVIRONMENT="${SANWU_ENVIRONMENT:-local}"
 
 desk_key="$($BIN/sanwu keys create --role desk --scope 340722000000 --label "demo desk 枞阳县")"
 reader_key="$($BIN/sanwu keys create --role reader --scope 340722000000 --label "demo reader 枞阳县")"

@@ -1,14 +1,15 @@
 """Settings shared by every service: one pydantic-settings base, read from SANWU_* variables.
 
 Defaults match the local stack started by `make up`. Secrets have a usable default only when
-`SANWU_ENVIRONMENT=local`; anywhere else they must be set.
+`SANWU_ENVIRONMENT` says `local` or `test`; unset, the environment is `production`, and a
+secret left at its default stops the process at start with one line naming it.
 """
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import model_validator
+from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CAMPAIGN_FILE = Path(__file__).resolve().parents[1] / "campaign" / "zongyang-2018.yaml"
@@ -18,9 +19,12 @@ LOCAL_ONLY_SECRET = "local-only-petitioner-hash-secret"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SANWU_", extra="ignore")
 
-    environment: Literal["local", "test", "production"] = "local"
+    # Only an explicit local or test environment may run with the local-only secret.
+    environment: Literal["local", "test", "production"] = "production"
     database_url: str = "postgresql+asyncpg://sanwu@127.0.0.1:55432/sanwu"
     database_pool_size: int = 10
+    # How long a request waits for a free pooled connection before a 503.
+    database_pool_timeout_seconds: float = 5.0
     kafka_bootstrap_servers: str = "127.0.0.1:59092"
     topic_prefix: str = "sanwu."
     event_partitions: int = 6
@@ -32,6 +36,10 @@ class Settings(BaseSettings):
     campaign_file: Path = DEFAULT_CAMPAIGN_FILE
     # Per key, in the `limits` notation ("2000/second", "100000/minute"); empty turns it off.
     rate_limit: str = "2000/second"
+    # Per client address: failed authentications allowed per window before keys that are not
+    # already known in memory are refused with 429 until the window ends ("" turns it off).
+    auth_failure_limit: str = "60/minute"
+    # The whole request body must have arrived within this time of the request's start.
     request_body_timeout_seconds: float = 30.0
 
     @property
@@ -48,11 +56,38 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> "Settings":
-        if self.environment == "production" and self.petitioner_hash_secret == LOCAL_ONLY_SECRET:
-            raise ValueError("SANWU_PETITIONER_HASH_SECRET must be set outside local runs")
+        if (
+            self.environment not in ("local", "test")
+            and self.petitioner_hash_secret == LOCAL_ONLY_SECRET
+        ):
+            raise ValueError(
+                "SANWU_PETITIONER_HASH_SECRET must be set "
+                f"(SANWU_ENVIRONMENT is {self.environment}; only local or test runs may use "
+                "the built-in secret)"
+            )
         return self
+
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
+
+
+def settings_or_exit(kind: type[SettingsT]) -> SettingsT:
+    """A process's settings from its environment; invalid ones stop it with one line."""
+    try:
+        return kind()
+    except ValidationError as exc:
+        raise SystemExit(f"sanwu: invalid settings: {one_line(exc)}") from None
+
+
+def one_line(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"SANWU_{field.upper()}: {message}" if field else message)
+    return "; ".join(problems)
 
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return settings_or_exit(Settings)

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel import SQLModel
 
 from shared.config import Settings
-from shared.errors import CommitOutcomeUnknown, DependencyUnavailable
+from shared.errors import CommitOutcomeUnknown, DependencyUnavailable, PoolExhausted
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -47,7 +48,7 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         settings.database_url,
         pool_size=pool_size or settings.database_pool_size,
         max_overflow=5,
-        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_timeout=settings.database_pool_timeout_seconds,
         connect_args={
             "timeout": CONNECT_TIMEOUT_SECONDS,
             "command_timeout": COMMAND_TIMEOUT_SECONDS,
@@ -109,17 +110,28 @@ async def _reset_if_in_transaction(connection: asyncpg.Connection) -> None:
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        pool_size: int = 10,
+        pool_timeout: float = POOL_TIMEOUT_SECONDS,
+    ) -> None:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         self._pool_size = pool_size
+        self._pool_timeout = pool_timeout
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pool_size: int | None = None) -> "Database":
         size = pool_size or settings.database_pool_size
-        return cls(create_engine(settings, pool_size=size), pool_size=size)
+        return cls(
+            create_engine(settings, pool_size=size),
+            pool_size=size,
+            pool_timeout=settings.database_pool_timeout_seconds,
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -133,6 +145,8 @@ class Database:
             async with self.sessionmaker() as session, session.begin():
                 yield session
                 committing = True
+        except PoolTimeout as exc:
+            raise PoolExhausted("database", str(exc)) from exc
         except Exception as exc:
             _raise_if_unreachable(exc, outcome_unknown=committing)
             raise
@@ -146,9 +160,14 @@ class Database:
         unknown (CommitOutcomeUnknown); a read only ever fails as unavailable."""
         try:
             pool = await self._raw_pool()
-            # No acquire timeout (it would cost a task per request): a wait for a connection
-            # is bounded by the command timeout of the statements that hold them.
-            connection = await pool.acquire()
+            # asyncio.timeout rather than acquire(timeout=...): a timer, not a task, per request.
+            async with asyncio.timeout(self._pool_timeout):
+                connection = await pool.acquire()
+        except TimeoutError as exc:
+            # Either every connection stayed busy, or connecting took the whole wait.
+            if pool_is_full(self._pool):
+                raise PoolExhausted("database", "no pooled connection came free") from exc
+            raise DependencyUnavailable("database", "no connection within the wait") from exc
         except Exception as exc:
             _raise_if_unreachable(exc, outcome_unknown=False)
             raise
@@ -192,6 +211,13 @@ class Database:
                 self._pool.terminate()
             self._pool = None
         await self.engine.dispose()
+
+
+def pool_is_full(pool: asyncpg.Pool | None) -> bool:
+    """Whether every connection the pool may hold is open and handed out."""
+    if pool is None:
+        return False
+    return pool.get_size() >= pool.get_max_size() and pool.get_idle_size() == 0
 
 
 def asyncpg_dsn(database_url: str) -> str:

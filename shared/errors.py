@@ -27,11 +27,19 @@ class Unauthenticated(DomainError):
     title = "Unauthenticated"
     slug = "unauthenticated"
 
+    def __init__(self, detail: str, *, reason: str = "unknown") -> None:
+        super().__init__(detail)
+        self.reason = reason  # missing, malformed, unknown, revoked, expired
+
 
 class OutOfScope(DomainError):
     status = 403
     title = "Outside the key's scope"
     slug = "out-of-scope"
+
+    def __init__(self, detail: str, *, reason: str = "scope") -> None:
+        super().__init__(detail)
+        self.reason = reason  # role (not this key's kind of work) or scope (not its units)
 
 
 class NotFound(DomainError):
@@ -92,6 +100,17 @@ class DependencyUnavailable(DomainError):
         super().__init__(f"{dependency} is unavailable; nothing was accepted")
         self.dependency = dependency
         self.reason = reason
+
+
+class PoolExhausted(DependencyUnavailable):
+    """Every database connection of this process stayed busy for the pool's timeout."""
+
+    def __init__(self, dependency: str, reason: str = "") -> None:
+        super().__init__(dependency, reason)
+        self.detail = (
+            f"every {dependency} connection of this instance is busy; nothing was accepted; "
+            "retry shortly"
+        )
 
 
 class CommitOutcomeUnknown(DependencyUnavailable):

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from shared.config import Settings
+from shared.config import Settings, settings_or_exit
 
 CrashPoint = Literal["before_commit", "after_commit"]
 
@@ -62,4 +62,4 @@ class EvaluationSettings(Settings):
 
 @lru_cache
 def get_settings() -> EvaluationSettings:
-    return EvaluationSettings()
+    return settings_or_exit(EvaluationSettings)

@@ -1,6 +1,6 @@
 from functools import lru_cache
 
-from shared.config import Settings
+from shared.config import Settings, settings_or_exit
 
 
 class ReportingSettings(Settings):
@@ -18,4 +18,4 @@ class ReportingSettings(Settings):
 
 @lru_cache
 def get_settings() -> ReportingSettings:
-    return ReportingSettings()
+    return settings_or_exit(ReportingSettings)

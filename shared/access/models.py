@@ -33,3 +33,32 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
     )
+
+
+class KeyAction(StrEnum):
+    created = "created"
+    revoked = "revoked"
+    expired = "expired"
+
+
+class KeyAuditEntry(SQLModel, table=True):
+    """Who created or revoked a key, and when a key was found expired: one row each."""
+
+    __tablename__ = "key_audit"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    at: datetime = Field(
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        )
+    )
+    action: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    key_id: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    role: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    scope_code: str | None = Field(default=None, sa_column=sa.Column(sa.CHAR(12)))
+    # key:<id> (an admin key, through an API), user:<name> (the command line's OS user), or
+    # system (an expiry)
+    actor: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

@@ -1,12 +1,20 @@
-"""Creating, checking, listing and revoking keys.
+"""Creating, checking, listing and revoking keys, and the audit of who did it.
 
 A key reads `sanwu_<key_id>_<secret>`. Only sha256(secret) is stored: the secret is 32 random
 bytes, so a slow password hash would add latency without adding safety. Comparison is
 constant-time.
+
+Every creation and revocation is recorded in `access.key_audit` in the transaction that makes
+it, with who made it: `key:<id>` for an admin key acting through an API, `user:<name>` for the
+operating-system user running the command line. An expiry is recorded once, when the key is
+first found expired (refused at use, or listed).
 """
 
+import getpass
 import hashlib
 import hmac
+import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,12 +23,17 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.access.models import ApiKey, Role
+from shared.access.models import ApiKey, KeyAction, KeyAuditEntry, Role
 from shared.errors import OutOfScope, Unauthenticated
 from shared.registry.cache import UnitRegistry
 
 _keys = ApiKey.__table__  # type: ignore[attr-defined]
+_audit = KeyAuditEntry.__table__  # type: ignore[attr-defined]
 PREFIX = "sanwu"
+# What `create` makes: 6 random bytes in hex, and 32 in URL-safe base64 without '_'. Anything
+# else is refused without a lookup.
+KEY_ID = re.compile(r"[0-9a-f]{12}")
+SECRET = re.compile(r"[A-Za-z0-9-]{43}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +55,14 @@ class Principal:
 
     def require_desk_for(self, registry: UnitRegistry, unit_codes: tuple[str, ...]) -> None:
         if self.role not in (Role.desk, Role.admin):
-            raise OutOfScope(f"a {self.role} key may not post events")
+            raise OutOfScope(f"a {self.role} key may not post events", reason="role")
         for code in unit_codes:
             if not self.covers(registry, code):
                 raise OutOfScope(f"unit {code} is outside this key's scope")
 
     def require_reader_for(self, registry: UnitRegistry, unit_code: str) -> None:
         if self.role not in (Role.reader, Role.admin):
-            raise OutOfScope(f"a {self.role} key may not read reports")
+            raise OutOfScope(f"a {self.role} key may not read reports", reason="role")
         if not self.covers(registry, unit_code):
             raise OutOfScope(f"unit {unit_code} is outside this key's scope")
 
@@ -60,9 +73,34 @@ def _hash(secret: str) -> str:
 
 def _split(key: str) -> tuple[str, str] | None:
     parts = key.split("_")
-    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+    if len(parts) != 3 or parts[0] != PREFIX:
+        return None
+    if not KEY_ID.fullmatch(parts[1]) or not SECRET.fullmatch(parts[2]):
         return None
     return parts[1], parts[2]
+
+
+def claimed_key_id(authorization: str | None) -> str | None:
+    """The key id a request's Authorization header names, if it is well-formed; never more of
+    the header (the secret stays out of logs)."""
+    _, _, credentials = (authorization or "").partition(" ")
+    parts = credentials.strip().split("_")
+    if len(parts) == 3 and parts[0] == PREFIX and KEY_ID.fullmatch(parts[1]):
+        return parts[1]
+    return None
+
+
+def os_user() -> str:
+    """The command line's actor: the operating-system user running it."""
+    try:
+        return f"user:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name and no passwd entry (a bare container user)
+        return f"user:uid {os.getuid()}"
+
+
+def key_actor(key_id: str) -> str:
+    """The actor of a change made through an API with an admin key."""
+    return f"key:{key_id}"
 
 
 async def create(
@@ -72,7 +110,10 @@ async def create(
     scope_code: str | None,
     label: str | None = None,
     expires_at: datetime | None = None,
+    actor: str | None = None,
 ) -> str:
+    """A new key, recorded in the audit as made by `actor` (default: the operating-system
+    user). Returns the key; only its hash is stored."""
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32).replace("_", "-")
     await connection.execute(
@@ -83,6 +124,15 @@ async def create(
             scope_code=scope_code,
             label=label,
             expires_at=expires_at,
+        )
+    )
+    await connection.execute(
+        _audit.insert().values(
+            action=KeyAction.created.value,
+            key_id=key_id,
+            role=role.value,
+            scope_code=scope_code,
+            actor=actor or os_user(),
         )
     )
     return f"{PREFIX}_{key_id}_{secret}"
@@ -122,25 +172,49 @@ def parse_authorization(authorization: str | None) -> tuple[str, str]:
     """(key id, secret) of an `Authorization: Bearer sanwu_<key_id>_<secret>` header."""
     scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthenticated("send 'Authorization: Bearer <key>'")
+        raise Unauthenticated("send 'Authorization: Bearer <key>'", reason="missing")
     parsed = _split(credentials.strip())
     if parsed is None:
-        raise Unauthenticated("unknown key")
+        raise Unauthenticated("unknown key", reason="malformed")
     return parsed
 
 
 def principal_of(key_id: str, secret: str, record: KeyRecord | None) -> Principal:
     """The key's principal if the secret matches and the key is live; Unauthenticated if not."""
     if record is None or not hmac.compare_digest(record.secret_hash, _hash(secret)):
-        raise Unauthenticated("unknown key")
+        raise Unauthenticated("unknown key", reason="unknown")
     if record.revoked_at is not None:
-        raise Unauthenticated("this key was revoked")
+        raise Unauthenticated("this key was revoked", reason="revoked")
     if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
-        raise Unauthenticated("this key has expired")
+        raise Unauthenticated("this key has expired", reason="expired")
     return Principal(key_id=key_id, role=record.role, scope_code=record.scope_code)
 
 
+# An expiry, once per key (by `system`): the partial unique index on key_id for expiries makes
+# a second finding a no-op. A key revoked before it expired has no expiry to record.
+_FOUND_EXPIRED = """
+    INSERT INTO access.key_audit (at, action, key_id, role, scope_code, actor)
+    SELECT greatest(expires_at, created_at), 'expired', key_id, role, scope_code, 'system'
+      FROM access.api_keys
+     WHERE expires_at <= now() AND (revoked_at IS NULL OR revoked_at > expires_at)
+"""
+_ONCE = " ON CONFLICT (key_id) WHERE action = 'expired' DO NOTHING"
+RECORD_EXPIRY_SQL = _FOUND_EXPIRED + " AND key_id = $1" + _ONCE
+RECORD_EXPIRIES_SQL = _FOUND_EXPIRED + _ONCE
+
+
+async def record_expiry(connection: asyncpg.Connection, key_id: str) -> None:
+    """Record that a key was found expired (a service refusing it), unless already recorded."""
+    await connection.execute(RECORD_EXPIRY_SQL, key_id)
+
+
+async def record_expiries(connection: AsyncConnection) -> None:
+    """Record every key found expired and not yet recorded so."""
+    await connection.execute(sa.text(RECORD_EXPIRIES_SQL))
+
+
 async def list_keys(connection: AsyncConnection) -> list[dict[str, object]]:
+    await record_expiries(connection)
     rows = await connection.execute(
         sa.select(
             _keys.c.key_id,
@@ -155,10 +229,44 @@ async def list_keys(connection: AsyncConnection) -> list[dict[str, object]]:
     return [dict(r._mapping) for r in rows]
 
 
-async def revoke(connection: AsyncConnection, key_id: str) -> bool:
-    result = await connection.execute(
-        _keys.update()
-        .where(_keys.c.key_id == key_id, _keys.c.revoked_at.is_(None))
-        .values(revoked_at=sa.func.now())
+async def revoke(connection: AsyncConnection, key_id: str, *, actor: str | None = None) -> bool:
+    """Revoke a live key, recorded in the audit as done by `actor` (default: the
+    operating-system user). False if there is no such key or it was already revoked."""
+    revoked = (
+        await connection.execute(
+            _keys.update()
+            .where(_keys.c.key_id == key_id, _keys.c.revoked_at.is_(None))
+            .values(revoked_at=sa.func.now())
+            .returning(_keys.c.role, _keys.c.scope_code)
+        )
+    ).first()
+    if revoked is None:
+        return False
+    await connection.execute(
+        _audit.insert().values(
+            action=KeyAction.revoked.value,
+            key_id=key_id,
+            role=revoked.role,
+            scope_code=revoked.scope_code,
+            actor=actor or os_user(),
+        )
     )
-    return bool(result.rowcount)
+    return True
+
+
+async def audit(
+    connection: AsyncConnection, *, key_id: str | None = None
+) -> list[dict[str, object]]:
+    """The audit, oldest first (expiries found by this call included)."""
+    await record_expiries(connection)
+    query = sa.select(
+        _audit.c.at,
+        _audit.c.action,
+        _audit.c.key_id,
+        _audit.c.role,
+        _audit.c.scope_code,
+        _audit.c.actor,
+    ).order_by(_audit.c.at, _audit.c.id)
+    if key_id is not None:
+        query = query.where(_audit.c.key_id == key_id)
+    return [dict(row._mapping) for row in await connection.execute(query)]

@@ -1,7 +1,9 @@
 """Keys expire, revocations reach every process, and the petitioner hashing secret has no
-usable default in production."""
+usable default outside an explicit local or test environment."""
 
 import asyncio
+import os
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -18,8 +20,10 @@ from shared.config import Settings
 from shared.db import Database
 from shared.errors import Unauthenticated
 from shared.notifications import ChangeListener
-from tests.conftest import TOWNSHIP, VILLAGE, bearer, serve
+from tests.conftest import ROOT, TOWNSHIP, VILLAGE, bearer, serve
 from tests.support import events
+from tests.support.processes import sanwu, uvicorn
+from tests.support.stack import new_stack
 
 
 async def test_an_expired_key_is_refused(db: Database, settings: Settings) -> None:
@@ -48,10 +52,49 @@ async def test_an_expired_key_is_refused(db: Database, settings: Settings) -> No
     assert accepted.status_code == 202
 
 
-def test_production_refuses_the_local_hashing_secret() -> None:
+def test_the_built_in_hashing_secret_is_refused_unless_local_or_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SANWU_ENVIRONMENT", raising=False)
+    monkeypatch.delenv("SANWU_PETITIONER_HASH_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="PETITIONER_HASH_SECRET"):
+        Settings()  # no environment named: production
     with pytest.raises(ValidationError, match="PETITIONER_HASH_SECRET"):
         Settings(environment="production")
     assert Settings(environment="production", petitioner_hash_secret="s3cret-from-vault")
+    assert Settings(environment="local").environment == "local"
+    assert Settings(environment="test").environment == "test"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [uvicorn("services.intake.main:create_app", 0), sanwu("keys", "list")],
+    ids=["intake service", "sanwu command"],
+)
+def test_a_process_without_its_secret_stops_at_start_with_one_line(command: list[str]) -> None:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("SANWU_ENVIRONMENT", "SANWU_PETITIONER_HASH_SECRET")
+    }
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    lines = (finished.stdout + finished.stderr).strip().splitlines()
+    assert finished.returncode != 0
+    assert len(lines) == 1, lines
+    assert "SANWU_PETITIONER_HASH_SECRET must be set" in lines[0]
+
+
+def test_every_way_of_running_names_its_environment() -> None:
+    """Images and manifests are production; the local scripts and the suite say so."""
+    assert "ENV SANWU_ENVIRONMENT=production" in (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "SANWU_ENVIRONMENT: production" in (ROOT / "deploy" / "k8s" / "sanwu.yaml").read_text()
+    assert (
+        'SANWU_ENVIRONMENT="${SANWU_ENVIRONMENT:-local}"'
+        in (ROOT / "deploy" / "run.sh").read_text()
+    )
+    assert "export SANWU_ENVIRONMENT ?= local" in (ROOT / "Makefile").read_text()
+    assert new_stack().env()["SANWU_ENVIRONMENT"] == "test"
 
 
 async def test_a_key_kept_in_memory_is_refused_once_revoked_elsewhere(
