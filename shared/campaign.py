@@ -4,8 +4,10 @@ Evaluation applies the rules; reporting names the periods and compares with the 
 file is checked when loaded; a bad file stops the service with a message naming the line.
 """
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +21,7 @@ from shared.levels import CAMPAIGN_LEVELS, Destination, Level
 from shared.status import ROLLING
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+LAST_YEAR = 2100  # calendar-year periods are generated up to this year at most
 
 
 class Comparison(StrEnum):
@@ -71,7 +74,7 @@ class CampaignFile(_Strict):
     id: str = Field(min_length=1)
     name: str
     periods: list[PeriodSpec]
-    calendar_years_from: int | None = Field(None, ge=1990, le=2100)
+    calendar_years_from: int | None = Field(None, ge=1990, le=LAST_YEAR)
     targets: dict[Level, float]
     rules: dict[Level, LevelRules]
 
@@ -118,6 +121,10 @@ class Period:
         return self.starts_at <= moment < self.ends_at
 
 
+def calendar_year(year: int) -> Period:
+    return Period(str(year), date(year, 1, 1), date(year, 12, 31))
+
+
 def rolling_window(now: datetime) -> tuple[datetime, datetime]:
     """The trailing 12 months ending now: (now minus 12 calendar months in Shanghai, now]."""
     local = now.astimezone(SHANGHAI)
@@ -140,6 +147,21 @@ class Campaign:
     periods: tuple[Period, ...]  # named periods, not rolling
     targets: dict[Level, float]
     rules: dict[Level, LevelRules]
+    calendar_years_from: int | None = None  # one period per calendar year from this one
+
+    def as_of(self, today: date) -> "Campaign":
+        """The campaign on `today` (Asia/Shanghai): a calendar-year period exists from the
+        first day of its year on."""
+        first = self.calendar_years_from
+        if first is None:
+            return self
+        generated = {str(year) for year in range(first, LAST_YEAR + 1)}
+        kept = [p for p in self.periods if p.id not in generated or int(p.id) <= today.year]
+        have = {p.id for p in kept}
+        added = [calendar_year(y) for y in range(first, today.year + 1) if str(y) not in have]
+        if not added and len(kept) == len(self.periods):
+            return self
+        return dataclasses.replace(self, periods=(*kept, *added))
 
     def period(self, period_id: str) -> Period | None:
         return next((p for p in self.periods if p.id == period_id), None)
@@ -155,6 +177,34 @@ class Campaign:
 
     def target(self, level: Level) -> float | None:
         return self.targets.get(level)
+
+
+def system_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CurrentCampaign:
+    """The campaign as it stands at the clock's time, for services that run across New Year:
+    a calendar-year period appears at the first moment of its year (Asia/Shanghai) without a
+    restart. `now` is the clock (tests move it instead of waiting)."""
+
+    def __init__(self, campaign: Campaign, *, now: Callable[[], datetime] = system_now) -> None:
+        self._base = campaign
+        self._now = now
+        self._campaign = campaign
+        self._valid: tuple[datetime, datetime] | None = None  # [from, until) of `_campaign`
+
+    def get(self) -> Campaign:
+        now = self._now()
+        if self._valid is None or not self._valid[0] <= now < self._valid[1]:
+            today = now.astimezone(SHANGHAI).date()
+            year = today.year
+            self._campaign = self._base.as_of(today)
+            self._valid = (
+                datetime.combine(date(year, 1, 1), time.min, SHANGHAI),
+                datetime.combine(date(year + 1, 1, 1), time.min, SHANGHAI),
+            )
+        return self._campaign
 
 
 class CampaignFileError(Exception):
@@ -227,15 +277,20 @@ def parse(text: str, *, source: str = "campaign", today: date | None = None) -> 
             for e in exc.errors()
         ]
         raise CampaignFileError("\n".join(messages)) from exc
-    periods = [Period(p.id, p.start, p.end) for p in spec.periods]
-    if spec.calendar_years_from is not None:
-        this_year = (today or datetime.now(SHANGHAI).date()).year
-        periods += [
-            Period(str(year), date(year, 1, 1), date(year, 12, 31))
-            for year in range(spec.calendar_years_from, this_year + 1)
-        ]
-    _check_unique_ids(periods, node=node, source=source)
-    return Campaign(spec.id, spec.name, tuple(periods), dict(spec.targets), dict(spec.rules))
+    listed = [Period(p.id, p.start, p.end) for p in spec.periods]
+    first = spec.calendar_years_from
+    # Every year the campaign will ever generate: a listed id may not collide with any.
+    years = [] if first is None else [calendar_year(y) for y in range(first, LAST_YEAR + 1)]
+    _check_unique_ids(listed + years, node=node, source=source)
+    campaign = Campaign(
+        spec.id,
+        spec.name,
+        tuple(listed),
+        dict(spec.targets),
+        dict(spec.rules),
+        calendar_years_from=first,
+    )
+    return campaign.as_of(today or datetime.now(SHANGHAI).date())
 
 
 def load(path: Path, *, today: date | None = None) -> Campaign:

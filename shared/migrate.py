@@ -17,8 +17,9 @@ from sqlalchemy.pool import NullPool
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from shared.db import asyncpg_dsn, is_connection_error
+from shared.locks import LockName, lock_key
 
-MIGRATION_LOCK = 0x5A4E5755  # any constant shared by all instances
+MIGRATION_LOCK = lock_key(LockName.migrations)
 REGISTRY_MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -1,19 +1,26 @@
-"""Time passes: the rolling period ages (a pass at start-up and then at least hourly), and a
-new calendar-year period appears when the year turns."""
+"""Time passes and the registry changes: the upkeep beside the consumer.
+
+- The rolling period moves on: a pass at start-up and then at least every `interval` seconds
+  ages out what left the trailing 12 months, and a pass runs as soon as an effect dated in the
+  future when its status was computed comes due.
+- A new calendar-year period appears when the year turns (Asia/Shanghai).
+- A registry load that moved units is followed at once: their events count against their new
+  ancestors (`EvaluationService.follow_registry`).
+"""
 
 import asyncio
-from collections.abc import Callable
 
 import structlog
 
 from services.evaluation.config import Clock
 from services.evaluation.service import EvaluationService
-from shared.campaign import Campaign
+from shared.campaign import CurrentCampaign
 from shared.db import Database
 from shared.status import UnitStatus
 
 log = structlog.get_logger(__name__)
 RETRY_SECONDS = 10.0
+STEP_SECONDS = 1.0  # how often the loop looks at the registry version and pending effects
 
 
 class RollingExpiry:
@@ -24,17 +31,23 @@ class RollingExpiry:
         service: EvaluationService,
         clock: Clock,
         interval: float,
-        load_campaign: Callable[[], Campaign] | None = None,
+        campaign: CurrentCampaign | None = None,
     ) -> None:
         self.db = db
         self.service = service
         self.clock = clock
         self.interval = interval
-        self.load_campaign = load_campaign
+        self.campaign = campaign
         self._unsettled: set[str] = set()
+        self._followed_version: int | None = None  # the registry version last followed here
 
     async def run_once(self) -> list[UnitStatus]:
-        added = self._new_periods()
+        """Follow the registry, then age the rolling period and take new periods."""
+        changes = await self.follow_registry()
+        return changes + await self.expire()
+
+    async def expire(self) -> list[UnitStatus]:
+        added = self.new_periods()
         # A batch that began before a period was added may commit after this pass: the next
         # pass looks at that period once more.
         settle, self._unsettled = self._unsettled | set(added), set(added)
@@ -48,23 +61,45 @@ class RollingExpiry:
             log.info("statuses_aged", status_changes=len(changes), periods_added=added)
         return changes
 
-    def _new_periods(self) -> list[str]:
-        if self.load_campaign is None:
+    async def follow_registry(self) -> list[UnitStatus]:
+        async with self.db.session() as session:
+            changes = await self.service.follow_registry(session, now=self.clock.now())
+        self._followed_version = self.service.following_version  # committed: it holds now
+        if changes:
+            log.info(
+                "registry_followed", version=self._followed_version, status_changes=len(changes)
+            )
+        return changes
+
+    def new_periods(self) -> list[str]:
+        """Take the periods the clock has brought (a new calendar year); returns their ids."""
+        if self.campaign is None:
             return []
-        try:
-            return self.service.add_periods(self.load_campaign())
-        except Exception as exc:
-            log.warning("campaign_reload_failed", error=str(exc))
-            return []
+        return self.service.add_periods(self.campaign.get())
+
+    def _registry_changed(self) -> bool:
+        return self.service.registry.version != self._followed_version
+
+    def _pass_due(self, next_pass: float) -> bool:
+        due = self.service.next_rolling_due
+        loop = asyncio.get_running_loop()
+        return loop.time() >= next_pass or (due is not None and due <= self.clock.now())
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_pass = retry_at = loop.time()
         while True:
-            pause = self.interval
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                pause = min(self.interval, RETRY_SECONDS)
-                log.warning("rolling_expiry_failed", error=repr(exc), retry_in=pause)
-            await asyncio.sleep(pause)
+            if loop.time() >= retry_at:
+                try:
+                    if self._registry_changed():
+                        await self.follow_registry()
+                    if self._pass_due(next_pass):
+                        next_pass = loop.time() + self.interval
+                        await self.expire()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    retry_at = loop.time() + min(self.interval, RETRY_SECONDS)
+                    next_pass = min(next_pass, retry_at)
+                    log.warning("upkeep_failed", error=repr(exc), retry_in=retry_at - loop.time())
+            await asyncio.sleep(STEP_SECONDS)

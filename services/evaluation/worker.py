@@ -16,7 +16,7 @@ from services.evaluation.models import outbox
 from services.evaluation.service import EvaluationService
 from shared import campaign as campaign_file
 from shared import kafka
-from shared.campaign import SHANGHAI, Campaign
+from shared.campaign import SHANGHAI, Campaign, CurrentCampaign
 from shared.db import Database
 from shared.migrate import upgrade_service
 from shared.outbox import OutboxRelay
@@ -86,7 +86,7 @@ class EvaluationWorker:
                 service=service,
                 clock=clock,
                 interval=settings.rolling_expiry_seconds,
-                load_campaign=lambda: load_campaign(settings, clock),
+                campaign=CurrentCampaign(campaign, now=clock.now),
             ),
             relay=status_relay(db, settings),
         )
@@ -96,7 +96,7 @@ class EvaluationWorker:
             asyncio.create_task(self.registry.keep_fresh(self.settings.registry_refresh_seconds))
         )
         if expiry:
-            self.tasks.append(asyncio.create_task(self.expiry.run()))
+            self.tasks.append(asyncio.create_task(self.expiry.run(), name="evaluation-upkeep"))
         if relay:
             self.tasks.append(asyncio.create_task(self.relay.run()))
         if consumer:

@@ -24,13 +24,14 @@ from services.reporting.models import (
 )
 from services.reporting.readmodel import CountKey, Figures, StoredStatus, UnitPath
 from shared.levels import Level
+from shared.locks import LockName, lock_key
 
 # Every transaction that writes the read model (the consumers of all instances, the registry
 # follower, a rebuild's swap) takes this lock first, so writers run one at a time. A change's
 # seq is max + 1 taken under the lock, so seq order is commit order; PostgreSQL releases the
 # lock only after the commit is visible, so a reader that sees a seq also sees every lower one
 # and a cursor never passes a change that commits later.
-APPLY_LOCK = 0x5A4E5752
+APPLY_LOCK = lock_key(LockName.reporting_apply)
 FEED_COLUMNS = ("seq", "unit_code", "period", "three_no", "version", "changed_at")
 
 

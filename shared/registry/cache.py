@@ -44,6 +44,7 @@ class UnitRegistry:
         self._units: dict[str, UnitRef] = {}
         self._children: dict[str, list[str]] | None = None
         self.version: int = -1
+        self._loading = asyncio.Lock()
 
     # --- lookups --------------------------------------------------------------------------
 
@@ -68,6 +69,18 @@ class UnitRegistry:
     def ancestor_at(self, code: str, level: Level) -> UnitRef | None:
         return next((u for u in self.ancestors(code) if u.level == level), None)
 
+    def keying_unit(self, code: str) -> str:
+        """The code events of this unit are keyed (on Kafka) and locked (in evaluation) by:
+        its county; in a city without counties (东莞, 中山: townships directly under the
+        city) the city; failing both, the top of its branch. Every unit of a county, or of
+        such a city, shares one."""
+        chain = self.ancestors(code)
+        for level in (Level.county, Level.city):
+            unit = next((u for u in chain if u.level == level), None)
+            if unit is not None:
+                return unit.code
+        return chain[-1].code if chain else code
+
     def is_within(self, code: str, scope_code: str) -> bool:
         return any(u.code == scope_code for u in self.ancestors(code))
 
@@ -89,10 +102,15 @@ class UnitRegistry:
     # --- loading --------------------------------------------------------------------------
 
     async def refresh(self) -> bool:
-        """Reload everything if the registry changed since the last load. True if reloaded."""
-        async with self._engine.connect() as connection:
+        """Reload everything if the registry changed since the last load. True if reloaded.
+
+        One load at a time, and the version and the units are read from one snapshot: the
+        cache never goes back to an older registry, and its version names exactly the units
+        it holds (evaluation records which registry its effects follow by that version)."""
+        async with self._loading, self._engine.connect() as connection:
+            await connection.execution_options(isolation_level="REPEATABLE READ")
             version = (await connection.execute(sa.select(_meta.c.version))).scalar() or 0
-            if version == self.version:
+            if version <= self.version:
                 return False
             rows = await connection.execute(
                 sa.select(_units.c.code, _units.c.name, _units.c.level, _units.c.parent_code)
@@ -100,8 +118,8 @@ class UnitRegistry:
             self._units = {
                 r.code: UnitRef(r.code, r.name, Level(r.level), r.parent_code) for r in rows
             }
-        self._children = None
-        self.version = version
+            self._children = None
+            self.version = version
         log.info("registry_loaded", units=len(self._units), version=version)
         return True
 

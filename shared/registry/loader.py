@@ -1,6 +1,9 @@
 """`sanwu units load FILE.csv`: validate a whole registry file, then upsert it in one transaction.
 
-A file with any bad line changes nothing: every problem is reported with its line number.
+A file with any bad line changes nothing: every problem is reported with its line number. A
+load that changes something gets the next registry version, and the units it moved (a new
+parent) or re-levelled are recorded under that version in `registry.unit_changes`: services
+that keep something per ancestor (evaluation) re-evaluate what lies under them.
 """
 
 import csv
@@ -35,6 +38,7 @@ class LoadReport:
     added: int = 0
     changed: int = 0
     unchanged: int = 0
+    moved: int = 0  # of the changed: a new parent or level
 
 
 @dataclass
@@ -129,6 +133,8 @@ async def load_units(connection: AsyncConnection, rows: Iterable[UnitRow]) -> Lo
     """Upsert the rows (already checked) inside the caller's transaction."""
     rows = list(rows)
     report = LoadReport(read=len(rows))
+    # One load at a time (readers go on): what a load moved is judged against the last one.
+    await connection.execute(sa.text("LOCK TABLE registry.units IN SHARE ROW EXCLUSIVE MODE"))
     await connection.execute(sa.text("DROP TABLE IF EXISTS incoming_units"))
     await connection.execute(
         sa.text(
@@ -142,6 +148,16 @@ async def load_units(connection: AsyncConnection, rows: Iterable[UnitRow]) -> Lo
         records=[(r.code, r.name, r.level, r.parent_code) for r in rows],
         columns=list(COLUMNS),
     )
+    found = await connection.execute(
+        sa.text(
+            """
+            SELECT i.code FROM incoming_units i JOIN registry.units u USING (code)
+            WHERE (u.level, u.parent_code) IS DISTINCT FROM (i.level, i.parent_code)
+            """
+        )
+    )
+    moved = sorted(found.scalars())
+    report.moved = len(moved)
     result = await connection.execute(
         sa.text(
             """
@@ -163,13 +179,21 @@ async def load_units(connection: AsyncConnection, rows: Iterable[UnitRow]) -> Lo
             report.changed += 1
     report.unchanged = report.read - report.added - report.changed
     if report.added or report.changed:
-        await connection.execute(
+        version = await connection.scalar(
             sa.text(
                 "INSERT INTO registry.meta (id, version, loaded_at) VALUES (1, 1, now()) "
                 "ON CONFLICT (id) DO UPDATE SET version = registry.meta.version + 1, "
-                "loaded_at = now()"
+                "loaded_at = now() RETURNING version"
             )
         )
+        if moved:
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO registry.unit_changes (version, code) "
+                    "SELECT :version, unnest(CAST(:codes AS text[]))"
+                ),
+                {"version": version, "codes": moved},
+            )
     return report
 
 

@@ -2,13 +2,26 @@
 evaluation's clock rather than by sleeping; late events land in their own periods."""
 
 import dataclasses
+import json
 from datetime import datetime, timedelta
+from typing import Any
 
-from shared.campaign import SHANGHAI, rolling_window
+import pytest
+
+from services.evaluation.config import Clock
+from services.evaluation.expiry import RollingExpiry
+from services.evaluation.service import EvaluationService
+from shared import campaign as campaign_file
+from shared import kafka
+from shared.campaign import SHANGHAI, CurrentCampaign, rolling_window
+from shared.config import Settings
 from shared.db import Database
+from shared.events import FREE_TEXT_FIELDS
+from shared.registry.loader import load_file
 from shared.status import ROLLING
 from tests.evaluation.conftest import Evaluation
-from tests.evaluation.helpers import Desk, Worlds, status, wait_applied
+from tests.evaluation.helpers import YEARS, Desk, World, Worlds, status, wait_applied
+from tests.reporting.support import wait_until
 from tests.support import events
 
 
@@ -19,6 +32,25 @@ def just_inside(evaluation: Evaluation) -> datetime:
 
 def year_of(moment: datetime) -> str:
     return str(moment.astimezone(SHANGHAI).year)
+
+
+async def publish(settings: Settings, event: dict[str, Any], *, county: str) -> None:
+    """Onto the event topic as intake's relay puts it. Intake takes events up to 5 minutes
+    ahead of its own clock; the evaluation's clock in these tests runs ahead of intake's."""
+    record = {
+        "schema_version": 1,
+        "event": {k: v for k, v in event.items() if k not in FREE_TEXT_FIELDS},
+        "accepted_at": datetime.now(SHANGHAI).isoformat(),
+        "key_id": "k-future",
+    }
+    producer = kafka.producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.events_topic, json.dumps(record).encode(), key=county.encode()
+        )
+    finally:
+        await producer.stop()
 
 
 class TestRollingExpiry:
@@ -112,3 +144,136 @@ class TestNewYear:
             assert service.campaign.period(this_year) is not None
         finally:
             service.campaign = full
+
+
+@pytest.fixture(scope="module")
+async def own_townships(
+    evaluation: Evaluation, db: Database, tmp_path_factory: pytest.TempPathFactory
+) -> list[World]:
+    """Townships of a county of their own (province 54), for the tests below with recent
+    events: the demo county's townships kept for such tests are taken by the ones above."""
+    county, townships = "540101000000", [f"540101{100 + t:03d}000" for t in range(6)]
+    lines = [
+        "code,name,level,parent_code",
+        "540000000000,测试省,province,",
+        "540100000000,测试市,city,540000000000",
+        f"{county},测试县,county,540100000000",
+    ]
+    for township in townships:
+        lines.append(f"{township},镇{township[6:9]},township,{county}")
+        lines += [f"{township[:9]}{200 + v},村,village,{township}" for v in (1, 2)]
+    path = tmp_path_factory.mktemp("rolling") / "units.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    async with db.engine.begin() as connection:
+        await load_file(connection, path)
+    await evaluation.worker.registry.refresh()
+    return [World(YEARS[-1], county, t, (f"{t[:9]}201", f"{t[:9]}202")) for t in townships]
+
+
+class TestCorrectionsAfterTheWindowMoved:
+    @pytest.mark.parametrize("correction", ["voided", "reattributed"])
+    async def test_correcting_an_event_that_left_the_window_since_the_last_pass_leaves_it_clean(
+        self,
+        evaluation: Evaluation,
+        desk: Desk,
+        own_townships: list[World],
+        db: Database,
+        correction: str,
+    ) -> None:
+        world = own_townships.pop()
+        event = events.incident(world.village, occurred_at=just_inside(evaluation).isoformat())
+        await desk.post(event)
+        await wait_applied(db, [event["event_id"]])
+        await evaluation.worker.expiry.run_once()  # the last pass: the event is still inside
+        counted = await status(db, world.village, ROLLING)
+        assert counted is not None and counted["three_no"] is False
+
+        evaluation.clock.advance(timedelta(hours=2))  # it leaves the window; no pass since
+        elsewhere = world.villages[1]
+        fix = (
+            events.voided(event)
+            if correction == "voided"
+            else events.reattributed(event, elsewhere)
+        )
+        await desk.post(fix)
+        await wait_applied(db, [fix["event_id"]])
+        await evaluation.worker.expiry.run_once()
+
+        for unit in (world.village, world.township):
+            stored = await status(db, unit, ROLLING)
+            assert stored is not None and stored["three_no"] is True, unit
+            assert stored["counting_event_ids"] == []
+        moved = await status(db, elsewhere, ROLLING)
+        assert moved is None or moved["three_no"] is True
+
+
+class TestFutureEvents:
+    async def test_an_event_dated_minutes_ahead_counts_in_the_rolling_period_from_its_time(
+        self, evaluation: Evaluation, own_townships: list[World], db: Database, settings: Settings
+    ) -> None:
+        world = own_townships.pop()
+        at = evaluation.clock.now() + timedelta(minutes=3)
+        event = events.visit(
+            world.village, destination="county", headcount=6, occurred_at=at.isoformat()
+        )
+        await publish(settings, event, county=world.county)
+        await wait_applied(db, [event["event_id"]])
+
+        assert await status(db, world.village, ROLLING) is None  # not before its time
+        named = await status(db, world.village, year_of(at))
+        assert named is not None and named["counting_event_ids"] == [event["event_id"]]
+
+        evaluation.clock.advance(timedelta(minutes=4))
+
+        async def counted() -> bool:
+            stored = await status(db, world.village, ROLLING)
+            return stored is not None and stored["counting_event_ids"] == [event["event_id"]]
+
+        # No pass is due for an hour: the worker wakes for the event's own time.
+        await wait_until(counted, timeout=10, what="the rolling status to count the event")
+        stored = await status(db, world.village, ROLLING)
+        assert stored is not None and stored["three_no"] is False and stored["version"] == 1
+
+    async def test_a_rolling_status_leaves_out_what_lies_ahead_of_its_time(
+        self,
+        evaluation: Evaluation,
+        desk: Desk,
+        own_townships: list[World],
+        db: Database,
+        settings: Settings,
+    ) -> None:
+        world = own_townships.pop()
+        now = evaluation.clock.now()
+        past = events.incident(world.village, occurred_at=(now - timedelta(days=1)).isoformat())
+        ahead = events.incident(world.village, occurred_at=(now + timedelta(minutes=2)).isoformat())
+        await desk.post(past)
+        await publish(settings, ahead, county=world.county)
+        await wait_applied(db, [past["event_id"], ahead["event_id"]])
+
+        stored = await status(db, world.village, ROLLING)
+        assert stored is not None and stored["counting_event_ids"] == [past["event_id"]]
+
+
+class TestNewYearByTheClock:
+    def test_the_evaluation_takes_the_new_years_period_when_its_clock_reaches_it(
+        self, evaluation: Evaluation
+    ) -> None:
+        eve = datetime(2030, 12, 31, 23, 59, 30, tzinfo=SHANGHAI)
+        campaign = campaign_file.load(evaluation.settings.campaign_file, today=eve.date())
+        clock = Clock(eve - Clock().now())
+        # A service of its own: the shared one must keep the real year.
+        service = EvaluationService(campaign=campaign, registry=evaluation.worker.registry)
+        expiry = RollingExpiry(
+            db=evaluation.worker.db,
+            service=service,
+            clock=clock,
+            interval=3600,
+            campaign=CurrentCampaign(campaign, now=clock.now),
+        )
+        assert expiry.new_periods() == []
+
+        clock.advance(timedelta(minutes=1))
+
+        assert expiry.new_periods() == ["2031"]
+        assert service.campaign.period("2031") is not None
+        assert expiry.new_periods() == []
