@@ -23,6 +23,7 @@ from bench.report import GrowthSeries, Result, Target
 from bench.stage import BenchContext, Stage
 from services.evaluation.config import EvaluationSettings
 from services.evaluation.rebuild import RebuildReport, rebuild
+from shared.access.models import Role
 from shared.events import EventRecord
 
 NAME = "evaluation rebuild"
@@ -45,11 +46,11 @@ def _canonical(record: dict[str, object]) -> bytes:
 
 
 def event_messages(
-    count: int, villages: list[str], *, seed: int, mix: Mix | None = None
+    count: int, villages: list[str], *, seed: int, key_id: str, mix: Mix | None = None
 ) -> Iterator[tuple[bytes, bytes]]:
-    """(key, value) of `count` EventRecords over `villages`, keyed by county: mostly clean
-    visits, some counting visits and incidents, and corrections (voids and re-attributions)
-    of events published before them."""
+    """(key, value) of `count` EventRecords over `villages`, keyed by county, as accepted with
+    the key `key_id`: mostly clean visits, some counting visits and incidents, and corrections
+    (voids and re-attributions) of events published before them."""
     mix = mix or Mix()
     rng = random.Random(seed)
     counting = mix.counting_visits
@@ -98,12 +99,14 @@ def event_messages(
             "schema_version": 1,
             "event": event,
             "accepted_at": f"2018-{month:02d}-28T12:00:00.{serial % 1_000_000:06d}+00:00",
-            "key_id": "benchdesk001",
+            "key_id": key_id,
         }
         yield f"{village[:6]}000000".encode(), _canonical(record)
 
 
-async def produce(settings: EvaluationSettings, topic: str, count: int, *, seed: int) -> float:
+async def produce(
+    settings: EvaluationSettings, topic: str, count: int, *, seed: int, key_id: str
+) -> float:
     """Put `count` events on `topic` with a raw batch producer; returns the seconds it took."""
     villages = villages_of(PROVINCE)
     partitioner = DefaultPartitioner()
@@ -122,7 +125,7 @@ async def produce(settings: EvaluationSettings, topic: str, count: int, *, seed:
         placed: dict[bytes, int] = {}
         sends: list[asyncio.Future[object]] = []
         checked = 0
-        for key, value in event_messages(count, villages, seed=seed):
+        for key, value in event_messages(count, villages, seed=seed, key_id=key_id):
             if checked < 200:  # the generated records are what the rebuild accepts
                 EventRecord.model_validate_json(value)
                 checked += 1
@@ -212,7 +215,10 @@ async def measure(ctx: BenchContext, count: int) -> Measured:
         settings.events_topic.removeprefix(ctx.env.topic_prefix),
         like=ctx.env.settings().events_topic,
     )
-    produce_seconds = await produce(settings, topic, count, seed=count)
+    # Corrections take effect only from a key evaluation knows (domain.md section 4).
+    [key] = await ctx.env.create_keys(role=Role.admin, scope_code=None, count=1)
+    key_id = key.split("_")[1]
+    produce_seconds = await produce(settings, topic, count, seed=count, key_id=key_id)
     ctx.step(f"{count:,} events produced to {topic} in {produce_seconds:.1f} s (setup)")
     decoded, raw_seconds = await consume_raw(settings, topic)
     if decoded != count:

@@ -9,10 +9,14 @@ read again, and applying it again changes nothing.
 import asyncio
 import contextlib
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
+import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -20,6 +24,7 @@ from pydantic import ValidationError
 
 from services.evaluation import metrics
 from services.evaluation.config import Clock, CrashPoint, EvaluationSettings
+from services.evaluation.repository import DeadLetterRecord, EvaluationRepository
 from services.evaluation.service import Applied, EvaluationService, Incoming
 from shared import kafka
 from shared.db import Database
@@ -30,6 +35,7 @@ log = structlog.get_logger(__name__)
 MAX_BACKOFF = 5.0
 CRASH_EXIT_CODE = 99
 LAG_EVERY_SECONDS = 1.0
+UNIT_CODE = re.compile(r"[0-9]{12}")
 
 Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
@@ -39,6 +45,26 @@ class DeadLetter:
     record: ConsumerRecord[bytes, bytes]
     reason: str
     kind: str
+
+
+def dead_letter_record(letter: DeadLetter) -> DeadLetterRecord | None:
+    """The event id (from intake's header, else the message) and unit of a dead letter, as
+    far as they can be read."""
+    record = letter.record
+    event: Any = None
+    with contextlib.suppress(ValueError, TypeError):
+        event = orjson.loads(record.value or b"").get("event")
+    if not isinstance(event, dict):
+        event = {}
+    header = dict(record.headers).get("event_id")
+    candidates = [header.decode(errors="replace") if header else None, event.get("event_id")]
+    unit_code = event.get("unit_code")
+    if not (isinstance(unit_code, str) and UNIT_CODE.fullmatch(unit_code)):
+        unit_code = None
+    for candidate in candidates:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            return DeadLetterRecord(UUID(candidate), unit_code, letter.reason)
+    return None
 
 
 def _reason(exc: ValidationError) -> str:
@@ -211,8 +237,18 @@ class EvaluationConsumer:
                 )
             )
         await asyncio.gather(*deliveries)
+        await self.record_dead_letters(dead)
         for letter in dead:
             metrics.dead_lettered.labels(letter.kind).inc()
+
+    async def record_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
+        """Remember the ids of dead-lettered events (those that can be read), so that a desk
+        asking what became of one is told."""
+        letters = [r for letter in dead if (r := dead_letter_record(letter)) is not None]
+        if letters:
+            async with self.db.session() as session:
+                repository = await EvaluationRepository.from_session(session)
+                await repository.record_dead_letters(letters)
 
     async def apply(self, items: Sequence[Incoming]) -> Applied:
         """One transaction; retried (the batch is not re-read) until it commits."""

@@ -1,6 +1,7 @@
 """The evaluation service: applies the campaign's rules to every unit and period, exactly once
 in effect, and publishes each status change."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -8,11 +9,12 @@ import structlog
 from fastapi import FastAPI
 
 from services.evaluation.config import Clock, EvaluationSettings, get_settings
+from services.evaluation.routes import router
 from services.evaluation.worker import EvaluationWorker
 from shared import logging as sanwu_logging
 from shared.campaign import CampaignFileError
 from shared.web import create_app as create_service_app
-from shared.web import database_ready, kafka_ready, settled_heap
+from shared.web import database_ready, kafka_ready, settled_heap, start_change_listener
 
 log = structlog.get_logger(__name__)
 
@@ -40,17 +42,22 @@ def create_app(
         app.state.db = worker.db
         app.state.registry = worker.registry
         app.state.worker = worker
+        listener = start_change_listener(app, worker.db, settings)
         worker.start(consumer=settings.evaluation_run_consumer, relay=settings.status_relay_enabled)
         try:
             with settled_heap():
                 yield
         finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
             await worker.close()
 
-    return create_service_app(
+    app = create_service_app(
         title="sanwu evaluation",
-        description="Applies the campaign's three-no rules to every unit and period and "
-        "publishes each status change.",
+        description="Applies the campaign's three-no rules to every unit and period, "
+        "publishes each status change, and says what became of each event.",
         lifespan=lifespan,
         checks={"database": database_ready, "kafka": kafka_ready, "consumer": consumer_ready},
     )
+    app.include_router(router)
+    return app

@@ -15,6 +15,10 @@ status_changes = Counter("sanwu_evaluation_status_changes_total", "Status change
 rolling_expired = Counter(
     "sanwu_evaluation_rolling_expired_total", "Rolling statuses changed by the window moving on"
 )
+registry_moves_followed = Counter(
+    "sanwu_evaluation_registry_moves_followed_total",
+    "Events re-evaluated because the registry moved their unit or one of its ancestors",
+)
 batch_seconds = Histogram(
     "sanwu_evaluation_batch_seconds",
     "Time to apply one batch: its transaction and the offset commit",

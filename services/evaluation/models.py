@@ -4,13 +4,20 @@
   read, where it is attributed now and whether it is voided. A row with `known = false` is a
   placeholder for the target of a correction that arrived first. Together with `correction`
   this is also the record of what has been applied.
-- `correction`: every void and re-attribution, applied or waiting for its target.
+- `correction`: every void and re-attribution with its sender's key and its state: `pending`
+  while its target has not arrived, then `applied` or `refused` (with the reason), as
+  `shared.corrections.resolve` decides.
 - `effect`: for each active event, each unit on its attributed chain that it counts against,
   with the criteria met there. A status is an aggregate of these rows over the period.
 - `status`: per (unit, period) that ever had a counting event; a unit without a row is clean
   at version 0.
 - `rolling_expiry`: the start of the rolling window at the last expiry pass.
+- `rolling_pending`: effects dated after the moment their rolling status was computed; the
+  expiry pass recomputes their units when that time comes.
+- `registry_followed`: the registry version the effects follow; the units a later load moved
+  (`registry.unit_changes`) are re-evaluated.
 - `outbox`: status changes waiting to be published.
+- `dead_letter`: events the consumer could not apply and sent to the dead-letter topic.
 
 The migrations create the same tables; the rebuild creates fresh copies from these definitions
 (`tables_in`) and swaps them in, so the two must stay equal (a test compares them).
@@ -23,7 +30,7 @@ from shared.db import NAMING_CONVENTION
 from shared.outbox import outbox_table
 
 SCHEMA = "evaluation"
-# Rebuilt from scratch, then swapped in; the outbox and rolling_expiry stay.
+# Rebuilt from scratch, then swapped in; the other tables stay.
 REBUILT_TABLES = ("event", "correction", "effect", "status")
 
 
@@ -45,6 +52,7 @@ def tables_in(schema: str, metadata: sa.MetaData | None = None) -> dict[str, sa.
         sa.Column("skip_level", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("non_reception_site", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("voided", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Index("ix_event_attributed_code", "attributed_code"),
         schema=schema,
     )
     correction = sa.Table(
@@ -56,6 +64,10 @@ def tables_in(schema: str, metadata: sa.MetaData | None = None) -> dict[str, sa.
         sa.Column("new_unit_code", code),
         sa.Column("occurred_at", moment, nullable=False),
         sa.Column("accepted_at", moment, nullable=False),
+        sa.Column("unit_code", code),  # the correction's own unit
+        sa.Column("key_id", sa.String(16)),  # the key intake accepted it from
+        sa.Column("state", sa.String(16), nullable=False, server_default="pending"),
+        sa.Column("reason", sa.Text),  # why it was refused
         sa.Index("ix_correction_target_event_id", "target_event_id"),
         schema=schema,
     )
@@ -95,6 +107,31 @@ rolling_expiry = sa.Table(
     metadata,
     sa.Column("id", sa.SmallInteger, primary_key=True),
     sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    schema=SCHEMA,
+)
+rolling_pending = sa.Table(
+    "rolling_pending",
+    metadata,
+    sa.Column("unit_code", sa.String(12), primary_key=True),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), primary_key=True),
+    schema=SCHEMA,
+)
+registry_followed = sa.Table(
+    "registry_followed",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    schema=SCHEMA,
+)
+dead_letter = sa.Table(
+    "dead_letter",
+    metadata,
+    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("unit_code", sa.String(12)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column(
+        "dead_lettered_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     schema=SCHEMA,
 )
 outbox = outbox_table(SCHEMA, metadata)

@@ -6,14 +6,17 @@ The topic is the source rather than intake's journal: it is what the live consum
 kept forever for exactly this, and evaluation reads no other service's tables.
 
 1. Stream the topic up to its end offsets at the start. Each event's effects (with its own
-   attribution) are computed in memory and COPied into fresh tables, chunk by chunk.
-2. Apply the corrections to their targets, set-based, with the live consumer's own code.
+   attribution, on the registry as loaded at the start) are computed in memory and COPied
+   into fresh tables, chunk by chunk.
+2. Apply the corrections to their targets, set-based, with the live consumer's own code
+   (which also decides each correction's state).
 3. Aggregate every status in one statement.
 4. In one transaction holding the rebuild lock exclusively (live batches wait for it): read
    and apply what reached the topic meanwhile, carry the live versions over (unchanged
    statuses keep version and changed_at, changed ones get the next version and are published),
-   swap the tables in. Events the live consumer applies afterwards are already in the new
-   tables and change nothing.
+   swap the tables in, and follow a registry load made since the start
+   (`EvaluationService.follow_registry`). Events the live consumer applies afterwards are
+   already in the new tables and change nothing.
 """
 
 import asyncio
@@ -59,13 +62,15 @@ from services.evaluation.worker import load_campaign, migrate
 from shared.campaign import rolling_window
 from shared.db import Database, asyncpg_dsn
 from shared.events import EventReattributed, EventRecord
+from shared.locks import LockName, lock_key
 from shared.registry.cache import UnitRegistry
 
 log = structlog.get_logger(__name__)
 STAGING = "evaluation_rebuild"
 # Held for the whole rebuild (session level): one rebuild at a time.
-RUNNING_LOCK = 0x5A4E5752
+RUNNING_LOCK = lock_key(LockName.evaluation_rebuild)
 CHUNK = 20_000
+INDEXED_AFTER_LOAD = {"ix_event_attributed_code"}
 CORRECTIONS_PER_ROUND = 5_000
 
 
@@ -98,14 +103,21 @@ class RebuildReport:
         return self.messages / self.seconds if self.seconds else 0.0
 
 
-def staging_ddl() -> list[str]:
-    """The rebuilt tables exactly as `models` defines them, in the staging schema."""
+def staging_ddl(*, after_load: bool = False) -> list[str]:
+    """The rebuilt tables exactly as `models` defines them, in the staging schema; with
+    `after_load`, the indexes built once the rows are in (one sort costs less than keeping
+    them up to date row by row through the COPY)."""
     dialect = postgresql.dialect()
     tables = tables_in(STAGING)
     statements = []
     for name in REBUILT_TABLES:
-        statements.append(str(CreateTable(tables[name]).compile(dialect=dialect)))
-        statements += [str(CreateIndex(i).compile(dialect=dialect)) for i in tables[name].indexes]
+        if not after_load:
+            statements.append(str(CreateTable(tables[name]).compile(dialect=dialect)))
+        statements += [
+            str(CreateIndex(i).compile(dialect=dialect))
+            for i in tables[name].indexes
+            if (i.name in INDEXED_AFTER_LOAD) == after_load
+        ]
     return statements
 
 
@@ -272,6 +284,7 @@ async def rebuild(
     )
     registry = UnitRegistry(db.engine)
     await registry.refresh()
+    followed = registry.version  # the effects are computed with this registry
     service = EvaluationService(campaign=campaign, registry=registry, schema=STAGING, publish=False)
     connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     reader = TopicReader(settings)
@@ -286,12 +299,14 @@ async def rebuild(
         await reader.start()
         ends = await reader.end_offsets()
         await loader.load_all(reader, ends, progress=progress, started=started)
+        for statement in staging_ddl(after_load=True):
+            await connection.execute(statement)
         await staging.analyze()
         await apply_corrections(EvaluationRepository(connection, schema=STAGING), service)
         report = loader.report
         report.statuses = await staging.compute_statuses(service.period_bounds(now), now=now)
         if swap:
-            await swap_in(db, staging, reader, loader, service, now=now)
+            await swap_in(db, staging, reader, loader, service, now=now, followed=followed)
             report.swapped = True
         else:
             report.differences = await staging.differences()
@@ -313,8 +328,9 @@ async def rebuild(
 
 
 async def apply_corrections(repository: EvaluationRepository, service: EvaluationService) -> None:
-    """Bring every corrected event's effects in line with its corrections."""
-    targets = await repository.known_corrected_events()
+    """Bring every corrected event's effects in line with its corrections, and decide each
+    correction's state (also those whose target is a correction or never came)."""
+    targets = await repository.corrected_targets()
     for start in range(0, len(targets), CORRECTIONS_PER_ROUND):
         await service.reevaluate(repository, targets[start : start + CORRECTIONS_PER_ROUND])
 
@@ -327,6 +343,7 @@ async def swap_in(
     service: EvaluationService,
     *,
     now: datetime,
+    followed: int,
 ) -> None:
     async with db.session() as session:
         connection = await session.connection()
@@ -347,7 +364,13 @@ async def swap_in(
                 for message in (message_of(status_of(row)) for row in changed)
             ]
         )
-        await EvaluationRepository(raw.driver_connection).set_rolling_window_start(
-            rolling_window(now)[0]
-        )
+        live = EvaluationRepository(raw.driver_connection)
+        await live.set_rolling_window_start(rolling_window(now)[0])
+        await live.mark_future_effects(now)
+        # The rebuilt effects follow the registry as it was when the rebuild began; a load
+        # since then is followed here, before any batch sees the new tables.
+        await live.set_followed_registry_version(followed)
+        following = EvaluationService(campaign=service.campaign, registry=service.registry)
+        moved = await following.follow_registry(session, now=now)
         loader.report.differences = [(row["unit_code"], row["period"]) for row in changed]
+        loader.report.differences += [(s.unit_code, s.period) for s in moved]

@@ -19,15 +19,16 @@ from services.evaluation.models import SCHEMA
 from services.evaluation.rules import Criterion, Facts
 from shared.events import EventType
 from shared.levels import Destination
+from shared.locks import LockName, lock_key
+from shared.status import ROLLING
 
-# Batches hold this shared; a rebuild holds it exclusively while it swaps tables in.
-REBUILD_LOCK = 0x5A4E5745
-# Statuses of one county's units change only under that county's lock (two-key form).
-COUNTY_LOCK = 0x5A4E5743
+# Batches hold this shared; a rebuild's swap and a registry reconciliation hold it exclusively.
+REBUILD_LOCK = lock_key(LockName.evaluation_batches)
 
 COUNTED = ("skip_level", "non_reception_site", "collective", "incident")
 CONTENT = (*COUNTED, *(f"{name}_people" for name in COUNTED), "counting_event_ids")
 STATUS_COLUMNS = ("unit_code", "period", "three_no", *CONTENT, "changed_at", "version")
+PENDING = "pending"  # a correction's state while its target has not arrived
 
 
 def _aggregates(alias: str) -> str:
@@ -72,6 +73,11 @@ class StoredCorrection:
     new_unit_code: str | None
     occurred_at: datetime
     accepted_at: datetime
+    unit_code: str | None
+    scope_code: str | None  # the sender key's scope; None: everywhere
+    sender_known: bool  # whether the key it came from exists
+    state: str  # pending, applied or refused
+    reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,24 @@ class NewCorrection:
     new_unit_code: str | None
     occurred_at: datetime
     accepted_at: datetime
+    unit_code: str
+    key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    event_id: UUID
+    unit_code: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A correction's new state, with the reason when it is refused."""
+
+    event_id: UUID
+    state: str
+    reason: str | None
 
 
 def event_of(row: asyncpg.Record) -> StoredEvent:
@@ -132,6 +156,22 @@ def event_of(row: asyncpg.Record) -> StoredEvent:
         attributed_code=row["attributed_code"],
         occurred_at=row["occurred_at"],
         voided=row["voided"],
+    )
+
+
+def correction_of(row: asyncpg.Record) -> StoredCorrection:
+    return StoredCorrection(
+        event_id=row["event_id"],
+        target_event_id=row["target_event_id"],
+        type=EventType(row["type"]),
+        new_unit_code=row["new_unit_code"],
+        occurred_at=row["occurred_at"],
+        accepted_at=row["accepted_at"],
+        unit_code=row["unit_code"],
+        scope_code=row["scope_code"],
+        sender_known=row["sender_known"],
+        state=row["state"],
+        reason=row["reason"],
     )
 
 
@@ -162,6 +202,10 @@ def correction_record(correction: NewCorrection) -> tuple[Any, ...]:
         correction.new_unit_code,
         correction.occurred_at,
         correction.accepted_at,
+        correction.unit_code,
+        correction.key_id,
+        PENDING,
+        None,
     )
 
 
@@ -186,6 +230,10 @@ CORRECTION_COLUMNS = (
     "new_unit_code",
     "occurred_at",
     "accepted_at",
+    "unit_code",
+    "key_id",
+    "state",
+    "reason",
 )
 
 
@@ -215,6 +263,18 @@ class EvaluationRepository:
         raw = await connection.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
         return cls(driver, schema=schema)
+
+    @classmethod
+    async def excluding_batches(
+        cls, session: AsyncSession, *, schema: str = SCHEMA
+    ) -> "EvaluationRepository":
+        """The repository holding the rebuild lock exclusively: batches in flight have
+        committed, and none starts until this transaction ends."""
+        connection = await session.connection()
+        await connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": REBUILD_LOCK}
+        )
+        return await cls.from_session(session, schema=schema)
 
     # --- events and corrections -----------------------------------------------------------
 
@@ -253,7 +313,8 @@ class EvaluationRepository:
             f"""
             INSERT INTO {self.schema}.correction ({_listed(CORRECTION_COLUMNS)})
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
-                                 $5::timestamptz[], $6::timestamptz[])
+                                 $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[],
+                                 $9::text[], $10::text[])
             ORDER BY 1
             ON CONFLICT (event_id) DO NOTHING
             RETURNING event_id
@@ -271,39 +332,92 @@ class EvaluationRepository:
         )
         return {row["event_id"]: event_of(row) for row in rows}
 
-    async def known_corrected_events(self) -> list[UUID]:
-        """Every known event with at least one correction (the rebuild's second pass)."""
+    async def corrected_targets(self) -> list[UUID]:
+        """Every event some correction targets, arrived or not (the rebuild's second pass)."""
         rows = await self.connection.fetch(
-            f"""
-            SELECT DISTINCT c.target_event_id FROM {self.schema}.correction c
-            JOIN {self.schema}.event e ON e.event_id = c.target_event_id AND e.known
-            """
+            f"SELECT DISTINCT target_event_id FROM {self.schema}.correction ORDER BY 1"
         )
         return [row["target_event_id"] for row in rows]
 
     async def corrections_of(self, event_ids: Iterable[UUID]) -> dict[UUID, list[StoredCorrection]]:
+        """The corrections targeting these events, each with its sender key's scope (keys'
+        scopes never change, so this is the scope the correction was accepted under)."""
         ids = list(event_ids)
         if not ids:
             return {}
         rows = await self.connection.fetch(
             f"""
-            SELECT * FROM {self.schema}.correction WHERE target_event_id = ANY($1::uuid[])
+            SELECT c.*, k.scope_code, k.key_id IS NOT NULL AS sender_known
+            FROM {self.schema}.correction c
+            LEFT JOIN access.api_keys k ON k.key_id = c.key_id
+            WHERE c.target_event_id = ANY($1::uuid[])
             """,
             ids,
         )
         found: dict[UUID, list[StoredCorrection]] = {}
         for row in rows:
-            found.setdefault(row["target_event_id"], []).append(
-                StoredCorrection(
-                    event_id=row["event_id"],
-                    target_event_id=row["target_event_id"],
-                    type=EventType(row["type"]),
-                    new_unit_code=row["new_unit_code"],
-                    occurred_at=row["occurred_at"],
-                    accepted_at=row["accepted_at"],
-                )
-            )
+            found.setdefault(row["target_event_id"], []).append(correction_of(row))
         return found
+
+    async def correction(self, event_id: UUID) -> StoredCorrection | None:
+        row = await self.connection.fetchrow(
+            f"""
+            SELECT c.*, k.scope_code, k.key_id IS NOT NULL AS sender_known
+            FROM {self.schema}.correction c
+            LEFT JOIN access.api_keys k ON k.key_id = c.key_id
+            WHERE c.event_id = $1
+            """,
+            event_id,
+        )
+        return correction_of(row) if row is not None else None
+
+    async def corrections_among(self, event_ids: Iterable[UUID]) -> set[UUID]:
+        """Those of these ids that are corrections."""
+        ids = list(event_ids)
+        if not ids:
+            return set()
+        rows = await self.connection.fetch(
+            f"SELECT event_id FROM {self.schema}.correction WHERE event_id = ANY($1::uuid[])", ids
+        )
+        return {row["event_id"] for row in rows}
+
+    async def set_correction_states(self, changes: Sequence[StateChange]) -> None:
+        if not changes:
+            return
+        await self.connection.execute(
+            f"""
+            UPDATE {self.schema}.correction c SET state = r.state, reason = r.reason
+            FROM unnest($1::uuid[], $2::text[], $3::text[]) AS r(event_id, state, reason)
+            WHERE c.event_id = r.event_id
+            """,
+            [c.event_id for c in changes],
+            [c.state for c in changes],
+            [c.reason for c in changes],
+        )
+
+    # --- dead letters -----------------------------------------------------------------------
+
+    async def record_dead_letters(self, letters: Sequence[DeadLetterRecord]) -> None:
+        if not letters:
+            return
+        await self.connection.execute(
+            f"""
+            INSERT INTO {SCHEMA}.dead_letter (event_id, unit_code, reason)
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
+            ON CONFLICT (event_id) DO UPDATE
+                SET unit_code = excluded.unit_code, reason = excluded.reason
+            """,
+            [d.event_id for d in letters],
+            [d.unit_code for d in letters],
+            [d.reason for d in letters],
+        )
+
+    async def dead_letter(self, event_id: UUID) -> DeadLetterRecord | None:
+        row = await self.connection.fetchrow(
+            f"SELECT event_id, unit_code, reason FROM {SCHEMA}.dead_letter WHERE event_id = $1",
+            event_id,
+        )
+        return DeadLetterRecord(**dict(row)) if row is not None else None
 
     async def set_attributions(self, changes: Sequence[tuple[UUID, str, bool]]) -> None:
         """(event_id, attributed unit, voided) for events whose corrections changed them."""
@@ -387,7 +501,7 @@ class EvaluationRepository:
         """Serialise status changes per county; always in code order, so never a deadlock."""
         for code in sorted(set(county_codes)):
             await self.connection.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))", COUNTY_LOCK, code
+                "SELECT pg_advisory_xact_lock($1)", lock_key(LockName.evaluation_county, code)
             )
 
     async def recompute_statuses(
@@ -454,6 +568,103 @@ class EvaluationRepository:
                 SET window_start = greatest(excluded.window_start, rolling_expiry.window_start)
             """,
             start,
+        )
+
+    async def mark_pending_rolling(self, windows: Sequence[StatusWindow]) -> datetime | None:
+        """Remember, for each rolling window just recomputed, the unit's effects at or after
+        its end (dated in the future when computed): the expiry pass recomputes the unit when
+        their time comes. Returns the earliest moment newly remembered."""
+        rolling = [w for w in windows if w.ends_at is not None and w.period == ROLLING]
+        if not rolling:
+            return None
+        return await self.connection.fetchval(
+            f"""
+            WITH added AS (
+                INSERT INTO {SCHEMA}.rolling_pending (unit_code, occurred_at)
+                SELECT DISTINCT f.unit_code, f.occurred_at
+                FROM unnest($1::text[], $2::timestamptz[]) AS w(unit_code, ends_at)
+                JOIN {self.schema}.effect f
+                    ON f.unit_code = w.unit_code AND f.occurred_at >= w.ends_at
+                ON CONFLICT DO NOTHING
+                RETURNING occurred_at
+            )
+            SELECT min(occurred_at) FROM added
+            """,
+            [w.unit_code for w in rolling],
+            [w.ends_at for w in rolling],
+        )
+
+    async def mark_future_effects(self, now: datetime) -> None:
+        """Every effect dated after `now` is pending for the rolling period (after a rebuild)."""
+        await self.connection.execute(
+            f"""
+            INSERT INTO {SCHEMA}.rolling_pending (unit_code, occurred_at)
+            SELECT DISTINCT unit_code, occurred_at FROM {self.schema}.effect WHERE occurred_at > $1
+            ON CONFLICT DO NOTHING
+            """,
+            now,
+        )
+
+    async def take_due_rolling(self, now: datetime) -> set[str]:
+        """The units with a pending effect whose time has come; no longer pending."""
+        rows = await self.connection.fetch(
+            f"DELETE FROM {SCHEMA}.rolling_pending WHERE occurred_at <= $1 RETURNING unit_code",
+            now,
+        )
+        return {row["unit_code"] for row in rows}
+
+    async def next_rolling_due(self) -> datetime | None:
+        return await self.connection.fetchval(
+            f"SELECT min(occurred_at) FROM {SCHEMA}.rolling_pending"
+        )
+
+    # --- registry moves ---------------------------------------------------------------------
+
+    async def registry_version(self) -> int:
+        """The registry's version as this transaction sees it now."""
+        version = await self.connection.fetchval("SELECT version FROM registry.meta WHERE id = 1")
+        return int(version or 0)
+
+    async def followed_registry_version(self) -> int | None:
+        """The registry version the effects follow, locked until the transaction ends."""
+        return await self.connection.fetchval(
+            f"SELECT version FROM {SCHEMA}.registry_followed WHERE id = 1 FOR UPDATE"
+        )
+
+    async def units_moved(self, after: int, until: int) -> list[str]:
+        """The units that loads with a version in (after, until] moved or re-levelled."""
+        rows = await self.connection.fetch(
+            """
+            SELECT DISTINCT code FROM registry.unit_changes
+            WHERE version > $1 AND version <= $2 ORDER BY code
+            """,
+            after,
+            until,
+        )
+        return [row["code"] for row in rows]
+
+    async def events_attributed_to(self, unit_codes: Iterable[str]) -> list[UUID]:
+        """The active events attributed to these units now, in id order."""
+        codes = sorted(set(unit_codes))
+        if not codes:
+            return []
+        rows = await self.connection.fetch(
+            f"""
+            SELECT event_id FROM {self.schema}.event
+            WHERE attributed_code = ANY($1::text[]) AND known AND NOT voided
+            ORDER BY event_id
+            """,
+            codes,
+        )
+        return [row["event_id"] for row in rows]
+
+    async def set_followed_registry_version(self, version: int) -> None:
+        await self.connection.execute(
+            f"""
+            INSERT INTO {SCHEMA}.registry_followed (id, version) VALUES (1, $1)
+            ON CONFLICT (id) DO UPDATE SET version = excluded.version
+            """,
+            version,
         )
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.models import JournalEntry
+from shared.corrections import Correction
 from shared.outbox import OutboxMessage
 
 journal = JournalEntry.__table__  # type: ignore[attr-defined]
@@ -59,6 +60,17 @@ INSERT_NEW_SQL = """
     )
     SELECT event_id, accepted_at FROM inserted
 """
+# Known targets of corrections: each with the corrections accepted for it and the scope of the
+# key that sent each one (a key's scope never changes).
+KNOWN_TARGETS_SQL = """
+    SELECT t.event_id AS target_id, t.type AS target_type, t.unit_code AS target_unit,
+           c.event_id, c.type, c.payload->>'new_unit_code' AS new_unit_code, c.accepted_at,
+           k.scope_code, k.key_id IS NOT NULL AS sender_known
+      FROM intake.journal t
+      LEFT JOIN intake.journal c ON c.target_event_id = t.event_id
+      LEFT JOIN access.api_keys k ON k.key_id = c.key_id
+     WHERE t.event_id = ANY($1::uuid[])
+"""
 RECEIPTS_SQL = """
     SELECT event_id, content_hash, accepted_at FROM intake.journal WHERE event_id = ANY($1::uuid[])
 """
@@ -69,6 +81,42 @@ class StoredReceipt:
     event_id: UUID
     content_hash: str
     accepted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KnownTarget:
+    """An event in the journal that a correction targets, with its corrections so far."""
+
+    event_id: UUID
+    type: str
+    unit_code: str
+    corrections: list[Correction]
+
+
+async def known_targets(
+    connection: asyncpg.Connection, target_ids: Sequence[UUID]
+) -> dict[UUID, KnownTarget]:
+    if not target_ids:
+        return {}
+    targets: dict[UUID, KnownTarget] = {}
+    for row in await connection.fetch(KNOWN_TARGETS_SQL, list(target_ids)):
+        target = targets.get(row["target_id"])
+        if target is None:
+            target = targets[row["target_id"]] = KnownTarget(
+                row["target_id"], row["target_type"], row["target_unit"], []
+            )
+        if row["event_id"] is not None:
+            target.corrections.append(
+                Correction(
+                    event_id=row["event_id"],
+                    type=row["type"],
+                    new_unit_code=row["new_unit_code"],
+                    accepted_at=row["accepted_at"],
+                    scope_code=row["scope_code"],
+                    sender_known=row["sender_known"],
+                )
+            )
+    return targets
 
 
 class EventStore:

@@ -14,8 +14,11 @@ from services.evaluation.worker import EvaluationWorker
 from services.intake.config import IntakeSettings
 from services.intake.main import create_app as create_intake_app
 from shared.config import Settings
+from shared.db import Database
+from shared.registry.generator import generate, write_csv
+from shared.registry.loader import load_file
 from tests.conftest import serve
-from tests.evaluation.helpers import Desk, Worlds
+from tests.evaluation.helpers import WORLDS_PROVINCE, Desk, Worlds
 
 
 @dataclass
@@ -57,5 +60,16 @@ async def evaluation(evaluation_settings: EvaluationSettings) -> AsyncIterator[E
 
 
 @pytest.fixture(scope="package")
-def worlds(evaluation: Evaluation) -> Worlds:
-    return Worlds(evaluation.worker.registry)
+async def worlds(
+    evaluation: Evaluation, db: Database, tmp_path_factory: pytest.TempPathFactory
+) -> Worlds:
+    """Units of their own for each test: the shared counties and a province for this package
+    alone, loaded before the first test takes any."""
+    path = tmp_path_factory.mktemp("worlds") / "province.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        write_csv(generate(WORLDS_PROVINCE), handle)
+    async with db.engine.begin() as connection:
+        await load_file(connection, path)
+    registry = evaluation.worker.registry
+    await registry.refresh()
+    return Worlds(registry)

@@ -11,16 +11,32 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from shared.access import service as access_service
+from shared.access.models import Role
 from shared.config import Settings
 from shared.db import Database
 from shared.registry.cache import UnitRegistry
+from shared.registry.generator import ProvinceShape
 from tests.conftest import COUNTY, bearer
 from tests.evaluation.cases import public_opinion
 from tests.support import events
 from tests.support.stack import read_topic
 
-# The demo county first (20 townships), then the small province's four counties.
-COUNTIES = (COUNTY, "350101000000", "350102000000", "350201000000", "350202000000")
+# A province of this package's own, so that the counties below are never short of units.
+WORLDS_PROVINCE = ProvinceShape(
+    province="45", cities=2, counties=8, townships_per_county=4, villages_per_township=3
+)
+# The demo county first (20 townships), then the small province's four counties, then those
+# of the package's own province.
+COUNTIES = (
+    COUNTY,
+    "350101000000",
+    "350102000000",
+    "350201000000",
+    "350202000000",
+    *(f"4501{n:02d}000000" for n in range(1, 5)),
+    *(f"4502{n:02d}000000" for n in range(1, 5)),
+)
 # Calendar-year periods no other test directory posts into, and out of the rolling window.
 YEARS = tuple(str(year) for year in range(2019, 2025))
 RECENT_TOWNSHIPS = 6
@@ -127,6 +143,16 @@ class Desk:
         results = response.json()["results"]
         assert all(r["status"] == "accepted" for r in results), results
         return [e["event_id"] for e in events]
+
+
+async def create_key(db: Database, *, role: Role, scope: str | None) -> str:
+    async with db.engine.begin() as connection:
+        return await access_service.create(connection, role=role, scope_code=scope)
+
+
+async def effect(evaluation: httpx.AsyncClient, event_id: str, key: str) -> httpx.Response:
+    """GET /v1/events/{event_id}/effect with the key."""
+    return await evaluation.get(f"/v1/events/{event_id}/effect", headers=bearer(key))
 
 
 async def applied_count(db: Database, event_ids: Sequence[str]) -> int:

@@ -1,5 +1,6 @@
 """Voids and re-attributions restore the exact previous counts, wherever they arrive: after
-their target, before it, twice, or for an event that never comes."""
+their target, before it, twice, or for an event that never comes; of several re-attributions of
+one event, the one accepted last wins."""
 
 from typing import Any
 
@@ -11,6 +12,7 @@ from tests.support import events
 
 pytestmark = pytest.mark.usefixtures("evaluation")
 Statuses = dict[str, dict[str, Any] | None]
+DECIDED_EARLIER = "2025-01-02T10:00:00+08:00"  # before any correction the tests post
 
 
 async def chain(db: Database, world: World, village: str | None = None) -> Statuses:
@@ -149,3 +151,40 @@ class TestCorrectionBeforeItsTarget:
         assert moved is not None and moved["counting_event_ids"] == [target["event_id"]]
         township = await status(db, world.township, world.period)
         assert township is not None and target["event_id"] in township["counting_event_ids"]
+
+
+class TestOrder:
+    """Of several re-attributions of one event the one accepted last wins, whenever each was
+    decided (its occurred_at) and whatever its id."""
+
+    async def test_within_a_batch_the_later_item_wins(
+        self, desk: Desk, worlds: Worlds, db: Database
+    ) -> None:
+        world = worlds.township()
+        target = eight_to_the_city(world.village, world)
+        await post_applied(desk, db, target)
+        first = events.reattributed(target, world.villages[1])
+        later = events.reattributed(target, world.villages[2]) | {"occurred_at": DECIDED_EARLIER}
+        low, high = sorted((first["event_id"], later["event_id"]))
+        first["event_id"], later["event_id"] = high, low
+
+        await post_applied(desk, db, first, later)
+
+        assert content(await status(db, world.villages[1], world.period))["three_no"] is True
+        moved = await status(db, world.villages[2], world.period)
+        assert moved is not None and moved["counting_event_ids"] == [target["event_id"]]
+
+    async def test_the_one_accepted_last_wins_though_decided_earlier(
+        self, desk: Desk, worlds: Worlds, db: Database
+    ) -> None:
+        world = worlds.township()
+        target = eight_to_the_city(world.village, world)
+        await post_applied(desk, db, target)
+        await post_applied(desk, db, events.reattributed(target, world.villages[1]))
+
+        later = events.reattributed(target, world.villages[2]) | {"occurred_at": DECIDED_EARLIER}
+        await post_applied(desk, db, later)
+
+        assert content(await status(db, world.villages[1], world.period))["three_no"] is True
+        moved = await status(db, world.villages[2], world.period)
+        assert moved is not None and moved["counting_event_ids"] == [target["event_id"]]

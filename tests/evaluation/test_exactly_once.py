@@ -250,16 +250,19 @@ async def both_assigned(
         await asyncio.sleep(0.1)
 
 
-def incoming(payload: dict[str, Any]) -> Incoming:
+def incoming(payload: dict[str, Any], *, key: str) -> Incoming:
+    """The payload as intake would publish it when accepted from `key`."""
     event = event_adapter.validate_python(payload)
-    return Incoming(EventRecord(event=event, accepted_at=datetime.now(UTC), key_id="test"))
+    key_id = key.split("_")[1]
+    return Incoming(EventRecord(event=event, accepted_at=datetime.now(UTC), key_id=key_id))
 
 
 class Overlap:
     """Two transactions applying batches at once, as two instances do while a rebalance moves
     a partition: the first holds its transaction open until released."""
 
-    def __init__(self, evaluation: Evaluation) -> None:
+    def __init__(self, evaluation: Evaluation, *, key: str) -> None:
+        self.key = key
         self.db = evaluation.worker.db
         self.service = evaluation.worker.service
         self.clock = evaluation.clock
@@ -270,7 +273,7 @@ class Overlap:
     async def apply(self, name: str, payloads: list[dict[str, Any]], *, hold: bool) -> None:
         async with self.db.session() as session:
             self.applied[name] = await self.service.apply(
-                session, [incoming(p) for p in payloads], now=self.clock.now()
+                session, [incoming(p, key=self.key) for p in payloads], now=self.clock.now()
             )
             if hold:
                 self.holding.set()
@@ -303,6 +306,7 @@ class TestOverlappingTransactions:
     async def test_the_same_batch_twice_at_once_is_applied_once(
         self,
         evaluation: Evaluation,
+        desk: Desk,
         worlds: Worlds,
         db: Database,
         on_the_topic_too: list[dict[str, Any]],
@@ -313,7 +317,7 @@ class TestOverlappingTransactions:
             events.incident(world.villages[1], occurred_at=world.at()),
         ]
         on_the_topic_too.extend(batch)
-        overlap = Overlap(evaluation)
+        overlap = Overlap(evaluation, key=desk.key)
 
         assert await overlap.run(batch, batch)  # it waits for the rows the first one holds
 
@@ -329,6 +333,7 @@ class TestOverlappingTransactions:
         self,
         first: str,
         evaluation: Evaluation,
+        desk: Desk,
         worlds: Worlds,
         db: Database,
         on_the_topic_too: list[dict[str, Any]],
@@ -340,7 +345,7 @@ class TestOverlappingTransactions:
         void = events.voided(target)
         batches = {"target": [target], "void": [void]}
         on_the_topic_too.extend([void, target])
-        overlap = Overlap(evaluation)
+        overlap = Overlap(evaluation, key=desk.key)
 
         second = batches["void" if first == "target" else "target"]
         assert await overlap.run(batches[first], second)

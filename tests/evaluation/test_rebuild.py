@@ -1,6 +1,7 @@
 """`sanwu evaluation rebuild`: every status recomputed from the topic equals the live one, field
-by field; what differs is repaired with the next version and published; the swapped-in tables
-are the migrated ones; the live consumer carries on after a swap."""
+by field, and so does every correction's state (refused ones included); what differs is
+repaired with the next version and published; the swapped-in tables are the migrated ones; the
+live consumer carries on after a swap."""
 
 import asyncio
 import os
@@ -10,14 +11,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from services.evaluation.rebuild import RUNNING_LOCK, RebuildRunning, rebuild
+from services.evaluation.rebuild import RebuildRunning, rebuild
+from shared.access.models import Role
 from shared.db import Database
+from shared.locks import LockName, lock_key
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.helpers import (
     Desk,
     Worlds,
     all_statuses,
     content,
+    create_key,
     mixed_workload,
     post_workload,
     read_status_topic,
@@ -27,17 +31,50 @@ from tests.evaluation.helpers import (
 from tests.support import events
 
 ROOT = Path(__file__).resolve().parents[2]
+CORRECTIONS = ("event_voided", "event_reattributed")
+RUNNING = lock_key(LockName.evaluation_rebuild)
 
 
 @pytest.fixture(scope="module")
 async def live_run(evaluation: Evaluation, desk: Desk, worlds: Worlds, db: Database) -> list[str]:
+    """A mixed workload, with corrections the rules refuse: from a desk outside their targets'
+    scope, of other corrections (both sent before their targets, so intake takes them), and
+    re-attributions of voided events."""
     rng = random.Random(3)
     early, rest = mixed_workload(
         [worlds.township(), worlds.township(), worlds.county()], rng=rng, count=300
     )
-    ids = await post_workload(desk, db, early, rest)
+    outside = worlds.township()
+    outsider = Desk(desk.intake, await create_key(db, role=Role.desk, scope=outside.township))
+    counted = [e for e in rest if e["type"] not in CORRECTIONS]
+    refused = [
+        events.voided(target) | {"unit_code": outside.village} for target in counted[:10]
+    ] + [
+        events.reattributed(target, outside.villages[1]) | {"unit_code": outside.village}
+        for target in counted[10:20]
+    ]
+    ids = await outsider.post(*refused)
+    refused += [events.voided(c) for c in early[:5]]
+    ids += await desk.post(*refused[-5:])
+    ids += await post_workload(desk, db, early, rest)
+    voided = [c for c in early + rest if c["type"] == "event_voided"][:10]
+    after_void = [
+        events.reattributed({"event_id": c["target_event_id"], "unit_code": c["unit_code"]}, v)
+        for c, v in zip(voided, outside.villages, strict=False)
+    ]
+    ids += await desk.post(*after_void)
     await wait_applied(db, ids)
+    states = await correction_states(db)
+    assert all(states[c["event_id"]][0] == "refused" for c in refused + after_void)
     return ids
+
+
+async def correction_states(db: Database) -> dict[str, tuple[str, str | None]]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text("SELECT event_id::text, state, reason FROM evaluation.correction")
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
 
 
 async def schema_shape(db: Database) -> dict[str, list[tuple[str, ...]]]:
@@ -65,6 +102,7 @@ class TestRebuild:
         self, evaluation: Evaluation, live_run: list[str], db: Database
     ) -> None:
         live = await all_statuses(db)
+        states = await correction_states(db)
 
         report = await rebuild(evaluation.settings, clock=evaluation.clock)
 
@@ -72,6 +110,7 @@ class TestRebuild:
         assert report.differences == []
         assert report.events >= len(live_run)
         assert await all_statuses(db) == live  # version and changed_at included
+        assert await correction_states(db) == states  # refused ones with the same reason
 
     async def test_dry_run_lists_what_differs_and_changes_nothing(
         self, evaluation: Evaluation, live_run: list[str], db: Database
@@ -161,15 +200,13 @@ class TestOneAtATime:
     ) -> None:
         live = await all_statuses(db)
         async with db.engine.connect() as connection:
-            await connection.execute(
-                sa.text("SELECT pg_advisory_lock(:key)"), {"key": RUNNING_LOCK}
-            )
+            await connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": RUNNING})
             try:
                 with pytest.raises(RebuildRunning):
                     await rebuild(evaluation.settings, clock=evaluation.clock)
             finally:
                 await connection.execute(
-                    sa.text("SELECT pg_advisory_unlock(:key)"), {"key": RUNNING_LOCK}
+                    sa.text("SELECT pg_advisory_unlock(:key)"), {"key": RUNNING}
                 )
         assert await all_statuses(db) == live
 

@@ -1,6 +1,11 @@
-"""A small reference model of the three-no rules, written straight from domain.md section 3
-with no code shared with the evaluation service: given everything that was accepted, what is
-each unit's status in each period?"""
+"""A small reference model of the three-no rules, written straight from domain.md sections 3
+and 4 with no code shared with the evaluation service (nor with intake): given everything that
+was accepted, in acceptance order, what is each unit's status in each period, and what became
+of each correction?
+
+An accepted event may carry `_scope`, the scope unit of the key that sent it: None (or no
+`_scope` at all) for a key that covers everything, or `NO_KEY` for a key unknown to the system.
+"""
 
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +26,9 @@ COLLECTIVE = {  # (destinations, headcount test)
     "village": ({"county", "city", "province", "national"}, lambda n: n >= 5),
 }
 CRITERIA = ("skip_level", "non_reception_site", "collective", "incident")
+CORRECTIONS = ("event_voided", "event_reattributed")
+NO_KEY = "no such key"
+Parents = dict[str, tuple[str, str | None]]  # code -> (level, parent_code)
 
 
 @dataclass
@@ -49,41 +57,97 @@ def criteria_met(event: dict[str, Any], level: str) -> list[str]:
     return met
 
 
-def attribution(event: dict[str, Any], corrections: list[dict[str, Any]]) -> tuple[str, bool]:
-    """Any void voids; of several re-attributions the latest decision (occurred_at, then
-    acceptance) wins."""
-    voided = any(c["type"] == "event_voided" for c in corrections)
-    moves = [c for c in corrections if c["type"] == "event_reattributed"]
-    if not moves:
-        return event["unit_code"], voided
-    latest = max(moves, key=lambda c: (datetime.fromisoformat(c["occurred_at"]), c["_accepted"]))
-    return latest["new_unit_code"], voided
+def within(unit: str, scope: str | None, parents: Parents) -> bool:
+    """Whether the scope unit is the unit or one of its ancestors (None: everywhere)."""
+    if scope is None:
+        return True
+    code: str | None = unit
+    while code is not None:
+        if code == scope:
+            return True
+        code = parents[code][1] if code in parents else None
+    return False
+
+
+def attribution(
+    event: dict[str, Any], corrections: list[dict[str, Any]], parents: Parents
+) -> tuple[str, bool, dict[str, bool]]:
+    """(unit, voided, whether each correction took effect), the corrections taken in the order
+    they were accepted. One takes effect when a known key sent it, the event is not voided yet,
+    and the key's scope holds where the event is at that moment (and, for a re-attribution, the
+    new unit). So the last re-attribution accepted wins, and a void is final."""
+    unit, voided = event["unit_code"], False
+    took_effect: dict[str, bool] = {}
+    for correction in sorted(corrections, key=lambda c: c["_accepted"]):
+        scope = correction.get("_scope")
+        allowed = (
+            scope != NO_KEY
+            and not voided
+            and within(unit, scope, parents)
+            and (
+                correction["type"] == "event_voided"
+                or within(correction["new_unit_code"], scope, parents)
+            )
+        )
+        took_effect[correction["event_id"]] = allowed
+        if allowed and correction["type"] == "event_voided":
+            voided = True
+        elif allowed:
+            unit = correction["new_unit_code"]
+    return unit, voided, took_effect
+
+
+def first_acceptances(
+    accepted: list[dict[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], set[str]]:
+    """(counting events by id, corrections by target, ids of corrections). The same event
+    posted again is a duplicate: it counts once, and a correction keeps the place of its first
+    acceptance."""
+    facts: dict[str, dict[str, Any]] = {}
+    corrections: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    correction_ids: set[str] = set()
+    seen: set[str] = set()
+    for order, event in enumerate(accepted):
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        if event["type"] in CORRECTIONS:
+            corrections[event["target_event_id"]].append(event | {"_accepted": order})
+            correction_ids.add(event["event_id"])
+        else:
+            facts[event["event_id"]] = event
+    return facts, corrections, correction_ids
+
+
+def correction_states(accepted: list[dict[str, Any]], *, parents: Parents) -> dict[str, str]:
+    """Each correction's state: `pending` while its target never came, `refused` when its
+    target is a correction or it took no effect, else `applied`."""
+    facts, corrections, correction_ids = first_acceptances(accepted)
+    states = {}
+    for target, targeting in corrections.items():
+        if target in facts:
+            _, _, took_effect = attribution(facts[target], targeting, parents)
+            for correction_id, applied in took_effect.items():
+                states[correction_id] = "applied" if applied else "refused"
+            continue
+        for correction in targeting:
+            refused = target in correction_ids or correction.get("_scope") == NO_KEY
+            states[correction["event_id"]] = "refused" if refused else "pending"
+    return states
 
 
 def statuses(
     accepted: list[dict[str, Any]],
     *,
-    parents: dict[str, tuple[str, str | None]],  # code -> (level, parent_code)
+    parents: Parents,
     campaign: Campaign,
     now: datetime,
 ) -> dict[tuple[str, str], Expected]:
     """Only (unit, period) pairs with a counting event appear; every other one is clean."""
-    facts: dict[str, dict[str, Any]] = {}
-    corrections: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    seen: set[str] = set()
-    for order, event in enumerate(accepted):
-        # The same event posted again is a duplicate: it counts once, and a correction keeps
-        # the place of its first acceptance.
-        if event["event_id"] in seen:
-            continue
-        seen.add(event["event_id"])
-        if event["type"] in ("event_voided", "event_reattributed"):
-            corrections[event["target_event_id"]].append(event | {"_accepted": order})
-        else:
-            facts[event["event_id"]] = event
+    facts, corrections, _ = first_acceptances(accepted)
     result: dict[tuple[str, str], Expected] = defaultdict(Expected)
     for event_id, event in facts.items():
-        unit, voided = attribution(event, corrections[event_id])
+        unit, voided, _ = attribution(event, corrections[event_id], parents)
         if voided:
             continue
         moment = datetime.fromisoformat(event["occurred_at"])
