@@ -1,7 +1,8 @@
 """Petition events: one pydantic model per type, joined in a discriminated union on `type`.
 
 These are the payloads front desks and other systems post (domain.md section 2). What crosses
-Kafka is an `EventRecord`: the accepted event plus who accepted it and when.
+Kafka is an `EventRecord`: the accepted event without its free text, plus who accepted it and
+when.
 """
 
 from datetime import datetime
@@ -9,16 +10,50 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
 
 from shared.levels import Destination
 
 UnitCode = Annotated[
     str, StringConstraints(pattern=r"^[0-9]{12}$"), Field(examples=["340722100201"])
 ]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _refuse_nul(text: str) -> str:
+    # PostgreSQL cannot store U+0000 in text or jsonb: refused here as bad input.
+    if "\x00" in text:
+        raise ValueError("text must not contain the NUL character (U+0000)")
+    return text
+
+
+_NO_NUL = AfterValidator(_refuse_nul)
+_NO_NUL_SCHEMA = Field(json_schema_extra={"pattern": r"^[^\u0000]*$"})
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    _NO_NUL,
+    _NO_NUL_SCHEMA,
+]
+Summary = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=4000),
+    _NO_NUL,
+    _NO_NUL_SCHEMA,
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    _NO_NUL,
+    _NO_NUL_SCHEMA,
+]
 
 MAX_HEADCOUNT = 100_000
 
@@ -96,6 +131,57 @@ class EventReattributed(_Event):
     reason: Reason
 
 
+# One request example per event type, as a desk of 枞阳县 would post it (OpenAPI and /docs).
+EXAMPLES: dict[EventType, dict[str, object]] = {
+    EventType.petition_visit: {
+        "event_id": "0b6f0c5e-6a53-4b52-9d5e-7a3c2d0b1f11",
+        "type": "petition_visit",
+        "unit_code": "340722100201",
+        "occurred_at": "2018-06-03T09:30:00+08:00",
+        "destination_level": "city",
+        "headcount": 6,
+        "skip_level": False,
+        "non_reception_site": False,
+        "law_related": False,
+        "category": "土地征收",
+        "petitioner_ref": "身份证号或来访登记号",
+    },
+    EventType.incident: {
+        "event_id": "5d1c2f0e-3b8a-4c6e-9f2d-1a7b8c9d0e21",
+        "type": "incident",
+        "unit_code": "340722100202",
+        "occurred_at": "2018-07-11T15:00:00+08:00",
+        "kind": "self_harm",
+        "summary": "因信访问题引发的极端事件：当事人在镇政府门前自伤。",
+    },
+    EventType.public_opinion: {
+        "event_id": "8e4a6b2c-1d3f-4a5b-8c7d-9e0f1a2b3c41",
+        "type": "public_opinion",
+        "unit_code": "340722101000",
+        "occurred_at": "2018-08-20T08:00:00+08:00",
+        "platform": "微博",
+        "summary": "有关拆迁补偿的帖子被大量转发并引发负面炒作。",
+    },
+    EventType.event_voided: {
+        "event_id": "2f9b7d5e-4c3a-4b1d-8e6f-0a9b8c7d6e51",
+        "type": "event_voided",
+        "unit_code": "340722100201",
+        "occurred_at": "2018-06-10T10:00:00+08:00",
+        "target_event_id": "0b6f0c5e-6a53-4b52-9d5e-7a3c2d0b1f11",
+        "reason": "核查认定：来访人员并非本村村民，不属实。",
+    },
+    EventType.event_reattributed: {
+        "event_id": "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c61",
+        "type": "event_reattributed",
+        "unit_code": "340722100201",
+        "occurred_at": "2018-06-12T16:30:00+08:00",
+        "target_event_id": "0b6f0c5e-6a53-4b52-9d5e-7a3c2d0b1f11",
+        "new_unit_code": "340722101201",
+        "reason": "经核实，该事项属地为横埠镇所辖村，退回改属地。",
+    },
+}
+
+
 Event = Annotated[
     PetitionVisit | Incident | PublicOpinion | EventVoided | EventReattributed,
     Field(discriminator="type"),
@@ -106,13 +192,60 @@ EVENT_TYPES: frozenset[str] = frozenset(EventType)
 event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
 
 
+FREE_TEXT_FIELDS: frozenset[str] = frozenset({"summary", "reason", "category", "platform"})
+"""What people wrote about a matter. Intake keeps it for a while and never publishes it: the
+petition-event topic is kept forever, and no rule reads it."""
+
+# An event as it travels on the topic: the posted model with its free text optional, since
+# intake publishes none (records published before that still carry it, and still parse). Each
+# is a subclass of the posted model, so `isinstance(event, Incident)` holds for it, and each
+# accepts an instance of the posted model as well as JSON.
+_RECORDED = ConfigDict(from_attributes=True)
+
+
+class RecordedPetitionVisit(PetitionVisit):
+    model_config = _RECORDED  # its only free text, category, is optional already
+
+
+class RecordedIncident(Incident):
+    model_config = _RECORDED
+    summary: Summary | None = None  # type: ignore[assignment]
+
+
+class RecordedPublicOpinion(PublicOpinion):
+    model_config = _RECORDED
+    platform: ShortText | None = None  # type: ignore[assignment]
+    summary: Summary | None = None  # type: ignore[assignment]
+
+
+class RecordedEventVoided(EventVoided):
+    model_config = _RECORDED
+    reason: Reason | None = None  # type: ignore[assignment]
+
+
+class RecordedEventReattributed(EventReattributed):
+    model_config = _RECORDED
+    reason: Reason | None = None  # type: ignore[assignment]
+
+
+RecordedEvent = Annotated[
+    RecordedPetitionVisit
+    | RecordedIncident
+    | RecordedPublicOpinion
+    | RecordedEventVoided
+    | RecordedEventReattributed,
+    Field(discriminator="type"),
+]
+
+
 class EventRecord(BaseModel):
-    """An accepted event as it travels on the petition-event topic (schema version 1)."""
+    """An accepted event as it travels on the petition-event topic (schema version 1), without
+    its free text (FREE_TEXT_FIELDS)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1] = 1
-    event: Event
+    event: RecordedEvent
     accepted_at: datetime
     key_id: str
 

@@ -2,12 +2,14 @@
 
 import logging
 import os
+import re
 import sys
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CORRELATION_HEADER = "x-correlation-id"
+VALID_CORRELATION_ID = re.compile(rb"[\x21-\x7e]{1,64}")
 
 
 def configure(level: str = "INFO", *, json: bool = True) -> None:
@@ -28,9 +30,20 @@ def configure(level: str = "INFO", *, json: bool = True) -> None:
     )
 
 
+def correlation_id_of(incoming: bytes | None) -> str:
+    """The client's id if it is 1 to 64 visible ASCII characters; otherwise a fresh one.
+
+    An id travels into logs, the journal and Kafka headers, so it must be plain text; a bad one
+    is a tracing aid gone wrong rather than a bad request, so the request goes on under a
+    fresh id, which the response's header tells the client."""
+    if incoming is not None and VALID_CORRELATION_ID.fullmatch(incoming):
+        return incoming.decode("ascii")
+    return os.urandom(16).hex()
+
+
 class CorrelationIdMiddleware:
-    """Binds a correlation id (from the request header, or new) for the request's logs and
-    echoes it in the response."""
+    """Binds a correlation id (from the request header if usable, or new) for the request's
+    logs and echoes it in the response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,7 +53,7 @@ class CorrelationIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(CORRELATION_HEADER.encode())
-        correlation_id = incoming.decode()[:64] if incoming else os.urandom(16).hex()
+        correlation_id = correlation_id_of(incoming)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
         scope.setdefault("state", {})["correlation_id"] = correlation_id

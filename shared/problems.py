@@ -1,5 +1,6 @@
 """RFC 9457 problem+json: every error of every service is answered from here."""
 
+import json
 from typing import Any
 
 import structlog
@@ -9,11 +10,28 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import DependencyUnavailable, DomainError, RateLimited
+from shared.access import refusals
+from shared.errors import (
+    DependencyUnavailable,
+    DomainError,
+    OutOfScope,
+    RateLimited,
+    Unauthenticated,
+)
 from shared.events import EVENT_TYPES
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        # A problem may quote what the client sent (a field name): a lone surrogate from a
+        # JSON escape cannot be UTF-8, and is replaced rather than failing the answer.
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", errors="replace")
 
 
 def problem(
@@ -33,7 +51,7 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -61,13 +79,25 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
         if e.get("type") in UNION_TAG_ERRORS:  # pydantic points at the object, not its tag
             loc = (*loc, "type")
         result.append(
-            {"field": field_path(loc), "message": e.get("msg", ""), "type": e.get("type")}
+            {
+                "field": as_utf8(field_path(loc)),
+                "message": as_utf8(e.get("msg", "")),
+                "type": e.get("type"),
+            }
         )
     return result
 
 
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+def as_utf8(text: str) -> str:
+    """Text that quotes the client (a field name, a tag) with any lone surrogate, which a JSON
+    escape can carry but UTF-8 cannot, replaced by "?"."""
+    return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, Unauthenticated | OutOfScope):
+        refusals.record(request, exc)
     headers = None
     if isinstance(exc, DependencyUnavailable):
         headers = {"Retry-After": "5"}
@@ -145,17 +175,29 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 API_ERRORS = {
+    "400": "A request that cannot be read (a body that is not JSON text)",
     "401": "No key, or an unknown, revoked or expired key",
     "403": "Outside the key's role or scope",
+    "408": "The body did not arrive in time (SANWU_REQUEST_BODY_TIMEOUT_SECONDS)",
     "413": "Body over 1 MiB",
     "422": "Invalid input; `errors` names each field",
-    "429": "Over the key's rate limit; see Retry-After",
+    "429": "Over the key's rate limit (a batch counts each of its events), or too many failed "
+    "authentications from this address; see Retry-After",
     "500": "Unexpected server error",
-    "503": "A dependency is down; nothing was accepted",
+    "503": "A dependency is down, or every database connection is busy; nothing was accepted",
     "504": "The database went away while committing: the outcome is unknown; repeat the request",
 }
 
 
+CORRELATION_PARAMETER: dict[str, Any] = {
+    "name": "X-Correlation-Id",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Ties the request to its logs and to the messages it causes. Used as sent "
+    "when it is 1 to 64 visible ASCII characters; otherwise, or when absent, the service uses "
+    "a fresh id. Either way the response's X-Correlation-Id header carries the id used.",
+}
 BEARER_SCHEME = {
     "type": "http",
     "scheme": "bearer",
@@ -183,6 +225,7 @@ def document_problems(app: FastAPI) -> None:
             for operation in operations.values():
                 if path.startswith("/v1/"):
                     operation["security"] = [{"bearer": []}]
+                    operation.setdefault("parameters", []).append(dict(CORRELATION_PARAMETER))
                 responses = operation.setdefault("responses", {})
                 defaults = API_ERRORS if path.startswith("/v1/") else {"500": API_ERRORS["500"]}
                 for code, description in defaults.items():

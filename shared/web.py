@@ -5,12 +5,18 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from shared import kafka
 from shared.access.cache import CHANNEL as KEY_CHANNEL
@@ -18,11 +24,11 @@ from shared.access.cache import KeyCache
 from shared.access.service import Principal
 from shared.config import Settings, get_settings
 from shared.db import Database
-from shared.errors import DomainError, PayloadTooLarge, RequestTimeout
+from shared.errors import DomainError, NotFound, PayloadTooLarge, RequestTimeout
 from shared.logging import CorrelationIdMiddleware
 from shared.notifications import ChangeListener, Invalidated
 from shared.problems import document_problems, install_problem_handlers, problem
-from shared.ratelimit import KeyRateLimiter
+from shared.ratelimit import FailedAuthentications, KeyRateLimiter
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -41,7 +47,10 @@ async def get_principal(request: Request) -> Principal:
     # The header is read here rather than through fastapi.security.HTTPBearer, one dependency
     # less on every request; the scheme is documented in OpenAPI by shared.problems.
     keys: KeyCache = request.app.state.keys
-    principal = await keys.authenticate(request.headers.get("authorization"))
+    principal = await keys.authenticate(
+        request.headers.get("authorization"),
+        address=request.client.host if request.client else "",
+    )
     limiter: KeyRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
         limiter.check(principal.key_id)
@@ -51,14 +60,22 @@ async def get_principal(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def charge_events(request: Request, principal: Principal, *, events: int) -> None:
+    """A request carrying several events costs that many of the key's rate limit (429 with
+    Retry-After if what remains cannot cover them); get_principal has counted it as one."""
+    limiter: KeyRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:
+        limiter.check_batch(principal.key_id, events=events)
+
+
 def correlation_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("correlation_id", ""))
 
 
 class BodyLimitMiddleware:
     """413 for bodies over the size limit, whether announced by Content-Length or streamed;
-    408 for a body that trickles in slower than the time limit (a slow client holds no worker
-    for long)."""
+    408 for a body not complete within the time limit of the request's start, however it
+    trickles in (a slow client holds no connection for long)."""
 
     def __init__(
         self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, timeout_seconds: float = 30.0
@@ -82,19 +99,26 @@ class BodyLimitMiddleware:
             )
             return
         received = 0
+        complete = False
         refusal: DomainError | None = None
+        deadline = asyncio.get_running_loop().time() + self.timeout_seconds
 
         async def limited_receive() -> Message:
             # The app sees a disconnect; the refusal is answered here once the app returns.
-            nonlocal received, refusal
+            nonlocal received, complete, refusal
+            if complete:  # the body is in; the app may wait for a disconnect as long as it likes
+                return await receive()
             try:
-                async with asyncio.timeout(self.timeout_seconds):
+                async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
-                refusal = RequestTimeout("the request body did not arrive in time")
+                refusal = RequestTimeout(
+                    f"the request body did not arrive within {self.timeout_seconds:g} s"
+                )
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > self.max_bytes:
                     refusal = PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes")
                     return {"type": "http.disconnect"}
@@ -125,23 +149,72 @@ class BodyLimitMiddleware:
 
 
 ReadinessCheck = Callable[[FastAPI], Awaitable[bool]]
+# Below Kubernetes' default probe timeout (1 s): a dependency that does not answer at all
+# reads as down instead of failing the whole probe.
+CHECK_TIMEOUT_SECONDS = 0.8
 
 
-def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
+class ReadinessOut(BaseModel):
+    status: Literal["ready", "degraded", "not ready"] = Field(
+        description="`ready`: every check passed; `degraded`: what the service needs to do "
+        "its job is up, something else is not (200); `not ready`: a required check failed (503)"
+    )
+    checks: dict[str, bool] = Field(description="Every check by name, required or reported")
+    required: list[str] = Field(description="The checks readiness depends on")
+
+
+async def _passes(check: ReadinessCheck, app: FastAPI) -> bool:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            return await check(app)
+    except Exception:
+        return False
+
+
+def health_router(
+    checks: dict[str, ReadinessCheck], reported: dict[str, ReadinessCheck] | None = None
+) -> APIRouter:
+    """`/readyz` is 503 when one of `checks` fails; `reported` checks are in its body only."""
     router = APIRouter(tags=["operations"])
+    every = checks | (reported or {})
 
-    @router.get("/healthz", summary="The process is alive")
+    @router.get(
+        "/healthz",
+        summary="The process is alive",
+        description="Always 200 while the process serves requests; checks nothing else.",
+        operation_id="getHealth",
+    )
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="The database and the broker are reachable")
-    async def readyz(request: Request, response: Response) -> dict[str, object]:
-        results = {name: await check(request.app) for name, check in checks.items()}
-        ready = all(results.values())
+    @router.get(
+        "/readyz",
+        response_model=ReadinessOut,
+        responses={503: {"model": ReadinessOut, "description": "A required check failed"}},
+        summary="Whether the service can do its job",
+        description="200 when every dependency the service needs to do its job answers, 503 "
+        "when one does not. Every check is in the body, also those readiness does not "
+        "depend on (intake accepts events while the broker is down, so the broker is reported "
+        "but not required there). A check that does not answer within "
+        f"{CHECK_TIMEOUT_SECONDS} s counts as failed.",
+        operation_id="getReadiness",
+    )
+    async def readyz(request: Request, response: Response) -> ReadinessOut:
+        passed = await asyncio.gather(*(_passes(check, request.app) for check in every.values()))
+        results = dict(zip(every, passed, strict=True))
+        ready = all(results[name] for name in checks)
         response.status_code = 200 if ready else 503
-        return {"status": "ready" if ready else "not ready", "checks": results}
+        status = "not ready" if not ready else "ready" if all(passed) else "degraded"
+        return ReadinessOut(status=status, checks=results, required=list(checks))
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        description="The service's metrics in the Prometheus text format.",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        operation_id="getMetrics",
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -154,7 +227,7 @@ async def database_ready(app: FastAPI) -> bool:
 
 
 async def kafka_ready(app: FastAPI) -> bool:
-    return await kafka.reachable(app.state.settings)
+    return await kafka.reachable(app.state.settings, timeout=CHECK_TIMEOUT_SECONDS)
 
 
 def start_change_listener(
@@ -162,10 +235,52 @@ def start_change_listener(
 ) -> "asyncio.Task[None]":
     """Keep API keys (and any other caches given, by channel) in memory, exact across processes;
     the listener runs as the returned task until it is cancelled."""
-    keys = KeyCache(db)
+    keys = KeyCache(db, failures=FailedAuthentications(settings.auth_failure_limit))
     app.state.keys = keys
     listener = ChangeListener(settings, {KEY_CHANNEL: keys, **(caches or {})})
     return asyncio.create_task(listener.run())
+
+
+def operation_id_of(route: APIRoute) -> str:
+    """A route's operationId when it names none: its function's name in camelCase
+    (`get_summary` -> `getSummary`), stable while the function keeps its name."""
+    first, *rest = route.name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+DOCS_ASSETS = "/docs/assets"
+# The files of Swagger UI the page loads, served by the service itself: an isolated network
+# reaches no CDN.
+DOCS_FILES = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def serve_docs(app: FastAPI) -> None:
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get(DOCS_ASSETS + "/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> FileResponse:
+        media_type = DOCS_FILES.get(name)
+        if media_type is None:
+            raise NotFound(f"no documentation asset {name!r}")
+        return FileResponse(
+            Path(str(swagger_ui_path)) / name,
+            media_type=media_type,
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
 
 @contextmanager
@@ -191,14 +306,21 @@ def create_app(
     description: str,
     lifespan: Callable[[FastAPI], object],
     checks: dict[str, ReadinessCheck],
+    reported: dict[str, ReadinessCheck] | None = None,
     settings: Settings | None = None,
 ) -> FastAPI:
+    """`checks`: what the service needs to do its job (`/readyz` is 503 without it);
+    `reported`: what `/readyz` reports without depending on it."""
     settings = settings or get_settings()
     app = FastAPI(
         title=title,
         description=description,
         version="1",
         lifespan=lifespan,  # type: ignore[arg-type]
+        # /docs is served with assets of its own (see serve_docs); no ReDoc, which needs a CDN.
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=operation_id_of,
         # Metrics go to Prometheus (/metrics); FastAPI's OpenTelemetry hooks would only look for
         # providers on every request (3 % of a cached summary's CPU).
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -208,5 +330,6 @@ def create_app(
     document_problems(app)
     app.add_middleware(BodyLimitMiddleware, timeout_seconds=settings.request_body_timeout_seconds)
     app.add_middleware(CorrelationIdMiddleware)
-    app.include_router(health_router(checks))
+    app.include_router(health_router(checks, reported))
+    serve_docs(app)
     return app

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from services.intake.config import IntakeSettings, get_settings
 from services.intake.models import outbox
+from services.intake.retention import keep_purging
 from services.intake.routes import router
 from services.intake.service import IntakeService
 from shared import kafka
@@ -65,6 +66,13 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         tasks = [
             asyncio.create_task(registry.keep_fresh(settings.registry_refresh_seconds)),
             start_change_listener(app, db, settings),
+            asyncio.create_task(
+                keep_purging(
+                    db,
+                    retention=timedelta(days=settings.free_text_retention_days),
+                    interval_seconds=settings.free_text_purge_interval_seconds,
+                )
+            ),
         ]
         if outbox_relay is not None:
             with contextlib.suppress(Exception):
@@ -83,7 +91,10 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         title="sanwu intake",
         description="Front desks and government systems post petition events here.",
         lifespan=lifespan,
-        checks={"database": database_ready, "kafka": kafka_ready},
+        # Intake accepts events into its outbox while the broker is down: the broker's state
+        # is reported, readiness does not depend on it.
+        checks={"database": database_ready},
+        reported={"kafka": kafka_ready},
         settings=settings,
     )
     app.include_router(router)

@@ -5,6 +5,9 @@ import binascii
 
 from shared.errors import InvalidInput
 
+# Positions are sequence numbers (below 2**63) and unit codes (12 digits).
+MAX_POSITION_LENGTH = 18
+
 
 def encode(kind: str, position: str) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
@@ -16,9 +19,14 @@ def decode(kind: str, cursor: str, *, field: str) -> str:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     found, _, position = text.partition(":")
-    if found != kind or not position:
+    if found != kind or not _possible(position):
         raise InvalidInput(
             f"{field} is not a cursor this endpoint returned",
             errors=[{"field": field, "message": "not a valid cursor", "type": "cursor"}],
         )
     return position
+
+
+def _possible(position: str) -> bool:
+    # ASCII only: "²" passes str.isdigit() but not int(); and short enough for a bigint.
+    return 0 < len(position) <= MAX_POSITION_LENGTH and position.isascii()

@@ -3,8 +3,9 @@ and the pull feed, served from reporting's own read model of the status topic.""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,6 +18,7 @@ from services.reporting.service import ReportingService
 from shared import campaign as campaign_file
 from shared import kafka
 from shared import logging as sanwu_logging
+from shared.campaign import SHANGHAI, CurrentCampaign, system_now
 from shared.db import Database
 from shared.migrate import upgrade_service
 from shared.registry.cache import UnitRegistry
@@ -36,13 +38,19 @@ async def start_consumer(consumer: StatusConsumer) -> asyncio.Task[None]:
     return asyncio.create_task(consumer.run())
 
 
-def create_app(settings: ReportingSettings | None = None) -> FastAPI:
+def create_app(
+    settings: ReportingSettings | None = None, *, clock: Callable[[], datetime] = system_now
+) -> FastAPI:
+    """`clock` is the time the campaign's periods follow (tests move it)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sanwu_logging.configure(settings.log_level, json=settings.log_json)
-        campaign = campaign_file.load(settings.campaign_file)
+        today = clock().astimezone(SHANGHAI).date()
+        campaign = CurrentCampaign(
+            campaign_file.load(settings.campaign_file, today=today), now=clock
+        )
         await migrate(settings)
         db = Database.from_settings(settings)
         registry = UnitRegistry(db.engine)
@@ -76,7 +84,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         description="Three-no status per unit and period, summaries against the campaign "
         "targets, eligible units with exports, and the pull feed of status changes.",
         lifespan=lifespan,
-        checks={"database": database_ready, "kafka": kafka_ready},
+        # Reporting serves its read model while the broker is down: the broker's state is
+        # reported, readiness does not depend on it.
+        checks={"database": database_ready},
+        reported={"kafka": kafka_ready},
     )
     app.include_router(router)
     return app

@@ -1,4 +1,3 @@
-import asyncio
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -84,6 +83,10 @@ def with_etag(rendered: Rendered, request: Request) -> Response:
     responses={304: NOT_MODIFIED, 404: NOT_FOUND},
     openapi_extra=CONDITIONAL,
     summary="A unit's three-no status for a period, with counts and the counting events",
+    description="For a county, township or village the key may read. A unit no counting "
+    "event touched is three-no at version 0. The ETag lets a client poll with "
+    "If-None-Match and get 304 while nothing changed.",
+    operation_id="getUnitStatus",
 )
 async def get_status(
     code: Annotated[str, Path(pattern=CODE_PATTERN, description="A county, township or village")],
@@ -102,6 +105,11 @@ async def get_status(
     responses={304: NOT_MODIFIED, 404: NOT_FOUND},
     openapi_extra=CONDITIONAL,
     summary="Three-no units against the campaign targets, per level and per direct child",
+    description="For each campaign level at and under the root: how many units there are, "
+    "how many are three-no, the ratio and whether the campaign's target is met; the same per "
+    "direct child of the root. A level with no units under the root (a city without "
+    "counties has none at county level) has a total of 0 and no ratio.",
+    operation_id="getSummary",
 )
 async def get_summary(
     root: Root,
@@ -128,6 +136,10 @@ async def get_summary(
         404: NOT_FOUND,
     },
     summary="Units of a level under the root that are eligible to apply (three-no now)",
+    description="Pages in unit-code order: pass `next_cursor` back as `cursor` for the next "
+    "page. With `format=csv` or `format=xlsx`, the whole list as a file, with the units that "
+    "are not eligible and why.",
+    operation_id="getEligibleUnits",
 )
 async def get_eligible(
     root: Root,
@@ -154,14 +166,18 @@ async def get_eligible(
             cursor=cursor,
             limit=limit,
         )
-    report = await service.eligibility(
-        principal=principal, root=root, period=period, level=Level(level.value)
-    )
     csv = file_format is ExportFormat.csv
     write = exports.to_csv if csv else exports.to_xlsx
-    content = await asyncio.to_thread(write, report, service.registry)
+    content = await service.export(
+        principal=principal,
+        root=root,
+        period=period,
+        level=Level(level.value),
+        file_format=file_format.value,
+        render=lambda report: write(report, service.registry),
+    )
     media_type = exports.CSV_MEDIA_TYPE if csv else exports.XLSX_MEDIA_TYPE
-    name = exports.filename(report, file_format.value)
+    name = exports.filename(root, period, Level(level.value), file_format.value)
     return Response(
         content,
         media_type=media_type,
@@ -177,6 +193,7 @@ async def get_eligible(
     description="Pull again with `since` set to `next_cursor`: no change is skipped or "
     "repeated, also while changes keep arriving and across restarts. An empty `since` "
     "starts from the beginning.",
+    operation_id="getStatusChanges",
 )
 async def get_feed(
     root: Root,
