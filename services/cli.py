@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Coroutine
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,7 +78,7 @@ def units_load(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)
             await db.dispose()
         echo_err(
             f"{path}: {report.read} units read, {report.added} added, {report.changed} changed, "
-            f"{report.unchanged} unchanged"
+            f"{report.unchanged} unchanged; {report.moved} moved to another parent or level"
         )
 
     try:
@@ -154,8 +154,15 @@ def keys_list() -> None:
         finally:
             await db.dispose()
 
+    now = datetime.now(UTC)
     for key in run(list_()):
-        state = "revoked" if key["revoked_at"] else "active"
+        expires_at = key["expires_at"]
+        if key["revoked_at"]:
+            state = "revoked"
+        elif isinstance(expires_at, datetime) and expires_at <= now:
+            state = "expired"
+        else:
+            state = "active"
         typer.echo(
             f"{key['key_id']}\t{key['role']}\t{key['scope_code'] or '*'}\t{state}\t"
             f"expires={key['expires_at'] or '-'}\t{key['label'] or ''}"
@@ -178,6 +185,29 @@ def keys_revoke(key_id: str) -> None:
         echo_err(f"no active key {key_id}")
         raise typer.Exit(1)
     echo_err(f"key {key_id} revoked")
+
+
+@keys_app.command("audit")
+def keys_audit(
+    key: Annotated[str | None, typer.Option(help="Only this key id")] = None,
+) -> None:
+    """Who created and revoked keys, and when keys expired, oldest first (tab-separated: when,
+    what, key id, role, scope, who)."""
+
+    async def audit() -> list[dict[str, object]]:
+        db = Database.from_settings(get_settings(), pool_size=1)
+        try:
+            async with db.engine.begin() as connection:
+                return await access_service.audit(connection, key_id=key)
+        finally:
+            await db.dispose()
+
+    for entry in run(audit()):
+        at = entry["at"]
+        typer.echo(
+            f"{at.isoformat() if isinstance(at, datetime) else at}\t{entry['action']}\t"
+            f"{entry['key_id']}\t{entry['role']}\t{entry['scope_code'] or '*'}\t{entry['actor']}"
+        )
 
 
 @topics_app.command("ensure")
@@ -204,3 +234,26 @@ def intake_relay() -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         run(relay())
+
+
+@intake_app.command("purge-free-text")
+def intake_purge_free_text() -> None:
+    """Remove what people wrote (summary, reason, category, platform) from events accepted
+    longer ago than SANWU_FREE_TEXT_RETENTION_DAYS; prints how many events lost it. Intake
+    also does this at start and daily."""
+    from services.intake.config import get_settings as intake_settings
+    from services.intake.retention import purge_free_text
+
+    async def purge() -> int:
+        settings = intake_settings()
+        db = Database.from_settings(settings, pool_size=1)
+        try:
+            return await purge_free_text(
+                db,
+                now=datetime.now(UTC),
+                retention=timedelta(days=settings.free_text_retention_days),
+            )
+        finally:
+            await db.dispose()
+
+    typer.echo(run(purge()))

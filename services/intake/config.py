@@ -1,6 +1,8 @@
 from functools import lru_cache
 
-from shared.config import Settings
+from pydantic import Field
+
+from shared.config import Settings, settings_or_exit
 
 
 class IntakeSettings(Settings):
@@ -13,8 +15,15 @@ class IntakeSettings(Settings):
     relay_idle_poll_seconds: float = 0.1
     max_batch_events: int = 1000
     future_tolerance_seconds: int = 300
+    # What people wrote (summary, reason, category, platform) is removed from the journal this
+    # long after the event was accepted: three years, the span of the yearly campaign periods a
+    # county is judged on and of the review of its application after them. The facts, the
+    # content hash and who posted it stay.
+    free_text_retention_days: int = Field(1095, ge=1)
+    # The purge scans the journal for rows that still hold free text: at start, then daily.
+    free_text_purge_interval_seconds: float = Field(86400.0, gt=0)
 
 
 @lru_cache
 def get_settings() -> IntakeSettings:
-    return IntakeSettings()
+    return settings_or_exit(IntakeSettings)

@@ -3,7 +3,7 @@ with their outbox messages in one statement, which commits on its own."""
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -14,11 +14,14 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import metrics
-from services.intake.repository import EventRepository, EventStore
+from services.intake.repository import EventRepository, EventStore, KnownTarget, known_targets
+from shared.access.models import Role
 from shared.access.service import Principal
+from shared.corrections import CORRECTION_TYPES, Correction, Refusal, covers_in, resolve
 from shared.db import Database
 from shared.errors import DomainError, EventConflict, EventNotFound, InvalidInput, OutOfScope
 from shared.events import (
+    FREE_TEXT_FIELDS,
     Event,
     EventReattributed,
     EventVoided,
@@ -26,7 +29,7 @@ from shared.events import (
     event_adapter,
     unit_codes_of,
 )
-from shared.levels import CAMPAIGN_LEVELS, RANK, Level
+from shared.levels import CAMPAIGN_LEVELS, RANK
 from shared.outbox import OutboxMessage
 from shared.problems import validation_errors
 from shared.registry.cache import UnitRegistry
@@ -53,6 +56,7 @@ class _Prepared:
     payload_json: str  # the payload as canonical JSON, encoded once for journal and outbox
     content_hash: str
     county_code: str
+    record_json: str  # what is published: the payload's JSON without its free text
 
 
 def canonical_json(value: Any) -> str:
@@ -64,8 +68,8 @@ def canonical_json(value: Any) -> str:
 
 def event_record(payload_json: str, *, accepted_at: str, key_id: str) -> bytes:
     """The message intake publishes: the canonical JSON of {"schema_version": 1, "event":
-    payload, "accepted_at", "key_id"}, with the event's JSON spliced in rather than encoded a
-    second time (a batch spent a fifth of its time encoding JSON)."""
+    payload, "accepted_at", "key_id"}, with the event's JSON (without its free text) spliced
+    in rather than encoded a second time (a batch spent a fifth of its time encoding JSON)."""
     return (
         f'{{"accepted_at":{canonical_json(accepted_at)},"event":{payload_json},'
         f'"key_id":{canonical_json(key_id)},"schema_version":1}}'
@@ -103,8 +107,17 @@ class IntakeService:
 
     # --- checks ----------------------------------------------------------------------------
 
-    async def check(self, event: Event, principal: Principal, *, now: datetime) -> str:
-        """Raise InvalidInput or OutOfScope; return the county code the event is keyed by."""
+    async def check(
+        self,
+        event: Event,
+        principal: Principal,
+        *,
+        now: datetime,
+        targets: Mapping[UUID, KnownTarget] | None = None,
+    ) -> str:
+        """Raise InvalidInput or OutOfScope; return the code the event is keyed by (its
+        county, or its city where there are no counties).
+        `targets`: the known targets of a batch's corrections (looked up here if not given)."""
         units = {}
         unknown = []
         for field, code in self._unit_fields(event):
@@ -160,9 +173,59 @@ class IntakeService:
             )
         if errors:
             raise InvalidInput("the event breaks the intake rules", errors=errors)
-        county = self.registry.ancestor_at(unit.code, Level.county)
-        assert county is not None, f"unit {unit.code} has no county ancestor"
-        return county.code
+        if isinstance(event, EventVoided | EventReattributed):
+            if targets is None:
+                targets = await self.known_targets([event])
+            self._check_target(event, principal, targets.get(event.target_event_id), now=now)
+        return self.registry.keying_unit(unit.code)
+
+    async def known_targets(self, events: Iterable[Event]) -> dict[UUID, KnownTarget]:
+        """The journal's record of the events these corrections target."""
+        ids = {e.target_event_id for e in events if isinstance(e, EventVoided | EventReattributed)}
+        if not ids:
+            return {}
+        async with self.db.connection() as connection:
+            return await known_targets(connection, sorted(ids))
+
+    def _check_target(
+        self,
+        event: EventVoided | EventReattributed,
+        principal: Principal,
+        target: KnownTarget | None,
+        *,
+        now: datetime,
+    ) -> None:
+        """A correction of a known event: its target must be a counted event, and the key's
+        scope must cover where the target is attributed now (and the new unit), decided as
+        evaluation decides it. An unknown target is left to evaluation, as is a repeat."""
+        if target is None or any(c.event_id == event.event_id for c in target.corrections):
+            return
+        if target.type in CORRECTION_TYPES:
+            raise InvalidInput(
+                "the target is a correction: only counted events are corrected",
+                errors=[
+                    {
+                        "field": "target_event_id",
+                        "message": f"{target.event_id} is a correction ({target.type})",
+                        "type": "target_is_correction",
+                    }
+                ],
+            )
+        correction = Correction(
+            event_id=event.event_id,
+            type=event.type,
+            new_unit_code=event.new_unit_code if isinstance(event, EventReattributed) else None,
+            accepted_at=now,
+            scope_code=principal.scope_code,
+        )
+        resolution = resolve(
+            target.unit_code,
+            [*target.corrections, correction],
+            covers=covers_in(self.registry),
+        )
+        verdict = resolution.verdicts[event.event_id]
+        if verdict.refusal is Refusal.out_of_scope:
+            raise OutOfScope(verdict.reason or "the target is outside this key's scope")
 
     @staticmethod
     def _unit_fields(event: Event) -> list[tuple[str, str]]:
@@ -178,7 +241,18 @@ class IntakeService:
         # Same content means the same facts: compare instants, not how the offset was written.
         comparable = payload | {"occurred_at": event.occurred_at.astimezone(UTC).isoformat()}
         content_hash = hashlib.sha256(canonical_json(comparable).encode()).hexdigest()
-        return _Prepared(event, payload, canonical_json(payload), content_hash, county_code)
+        payload_json = canonical_json(payload)
+        published = _without_free_text(payload)
+        return _Prepared(
+            event,
+            payload,
+            payload_json,
+            content_hash,
+            county_code,
+            record_json=(
+                payload_json if len(published) == len(payload) else canonical_json(published)
+            ),
+        )
 
     def hash_petitioner(self, ref: str) -> str:
         return (
@@ -206,20 +280,28 @@ class IntakeService:
         self, *, items: list[Any], principal: Principal, correlation_id: str
     ) -> list[ItemResult]:
         now = datetime.now(UTC)
-        slots: list[ItemResult | _Prepared] = []
+        parsed: list[Event | ItemResult] = []
         for index, item in enumerate(items):
-            raw_id = item.get("event_id") if isinstance(item, dict) else None
             try:
-                event = event_adapter.validate_python(item)
-                slots.append(self._prepare(event, await self.check(event, principal, now=now)))
+                parsed.append(event_adapter.validate_python(item))
             except ValidationError as exc:
                 error = InvalidInput(
                     f"events[{index}] is invalid", errors=validation_errors(exc.errors())
                 )
-                slots.append(ItemResult(_str_or_none(raw_id), "rejected", _problem_of(error)))
+                parsed.append(ItemResult(_raw_id(item), "rejected", _problem_of(error)))
                 metrics.rejected.labels("validation").inc()
+        events = [e for e in parsed if not isinstance(e, ItemResult)]
+        targets = await self.known_targets(events) | _corrections_in(events)
+        slots: list[ItemResult | _Prepared] = []
+        for entry, item in zip(parsed, items, strict=True):
+            if isinstance(entry, ItemResult):
+                slots.append(entry)
+                continue
+            try:
+                county = await self.check(entry, principal, now=now, targets=targets)
+                slots.append(self._prepare(entry, county))
             except (InvalidInput, OutOfScope) as exc:
-                slots.append(ItemResult(_str_or_none(raw_id), "rejected", _problem_of(exc)))
+                slots.append(ItemResult(_raw_id(item), "rejected", _problem_of(exc)))
                 metrics.rejected.labels(exc.slug).inc()
         prepared = [s for s in slots if isinstance(s, _Prepared)]
         outcome = await self._store(
@@ -259,18 +341,31 @@ class IntakeService:
         first: dict[UUID, _Prepared] = {}
         for item in prepared:
             first.setdefault(item.event.event_id, item)
+        # Acceptance is a total order: the i-th event of a batch is accepted i µs after the
+        # first, so that of two corrections of one event in a batch the later item comes last.
+        accepted_at = {
+            event_id: now + timedelta(microseconds=position)
+            for position, event_id in enumerate(first)
+        }
         # Journal rows go in event-id order, the same lock order in every transaction.
         ordered = sorted(first.values(), key=lambda p: p.event.event_id)
         # The outbox keeps the batch's own order: that is the order per county on the topic.
         # Only the messages of events new to the journal are stored, in the same statement.
         rows = [
-            self._journal_row(p, principal=principal, correlation_id=correlation_id, now=now)
+            self._journal_row(
+                p,
+                principal=principal,
+                correlation_id=correlation_id,
+                now=accepted_at[p.event.event_id],
+            )
             for p in ordered
         ]
         messages = [
             (
                 event_id,
-                self._outbox_row(p, principal=principal, correlation_id=correlation_id, now=now),
+                self._outbox_row(
+                    p, principal=principal, correlation_id=correlation_id, now=accepted_at[event_id]
+                ),
             )
             for event_id, p in first.items()
         ]
@@ -321,9 +416,7 @@ class IntakeService:
     ) -> OutboxMessage:
         return OutboxMessage(
             key=p.county_code.encode(),
-            value=event_record(
-                p.payload_json, accepted_at=now.isoformat(), key_id=principal.key_id
-            ),
+            value=event_record(p.record_json, accepted_at=now.isoformat(), key_id=principal.key_id),
             headers={"event_id": str(p.event.event_id), "correlation_id": correlation_id},
         )
 
@@ -339,11 +432,23 @@ class IntakeService:
         if not principal.covers(self.registry, row.unit_code):
             raise OutOfScope("this event is outside the key's scope")
         corrections = await repository.corrections_of(event_id)
-        return _as_stored(row) | {"corrections": [_as_stored(c) for c in corrections]}
+        # What people wrote goes to those who post in the scope, not to every reader of it.
+        free_text = principal.role in (Role.desk, Role.admin)
+        return _as_stored(row, free_text=free_text) | {
+            "corrections": [_as_stored(c, free_text=free_text) for c in corrections]
+        }
 
 
-def _as_stored(row: Any) -> dict[str, Any]:
-    return dict(row.payload) | {"accepted_at": row.accepted_at, "key_id": row.key_id}
+def _as_stored(row: Any, *, free_text: bool) -> dict[str, Any]:
+    payload = row.payload if free_text else _without_free_text(row.payload)
+    return dict(payload) | {"accepted_at": row.accepted_at, "key_id": row.key_id}
+
+
+def _without_free_text(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k not in FREE_TEXT_FIELDS}
+
+
+MAX_ECHOED_ID = 64
 
 
 def _target_of(event: Event) -> UUID | None:
@@ -352,4 +457,27 @@ def _target_of(event: Event) -> UUID | None:
 
 
 def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    """An item's event id echoed as sent, if it can be: short text that is valid UTF-8 (a
+    JSON escape can carry a lone surrogate, which cannot)."""
+    if not isinstance(value, str) or len(value) > MAX_ECHOED_ID:
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def _raw_id(item: Any) -> str | None:
+    """The event id as sent, for an item's result."""
+    return _str_or_none(item.get("event_id") if isinstance(item, dict) else None)
+
+
+def _corrections_in(events: Iterable[Event]) -> dict[UUID, KnownTarget]:
+    """A batch's own corrections, as targets: a correction of one of them is refused like a
+    correction of a correction in the journal."""
+    return {
+        e.event_id: KnownTarget(e.event_id, e.type, e.unit_code, [])
+        for e in events
+        if isinstance(e, EventVoided | EventReattributed)
+    }

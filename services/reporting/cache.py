@@ -1,20 +1,26 @@
 """Rendered summaries per (root, period), so that repeated reads of a province summary cost a
-dictionary lookup rather than a query and a few dozen figures.
+dictionary lookup rather than a query and a few dozen figures; and eligible-list files per
+(root, period, level, format), so that a province's export is not built again for every call.
 
 Every transaction that writes the read model sends a NOTIFY on CHANNEL on commit; each instance
 starts a new generation of its cache when one arrives, whichever instance made the change (see
 shared.notifications). An entry is served only if it was rendered in the current generation and
 registry version, and only while the instance is listening."""
 
+import asyncio
 import hashlib
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter
 from pydantic import BaseModel
 
 CHANNEL = "reporting_changes"
 ENTRIES_KEPT = 2048
+EXPORT_BYTES_KEPT = 64 * 1024 * 1024
+EXPORT_FILES_KEPT = 256
 
 Stamp = tuple[int, int]  # (cache generation, registry version)
 
@@ -60,3 +66,80 @@ class SummaryCache:
     def new_generation(self, *_: Any) -> None:
         self.generation += 1
         self._entries.clear()
+
+
+ExportKey = tuple[str, str, str, str]  # (root, period, level, format)
+
+export_builds_total = Counter(
+    "sanwu_reporting_export_builds_total",
+    "Eligible-list files built (not served from the export cache)",
+    ["format"],
+)
+
+
+class ExportCache:
+    """Eligible-list files, served while the summary cache's stamp (the read model's generation
+    and the registry's version) is the one they were built under, and not at all while changes
+    cannot be seen (no stamp). At most `bytes_kept` bytes and `files_kept` files are kept, the
+    least recently used going first. Requests for a file that is being built wait for that
+    build instead of starting one of their own."""
+
+    def __init__(
+        self, *, bytes_kept: int = EXPORT_BYTES_KEPT, files_kept: int = EXPORT_FILES_KEPT
+    ) -> None:
+        self.bytes_kept = bytes_kept
+        self.files_kept = files_kept
+        self._stamp: Stamp | None = None  # every kept file was built under this one
+        self._files: OrderedDict[ExportKey, bytes] = OrderedDict()
+        self._size = 0
+        self._building: dict[tuple[ExportKey, Stamp], asyncio.Future[bytes]] = {}
+
+    async def get_or_build(
+        self, key: ExportKey, stamp: Stamp | None, build: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        if stamp is None:
+            return await build()
+        if stamp == self._stamp and (content := self._files.get(key)) is not None:
+            self._files.move_to_end(key)
+            return content
+        pending = self._building.get((key, stamp))
+        if pending is None:
+            pending = asyncio.ensure_future(self._build(key, stamp, build))
+            pending.add_done_callback(_retrieved)
+            self._building[(key, stamp)] = pending
+        # A caller that goes away does not cancel a build others may be waiting for.
+        return await asyncio.shield(pending)
+
+    async def _build(
+        self, key: ExportKey, stamp: Stamp, build: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        try:
+            content = await build()
+        finally:
+            del self._building[(key, stamp)]
+        self._keep(key, stamp, content)
+        return content
+
+    def _keep(self, key: ExportKey, stamp: Stamp, content: bytes) -> None:
+        # Stamps only grow: a build under an older one is already out of date.
+        if self._stamp is not None and stamp < self._stamp:
+            return
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self._files.clear()
+            self._size = 0
+        if len(content) > self.bytes_kept:
+            return
+        if (old := self._files.pop(key, None)) is not None:
+            self._size -= len(old)
+        self._files[key] = content
+        self._size += len(content)
+        while self._size > self.bytes_kept or len(self._files) > self.files_kept:
+            _, dropped = self._files.popitem(last=False)
+            self._size -= len(dropped)
+
+
+def _retrieved(future: "asyncio.Future[bytes]") -> None:
+    # A failed build whose callers all went away is not worth a warning of its own.
+    if not future.cancelled():
+        future.exception()

@@ -42,11 +42,12 @@ NOT_ELIGIBLE_HEADINGS = [
     "极端事件及负面舆情（起）",
     "不符合原因",
 ]
-FORMULA_START = ("=", "+", "-", "@")
+# What spreadsheet programs take for the start of a formula (OWASP's list for CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def filename(report: Eligibility, extension: str) -> str:
-    return f"eligible-{report.root.code}-{report.period_id}-{report.level.value}.{extension}"
+def filename(root: str, period: str, level: Level, extension: str) -> str:
+    return f"eligible-{root}-{period}-{level.value}.{extension}"
 
 
 def _period_label(report: Eligibility) -> str:
@@ -124,15 +125,20 @@ def _safe(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
+def _safe_row(values: list[str]) -> list[str]:
+    return [_safe(v) for v in values]
+
+
 def to_csv(report: Eligibility, registry: UnitRegistry) -> bytes:
+    """Every cell is neutralised, the header block's too (it names the root). The XLSX needs
+    no such prefix: its cells are written as text, which spreadsheet programs never run."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     title, label = "三无创建可申报单位名单", "可申报单位数"
-    writer.writerows(
-        header_block(report, title=title, count_label=label, count=len(report.eligible))
-    )
-    writer.writerow(ELIGIBLE_HEADINGS)
-    writer.writerows([_safe(v) for v in row] for row in eligible_rows(report, registry))
+    block = header_block(report, title=title, count_label=label, count=len(report.eligible))
+    writer.writerows(_safe_row(row) for row in block)
+    writer.writerow(_safe_row(ELIGIBLE_HEADINGS))
+    writer.writerows(_safe_row(row) for row in eligible_rows(report, registry))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 

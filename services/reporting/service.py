@@ -5,7 +5,9 @@ exists (404). Totals come from the registry; the read model only knows the units
 three-no, so a unit without any status counts as three-no.
 """
 
+import asyncio
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -13,7 +15,7 @@ from fractions import Fraction
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting import cursors
-from services.reporting.cache import Rendered, SummaryCache
+from services.reporting.cache import ExportCache, Rendered, SummaryCache, export_builds_total
 from services.reporting.readmodel import ZERO, CountKey, Figures, StoredStatus, criterion_counts
 from services.reporting.repository import (
     ReportingRepository,
@@ -34,7 +36,7 @@ from services.reporting.schemas import (
 )
 from services.reporting.tree import UnitTree
 from shared.access.service import Principal
-from shared.campaign import Campaign, Period
+from shared.campaign import Campaign, CurrentCampaign, Period
 from shared.db import Database
 from shared.errors import InvalidInput, PeriodNotFound, UnitNotFound
 from shared.levels import CAMPAIGN_LEVELS, RANK, Level
@@ -87,15 +89,21 @@ class Eligibility:
 
 
 class ReportingService:
-    def __init__(self, *, db: Database, registry: UnitRegistry, campaign: Campaign) -> None:
+    def __init__(self, *, db: Database, registry: UnitRegistry, campaign: CurrentCampaign) -> None:
         """Each read opens a session only when it needs the database (a summary served from
         the cache needs none)."""
         self.db = db
         self.registry = registry
-        self.campaign = campaign
+        self._campaign = campaign
         self.tree = UnitTree(registry)
         self.cache = SummaryCache()
-        self._targets = {level: Fraction(str(t)) for level, t in campaign.targets.items()}
+        self.exports = ExportCache()
+        self._targets = {level: Fraction(str(t)) for level, t in campaign.get().targets.items()}
+
+    @property
+    def campaign(self) -> Campaign:
+        """The campaign as of now: a new calendar-year period is there when its year begins."""
+        return self._campaign.get()
 
     async def readable_unit(self, principal: Principal, code: str, period: str | None) -> UnitRef:
         unit = await self.registry.get(code)
@@ -234,6 +242,35 @@ class ReportingService:
         level: Level,
     ) -> Eligibility:
         unit = await self.readable_unit(principal, root, period)
+        return await self._eligibility(unit, period, level)
+
+    async def export(
+        self,
+        *,
+        principal: Principal,
+        root: str,
+        period: str,
+        level: Level,
+        file_format: str,
+        render: Callable[[Eligibility], bytes],
+    ) -> bytes:
+        """The whole eligible list as a file, rendered by `render` (in a worker thread). A
+        file is built once per read-model version and kept (ExportCache); the key is checked
+        on every call."""
+        # Taken first: a file must never be kept under a newer stamp than what it was built from.
+        stamp = self.cache.stamp(self.registry.version)
+        unit = await self.readable_unit(principal, root, period)
+
+        async def build() -> bytes:
+            export_builds_total.labels(file_format).inc()
+            report = await self._eligibility(unit, period, level)
+            return await asyncio.to_thread(render, report)
+
+        key = (root, period, level.value, file_format)
+        return await self.exports.get_or_build(key, stamp, build)
+
+    async def _eligibility(self, unit: UnitRef, period: str, level: Level) -> Eligibility:
+        root = unit.code
         eligible: list[UnitRef] = []
         not_eligible: list[tuple[UnitRef, StoredStatus]] = []
         members = self.tree.members(root, level)

@@ -1,4 +1,5 @@
-"""The petitioner reference and the keys never appear in logs or error answers."""
+"""The petitioner reference and the keys never appear in logs or error answers, and what
+people wrote never appears in logs."""
 
 import httpx
 import pytest
@@ -7,6 +8,7 @@ from tests.conftest import VILLAGE, bearer
 from tests.support import events
 
 RAW_REF = "李四 340722198805050011"
+SUMMARY = "王五在镇政府门口自伤，电话13800000000"
 
 
 async def test_logs_and_errors_never_carry_the_petitioner_ref_or_the_key(
@@ -16,6 +18,7 @@ async def test_logs_and_errors_never_carry_the_petitioner_ref_or_the_key(
     accepted = events.visit(VILLAGE, petitioner_ref=RAW_REF)
     rejected = events.visit(VILLAGE, petitioner_ref=RAW_REF, headcount=0)
     conflicting = accepted | {"headcount": 2}
+    incident = events.incident(VILLAGE) | {"summary": SUMMARY}
 
     answers = [
         await intake.post("/v1/events", json=accepted, headers=bearer(key)),
@@ -23,11 +26,14 @@ async def test_logs_and_errors_never_carry_the_petitioner_ref_or_the_key(
         await intake.post("/v1/events", json=conflicting, headers=bearer(key)),
         await intake.post("/v1/events/batch", json={"events": [rejected]}, headers=bearer(key)),
         await intake.get(f"/v1/events/{accepted['event_id']}", headers=bearer(key)),
+        await intake.post("/v1/events", json=incident, headers=bearer(key)),
+        await intake.post("/v1/events", json=incident | {"kind": "other"}, headers=bearer(key)),
     ]
 
-    assert [a.status_code for a in answers] == [202, 422, 409, 200, 200]
+    assert [a.status_code for a in answers] == [202, 422, 409, 200, 200, 202, 409]
     logs = capfd.readouterr()
     secret = key.split("_")[2]
     for text in [logs.out, logs.err, *(a.text for a in answers)]:
         assert RAW_REF not in text and "340722198805050011" not in text
         assert secret not in text
+    assert SUMMARY not in logs.out + logs.err and "13800000000" not in logs.out + logs.err
