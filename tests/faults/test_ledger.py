@@ -4,7 +4,9 @@ random. Afterwards every event the service said it accepted counts exactly once,
 one at most once, a refused one never; every status equals what a small reference model computes
 from the accepted events; and the reporting read model equals a rebuild from scratch.
 
-SANWU_LEDGER_SECONDS sets how long the load runs (default 30; `make test-faults-long` runs 300).
+SANWU_LEDGER_SECONDS sets how long the load runs (default 30; `make test-faults-long` runs 300),
+SANWU_LEDGER_SEED its seed (printed before the run). Each test's timeout follows the length of
+its load.
 """
 
 import asyncio
@@ -12,6 +14,7 @@ import contextlib
 import json
 import os
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +33,7 @@ from shared.db import Database
 from shared.registry.loader import load_file
 from tests.conftest import COUNTY, DEMO_UNITS
 from tests.support import reference
-from tests.support.ledger import Ledger, run_load
+from tests.support.ledger import Ledger, run_load, timeout_for
 from tests.support.processes import Supervisor, free_port, sanwu, uvicorn
 from tests.support.reference import CRITERIA
 from tests.support.stack import (
@@ -257,11 +260,14 @@ def check_intake(ledger: Ledger, journal: set[str], on_topic: list[dict[str, obj
         assert by_id.setdefault(event_id, message) == message, "a republished event changed"
 
 
+@pytest.mark.timeout(timeout_for(SECONDS))
 async def test_nothing_is_lost_or_doubled_while_parts_are_killed(
-    supervisor: tuple[Supervisor, str], isolated: Isolated
+    supervisor: tuple[Supervisor, str], isolated: Isolated, capsys: pytest.CaptureFixture[str]
 ) -> None:
     processes, base_url = supervisor
     seed = int(os.environ.get("SANWU_LEDGER_SEED", random.randrange(1 << 30)))
+    with capsys.disabled():  # shown at once, so a run cut short can still be repeated
+        print(f"\nledger: {SECONDS:g} s of load, seed {seed} (SANWU_LEDGER_SEED={seed} repeats it)")
     load = asyncio.create_task(
         run_load(
             base_url=base_url,
@@ -276,7 +282,11 @@ async def test_nothing_is_lost_or_doubled_while_parts_are_killed(
     ledger = await load
     await stack_command("up")
     restarted = await asyncio.to_thread(processes.ensure_running)
-    print(f"seed {seed}; faults {faults}; restarted {restarted}; {ledger.summary()}")
+    with capsys.disabled():
+        print(
+            f"ledger: seed {seed}; {len(faults)} faults {dict(Counter(faults))}; "
+            f"restarted {restarted}; {ledger.summary()}"
+        )
 
     await wait_drained(isolated.db)
     messages = await read_topic(isolated.settings, isolated.settings.events_topic, timeout=60)
@@ -302,6 +312,7 @@ async def test_nothing_is_lost_or_doubled_while_parts_are_killed(
 OUTAGE_SECONDS = float(os.environ.get("SANWU_KAFKA_OUTAGE_SECONDS", "15"))
 
 
+@pytest.mark.timeout(timeout_for(OUTAGE_SECONDS))
 async def test_desks_keep_posting_through_a_kafka_outage(
     supervisor: tuple[Supervisor, str], isolated: Isolated
 ) -> None:

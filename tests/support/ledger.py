@@ -1,6 +1,10 @@
 """A load generator that keeps a ledger of what it was told, in the spirit of Jepsen's queue
 checker: every request ends as ok (the service said it accepted), failed (the service said it
-did not) or unknown (no answer: a timeout or a dropped connection)."""
+did not) or unknown (no answer: a timeout or a dropped connection).
+
+Picking the next event costs the same however long the run has gone on: the accepted events
+and visits are kept in lists of their own, and villages by county, so a repeat or a
+correction target is one random index."""
 
 import asyncio
 import random
@@ -20,11 +24,18 @@ class Ledger:
     failed: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: int = 0
     slowest: float = 0.0  # seconds, of any answered request
+    # Each accepted event once, in the order first accepted (ok's values, ready to pick from).
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    visits: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, event: dict[str, Any], outcome: str) -> None:
         self.requests += 1
         event_id = event["event_id"]
         if outcome == "ok":
+            if event_id not in self.ok:
+                self.accepted.append(event)
+                if event["type"] == "petition_visit":
+                    self.visits.append(event)
             self.ok[event_id] = event
             self.unknown.pop(event_id, None)
             self.failed.pop(event_id, None)
@@ -42,6 +53,13 @@ class Ledger:
         )
 
 
+def timeout_for(load_seconds: float) -> int:
+    """A fault test's timeout: its load, then as long again for draining the pipeline and
+    checking it (both grow with what was accepted), plus five minutes for starting and
+    stopping processes and the fixed waits."""
+    return int(300 + 2 * load_seconds)
+
+
 def random_time(rng: random.Random, now: datetime) -> str:
     """Inside the plan's 2018 period or inside the trailing 12 months, at random."""
     if rng.random() < 0.5:
@@ -52,11 +70,31 @@ def random_time(rng: random.Random, now: datetime) -> str:
     return moment.isoformat()
 
 
+@dataclass(frozen=True)
+class Villages:
+    codes: list[str]
+    by_county: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, codes: list[str]) -> "Villages":
+        by_county: dict[str, list[str]] = {}
+        for code in codes:
+            by_county.setdefault(code[:6], []).append(code)
+        return cls(codes, by_county)
+
+    def other_than(self, rng: random.Random, code: str) -> str:
+        """Another village of the same county, or any village if it has none."""
+        same = self.by_county.get(code[:6], [])
+        if len(same) < 2:
+            return rng.choice(self.codes)
+        pick = rng.randrange(len(same) - 1)
+        return same[pick] if same[pick] != code else same[-1]
+
+
 def next_event(
-    rng: random.Random, ledger: Ledger, villages: list[str], now: datetime
+    rng: random.Random, ledger: Ledger, villages: Villages, now: datetime
 ) -> dict[str, Any]:
-    accepted = list(ledger.ok.values())
-    visits = [e for e in accepted if e["type"] == "petition_visit"]
+    accepted, visits = ledger.accepted, ledger.visits
     roll = rng.random()
     if accepted and roll < 0.10:
         return rng.choice(accepted)  # a repeat: must count once
@@ -64,14 +102,11 @@ def next_event(
         return events.voided(rng.choice(visits))
     if visits and roll < 0.22:
         target = rng.choice(visits)
-        siblings = [
-            v for v in villages if v[:6] == target["unit_code"][:6] and v != target["unit_code"]
-        ]
-        return events.reattributed(target, rng.choice(siblings or villages))
+        return events.reattributed(target, villages.other_than(rng, target["unit_code"]))
     if roll < 0.26:
-        return events.incident(rng.choice(villages), occurred_at=random_time(rng, now))
+        return events.incident(rng.choice(villages.codes), occurred_at=random_time(rng, now))
     return events.visit(
-        rng.choice(villages),
+        rng.choice(villages.codes),
         destination=rng.choice(["county", "city", "province", "national"]),
         headcount=rng.choice([1, 2, 4, 5, 6, 30, 51]),
         skip_level=rng.random() < 0.2,
@@ -99,6 +134,7 @@ async def run_load(
 ) -> Ledger:
     ledger = Ledger()
     rng = random.Random(seed)
+    choices = Villages.of(villages)
     now = datetime.now(UTC)
     headers = {"Authorization": f"Bearer {key}"}
     loop = asyncio.get_running_loop()
@@ -106,7 +142,7 @@ async def run_load(
 
     async def worker(client: httpx.AsyncClient) -> None:
         while loop.time() < deadline:
-            event = next_event(rng, ledger, villages, now)
+            event = next_event(rng, ledger, choices, now)
             started = loop.time()
             outcome = await post(client, event)
             if outcome != "unknown":

@@ -1,4 +1,10 @@
-"""Per-run isolation on the shared local stack: a database and a topic prefix of our own."""
+"""Per-run isolation on the shared local stack: a database and a topic prefix of our own.
+
+The stack is found the way deploy/stack.sh starts it: SANWU_PG_PORT and SANWU_KAFKA_PORT
+(55432 and 59092 by default), so that fault tests can run against a second stack of their own
+(`SANWU_STACK_DIR=... SANWU_PG_PORT=... SANWU_KAFKA_PORT=... SANWU_KAFKA_CONTROLLER_PORT=...`,
+exported for both deploy/stack.sh and pytest). SANWU_TEST_ADMIN_DSN and
+SANWU_KAFKA_BOOTSTRAP_SERVERS, when set, win."""
 
 import asyncio
 import os
@@ -13,7 +19,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE_DSN = os.environ.get("SANWU_TEST_ADMIN_DSN", "postgresql://sanwu@127.0.0.1:55432/postgres")
+PG_PORT = os.environ.get("SANWU_PG_PORT", "55432")
+KAFKA_PORT = os.environ.get("SANWU_KAFKA_PORT", "59092")
+BASE_DSN = os.environ.get(
+    "SANWU_TEST_ADMIN_DSN", f"postgresql://sanwu@127.0.0.1:{PG_PORT}/postgres"
+)
+KAFKA_BOOTSTRAP = os.environ.get("SANWU_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{KAFKA_PORT}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,7 @@ class IsolatedStack:
             "SANWU_ENVIRONMENT": "test",
             "SANWU_DATABASE_URL": self.database_url,
             "SANWU_TOPIC_PREFIX": self.topic_prefix,
+            "SANWU_KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP,
         }
 
 
