@@ -3,10 +3,12 @@ only by hand, and topics created explicitly with the partitions and configs they
 
 import asyncio
 import contextlib
-from typing import Any
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, Self
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -128,6 +130,13 @@ async def _create_missing_topics(settings: Settings) -> list[str]:
         await admin.close()
 
 
+async def ensure_topics_if_reachable(settings: Settings) -> None:
+    """Create missing topics before a background task needs them; a broker that is away only
+    delays that task, which waits for it, so its absence is not an error here."""
+    with contextlib.suppress(Exception):
+        await ensure_topics(settings, timeout=10)
+
+
 async def delete_topics(settings: Settings, names: list[str]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
@@ -151,3 +160,115 @@ async def reachable(settings: Settings, *, timeout: float = 1.0) -> bool:
         writer.close()
         return True
     return False
+
+
+async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
+    """The topic's partitions as the brokers know them now (none when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    found = [p["partition"] for d in described if d["error_code"] == 0 for p in d["partitions"]]
+    return [TopicPartition(topic, p) for p in sorted(found)]
+
+
+async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
+    """The offset after the last message of each partition of the topic."""
+    partitions = await partitions_of(settings, topic)
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+class TopicReader:
+    """A whole topic from its beginning, without a consumer group: `read_to(ends)` yields
+    chunks of records until every partition has been read up to `ends`, and may be called
+    again with later ends to read what arrived meanwhile."""
+
+    def __init__(self, settings: Settings, topic: str, **overrides: Any) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.consumer = consumer(settings, group_id=None, **overrides)
+        self.partitions: list[TopicPartition] = []
+        self.started = False
+
+    async def start(self) -> None:
+        self.partitions = await partitions_of(self.settings, self.topic)
+        await self.consumer.start()
+        self.started = True
+        if self.partitions:
+            self.consumer.assign(self.partitions)
+            await self.consumer.seek_to_beginning(*self.partitions)
+
+    async def stop(self) -> None:
+        if self.started:
+            await asyncio.sleep(0)  # aiokafka cannot stop a consumer whose tasks never ran
+            await self.consumer.stop()
+            self.started = False
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        if not self.partitions:
+            return {}
+        ends: dict[TopicPartition, int] = await self.consumer.end_offsets(self.partitions)
+        return ends
+
+    async def beginning_offsets(self) -> dict[TopicPartition, int]:
+        if not self.partitions:
+            return {}
+        begins: dict[TopicPartition, int] = await self.consumer.beginning_offsets(self.partitions)
+        return begins
+
+    async def positions(self) -> dict[TopicPartition, int]:
+        """The offset of the next record to read, per partition."""
+        return {tp: await self.consumer.position(tp) for tp in self.partitions}
+
+    async def read_to(
+        self, ends: dict[TopicPartition, int], *, chunk: int | None = None
+    ) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+        """Chunks of records, in offset order per partition, until every partition has been
+        read up to `ends`."""
+        while True:
+            positions = await self.positions()
+            pending = [tp for tp in self.partitions if positions[tp] < ends[tp]]
+            if not pending:
+                return
+            batch = await self.consumer.getmany(*pending, timeout_ms=500, max_records=chunk)
+            records = [r for tp in sorted(batch) for r in batch[tp] if r.offset < ends[tp]]
+            for tp, read in batch.items():
+                if read and read[-1].offset >= ends[tp]:
+                    self.consumer.seek(tp, ends[tp])
+            if records:
+                yield records
+
+
+async def read_to_end(
+    settings: Settings, topic: str, **overrides: Any
+) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+    """The topic from its beginning to its end as of now, in chunks."""
+    async with TopicReader(settings, topic, **overrides) as reader:
+        async for records in reader.read_to(await reader.end_offsets()):
+            yield records

@@ -18,25 +18,16 @@ from typing import Any, Protocol
 
 import asyncpg
 import structlog
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    wait_exponential,
-    wait_random,
-)
 
 from shared.config import Settings
 from shared.db import asyncpg_dsn
+from shared.retry import keep_running
 
 log = structlog.get_logger(__name__)
 
 PING_SECONDS = 2.0
 PING_TIMEOUT_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 3.0
-MAX_BACKOFF = 5.0
-# A connection that lasted this long was a success: the next failure starts the backoff afresh.
-STABLE_SECONDS = 10.0
 
 
 class Invalidated(Protocol):
@@ -65,22 +56,7 @@ class ChangeListener:
         self.backend_pid: int | None = None  # the listening connection's server process
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            retrying = AsyncRetrying(
-                wait=wait_exponential(multiplier=0.2, max=MAX_BACKOFF) + wait_random(0, 0.2),
-                retry=retry_if_exception_type(Exception),
-                before_sleep=_log_down,
-            )
-            async for attempt in retrying:
-                with attempt:
-                    started = loop.time()
-                    try:
-                        await self._listen()
-                    except ListenerLost:
-                        if loop.time() - started < STABLE_SECONDS:
-                            raise
-            # A long-lived connection ended: reconnect at once, with the backoff reset.
+        await keep_running(self._listen, event="change_listener_down")
 
     async def _listen(self) -> None:
         """Listen until the connection is lost (ListenerLost) or anything else fails."""
@@ -136,13 +112,3 @@ class ChangeListener:
     def _set_listening(self, listening: bool) -> None:
         for cache in self.caches.values():
             cache.listening = listening
-
-
-def _log_down(state: RetryCallState) -> None:
-    error = state.outcome.exception() if state.outcome else None
-    log.warning(
-        "change_listener_down",
-        error=repr(error),
-        retry_in=round(state.next_action.sleep, 2) if state.next_action else None,
-        attempt=state.attempt_number,
-    )

@@ -4,7 +4,7 @@ limit, health and metrics routes, and the request-scoped dependencies (session, 
 import asyncio
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -25,6 +25,7 @@ from shared.access.service import Principal
 from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.errors import DomainError, NotFound, PayloadTooLarge, RequestTimeout
+from shared.lifespan import BackgroundTasks
 from shared.logging import CorrelationIdMiddleware
 from shared.notifications import ChangeListener, Invalidated
 from shared.problems import document_problems, install_problem_handlers, problem
@@ -231,14 +232,19 @@ async def kafka_ready(app: FastAPI) -> bool:
 
 
 def start_change_listener(
-    app: FastAPI, db: Database, settings: Settings, caches: dict[str, Invalidated] | None = None
-) -> "asyncio.Task[None]":
+    app: FastAPI,
+    *,
+    db: Database,
+    settings: Settings,
+    tasks: BackgroundTasks,
+    caches: dict[str, Invalidated] | None = None,
+) -> None:
     """Keep API keys (and any other caches given, by channel) in memory, exact across processes;
-    the listener runs as the returned task until it is cancelled."""
+    the listener runs among `tasks`."""
     keys = KeyCache(db, failures=FailedAuthentications(settings.auth_failure_limit))
     app.state.keys = keys
     listener = ChangeListener(settings, {KEY_CHANNEL: keys, **(caches or {})})
-    return asyncio.create_task(listener.run())
+    tasks.start("change-listener", listener.run())
 
 
 def operation_id_of(route: APIRoute) -> str:
@@ -281,6 +287,20 @@ def serve_docs(app: FastAPI) -> None:
             media_type=media_type,
             headers={"Cache-Control": "public, max-age=86400"},
         )
+
+
+@asynccontextmanager
+async def serving(
+    tasks: BackgroundTasks, *, close: Callable[[], Awaitable[None]]
+) -> AsyncIterator[None]:
+    """The lifespan's serving part: the start-up heap settled while the app serves; then the
+    background tasks stop (the last started first) and `close` (the database pool) runs."""
+    try:
+        with settled_heap():
+            yield
+    finally:
+        await tasks.stop()
+        await close()
 
 
 @contextmanager

@@ -1,7 +1,6 @@
 """The evaluation service: applies the campaign's rules to every unit and period, exactly once
 in effect, and publishes each status change."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +13,7 @@ from services.evaluation.worker import EvaluationWorker
 from shared import logging as sanwu_logging
 from shared.campaign import CampaignFileError
 from shared.web import create_app as create_service_app
-from shared.web import database_ready, kafka_ready, settled_heap, start_change_listener
+from shared.web import database_ready, kafka_ready, serving, start_change_listener
 
 log = structlog.get_logger(__name__)
 
@@ -42,15 +41,10 @@ def create_app(
         app.state.db = worker.db
         app.state.registry = worker.registry
         app.state.worker = worker
-        listener = start_change_listener(app, worker.db, settings)
+        start_change_listener(app, db=worker.db, settings=settings, tasks=worker.tasks)
         worker.start(consumer=settings.evaluation_run_consumer, relay=settings.status_relay_enabled)
-        try:
-            with settled_heap():
-                yield
-        finally:
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
-            await worker.close()
+        async with serving(worker.tasks, close=worker.db.dispose):
+            yield
 
     app = create_service_app(
         title="sanwu evaluation",

@@ -2,7 +2,6 @@
 `sanwu evaluation consume`."""
 
 import asyncio
-import contextlib
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from shared import campaign as campaign_file
 from shared import kafka
 from shared.campaign import SHANGHAI, Campaign, CurrentCampaign
 from shared.db import Database
+from shared.lifespan import BackgroundTasks
 from shared.migrate import upgrade_service
 from shared.outbox import OutboxRelay
 from shared.registry.cache import UnitRegistry
@@ -58,7 +58,7 @@ class EvaluationWorker:
     consumer: EvaluationConsumer
     expiry: RollingExpiry
     relay: OutboxRelay
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     @classmethod
     async def open(cls, settings: EvaluationSettings, *, clock: Clock) -> "EvaluationWorker":
@@ -68,8 +68,7 @@ class EvaluationWorker:
         db = Database.from_settings(settings)
         registry = UnitRegistry(db.engine)
         await registry.refresh()
-        with contextlib.suppress(Exception):
-            await kafka.ensure_topics(settings, timeout=10)
+        await kafka.ensure_topics_if_reachable(settings)
         service = EvaluationService(campaign=campaign, registry=registry)
         return cls(
             settings=settings,
@@ -92,15 +91,17 @@ class EvaluationWorker:
         )
 
     def start(self, *, consumer: bool = True, relay: bool = True, expiry: bool = True) -> None:
-        self.tasks.append(
-            asyncio.create_task(self.registry.keep_fresh(self.settings.registry_refresh_seconds))
+        self.tasks.start(
+            "registry-refresh", self.registry.keep_fresh(self.settings.registry_refresh_seconds)
         )
         if expiry:
-            self.tasks.append(asyncio.create_task(self.expiry.run(), name="evaluation-upkeep"))
+            self.tasks.start("evaluation-upkeep", self.expiry.run())
         if relay:
-            self.tasks.append(asyncio.create_task(self.relay.run()))
+            self.tasks.start("status-relay", self.relay.run())
         if consumer:
             self.consumer.start()
+        # Attached whether started or not: a paused consumer started again stops with the rest.
+        self.tasks.attach("evaluation-consumer", self.consumer.stop)
         log.info(
             "evaluation_started",
             campaign=self.campaign.id,
@@ -109,11 +110,7 @@ class EvaluationWorker:
         )
 
     async def close(self) -> None:
-        await self.consumer.stop()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.tasks.clear()
+        await self.tasks.stop()
         await self.db.dispose()
 
 

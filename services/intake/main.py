@@ -1,7 +1,5 @@
 """The intake service: validates, authorises and durably accepts petition events."""
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -17,11 +15,12 @@ from services.intake.service import IntakeService
 from shared import kafka
 from shared import logging as sanwu_logging
 from shared.db import Database
+from shared.lifespan import BackgroundTasks
 from shared.migrate import upgrade_service
 from shared.outbox import OutboxRelay
 from shared.registry.cache import UnitRegistry
 from shared.web import create_app as create_service_app
-from shared.web import database_ready, kafka_ready, settled_heap, start_change_listener
+from shared.web import database_ready, kafka_ready, serving, start_change_listener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -62,30 +61,24 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             petitioner_secret=settings.petitioner_hash_secret,
             future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
             on_accepted=outbox_relay.wake if outbox_relay else None,
+            max_batch_events=settings.max_batch_events,
         )
-        tasks = [
-            asyncio.create_task(registry.keep_fresh(settings.registry_refresh_seconds)),
-            start_change_listener(app, db, settings),
-            asyncio.create_task(
-                keep_purging(
-                    db,
-                    retention=timedelta(days=settings.free_text_retention_days),
-                    interval_seconds=settings.free_text_purge_interval_seconds,
-                )
+        tasks = BackgroundTasks()
+        tasks.start("registry-refresh", registry.keep_fresh(settings.registry_refresh_seconds))
+        start_change_listener(app, db=db, settings=settings, tasks=tasks)
+        tasks.start(
+            "free-text-purge",
+            keep_purging(
+                db,
+                retention=timedelta(days=settings.free_text_retention_days),
+                interval_seconds=settings.free_text_purge_interval_seconds,
             ),
-        ]
+        )
         if outbox_relay is not None:
-            with contextlib.suppress(Exception):
-                await kafka.ensure_topics(settings, timeout=10)
-            tasks.append(asyncio.create_task(outbox_relay.run()))
-        try:
-            with settled_heap():
-                yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await db.dispose()
+            await kafka.ensure_topics_if_reachable(settings)
+            tasks.start("intake-relay", outbox_relay.run())
+        async with serving(tasks, close=db.dispose):
+            yield
 
     app = create_service_app(
         title="sanwu intake",

@@ -1,8 +1,6 @@
 """The reporting service: status, summaries against the targets, eligible lists with exports,
 and the pull feed, served from reporting's own read model of the status topic."""
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -20,22 +18,17 @@ from shared import kafka
 from shared import logging as sanwu_logging
 from shared.campaign import SHANGHAI, CurrentCampaign, system_now
 from shared.db import Database
+from shared.lifespan import BackgroundTasks
 from shared.migrate import upgrade_service
 from shared.registry.cache import UnitRegistry
 from shared.web import create_app as create_service_app
-from shared.web import database_ready, kafka_ready, settled_heap, start_change_listener
+from shared.web import database_ready, kafka_ready, serving, start_change_listener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def migrate(settings: ReportingSettings) -> None:
     await upgrade_service(MIGRATIONS, schema="reporting", url=settings.database_url)
-
-
-async def start_consumer(consumer: StatusConsumer) -> asyncio.Task[None]:
-    with contextlib.suppress(Exception):
-        await kafka.ensure_topics(consumer.settings, timeout=10)
-    return asyncio.create_task(consumer.run())
 
 
 def create_app(
@@ -64,20 +57,17 @@ def create_app(
         app.state.consumer = StatusConsumer(
             db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
         )
-        tasks = [
-            asyncio.create_task(registry.keep_fresh(settings.registry_refresh_seconds)),
-            start_change_listener(app, db, settings, {SUMMARY_CHANNEL: service.cache}),
-        ]
+        tasks = BackgroundTasks()
+        tasks.start("registry-refresh", registry.keep_fresh(settings.registry_refresh_seconds))
+        start_change_listener(
+            app, db=db, settings=settings, tasks=tasks, caches={SUMMARY_CHANNEL: service.cache}
+        )
         if settings.reporting_run_consumer:
-            tasks.append(await start_consumer(app.state.consumer))
-        try:
-            with settled_heap():
-                yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await db.dispose()
+            await kafka.ensure_topics_if_reachable(settings)
+            app.state.consumer.start()
+            tasks.attach("reporting-consumer", app.state.consumer.stop)
+        async with serving(tasks, close=db.dispose):
+            yield
 
     app = create_service_app(
         title="sanwu reporting",

@@ -1,0 +1,135 @@
+"""Publishing an outbox to Kafka: oldest first, one database transaction per round."""
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from shared import kafka
+from shared.config import Settings
+from shared.db import Database, asyncpg_dsn
+from shared.outbox.metrics import pending_gauge, published_total, relay_errors_total
+from shared.outbox.repository import OutboxRepository, PendingMessage
+from shared.outbox.table import channel_of
+from shared.retry import keep_running
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        table: sa.Table,
+        topic: str,
+        batch_size: int = 1000,
+        idle_poll_seconds: float = 1.0,
+        notified: bool = True,
+        producer_options: dict[str, Any] | None = None,
+    ) -> None:
+        """`notified`: the outbox has a wake trigger (see create_wake_trigger) to LISTEN for;
+        without one the relay is woken by `wake()` in process and otherwise polls."""
+        self.db = db
+        self.settings = settings
+        self.table = table
+        self.topic = topic
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+        self.notified = notified
+        self.name = str(table.schema)
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._producer = kafka.LazyProducer(settings, **(producer_options or {}))
+
+    async def publish_pending(self, producer: AIOKafkaProducer) -> int:
+        """One round: claim, publish and wait for every ack, then mark sent. Returns the count."""
+        async with self.db.session() as session:
+            outbox = OutboxRepository(session, self.table)
+            pending = await outbox.claim(self.batch_size)
+            if not pending:
+                return 0
+            await self.publish(producer, pending)
+            await outbox.mark_sent([m.id for m in pending])
+        published_total.labels(self.name).inc(len(pending))
+        return len(pending)
+
+    async def publish(self, producer: AIOKafkaProducer, messages: list[PendingMessage]) -> None:
+        deliveries = [
+            await producer.send(
+                self.topic,
+                value=m.value,
+                key=m.key,
+                headers=[(k, v.encode()) for k, v in m.headers.items()],
+            )
+            for m in messages
+        ]
+        await asyncio.gather(*deliveries)
+
+    async def run(self) -> None:
+        """Until cancelled: publish whenever the outbox has rows, back off while Kafka is away."""
+        try:
+            await keep_running(
+                self._publish_rounds,
+                event="relay_round_failed",
+                on_failure=lambda _: relay_errors_total.labels(self.name).inc(),
+                outbox=self.name,
+            )
+        finally:
+            await self._producer.drop()
+            await self._unlisten()
+
+    async def _publish_rounds(self) -> None:
+        last_gauge = 0.0
+        while True:
+            await self._listen()
+            try:
+                published = await self.publish_pending(await self._producer.get())
+            except Exception:
+                await self._producer.drop()  # the next round starts a fresh producer
+                raise
+            if time.monotonic() - last_gauge > 5:
+                last_gauge = time.monotonic()
+                await self._update_gauge()
+            if published < self.batch_size:
+                await self._wait_for_work()
+
+    def wake(self) -> None:
+        """Rows were committed to the outbox in this process: publish them now."""
+        self._wake.set()
+
+    async def _wait_for_work(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
+        self._wake.clear()
+
+    async def _listen(self) -> None:
+        """LISTEN for committed outbox rows; without it the relay simply polls."""
+        if not self.notified:
+            return
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            dsn = asyncpg_dsn(self.settings.database_url)
+            self._listener = await asyncpg.connect(dsn, timeout=3)
+            await self._listener.add_listener(channel_of(self.name), lambda *_: self._wake.set())
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            self._listener = None
+
+    async def _unlisten(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
+
+    async def _update_gauge(self) -> None:
+        with contextlib.suppress(Exception):
+            async with self.db.session() as session:
+                count = await OutboxRepository(session, self.table).pending_count()
+                pending_gauge.labels(self.name).set(count)

@@ -1,0 +1,84 @@
+"""Writing messages to an outbox and claiming them for publication."""
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    key: bytes
+    value: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    id: int
+    key: bytes
+    value: bytes
+    headers: dict[str, str]
+
+
+@functools.cache
+def _append_statement(table: sa.Table) -> sa.TextClause:
+    # Arrays rather than one VALUES row per message: a single fixed statement whatever the
+    # count, prepared once per connection; ids follow the given order.
+    return sa.text(
+        f"""
+        INSERT INTO {table.schema}.{table.name} (key, value, headers)
+        SELECT key, value, headers::jsonb
+          FROM unnest(CAST(:keys AS bytea[]), CAST(:values AS bytea[]),
+                      CAST(:headers AS text[]))
+               WITH ORDINALITY AS message (key, value, headers, position)
+         ORDER BY position
+        """
+    )
+
+
+@functools.cache
+def _delete_statement(table: sa.Table) -> sa.Delete:
+    # `id = ANY(:ids)` takes one array parameter; `IN (...)` would render a thousand each round.
+    ids = sa.bindparam("ids", type_=ARRAY(sa.BigInteger))
+    return table.delete().where(table.c.id == sa.any_(ids))
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession, table: sa.Table) -> None:
+        self.session = session
+        self.table = table
+
+    async def add(self, messages: Sequence[OutboxMessage]) -> None:
+        """Append messages in the order given (the order they will be published in)."""
+        if messages:
+            await self.session.execute(
+                _append_statement(self.table),
+                {
+                    "keys": [m.key for m in messages],
+                    "values": [m.value for m in messages],
+                    "headers": [json.dumps(m.headers) for m in messages],
+                },
+            )
+
+    async def claim(self, limit: int) -> list[PendingMessage]:
+        """The oldest pending messages, locked against other relays until this transaction ends."""
+        t = self.table
+        result = await self.session.execute(
+            sa.select(t.c.id, t.c.key, t.c.value, t.c.headers)
+            .order_by(t.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [PendingMessage(*row) for row in result]
+
+    async def mark_sent(self, ids: Sequence[int]) -> None:
+        await self.session.execute(_delete_statement(self.table), {"ids": list(ids)})
+
+    async def pending_count(self) -> int:
+        count = sa.select(sa.func.count()).select_from(self.table)
+        return int((await self.session.execute(count)).scalar_one())
