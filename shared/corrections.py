@@ -9,10 +9,11 @@ nothing and later ones are judged as if it had never come. A void is final: what
 it is refused too (as outside the scope if it is, so that intake answers 403 for it).
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from shared.registry.cache import UnitRegistry
@@ -42,6 +43,21 @@ class Correction:
     accepted_at: datetime
     scope_code: str | None  # the sender's scope; None: everywhere (an admin key)
     sender_known: bool = True  # False: no such key (the record was not signed by intake)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Correction":
+        """From a row with these columns (a stored correction joined with its sender key)."""
+        return cls(**{name: row[name] for name in CORRECTION_FIELDS})
+
+
+CORRECTION_FIELDS = (
+    "event_id",
+    "type",
+    "new_unit_code",
+    "accepted_at",
+    "scope_code",
+    "sender_known",
+)
 
 
 @dataclass(frozen=True, slots=True)

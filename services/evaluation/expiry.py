@@ -5,7 +5,7 @@
   future when its status was computed comes due.
 - A new calendar-year period appears when the year turns (Asia/Shanghai).
 - A registry load that moved units is followed at once: their events count against their new
-  ancestors (`EvaluationService.follow_registry`).
+  ancestors (`Upkeep.follow_registry`).
 """
 
 import asyncio
@@ -14,6 +14,7 @@ import structlog
 
 from services.evaluation.config import Clock
 from services.evaluation.service import EvaluationService
+from services.evaluation.upkeep import Upkeep
 from shared.campaign import CurrentCampaign
 from shared.db import Database
 from shared.status import UnitStatus
@@ -35,6 +36,7 @@ class RollingExpiry:
     ) -> None:
         self.db = db
         self.service = service
+        self.upkeep = Upkeep(service)
         self.clock = clock
         self.interval = interval
         self.campaign = campaign
@@ -53,18 +55,18 @@ class RollingExpiry:
         settle, self._unsettled = self._unsettled | set(added), set(added)
         now = self.clock.now()
         async with self.db.session() as session:
-            changes = await self.service.expire_rolling(session, now=now)
+            changes = await self.upkeep.expire_rolling(session, now=now)
         if settle:
             async with self.db.session() as session:
-                changes += await self.service.reconcile_periods(session, sorted(settle), now=now)
+                changes += await self.upkeep.reconcile_periods(session, sorted(settle), now=now)
         if changes:
             log.info("statuses_aged", status_changes=len(changes), periods_added=added)
         return changes
 
     async def follow_registry(self) -> list[UnitStatus]:
         async with self.db.session() as session:
-            changes = await self.service.follow_registry(session, now=self.clock.now())
-        self._followed_version = self.service.following_version  # committed: it holds now
+            changes = await self.upkeep.follow_registry(session, now=self.clock.now())
+        self._followed_version = self.upkeep.following_version  # committed: it holds now
         if changes:
             log.info(
                 "registry_followed", version=self._followed_version, status_changes=len(changes)

@@ -15,60 +15,58 @@ kept forever for exactly this, and evaluation reads no other service's tables.
    and apply what reached the topic meanwhile, carry the live versions over (unchanged
    statuses keep version and changed_at, changed ones get the next version and are published),
    swap the tables in, and follow a registry load made since the start
-   (`EvaluationService.follow_registry`). Events the live consumer applies afterwards are
+   (`Upkeep.follow_registry`). Events the live consumer applies afterwards are
    already in the new tables and change nothing.
 """
 
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-import sqlalchemy as sa
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from services.evaluation.config import Clock, EvaluationSettings
+from services.evaluation.correcting import is_correction, new_correction
 from services.evaluation.models import REBUILT_TABLES, tables_in
-from services.evaluation.repository import (
+from services.evaluation.rebuild_repository import RebuildRepository
+from services.evaluation.records import (
     CORRECTION_COLUMNS,
     EFFECT_COLUMNS,
     EVENT_COLUMNS,
-    REBUILD_LOCK,
-    EvaluationRepository,
-    RebuildRepository,
     correction_record,
+    effect_record,
     event_record,
 )
+from services.evaluation.repository import EvaluationRepository
 from services.evaluation.service import (
     EvaluationService,
     Incoming,
-    is_correction,
     message_of,
-    new_correction,
     new_event,
     status_of,
 )
+from services.evaluation.upkeep import Upkeep
+from services.evaluation.upkeep_repository import UpkeepRepository
 from services.evaluation.worker import load_campaign, migrate
+from shared import kafka
 from shared.campaign import rolling_window
 from shared.db import Database, asyncpg_dsn
 from shared.events import EventReattributed, EventRecord
-from shared.locks import LockName, lock_key
 from shared.registry.cache import UnitRegistry
 
 log = structlog.get_logger(__name__)
 STAGING = "evaluation_rebuild"
-# Held for the whole rebuild (session level): one rebuild at a time.
-RUNNING_LOCK = lock_key(LockName.evaluation_rebuild)
 CHUNK = 20_000
 INDEXED_AFTER_LOAD = {"ix_event_attributed_code"}
 CORRECTIONS_PER_ROUND = 5_000
@@ -103,6 +101,16 @@ class RebuildReport:
         return self.messages / self.seconds if self.seconds else 0.0
 
 
+def topic_reader(settings: EvaluationSettings) -> kafka.TopicReader:
+    """The whole petition-event topic, fetched in large chunks."""
+    return kafka.TopicReader(
+        settings,
+        settings.events_topic,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+
+
 def staging_ddl(*, after_load: bool = False) -> list[str]:
     """The rebuilt tables exactly as `models` defines them, in the staging schema; with
     `after_load`, the indexes built once the rows are in (one sort costs less than keeping
@@ -119,64 +127,6 @@ def staging_ddl(*, after_load: bool = False) -> list[str]:
             if (i.name in INDEXED_AFTER_LOAD) == after_load
         ]
     return statements
-
-
-class TopicReader:
-    """The whole petition-event topic, without a consumer group."""
-
-    def __init__(self, settings: EvaluationSettings) -> None:
-        self.settings = settings
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-        )
-        self.partitions: list[TopicPartition] = []
-        self.started = False
-
-    async def start(self) -> None:
-        await self.consumer.start()
-        self.started = True
-        topic = self.settings.events_topic
-        known = self.consumer.partitions_for_topic(topic)
-        if not known:
-            await self.consumer._client.force_metadata_update()
-            known = self.consumer.partitions_for_topic(topic) or set()
-        self.partitions = [TopicPartition(topic, p) for p in sorted(known)]
-        self.consumer.assign(self.partitions)
-        await self.consumer.seek_to_beginning(*self.partitions)
-
-    async def stop(self) -> None:
-        if self.started:
-            await asyncio.sleep(0)  # aiokafka cannot stop a consumer whose tasks never ran
-            await self.consumer.stop()
-
-    async def end_offsets(self) -> dict[TopicPartition, int]:
-        if not self.partitions:
-            return {}
-        ends: dict[TopicPartition, int] = await self.consumer.end_offsets(self.partitions)
-        return ends
-
-    async def read_to(
-        self, ends: dict[TopicPartition, int], *, chunk: int
-    ) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
-        """Chunks of records, until every partition has been read up to `ends`."""
-        while True:
-            pending = [tp for tp in self.partitions if await self.consumer.position(tp) < ends[tp]]
-            if not pending:
-                return
-            batch = await self.consumer.getmany(*pending, timeout_ms=500, max_records=chunk)
-            records = [r for tp in sorted(batch) for r in batch[tp] if r.offset < ends[tp]]
-            overshoot = {
-                tp: ends[tp] for tp in batch if batch[tp] and batch[tp][-1].offset >= ends[tp]
-            }
-            for tp, end in overshoot.items():
-                self.consumer.seek(tp, end)
-            if records:
-                yield records
 
 
 @dataclass
@@ -229,7 +179,7 @@ class Loader:
             event = new_event(parsed.event)  # type: ignore[arg-type]
             rows.events.append(event_record(event))
             rows.effects.extend(
-                (e.event_id, e.unit_code, e.criteria, e.headcount, e.occurred_at)
+                effect_record(e)
                 for e in self.service.effects_for(
                     event_id=event.event_id,
                     facts=event.facts,
@@ -240,19 +190,22 @@ class Loader:
         return rows
 
     async def copy(self, rows: Rows) -> None:
-        await self.repository.copy("event", EVENT_COLUMNS, rows.events)
-        await self.repository.copy("effect", EFFECT_COLUMNS, rows.effects)
-        await self.repository.copy("correction", CORRECTION_COLUMNS, rows.corrections)
+        await self.repository.copy("event", columns=EVENT_COLUMNS, rows=rows.events)
+        await self.repository.copy("effect", columns=EFFECT_COLUMNS, rows=rows.effects)
+        await self.repository.copy("correction", columns=CORRECTION_COLUMNS, rows=rows.corrections)
 
     async def load_all(
         self,
-        reader: TopicReader,
+        reader: kafka.TopicReader,
         ends: dict[TopicPartition, int],
         *,
         progress: Callable[[Progress], None] | None,
         started: float,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        """Read to `ends`; each chunk is COPied while the next one is read and parsed."""
+        """Read to `ends`; each chunk is COPied while the next one is read and parsed.
+        `on_progress` gets (messages read, offsets to read: the topic starts at 0)."""
+        total = sum(ends.values())
         copying: asyncio.Task[None] | None = None
         async for records in reader.read_to(ends, chunk=CHUNK):
             rows = self.rows_of(records)
@@ -261,8 +214,12 @@ class Loader:
             copying = asyncio.create_task(self.copy(rows))
             if progress is not None:
                 progress(Progress(self.report.messages, time.perf_counter() - started))
+            if on_progress is not None:
+                on_progress(min(self.report.messages, total), total)
         if copying is not None:
             await copying
+        if on_progress is not None:
+            on_progress(total, total)  # transaction markers take offsets but are no messages
 
 
 async def rebuild(
@@ -271,6 +228,7 @@ async def rebuild(
     clock: Clock,
     swap: bool = True,
     progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RebuildReport:
     """Recompute every status from the topic; swap the result in unless `swap` is false (then
     only report how it differs from the live statuses)."""
@@ -287,9 +245,9 @@ async def rebuild(
     followed = registry.version  # the effects are computed with this registry
     service = EvaluationService(campaign=campaign, registry=registry, schema=STAGING, publish=False)
     connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
-    reader = TopicReader(settings)
-    staging = RebuildRepository(connection, staging=STAGING)
-    if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RUNNING_LOCK):
+    reader = topic_reader(settings)
+    staging = RebuildRepository(connection, schema=STAGING)
+    if not await staging.try_lock_running():
         await connection.close()
         await db.dispose()
         raise RebuildRunning("another rebuild is running")
@@ -298,15 +256,18 @@ async def rebuild(
         loader = Loader(staging, service)
         await reader.start()
         ends = await reader.end_offsets()
-        await loader.load_all(reader, ends, progress=progress, started=started)
-        for statement in staging_ddl(after_load=True):
-            await connection.execute(statement)
+        await loader.load_all(
+            reader, ends, progress=progress, started=started, on_progress=on_progress
+        )
+        await staging.execute_ddl(staging_ddl(after_load=True))
         await staging.analyze()
         await apply_corrections(EvaluationRepository(connection, schema=STAGING), service)
         report = loader.report
         report.statuses = await staging.compute_statuses(service.period_bounds(now), now=now)
         if swap:
-            await swap_in(db, staging, reader, loader, service, now=now, followed=followed)
+            await swap_in(
+                db=db, reader=reader, loader=loader, service=service, now=now, followed=followed
+            )
             report.swapped = True
         else:
             report.differences = await staging.differences()
@@ -336,22 +297,17 @@ async def apply_corrections(repository: EvaluationRepository, service: Evaluatio
 
 
 async def swap_in(
+    *,
     db: Database,
-    staging: RebuildRepository,
-    reader: TopicReader,
+    reader: kafka.TopicReader,
     loader: Loader,
     service: EvaluationService,
-    *,
     now: datetime,
     followed: int,
 ) -> None:
     async with db.session() as session:
-        connection = await session.connection()
-        await connection.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": REBUILD_LOCK}
-        )
-        raw = await connection.get_raw_connection()
-        swap = RebuildRepository(raw.driver_connection, staging=STAGING)
+        await service.unit_of_work(session, exclusive=True)  # no live batch runs from here
+        swap = await RebuildRepository.from_session(session, schema=STAGING)
         ends = await reader.end_offsets()
         async for records in reader.read_to(ends, chunk=CHUNK):
             items = [Incoming(p) for r in records if (p := loader.parse(r)) is not None]
@@ -364,13 +320,13 @@ async def swap_in(
                 for message in (message_of(status_of(row)) for row in changed)
             ]
         )
-        live = EvaluationRepository(raw.driver_connection)
+        live = await UpkeepRepository.from_session(session)
         await live.set_rolling_window_start(rolling_window(now)[0])
         await live.mark_future_effects(now)
         # The rebuilt effects follow the registry as it was when the rebuild began; a load
         # since then is followed here, before any batch sees the new tables.
         await live.set_followed_registry_version(followed)
         following = EvaluationService(campaign=service.campaign, registry=service.registry)
-        moved = await following.follow_registry(session, now=now)
+        moved = await Upkeep(following).follow_registry(session, now=now)
         loader.report.differences = [(row["unit_code"], row["period"]) for row in changed]
         loader.report.differences += [(s.unit_code, s.period) for s in moved]

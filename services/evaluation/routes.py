@@ -29,7 +29,7 @@ NOT_FOUND: dict[str, Any] = {
     "correction, its own unit) lies in its scope.",
 )
 async def get_effect(
-    event_id: UUID, request: Request, session: SessionDep, principal: PrincipalDep
+    *, event_id: UUID, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> EffectOut:
     worker: EvaluationWorker = request.app.state.worker
     return await worker.service.effect(

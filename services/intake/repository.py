@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.models import JournalEntry
 from shared.corrections import Correction
+from shared.events import FREE_TEXT_FIELDS
 from shared.outbox import OutboxMessage
+from shared.repository import Repository, rows_affected
 
 journal = JournalEntry.__table__  # type: ignore[attr-defined]
 
@@ -71,6 +71,19 @@ KNOWN_TARGETS_SQL = """
       LEFT JOIN access.api_keys k ON k.key_id = c.key_id
      WHERE t.event_id = ANY($1::uuid[])
 """
+# A batch per statement, so that no statement holds many row locks for long.
+PURGE_SQL = """
+    WITH due AS (
+        SELECT event_id FROM intake.journal
+         WHERE accepted_at < $1 AND payload ?| $2::text[]
+         LIMIT $3
+    )
+    UPDATE intake.journal AS j
+       SET payload = j.payload - $2::text[]
+      FROM due
+     WHERE j.event_id = due.event_id
+"""
+FREE_TEXT = sorted(FREE_TEXT_FIELDS)
 RECEIPTS_SQL = """
     SELECT event_id, content_hash, accepted_at FROM intake.journal WHERE event_id = ANY($1::uuid[])
 """
@@ -93,37 +106,10 @@ class KnownTarget:
     corrections: list[Correction]
 
 
-async def known_targets(
-    connection: asyncpg.Connection, target_ids: Sequence[UUID]
-) -> dict[UUID, KnownTarget]:
-    if not target_ids:
-        return {}
-    targets: dict[UUID, KnownTarget] = {}
-    for row in await connection.fetch(KNOWN_TARGETS_SQL, list(target_ids)):
-        target = targets.get(row["target_id"])
-        if target is None:
-            target = targets[row["target_id"]] = KnownTarget(
-                row["target_id"], row["target_type"], row["target_unit"], []
-            )
-        if row["event_id"] is not None:
-            target.corrections.append(
-                Correction(
-                    event_id=row["event_id"],
-                    type=row["type"],
-                    new_unit_code=row["new_unit_code"],
-                    accepted_at=row["accepted_at"],
-                    scope_code=row["scope_code"],
-                    sender_known=row["sender_known"],
-                )
-            )
-    return targets
-
-
-class EventStore:
-    """Writes to the journal, one statement each (autocommit: each is its own transaction)."""
-
-    def __init__(self, connection: asyncpg.Connection) -> None:
-        self.connection = connection
+class EventRepository(Repository):
+    """The accepted-event journal. Acceptance runs on a pooled connection of its own
+    (`EventRepository(connection)`: each statement is its own transaction); reading one event
+    runs in the request's session (`await EventRepository.from_session(session)`)."""
 
     async def insert_new(
         self, rows: Sequence[dict[str, Any]], *, messages: Sequence[tuple[UUID, OutboxMessage]]
@@ -153,16 +139,26 @@ class EventStore:
             for r in result
         }
 
+    async def known_targets(self, target_ids: Sequence[UUID]) -> dict[UUID, KnownTarget]:
+        """The journal's record of these correction targets, with their corrections so far."""
+        if not target_ids:
+            return {}
+        targets: dict[UUID, KnownTarget] = {}
+        for row in await self.connection.fetch(KNOWN_TARGETS_SQL, list(target_ids)):
+            target = targets.get(row["target_id"])
+            if target is None:
+                target = targets[row["target_id"]] = KnownTarget(
+                    row["target_id"], row["target_type"], row["target_unit"], []
+                )
+            if row["event_id"] is not None:
+                target.corrections.append(Correction.from_row(row))
+        return targets
 
-class EventRepository:
-    """Reads of the journal, in a request's session."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> "EventRepository":
-        return cls(session)
+    async def purge_free_text(self, *, accepted_before: datetime, batch_size: int) -> int:
+        """Remove the free text of up to `batch_size` events accepted before the moment;
+        returns how many lost theirs."""
+        status = await self.connection.execute(PURGE_SQL, accepted_before, FREE_TEXT, batch_size)
+        return rows_affected(status)
 
     async def get(self, event_id: UUID) -> sa.Row[Any] | None:
         result = await self.session.execute(

@@ -15,26 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from services.intake.repository import EventRepository
 from shared.db import Database
-from shared.events import FREE_TEXT_FIELDS
 
 log = structlog.get_logger(__name__)
 
 PURGE_BATCH = 5000
-_FIELDS = sorted(FREE_TEXT_FIELDS)
-# A batch per statement, so no statement holds many row locks for long. Each statement commits
-# on its own; a purge cut short leaves whole rows done and is finished by the next one.
-PURGE_SQL = """
-    WITH due AS (
-        SELECT event_id FROM intake.journal
-         WHERE accepted_at < $1 AND payload ?| $2::text[]
-         LIMIT $3
-    )
-    UPDATE intake.journal AS j
-       SET payload = j.payload - $2::text[]
-      FROM due
-     WHERE j.event_id = due.event_id
-"""
 
 
 async def purge_free_text(
@@ -45,9 +31,12 @@ async def purge_free_text(
     cutoff = now - retention
     purged = 0
     while True:
+        # One batch per statement, each committing alone: a purge cut short leaves whole
+        # rows done and is finished by the next one.
         async with db.connection(commits=True) as connection:
-            status = await connection.execute(PURGE_SQL, cutoff, _FIELDS, batch_size)
-        count = int(status.rsplit(" ", 1)[-1])  # "UPDATE n"
+            count = await EventRepository(connection).purge_free_text(
+                accepted_before=cutoff, batch_size=batch_size
+            )
         purged += count
         if count < batch_size:
             return purged

@@ -84,6 +84,7 @@ async def post_batch(
     request: Request,
     principal: PrincipalDep,
 ) -> Response:
+    intake(request).check_batch_size(len(batch.events))
     charge_events(request, principal, events=len(batch.events))
     results = await intake(request).accept_batch(
         items=batch.events, principal=principal, correlation_id=correlation_id(request)

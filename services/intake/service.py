@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import metrics
-from services.intake.repository import EventRepository, EventStore, KnownTarget, known_targets
+from services.intake.config import DEFAULT_MAX_BATCH_EVENTS
+from services.intake.repository import EventRepository, KnownTarget
 from shared.access.models import Role
 from shared.access.service import Principal
 from shared.corrections import CORRECTION_TYPES, Correction, Refusal, covers_in, resolve
@@ -31,7 +32,7 @@ from shared.events import (
 )
 from shared.levels import CAMPAIGN_LEVELS, RANK
 from shared.outbox import OutboxMessage
-from shared.problems import validation_errors
+from shared.problems import problem_of, validation_errors
 from shared.registry.cache import UnitRegistry
 
 
@@ -76,18 +77,6 @@ def event_record(payload_json: str, *, accepted_at: str, key_id: str) -> bytes:
     ).encode()
 
 
-def _problem_of(error: DomainError) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": f"urn:sanwu:problem:{error.slug}",
-        "title": error.title,
-        "status": error.status,
-        "detail": error.detail,
-    }
-    if error.errors:
-        body["errors"] = error.errors
-    return body
-
-
 class IntakeService:
     def __init__(
         self,
@@ -97,15 +86,27 @@ class IntakeService:
         petitioner_secret: str,
         future_tolerance: timedelta,
         on_accepted: Callable[[], None] | None = None,
+        max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS,
     ) -> None:
         """`on_accepted` is called after events were journalled (to wake the outbox relay)."""
         self.db = db
+        self.max_batch_events = max_batch_events
         self.on_accepted = on_accepted
         self.registry = registry
         self._petitioner_key = petitioner_secret.encode()
         self.future_tolerance = future_tolerance
 
     # --- checks ----------------------------------------------------------------------------
+
+    def check_batch_size(self, size: int) -> None:
+        if size > self.max_batch_events:
+            limit = self.max_batch_events
+            raise InvalidInput(
+                f"a batch holds at most {limit} events; this one has {size}",
+                errors=[
+                    {"field": "events", "message": f"at most {limit} events", "type": "too_long"}
+                ],
+            )
 
     async def check(
         self,
@@ -185,7 +186,7 @@ class IntakeService:
         if not ids:
             return {}
         async with self.db.connection() as connection:
-            return await known_targets(connection, sorted(ids))
+            return await EventRepository(connection).known_targets(sorted(ids))
 
     def _check_target(
         self,
@@ -288,7 +289,7 @@ class IntakeService:
                 error = InvalidInput(
                     f"events[{index}] is invalid", errors=validation_errors(exc.errors())
                 )
-                parsed.append(ItemResult(_raw_id(item), "rejected", _problem_of(error)))
+                parsed.append(ItemResult(_raw_id(item), "rejected", problem_of(error)))
                 metrics.rejected.labels("validation").inc()
         events = [e for e in parsed if not isinstance(e, ItemResult)]
         targets = await self.known_targets(events) | _corrections_in(events)
@@ -301,7 +302,7 @@ class IntakeService:
                 county = await self.check(entry, principal, now=now, targets=targets)
                 slots.append(self._prepare(entry, county))
             except (InvalidInput, OutOfScope) as exc:
-                slots.append(ItemResult(_raw_id(item), "rejected", _problem_of(exc)))
+                slots.append(ItemResult(_raw_id(item), "rejected", problem_of(exc)))
                 metrics.rejected.labels(exc.slug).inc()
         prepared = [s for s in slots if isinstance(s, _Prepared)]
         outcome = await self._store(
@@ -321,7 +322,7 @@ class IntakeService:
                     f"event {event_id} appears twice in the batch with other content"
                 )
             if isinstance(result, DomainError):
-                results.append(ItemResult(str(event_id), "rejected", _problem_of(result)))
+                results.append(ItemResult(str(event_id), "rejected", problem_of(result)))
             elif event_id in reported or result.duplicate:
                 results.append(ItemResult(str(event_id), "duplicate"))
             else:
@@ -370,7 +371,7 @@ class IntakeService:
             for event_id, p in first.items()
         ]
         async with self.db.connection(commits=True) as connection:
-            store = EventStore(connection)
+            store = EventRepository(connection)
             inserted = await store.insert_new(rows, messages=messages)
             existing = await store.receipts([i for i in first if i not in inserted])
         if inserted and self.on_accepted is not None:
@@ -425,7 +426,7 @@ class IntakeService:
     async def get(
         self, session: AsyncSession, *, event_id: UUID, principal: Principal
     ) -> dict[str, Any]:
-        repository = EventRepository.from_session(session)
+        repository = await EventRepository.from_session(session)
         row = await repository.get(event_id)
         if row is None:
             raise EventNotFound(f"no event {event_id}")

@@ -24,7 +24,7 @@ async def apply_changes(session: AsyncSession, changes: Sequence[StoredStatus]) 
     """Apply changes in the order given; a version at or below the stored one is ignored."""
     if not changes:
         return Applied(applied=0, ignored=0)
-    repository = ReportingRepository.from_session(session)
+    repository = await ReportingRepository.from_session(session)
     await repository.lock_writes()
     current: dict[tuple[str, str], StoredStatus | None] = dict(
         await repository.statuses({c.key for c in changes})
@@ -50,7 +50,7 @@ async def apply_changes(session: AsyncSession, changes: Sequence[StoredStatus]) 
 async def follow_registry(session: AsyncSession, registry: UnitRegistry) -> int:
     """Move the counts of units the registry has moved (or re-levelled) since they were filed.
     Returns how many units moved."""
-    repository = ReportingRepository.from_session(session)
+    repository = await ReportingRepository.from_session(session)
     await repository.lock_writes()
     moved = []
     for unit_code, level, path in await repository.placements():

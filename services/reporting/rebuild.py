@@ -9,8 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import ConsumerRecord
 
 from services.reporting.config import ReportingSettings
 from services.reporting.consumer import parse
@@ -46,11 +45,13 @@ async def rebuild(
     registry: UnitRegistry,
     progress: Progress | None = None,
     progress_every: float = 1.0,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RebuildProgress:
+    """`on_progress` gets (offsets read, offsets to read) after every batch."""
     started = time.monotonic()
     state = RebuildProgress()
     async with db.session() as session:
-        await RebuildRepository(session).create_staging()
+        await (await RebuildRepository.from_session(session)).create_staging()
     last_report = 0.0
     async for records in _read_topic(settings, state):
         newest: dict[tuple[str, str], StoredStatus] = {}
@@ -62,19 +63,23 @@ async def rebuild(
                 newest[parsed.key] = parsed
         state.messages += len(records)
         async with db.session() as session:
-            await RebuildRepository(session).keep_newest(list(newest.values()))
+            staged = await RebuildRepository.from_session(session)
+            await staged.keep_newest(list(newest.values()))
+        if on_progress is not None:
+            on_progress(state.offsets_read, state.offsets_total)
         if progress and time.monotonic() - last_report >= progress_every:
             last_report = time.monotonic()
             progress(state)
     async with db.session() as session:
-        await ReportingRepository.from_session(session).lock_writes()
-        staging = RebuildRepository(session)
+        live = await ReportingRepository.from_session(session)
+        await live.lock_writes()
+        staging = await RebuildRepository.from_session(session)
         state.taken_from_live = await staging.merge_newer_live_rows()
         state.feed_entries_added = await staging.append_missed_changes()
         await staging.count_staged()
         state.statuses = await staging.staged_count()
         await staging.swap()
-        await ReportingRepository.from_session(session).announce_change()
+        await live.announce_change()
     state.seconds = time.monotonic() - started
     if progress:
         progress(state)
@@ -85,43 +90,22 @@ class StatusTopicMissing(Exception):
     pass
 
 
-async def _partitions(settings: ReportingSettings, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    found = [p["partition"] for d in described if d["error_code"] == 0 for p in d["partitions"]]
-    if not found:
-        raise StatusTopicMissing(f"the status topic {topic} does not exist")
-    return [TopicPartition(topic, p) for p in sorted(found)]
-
-
 async def _read_topic(
     settings: ReportingSettings, state: RebuildProgress
 ) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
     """The status topic from its beginning to its end as of now, in batches."""
-    partitions = await _partitions(settings, settings.status_topic)
-    consumer = kafka.consumer(
-        settings, group_id=None, max_poll_records=settings.reporting_batch_size
-    )
-    try:
-        await consumer.start()
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        begin = await consumer.beginning_offsets(partitions)
-        end = await consumer.end_offsets(partitions)
-        state.offsets_total = sum(end[tp] - begin[tp] for tp in partitions)
-        while True:
-            positions = {tp: await consumer.position(tp) for tp in partitions}
-            state.offsets_read = sum(min(positions[tp], end[tp]) - begin[tp] for tp in partitions)
-            pending = [tp for tp in partitions if positions[tp] < end[tp]]
-            if not pending:
-                return
-            batch = await consumer.getmany(*pending, timeout_ms=1000)
-            records = [r for tp, rs in batch.items() for r in rs if r.offset < end[tp]]
-            if records:
-                yield records
-    finally:
-        await consumer.stop()
+    topic = settings.status_topic
+    async with kafka.TopicReader(
+        settings, topic, max_poll_records=settings.reporting_batch_size
+    ) as reader:
+        if not reader.partitions:
+            raise StatusTopicMissing(f"the status topic {topic} does not exist")
+        begin = await reader.beginning_offsets()
+        end = await reader.end_offsets()
+        state.offsets_total = sum(end[tp] - begin[tp] for tp in reader.partitions)
+        async for records in reader.read_to(end):
+            positions = await reader.positions()
+            state.offsets_read = sum(
+                min(positions[tp], end[tp]) - begin[tp] for tp in reader.partitions
+            )
+            yield records

@@ -25,6 +25,7 @@ from services.reporting.models import (
 from services.reporting.readmodel import CountKey, Figures, StoredStatus, UnitPath
 from shared.levels import Level
 from shared.locks import LockName, lock_key
+from shared.repository import Repository, rows_affected
 
 # Every transaction that writes the read model (the consumers of all instances, the registry
 # follower, a rebuild's swap) takes this lock first, so writers run one at a time. A change's
@@ -33,15 +34,21 @@ from shared.locks import LockName, lock_key
 # and a cursor never passes a change that commits later.
 APPLY_LOCK = lock_key(LockName.reporting_apply)
 FEED_COLUMNS = ("seq", "unit_code", "period", "three_no", "version", "changed_at")
+STATUS_SQL = f"SELECT * FROM {unit_status.fullname} WHERE unit_code = $1 AND period = $2"
+# The codes travel as one array parameter: `IN (...)` would bind up to SCAN_CHUNK of them.
+_NOT_CLEAN_AMONG = f"""
+    FROM {unit_status.fullname}
+    WHERE period = $1 AND unit_code = ANY($2::bpchar[]) AND NOT three_no
+"""
+NOT_CLEAN_SQL = "SELECT *" + _NOT_CLEAN_AMONG
+NOT_CLEAN_CODES_SQL = "SELECT unit_code" + _NOT_CLEAN_AMONG
 
 
-class ReportingRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> "ReportingRepository":
-        return cls(session)
+class ReportingRepository(Repository):
+    """The read model. Writes and summaries run in a session
+    (`await ReportingRepository.from_session(session)`); the reads of one statement that
+    serve status and eligible-list requests run on a pooled connection of their own
+    (`ReportingRepository(connection)`: no BEGIN/COMMIT)."""
 
     # --- writing (under the apply lock) ---------------------------------------------------
 
@@ -165,52 +172,33 @@ class ReportingRepository:
         )
         return list(rows)
 
+    # --- reads of one statement each, on a connection of their own --------------------------
 
-# --- reads of one statement each, on a plain connection (no session, no BEGIN/COMMIT) -------
+    async def status(self, unit_code: str, period: str) -> StoredStatus | None:
+        row = await self.connection.fetchrow(STATUS_SQL, unit_code, period)
+        return StoredStatus.from_row(row) if row else None
 
-STATUS_SQL = f"SELECT * FROM {unit_status.fullname} WHERE unit_code = $1 AND period = $2"
-# The codes travel as one array parameter: `IN (...)` would bind up to SCAN_CHUNK of them.
-_NOT_CLEAN_AMONG = f"""
-    FROM {unit_status.fullname}
-    WHERE period = $1 AND unit_code = ANY($2::bpchar[]) AND NOT three_no
-"""
-NOT_CLEAN_SQL = "SELECT *" + _NOT_CLEAN_AMONG
-NOT_CLEAN_CODES_SQL = "SELECT unit_code" + _NOT_CLEAN_AMONG
+    async def not_clean(self, period: str, unit_codes: list[str]) -> dict[str, StoredStatus]:
+        """The statuses of those of the units that are not three-no in the period."""
+        rows = await self.connection.fetch(NOT_CLEAN_SQL, period, unit_codes)
+        return {row["unit_code"]: StoredStatus.from_row(row) for row in rows}
 
-
-async def fetch_status(
-    connection: asyncpg.Connection, unit_code: str, period: str
-) -> StoredStatus | None:
-    row = await connection.fetchrow(STATUS_SQL, unit_code, period)
-    return StoredStatus.from_row(row) if row else None
-
-
-async def fetch_not_clean(
-    connection: asyncpg.Connection, period: str, unit_codes: list[str]
-) -> dict[str, StoredStatus]:
-    """The statuses of those of the units that are not three-no in the period."""
-    rows = await connection.fetch(NOT_CLEAN_SQL, period, unit_codes)
-    return {row["unit_code"]: StoredStatus.from_row(row) for row in rows}
-
-
-async def fetch_not_clean_codes(
-    connection: asyncpg.Connection, period: str, unit_codes: list[str]
-) -> set[str]:
-    """Which of the units are not three-no in the period (the rest have no status, or a
-    clean one)."""
-    return {
-        row["unit_code"] for row in await connection.fetch(NOT_CLEAN_CODES_SQL, period, unit_codes)
-    }
+    async def not_clean_codes(self, period: str, unit_codes: list[str]) -> set[str]:
+        """Which of the units are not three-no in the period (the rest have no status, or a
+        clean one)."""
+        rows = await self.connection.fetch(NOT_CLEAN_CODES_SQL, period, unit_codes)
+        return {row["unit_code"] for row in rows}
 
 
 STAGING_SUFFIX = "_rebuild"
 
 
-class RebuildRepository:
-    """Fresh copies of the status and count tables, filled from the status topic and swapped in."""
+class RebuildRepository(Repository):
+    """Fresh copies of the status and count tables, filled from the status topic and swapped
+    in; in a session (`await RebuildRepository.from_session(session)`)."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, connection: asyncpg.Connection, *, session: AsyncSession | None = None):
+        super().__init__(connection, session=session)
         meta = sa.MetaData(schema=SCHEMA, naming_convention=unit_status.metadata.naming_convention)
         self.status = status_table(STATUS + STAGING_SUFFIX, meta)
         self.counts = counts_table(COUNTS + STAGING_SUFFIX, meta)
@@ -247,54 +235,48 @@ class RebuildRepository:
             for c in unit_status.columns
             if c.name not in ("unit_code", "period")
         )
-        result = await self.session.execute(
-            sa.text(
-                f"INSERT INTO {SCHEMA}.{self.status.name} ({columns}) "
-                f"SELECT {columns} FROM {SCHEMA}.{STATUS} "
-                f"ON CONFLICT (unit_code, period) DO UPDATE SET {updates} "
-                f"WHERE excluded.version > {self.status.name}.version"
-            )
+        status = await self.connection.execute(
+            f"INSERT INTO {SCHEMA}.{self.status.name} ({columns}) "
+            f"SELECT {columns} FROM {SCHEMA}.{STATUS} "
+            f"ON CONFLICT (unit_code, period) DO UPDATE SET {updates} "
+            f"WHERE excluded.version > {self.status.name}.version"
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return rows_affected(status)
 
     async def append_missed_changes(self) -> int:
         """Feed rows for every status the live read model lacked or had older."""
         paths = [path_column(level) for level in PATH_LEVELS]
         copied = ["unit_code", "period", "level", "three_no", "version", "changed_at", *paths]
-        result = await self.session.execute(
-            sa.text(
-                f"INSERT INTO {SCHEMA}.status_changes (seq, {', '.join(copied)}) "
-                f"SELECT (SELECT coalesce(max(seq), 0) FROM {SCHEMA}.status_changes) "
-                f"+ row_number() OVER (ORDER BY s.changed_at, s.unit_code, s.period), "
-                f"{', '.join('s.' + c for c in copied)} "
-                f"FROM {SCHEMA}.{self.status.name} s "
-                f"LEFT JOIN {SCHEMA}.{STATUS} l USING (unit_code, period) "
-                f"WHERE l.unit_code IS NULL OR l.version < s.version"
-            )
+        status = await self.connection.execute(
+            f"INSERT INTO {SCHEMA}.status_changes (seq, {', '.join(copied)}) "
+            f"SELECT (SELECT coalesce(max(seq), 0) FROM {SCHEMA}.status_changes) "
+            f"+ row_number() OVER (ORDER BY s.changed_at, s.unit_code, s.period), "
+            f"{', '.join('s.' + c for c in copied)} "
+            f"FROM {SCHEMA}.{self.status.name} s "
+            f"LEFT JOIN {SCHEMA}.{STATUS} l USING (unit_code, period) "
+            f"WHERE l.unit_code IS NULL OR l.version < s.version"
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return rows_affected(status)
 
     async def count_staged(self) -> None:
         paths = ", ".join(f"s.{path_column(level)}" for level in PATH_LEVELS)
         sums = ", ".join(f"sum(s.{name})" for name in FIGURE_COLUMNS)
-        await self.session.execute(
-            sa.text(
-                f"INSERT INTO {SCHEMA}.{self.counts.name} "
-                f"(ancestor_code, period, level, not_clean, {', '.join(FIGURE_COLUMNS)}) "
-                f"SELECT a.code, s.period, s.level, count(*) FILTER (WHERE NOT s.three_no), {sums} "
-                f"FROM {SCHEMA}.{self.status.name} s "
-                f"CROSS JOIN LATERAL unnest(ARRAY[{paths}]) AS a(code) "
-                f"WHERE a.code IS NOT NULL GROUP BY a.code, s.period, s.level"
-            )
+        await self.connection.execute(
+            f"INSERT INTO {SCHEMA}.{self.counts.name} "
+            f"(ancestor_code, period, level, not_clean, {', '.join(FIGURE_COLUMNS)}) "
+            f"SELECT a.code, s.period, s.level, count(*) FILTER (WHERE NOT s.three_no), {sums} "
+            f"FROM {SCHEMA}.{self.status.name} s "
+            f"CROSS JOIN LATERAL unnest(ARRAY[{paths}]) AS a(code) "
+            f"WHERE a.code IS NOT NULL GROUP BY a.code, s.period, s.level"
         )
 
     async def swap(self) -> None:
         """Replace the live tables by the staging ones and give them the live names."""
         for live, staging in ((STATUS, self.status.name), (COUNTS, self.counts.name)):
-            await self.session.execute(sa.text(f"DROP TABLE {SCHEMA}.{live}"))
-            await self.session.execute(sa.text(f"ALTER TABLE {SCHEMA}.{staging} RENAME TO {live}"))
-            await self.session.execute(
-                sa.text(f"ALTER TABLE {SCHEMA}.{live} RENAME CONSTRAINT pk_{staging} TO pk_{live}")
+            await self.connection.execute(f"DROP TABLE {SCHEMA}.{live}")
+            await self.connection.execute(f"ALTER TABLE {SCHEMA}.{staging} RENAME TO {live}")
+            await self.connection.execute(
+                f"ALTER TABLE {SCHEMA}.{live} RENAME CONSTRAINT pk_{staging} TO pk_{live}"
             )
 
     async def staged_count(self) -> int:

@@ -19,9 +19,6 @@ from services.reporting.cache import ExportCache, Rendered, SummaryCache, export
 from services.reporting.readmodel import ZERO, CountKey, Figures, StoredStatus, criterion_counts
 from services.reporting.repository import (
     ReportingRepository,
-    fetch_not_clean,
-    fetch_not_clean_codes,
-    fetch_status,
 )
 from services.reporting.schemas import (
     ChildSummaryOut,
@@ -126,7 +123,7 @@ class ReportingService:
                 errors=[{"field": "code", "message": "not a campaign level", "type": "unit_level"}],
             )
         async with self.db.connection() as connection:
-            stored = await fetch_status(connection, code, period)
+            stored = await ReportingRepository(connection).status(code, period)
         if stored is None:
             return UnitStatusOut(
                 unit=unit_out(unit),
@@ -167,7 +164,7 @@ class ReportingService:
             (c for c in map(self.registry.get_cached, self.registry.children(root)) if c),
             key=lambda c: c.code,
         )
-        repository = ReportingRepository.from_session(session)
+        repository = await ReportingRepository.from_session(session)
         counts = await repository.counts(period, [root, *(c.code for c in children)])
         return SummaryOut(
             root=unit_out(unit),
@@ -221,8 +218,9 @@ class ReportingService:
             start = bisect_right(members, after, key=lambda u: u.code)
         found: list[UnitRef] = []
         async with self.db.connection() as connection:
+            repository = ReportingRepository(connection)
             for chunk in _chunks(members[start:]):
-                not_clean = await fetch_not_clean_codes(connection, period, _codes(chunk))
+                not_clean = await repository.not_clean_codes(period, _codes(chunk))
                 found += (unit for unit in chunk if unit.code not in not_clean)
                 if len(found) > limit:
                     break
@@ -275,8 +273,9 @@ class ReportingService:
         not_eligible: list[tuple[UnitRef, StoredStatus]] = []
         members = self.tree.members(root, level)
         async with self.db.connection() as connection:
+            repository = ReportingRepository(connection)
             for chunk in _chunks(members):
-                not_clean = await fetch_not_clean(connection, period, _codes(chunk))
+                not_clean = await repository.not_clean(period, _codes(chunk))
                 for member in chunk:
                     status = not_clean.get(member.code)
                     if status is None:
@@ -306,7 +305,8 @@ class ReportingService:
         unit = await self.readable_unit(principal, root, None)
         after = self._feed_position(since) if since else 0
         async with self.db.session() as session:
-            rows = await ReportingRepository.from_session(session).changes_after(
+            repository = await ReportingRepository.from_session(session)
+            rows = await repository.changes_after(
                 root_code=root, root_level=unit.level, after=after, limit=limit
             )
         last = rows[-1].seq if rows else after

@@ -1,0 +1,146 @@
+"""Where an event counts: the pure part of the evaluation, without I/O.
+
+An event counts against the units on its attributed chain that the rule table of their level
+says it meets, in every period containing its moment, and in the rolling period while it lies
+in the trailing 12 months.
+"""
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from services.evaluation.records import Effect, StatusWindow
+from services.evaluation.rules import Facts, criteria_met, people_of
+from shared.campaign import Campaign, rolling_window
+from shared.levels import Level
+from shared.registry.cache import UnitRegistry
+from shared.status import ROLLING
+
+ONE_TICK = timedelta(microseconds=1)  # the rolling window excludes its start
+MEMO_LIMIT = 100_000
+
+
+class EffectCalculator:
+    def __init__(self, *, campaign: Campaign, registry: UnitRegistry) -> None:
+        self.campaign = campaign
+        self.registry = registry
+        self._chains: dict[str, tuple[tuple[str, Level], ...]] = {}
+        self._chains_version = -1
+        self._met: dict[Facts, dict[Level, int]] = {}
+        # The window start of an expiry pass (a lower bound of the latest one): effects older
+        # than it left the rolling period already.
+        self._rolling_passed: datetime | None = None
+
+    def effects_for(
+        self, *, event_id: UUID, facts: Facts, unit_code: str, occurred_at: datetime
+    ) -> list[Effect]:
+        """The units on the chain of `unit_code` the event counts against, each judged by the
+        rules of its own level."""
+        people = people_of(facts)
+        met = self._criteria(facts)
+        return [
+            Effect(event_id, code, met[level], people, occurred_at)
+            for code, level in self._chain(unit_code)
+            if met[level]
+        ]
+
+    def _chain(self, unit_code: str) -> tuple[tuple[str, Level], ...]:
+        """The unit and its ancestors at campaign levels (cached until the registry changes)."""
+        if self._chains_version != self.registry.version:
+            self._chains.clear()
+            self._chains_version = self.registry.version
+        chain = self._chains.get(unit_code)
+        if chain is None:
+            rules = self.campaign.rules
+            chain = tuple(
+                (u.code, u.level) for u in self.registry.ancestors(unit_code) if u.level in rules
+            )
+            if chain:
+                self._chains[unit_code] = chain
+        return chain
+
+    def _criteria(self, facts: Facts) -> dict[Level, int]:
+        """`criteria_met` at every campaign level, remembered: many events share their facts."""
+        met = self._met.get(facts)
+        if met is None:
+            if len(self._met) > MEMO_LIMIT:
+                self._met.clear()
+            rules = self.campaign.rules
+            met = self._met[facts] = {
+                level: int(criteria_met(facts, level, rules)) for level in rules
+            }
+        return met
+
+    def windows_of(
+        self, effects: Iterable[Effect], *, now: datetime
+    ) -> dict[tuple[str, str], StatusWindow]:
+        """Every (unit, period) an effect counts in at `now`: the named periods containing it,
+        and the rolling period while it lies in the trailing 12 months that end now."""
+        start = rolling_window(now)[0]
+        return self._windows(effects, now=now, counts=lambda at: start < at <= now)
+
+    def windows_to_recompute(
+        self, effects: Iterable[Effect], *, now: datetime
+    ) -> dict[tuple[str, str], StatusWindow]:
+        """The (unit, period) pairs whose status may change when these effects are added or
+        removed: those of `windows_of`, and the rolling period also for an effect dated after
+        `now` (its unit is then remembered as pending) or one that left the window after the
+        last expiry pass known here (that pass finds units through effect rows, which a
+        correction may just have removed)."""
+        since = self._rolling_passed
+        if since is not None:
+            since = min(since, rolling_window(now)[0])
+        return self._windows(effects, now=now, counts=lambda at: since is None or at > since)
+
+    def _windows(
+        self, effects: Iterable[Effect], *, now: datetime, counts: Callable[[datetime], bool]
+    ) -> dict[tuple[str, str], StatusWindow]:
+        """The named periods containing each effect, and the rolling period where `counts`
+        says so of the effect's moment."""
+        start = rolling_window(now)[0]
+        windows: dict[tuple[str, str], StatusWindow] = {}
+        for effect in effects:
+            for period in self.campaign.periods_containing(effect.occurred_at):
+                windows[(effect.unit_code, period.id)] = StatusWindow(
+                    effect.unit_code, period.id, period.starts_at, period.ends_at
+                )
+            if counts(effect.occurred_at):
+                windows[(effect.unit_code, ROLLING)] = rolling_window_of(
+                    effect.unit_code, start=start, now=now
+                )
+        return windows
+
+    def passed_rolling(self, window_start: datetime | None) -> None:
+        """Note the window start of an expiry pass: effects older than it left the period."""
+        if window_start is not None and (
+            self._rolling_passed is None or window_start > self._rolling_passed
+        ):
+            self._rolling_passed = window_start
+
+    def period_bounds(self, now: datetime) -> list[tuple[str, datetime, datetime | None]]:
+        """Every period as (id, starts_at, ends_at); the rolling one ends at `now`."""
+        bounds: list[tuple[str, datetime, datetime | None]] = [
+            (p.id, p.starts_at, p.ends_at) for p in self.campaign.periods
+        ]
+        bounds.append((ROLLING, rolling_window(now)[0] + ONE_TICK, now + ONE_TICK))
+        return bounds
+
+    def county_of(self, unit_code: str) -> str:
+        return self.registry.keying_unit(unit_code)
+
+    def add_periods(self, campaign: Campaign) -> list[str]:
+        """Take the periods `campaign` has and this one lacks (a new calendar year); the rules
+        stay as loaded. Returns the ids added."""
+        known = set(self.campaign.period_ids())
+        added = [p for p in campaign.periods if p.id not in known]
+        if added:
+            periods = (*self.campaign.periods, *added)
+            self.campaign = dataclasses.replace(self.campaign, periods=periods)
+        return [p.id for p in added]
+
+
+def rolling_window_of(unit_code: str, *, start: datetime, now: datetime) -> StatusWindow:
+    """The rolling period's window (start, now]: an effect dated later counts from
+    its own time on."""
+    return StatusWindow(unit_code, ROLLING, start + ONE_TICK, now + ONE_TICK)

@@ -1,0 +1,173 @@
+"""The SQL of a rebuild: fresh tables in a schema of their own, loaded by COPY, statuses
+aggregated in one statement, then given the live history and swapped in."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.evaluation.models import SCHEMA
+from services.evaluation.records import CONTENT, STATUS_COLUMNS
+from services.evaluation.repository import SchemaRepository, aggregates, listed
+from shared.locks import LockName, lock_key
+from shared.repository import rows_affected
+
+# Held for the whole rebuild (session level): one rebuild at a time.
+RUNNING_LOCK = lock_key(LockName.evaluation_rebuild)
+
+
+class RebuildRepository(SchemaRepository):
+    """The SQL of a rebuild: fresh tables in a schema of their own (`schema`, the staging
+    one), loaded by COPY, statuses aggregated in one statement, then given the live history
+    and swapped in."""
+
+    @property
+    def staging(self) -> str:
+        return self.schema
+
+    @property
+    def retired(self) -> str:
+        return f"{self.schema}_retired"
+
+    async def try_lock_running(self) -> bool:
+        """Take the running lock for as long as the connection lives; false if another
+        rebuild holds it."""
+        return bool(await self.connection.fetchval("SELECT pg_try_advisory_lock($1)", RUNNING_LOCK))
+
+    async def create_staging(self, ddl: Sequence[str]) -> None:
+        await self.drop_staging()
+        await self.connection.execute(f"CREATE SCHEMA {self.staging}")
+        await self.execute_ddl(ddl)
+        # Big sorts and hash aggregates stay in memory.
+        await self.connection.execute("SET work_mem = '256MB'")
+
+    async def execute_ddl(self, ddl: Sequence[str]) -> None:
+        for statement in ddl:
+            await self.connection.execute(statement)
+
+    async def drop_staging(self) -> None:
+        await self.connection.execute(f"DROP SCHEMA IF EXISTS {self.staging} CASCADE")
+        await self.connection.execute(f"DROP SCHEMA IF EXISTS {self.retired} CASCADE")
+
+    async def copy(
+        self, table: str, *, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        if rows:
+            await self.connection.copy_records_to_table(
+                table, records=rows, columns=list(columns), schema_name=self.staging
+            )
+
+    async def analyze(self) -> None:
+        for table in ("event", "correction", "effect"):
+            await self.connection.execute(f"ANALYZE {self.staging}.{table}")
+
+    async def compute_statuses(
+        self, periods: Sequence[tuple[str, datetime, datetime | None]], *, now: datetime
+    ) -> int:
+        """Every (unit, period) with an effect in the period, aggregated in one pass, with the
+        history of the live status as it is now (`merge_history` brings it up to date)."""
+        changed_at, version = self._history("n", "$4::timestamptz")
+        result = await self.connection.execute(
+            f"""
+            WITH fresh AS (
+                SELECT f.unit_code, p.period, {aggregates("f")}
+                FROM {self.staging}.effect f
+                JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[])
+                    AS p(period, starts_at, ends_at)
+                    ON f.occurred_at >= p.starts_at
+                    AND (p.ends_at IS NULL OR f.occurred_at < p.ends_at)
+                GROUP BY f.unit_code, p.period
+            )
+            INSERT INTO {self.staging}.status ({listed(STATUS_COLUMNS)})
+            SELECT n.unit_code, n.period, false, {listed(CONTENT, "n")}, {changed_at}, {version}
+            FROM fresh n
+            LEFT JOIN {SCHEMA}.status o ON o.unit_code = n.unit_code AND o.period = n.period
+            """,
+            [p[0] for p in periods],
+            [p[1] for p in periods],
+            [p[2] for p in periods],
+            now,
+        )
+        return rows_affected(result)
+
+    @staticmethod
+    def _history(new: str, now: str) -> tuple[str, str]:
+        """changed_at and version of a rebuilt status `new` against the live one `o` (joined
+        on the same key, or null): unchanged keeps both, changed takes the next version."""
+        changed = (
+            f"(o.unit_code IS NULL OR ({listed(CONTENT, new)}) "
+            f"IS DISTINCT FROM ({listed(CONTENT, 'o')}))"
+        )
+        return (
+            f"CASE WHEN {changed} THEN {now} ELSE o.changed_at END",
+            f"CASE WHEN {changed} THEN coalesce(o.version, 0) + 1 ELSE o.version END",
+        )
+
+    async def differences(self) -> list[tuple[str, str]]:
+        """The (unit, period) pairs whose rebuilt content differs from the live status."""
+        rows = await self.connection.fetch(
+            f"""
+            SELECT coalesce(n.unit_code, o.unit_code) AS unit_code,
+                   coalesce(n.period, o.period) AS period
+            FROM {self.staging}.status n
+            FULL JOIN {SCHEMA}.status o ON o.unit_code = n.unit_code AND o.period = n.period
+            WHERE CASE WHEN n.unit_code IS NULL THEN NOT o.three_no
+                       WHEN o.unit_code IS NULL THEN true
+                       ELSE ({listed(CONTENT, "n")}) IS DISTINCT FROM ({listed(CONTENT, "o")})
+                  END
+            ORDER BY 1, 2
+            """
+        )
+        return [(row["unit_code"], row["period"]) for row in rows]
+
+    async def merge_history(self, *, now: datetime) -> list[asyncpg.Record]:
+        """Under the rebuild lock: bring the history up to date with the live statuses (they
+        kept changing while the rebuild ran). A pair that never counts anything any more keeps
+        its row, clean. Returns the statuses that differ from the live ones: to publish."""
+        zeros = ", ".join("0" for _ in CONTENT[:-1])
+        await self.connection.execute(
+            f"""
+            INSERT INTO {self.staging}.status ({listed(STATUS_COLUMNS)})
+            SELECT unit_code, period, true, {zeros}, '{{}}', changed_at, version - 1
+            FROM {SCHEMA}.status
+            ON CONFLICT (unit_code, period) DO NOTHING
+            """
+        )
+        changed_at, version = self._history("n", "$1::timestamptz")
+        await self.connection.execute(
+            f"""
+            UPDATE {self.staging}.status s SET (changed_at, version) = (c.changed_at, c.version)
+            FROM (
+                SELECT n.unit_code, n.period, {changed_at} AS changed_at, {version} AS version
+                FROM {self.staging}.status n
+                LEFT JOIN {SCHEMA}.status o ON o.unit_code = n.unit_code AND o.period = n.period
+            ) c
+            WHERE c.unit_code = s.unit_code AND c.period = s.period
+              AND (s.changed_at, s.version) IS DISTINCT FROM (c.changed_at, c.version)
+            """,
+            now,
+        )
+        return await self.connection.fetch(
+            f"""
+            SELECT {listed(STATUS_COLUMNS, "n")} FROM {self.staging}.status n
+            LEFT JOIN {SCHEMA}.status o ON o.unit_code = n.unit_code AND o.period = n.period
+            WHERE o.unit_code IS NULL OR n.version <> o.version
+            """
+        )
+
+    async def swap(self, tables: Sequence[str]) -> None:
+        """Put the rebuilt tables in place of the live ones (call holding the rebuild lock).
+        Moving tables between schemas is instant; the old ones are dropped afterwards by
+        `drop_staging`, outside the lock."""
+        await self.connection.execute(f"CREATE SCHEMA {self.retired}")
+        for table in tables:
+            await self.connection.execute(f"ALTER TABLE {SCHEMA}.{table} SET SCHEMA {self.retired}")
+            await self.connection.execute(f"ALTER TABLE {self.staging}.{table} SET SCHEMA {SCHEMA}")
+
+    async def add_to_outbox(self, rows: Sequence[tuple[bytes, bytes, str]]) -> None:
+        """(key, value, headers as JSON) of the status changes to publish."""
+        if rows:
+            await self.connection.copy_records_to_table(
+                "outbox", records=rows, columns=["key", "value", "headers"], schema_name=SCHEMA
+            )
