@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -299,8 +298,3 @@ def load(path: Path, *, today: date | None = None) -> Campaign:
     except OSError as exc:
         raise CampaignFileError(f"{path}: cannot read: {exc}") from exc
     return parse(text, source=str(path), today=today)
-
-
-@lru_cache
-def load_cached(path: Path) -> Campaign:
-    return load(path)

@@ -12,6 +12,18 @@ CORRELATION_HEADER = "x-correlation-id"
 VALID_CORRELATION_ID = re.compile(rb"[\x21-\x7e]{1,64}")
 
 
+class CurrentStderr:
+    """Writes to whatever `sys.stderr` is when a line is logged rather than when logging was
+    configured: loggers are cached on first use, and a stream bound then would miss a later
+    redirect of stderr (a test capturing it, a command's wrapper)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "INFO", *, json: bool = True) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
@@ -25,7 +37,7 @@ def configure(level: str = "INFO", *, json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
 

@@ -43,6 +43,18 @@ def problem(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    body = problem_body(status, title=title, detail=detail, slug=slug, errors=errors)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def problem_body(
+    status: int,
+    *,
+    title: str,
+    detail: str,
+    slug: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"urn:sanwu:problem:{slug}" if slug else "about:blank",
         "title": title,
@@ -51,7 +63,14 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
-    return ProblemResponse(body, status_code=status, headers=headers)
+    return body
+
+
+def problem_of(error: DomainError) -> dict[str, Any]:
+    """The problem body of a domain error, for answers that carry several (a batch's results)."""
+    return problem_body(
+        error.status, title=error.title, detail=error.detail, slug=error.slug, errors=error.errors
+    )
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:

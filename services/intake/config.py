@@ -4,6 +4,8 @@ from pydantic import Field
 
 from shared.config import Settings, settings_or_exit
 
+DEFAULT_MAX_BATCH_EVENTS = 1000
+
 
 class IntakeSettings(Settings):
     intake_host: str = "127.0.0.1"
@@ -13,7 +15,7 @@ class IntakeSettings(Settings):
     # The relay in the intake process is woken by each accepted event; this bounds how long
     # a relay running on its own (`sanwu intake relay`) leaves a committed event unpublished.
     relay_idle_poll_seconds: float = 0.1
-    max_batch_events: int = 1000
+    max_batch_events: int = Field(DEFAULT_MAX_BATCH_EVENTS, ge=1)
     future_tolerance_seconds: int = 300
     # What people wrote (summary, reason, category, platform) is removed from the journal this
     # long after the event was accepted: three years, the span of the yearly campaign periods a

@@ -4,6 +4,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
+from services.intake.config import DEFAULT_MAX_BATCH_EVENTS
 from shared.events import Event
 
 
@@ -18,10 +19,11 @@ class BatchIn(BaseModel):
 
     # Documented as events, validated one by one by the service: a bad item is rejected
     # alone instead of failing the whole batch.
+    # The limit is SANWU_MAX_BATCH_EVENTS, checked by the service; the schema shows the default.
     events: list[SkipValidation[Event]] = Field(
-        max_length=1000,
-        description="Up to 1000 events, each as for POST /v1/events; a bad one does not stop "
-        "the others.",
+        json_schema_extra={"maxItems": DEFAULT_MAX_BATCH_EVENTS},
+        description=f"Up to {DEFAULT_MAX_BATCH_EVENTS} events (by default), each as for "
+        "POST /v1/events; a bad one does not stop the others.",
     )
 
 

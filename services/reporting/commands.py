@@ -2,8 +2,11 @@
 
 import asyncio
 import contextlib
+from typing import Annotated
 
 import typer
+
+from shared.cli import PROGRESS_OPTION, echo_err, progress_bar, require_database, run
 
 reporting_app = typer.Typer(help="The reporting service's read model.", no_args_is_help=True)
 
@@ -19,7 +22,7 @@ def consume() -> None:
     from shared.db import Database
     from shared.registry.cache import UnitRegistry
 
-    async def run() -> None:
+    async def run_consumer() -> None:
         settings = get_settings()
         sanwu_logging.configure(settings.log_level, json=settings.log_json)
         await migrate(settings)
@@ -35,48 +38,43 @@ def consume() -> None:
             await db.dispose()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+        run(run_consumer())
 
 
 @reporting_app.command("rebuild")
-def rebuild() -> None:
+def rebuild(progress: Annotated[bool | None, PROGRESS_OPTION] = None) -> None:
     """Rebuild the read model from the compacted status topic, into fresh tables swapped in.
     Safe while the service runs; feed cursors stay valid."""
     from services.reporting import rebuild as rebuilding
     from services.reporting.config import get_settings
     from services.reporting.main import migrate
+    from shared.cli import ProgressHook
     from shared.db import Database
     from shared.registry.cache import UnitRegistry
 
-    def show(state: rebuilding.RebuildProgress) -> None:
-        typer.echo(
-            f"read {state.offsets_read}/{state.offsets_total} offsets ({state.share:.0%}), "
-            f"{state.messages} messages, {state.malformed} malformed",
-            err=True,
-        )
-
-    async def run() -> rebuilding.RebuildProgress:
+    async def run_rebuild(on_progress: ProgressHook | None) -> rebuilding.RebuildProgress:
         settings = get_settings()
+        await require_database()
         await migrate(settings)
         db = Database.from_settings(settings, pool_size=2)
         try:
             registry = UnitRegistry(db.engine)
             await registry.refresh()
             return await rebuilding.rebuild(
-                db=db, settings=settings, registry=registry, progress=show
+                db=db, settings=settings, registry=registry, on_progress=on_progress
             )
         finally:
             await db.dispose()
 
-    try:
-        state = asyncio.run(run())
-    except rebuilding.StatusTopicMissing as exc:
-        typer.echo(f"nothing rebuilt: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(
-        f"rebuilt: {state.statuses} statuses from {state.messages} messages "
-        f"({state.malformed} malformed skipped), {state.taken_from_live} newer rows kept from "
-        f"the running service, {state.feed_entries_added} feed entries added, "
-        f"{state.seconds:.1f}s",
-        err=True,
+    with progress_bar("offsets", shown=progress) as on_progress:
+        try:
+            state = run(run_rebuild(on_progress))
+        except rebuilding.StatusTopicMissing as exc:
+            echo_err(f"nothing rebuilt: {exc}")
+            raise typer.Exit(1) from exc
+    echo_err(
+        f"rebuilt: {state.statuses} statuses from {state.messages} messages over "
+        f"{state.offsets_total} offsets ({state.malformed} malformed skipped), "
+        f"{state.taken_from_live} newer rows kept from the running service, "
+        f"{state.feed_entries_added} feed entries added, {state.seconds:.1f}s"
     )

@@ -8,7 +8,7 @@ that keep something per ancestor (evaluation) re-evaluate what lies under them.
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from shared.registry.models import RegistryMeta, Unit
 COLUMNS = ("code", "name", "level", "parent_code")
 CODE = re.compile(r"^[0-9]{12}$")
 LEVELS = {level.value for level in Level}
+COPY_CHUNK = 5_000  # units copied between two progress reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +130,14 @@ _units = Unit.__table__  # type: ignore[attr-defined]
 _meta = RegistryMeta.__table__  # type: ignore[attr-defined]
 
 
-async def load_units(connection: AsyncConnection, rows: Iterable[UnitRow]) -> LoadReport:
-    """Upsert the rows (already checked) inside the caller's transaction."""
+async def load_units(
+    connection: AsyncConnection,
+    rows: Iterable[UnitRow],
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> LoadReport:
+    """Upsert the rows (already checked) inside the caller's transaction; `on_progress` gets
+    (units copied in, units in all) as the copy goes."""
     rows = list(rows)
     report = LoadReport(read=len(rows))
     # One load at a time (readers go on): what a load moved is judged against the last one.
@@ -143,11 +150,16 @@ async def load_units(connection: AsyncConnection, rows: Iterable[UnitRow]) -> Lo
         )
     )
     raw = await connection.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-        "incoming_units",
-        records=[(r.code, r.name, r.level, r.parent_code) for r in rows],
-        columns=list(COLUMNS),
-    )
+    for start in range(0, len(rows), COPY_CHUNK):
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            "incoming_units",
+            records=[
+                (r.code, r.name, r.level, r.parent_code) for r in rows[start : start + COPY_CHUNK]
+            ],
+            columns=list(COLUMNS),
+        )
+        if on_progress is not None:
+            on_progress(min(start + COPY_CHUNK, len(rows)), len(rows))
     found = await connection.execute(
         sa.text(
             """
@@ -197,7 +209,12 @@ async def load_units(connection: AsyncConnection, rows: Iterable[UnitRow]) -> Lo
     return report
 
 
-async def load_file(connection: AsyncConnection, path: Path) -> LoadReport:
+async def load_file(
+    connection: AsyncConnection,
+    path: Path,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> LoadReport:
     rows = read_rows(path)
     existing = {
         r.code: (r.level, r.parent_code)
@@ -206,4 +223,4 @@ async def load_file(connection: AsyncConnection, path: Path) -> LoadReport:
         )
     }
     check_tree(rows, existing)
-    return await load_units(connection, rows)
+    return await load_units(connection, rows, on_progress=on_progress)
