@@ -1,6 +1,6 @@
 """Advisory-lock keys come from one function over namespaced names: no two locks share a key."""
 
-from services.evaluation.rebuild import RUNNING_LOCK
+from services.evaluation.rebuild_repository import RUNNING_LOCK
 from services.evaluation.repository import REBUILD_LOCK
 from services.reporting.repository import APPLY_LOCK
 from shared.locks import LockName, lock_key

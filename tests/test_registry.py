@@ -21,6 +21,7 @@ from shared.migrate import REGISTRY_MIGRATIONS
 from shared.registry.generator import ProvinceShape, generate
 from tests.conftest import TOWNSHIP, bearer, serve
 from tests.support import events
+from tests.support.intake import journal_has
 
 SANWU = str(Path(sys.executable).parent / "sanwu")
 HEADER = "code,name,level,parent_code\n"
@@ -156,10 +157,10 @@ async def test_keys_create_prints_the_key_alone_and_stores_only_its_hash(
         ).one()
     assert secret not in str(tuple(row)) and row.role == "reader" and row.scope_code == TOWNSHIP
     async with serve(create_app(IntakeSettings(intake_run_relay=False))) as intake:
-        denied = await intake.post(
-            "/v1/events", json=events.visit("340722100201"), headers=bearer(key)
-        )
+        posted = events.visit("340722100201")
+        denied = await intake.post("/v1/events", json=posted, headers=bearer(key))
     assert denied.status_code == 403  # a reader key is known (not 401) but may not post
+    assert not await journal_has(db, posted["event_id"])
 
 
 def test_keys_create_refuses_an_unknown_scope(settings: Settings) -> None:
@@ -168,15 +169,15 @@ def test_keys_create_refuses_an_unknown_scope(settings: Settings) -> None:
     assert "unknown scope unit" in result.stderr
 
 
-async def test_a_revoked_key_is_refused_at_once(settings: Settings) -> None:
+async def test_a_revoked_key_is_refused_at_once(settings: Settings, db: Database) -> None:
     key = sanwu("keys", "create", "--role", "desk", "--scope", TOWNSHIP).stdout.strip()
     async with serve(create_app(IntakeSettings(intake_run_relay=False))) as intake:
         ok = await intake.post("/v1/events", json=events.visit("340722100201"), headers=bearer(key))
         assert sanwu("keys", "revoke", key.split("_")[1]).returncode == 0
-        refused = await intake.post(
-            "/v1/events", json=events.visit("340722100201"), headers=bearer(key)
-        )
+        late = events.visit("340722100201")
+        refused = await intake.post("/v1/events", json=late, headers=bearer(key))
     assert ok.status_code == 202 and refused.status_code == 401
+    assert not await journal_has(db, late["event_id"])
 
 
 async def test_migrations_build_the_schema_from_nothing(settings: Settings) -> None:

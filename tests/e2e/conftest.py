@@ -13,7 +13,7 @@ import yaml
 from shared.access.models import Role
 from shared.config import DEFAULT_CAMPAIGN_FILE
 from tests.conftest import COUNTY, DEMO_UNITS, TOWNSHIP
-from tests.e2e.pipeline import Pipeline, running_pipeline
+from tests.support.pipeline import Pipeline, running_pipeline
 from tests.support.stack import IsolatedStack
 
 # period id: the calendar year it covers (before the plan's own 2018 period).

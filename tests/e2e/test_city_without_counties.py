@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from shared.access.models import Role
 from shared.config import DEFAULT_CAMPAIGN_FILE
 from tests.conftest import COUNTY, DEMO_UNITS, VILLAGE
-from tests.e2e.pipeline import Pipeline, running_pipeline
 from tests.support import events
 from tests.support.intake import published
+from tests.support.pipeline import Pipeline, running_pipeline
 from tests.support.stack import IsolatedStack
 
 CITY = "441900000000"  # 东莞市

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from shared.access.models import Role
 from shared.registry.generator import generate, write_csv
 from tests.conftest import DEMO_UNITS, SMALL_PROVINCE, TOWNSHIP, VILLAGE
-from tests.e2e.pipeline import Pipeline, running_pipeline
 from tests.support import events
 from tests.support.app import bearer
+from tests.support.pipeline import Pipeline, running_pipeline
 from tests.support.stack import IsolatedStack
 
 OTHER_COUNTY = "350101000000"

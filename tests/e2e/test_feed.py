@@ -8,9 +8,10 @@ from typing import Any
 
 from tests.conftest import COUNTY
 from tests.e2e.conftest import at
-from tests.e2e.pipeline import Pipeline
-from tests.reporting.support import demo_townships, demo_villages, wait_until
 from tests.support import events
+from tests.support.pipeline import Pipeline
+from tests.support.reporting import demo_townships, demo_villages
+from tests.support.waiting import wait_until
 
 PERIOD = "t-e2e-feed"
 Change = tuple[str, str, int, bool]  # unit, period, version, three_no
@@ -124,7 +125,7 @@ async def test_pages_pulled_while_desks_post_and_after_a_restart_hold_each_chang
 
             # The next round only once the feed has shown something new: pulls and posts
             # interleave however fast the pipeline is.
-            await wait_until(more_pulled, what="the feed to show the round's changes")
+            await wait_until(more_pulled, message="the feed to show the round's changes")
 
     pulling = asyncio.create_task(puller())
     try:

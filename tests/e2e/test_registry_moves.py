@@ -9,9 +9,9 @@ from typing import Any
 from shared.access import service as access_service
 from shared.access.models import Role
 from shared.registry.loader import load_file
-from tests.e2e.pipeline import Pipeline
-from tests.reporting.support import wait_until
 from tests.support import events
+from tests.support.pipeline import Pipeline
+from tests.support.waiting import wait_until
 
 PROVINCE, CITY, COUNTY = "530000000000", "530100000000", "530101000000"
 OLD, NEW = "530101100000", "530101101000"
@@ -72,7 +72,7 @@ async def test_both_townships_summaries_follow_a_village_moved_after_its_events(
     async def moved() -> bool:
         return await figures(pipeline, reader, OLD) == {"township": (1, 1), "village": (1, 1)}
 
-    await wait_until(moved, timeout=20, what="the old township's summary to follow the move")
+    await wait_until(moved, timeout=20, message="the old township's summary to follow the move")
     await pipeline.drained()
     assert await figures(pipeline, reader, NEW) == {"township": (1, 0), "village": (2, 1)}
     assert await figures(pipeline, reader, COUNTY) == {

@@ -7,8 +7,8 @@ import httpx
 
 from tests.conftest import COUNTY, SIBLING_TOWNSHIP, TOWNSHIP, VILLAGE
 from tests.e2e.conftest import at
-from tests.e2e.pipeline import Pipeline
 from tests.support import events
+from tests.support.pipeline import Pipeline
 
 PERIOD = "t-e2e-scope"
 READS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -7,9 +7,9 @@ from typing import Any
 
 from tests.conftest import COUNTY, TOWNSHIP
 from tests.e2e.conftest import at
-from tests.e2e.pipeline import Pipeline
-from tests.reporting.support import demo_townships, demo_villages
 from tests.support import events
+from tests.support.pipeline import Pipeline
+from tests.support.reporting import demo_townships, demo_villages
 
 PERIOD = "t-e2e-summary"
 WHEN = at(PERIOD)

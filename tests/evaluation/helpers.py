@@ -1,7 +1,6 @@
 """Helpers for the evaluation tests: posting through intake, waiting for the evaluation to apply,
 reading statuses, and handing each test units and periods of its own."""
 
-import asyncio
 import json
 import random
 from collections.abc import Iterable, Sequence
@@ -21,6 +20,7 @@ from tests.conftest import COUNTY, bearer
 from tests.evaluation.cases import public_opinion
 from tests.support import events
 from tests.support.stack import read_topic
+from tests.support.waiting import wait_until
 
 # A province of this package's own, so that the counties below are never short of units.
 WORLDS_PROVINCE = ProvinceShape(
@@ -172,12 +172,12 @@ async def applied_count(db: Database, event_ids: Sequence[str]) -> int:
 
 async def wait_applied(db: Database, event_ids: Sequence[str], *, timeout: float = 20.0) -> None:
     """Until the evaluation has applied every one of these events (or corrections)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while (done := await applied_count(db, event_ids)) < len(set(event_ids)):
-        if loop.time() > deadline:
-            raise TimeoutError(f"{done} of {len(set(event_ids))} events applied")
-        await asyncio.sleep(0.05)
+    wanted = len(set(event_ids))
+
+    async def all_applied() -> bool:
+        return await applied_count(db, event_ids) >= wanted
+
+    await wait_until(all_applied, timeout=timeout, message=f"{wanted} events to be applied")
 
 
 async def status(db: Database, unit_code: str, period: str) -> dict[str, Any] | None:
@@ -265,22 +265,6 @@ async def post_workload(
     for start in range(0, len(rest), 500):
         ids += await desk.post(*rest[start : start + 500])
     return ids
-
-
-async def intake_outbox_empty(db: Database, *, timeout: float = 20.0) -> None:
-    """Until intake's relay has put everything accepted on the topic."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        async with db.engine.connect() as connection:
-            left = (
-                await connection.execute(sa.text("SELECT count(*) FROM intake.outbox"))
-            ).scalar_one()
-        if not left:
-            return
-        if loop.time() > deadline:
-            raise TimeoutError(f"{left} events still in intake's outbox")
-        await asyncio.sleep(0.05)
 
 
 async def read_status_topic(settings: Settings) -> list[dict[str, Any]]:

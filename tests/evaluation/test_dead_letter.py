@@ -11,7 +11,10 @@ from tests.conftest import COUNTY
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.helpers import Desk, Worlds, status, wait_applied
 from tests.support import events
+from tests.support.metrics import sample
 from tests.support.stack import read_topic
+
+DEAD_LETTERED = "sanwu_evaluation_dead_lettered_total"
 
 
 def record(event: dict[str, object]) -> bytes:
@@ -29,6 +32,10 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_next_event_is_applie
         b"{not json": "not an event record",
         record({"type": "petition_visit", "event_id": str(uuid.uuid4())}): "not an event record",
         record(events.visit("340722999999", occurred_at=world.at())): "unknown unit 340722999999",
+    }
+    before = {
+        reason: await sample(evaluation.client, DEAD_LETTERED, reason=reason)
+        for reason in ("invalid", "unknown_unit")
     }
     producer = kafka.producer(settings)
     await producer.start()
@@ -58,6 +65,8 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_next_event_is_applie
         assert headers["dead_letter_reason"].decode().startswith(reason), headers
         assert headers["source_topic"].decode() == settings.events_topic
         assert int(headers["source_offset"]) >= 0
-    metrics = (await evaluation.client.get("/metrics")).text
-    assert 'sanwu_evaluation_dead_lettered_total{reason="invalid"}' in metrics
-    assert 'sanwu_evaluation_dead_lettered_total{reason="unknown_unit"}' in metrics
+    counted = {
+        reason: await sample(evaluation.client, DEAD_LETTERED, reason=reason) - before[reason]
+        for reason in before
+    }
+    assert counted == {"invalid": 2, "unknown_unit": 1}

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
@@ -22,6 +23,7 @@ from services.evaluation.config import EvaluationSettings
 from services.evaluation.consumer import CRASH_EXIT_CODE, EvaluationConsumer
 from services.evaluation.rebuild import rebuild
 from services.evaluation.service import Applied, Incoming
+from shared import kafka
 from shared.db import Database
 from shared.events import EventRecord, event_adapter
 from tests.evaluation.conftest import Evaluation
@@ -31,13 +33,14 @@ from tests.evaluation.helpers import (
     all_statuses,
     applied_count,
     content,
-    intake_outbox_empty,
     mixed_workload,
     post_workload,
     status,
     wait_applied,
 )
 from tests.support import events
+from tests.support.outbox import wait_outbox_drained
+from tests.support.waiting import poll, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,16 +56,7 @@ async def app_consumer_paused(evaluation: Evaluation) -> AsyncIterator[None]:
 
 
 async def topic_ends(settings: EvaluationSettings) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(settings.events_topic, p) for p in range(settings.event_partitions)
-        ]
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-        return ends
-    finally:
-        await consumer.stop()
+    return await kafka.end_offsets(settings, settings.events_topic)
 
 
 async def group_offsets(
@@ -88,12 +82,13 @@ async def group_offsets(
 
 async def caught_up(settings: EvaluationSettings, *, timeout: float = 30.0) -> None:
     ends = await topic_ends(settings)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while (offsets := await group_offsets(settings)) != ends:
-        if loop.time() > deadline:
-            raise TimeoutError(f"group at {offsets}, topic ends at {ends}")
-        await asyncio.sleep(0.2)
+
+    async def at_the_ends() -> bool:
+        return await group_offsets(settings) == ends
+
+    await wait_until(
+        at_the_ends, timeout=timeout, message=f"the group to reach {ends}", interval=0.2
+    )
 
 
 def redelivered_so_far() -> float:
@@ -168,7 +163,7 @@ class TestKilledMidBatch:
             ids = await desk.post(*early)
             for start in range(0, len(rest), 500):
                 ids += await desk.post(*rest[start : start + 500])
-            await intake_outbox_empty(db)
+            await wait_outbox_drained(db, timeout=20)
 
             crashing = await consume(env | {"SANWU_EVALUATION_CRASH_AT": point}, log)
             assert await asyncio.wait_for(crashing.wait(), 60) == CRASH_EXIT_CODE, log.read_text()
@@ -235,9 +230,8 @@ async def both_assigned(
     instances: dict[str, EvaluationConsumer], *, partitions: int, timeout: float = 30.0
 ) -> dict[str, set[TopicPartition]]:
     """Until every partition belongs to exactly one instance and each has some."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+
+    def shared_out() -> dict[str, set[TopicPartition]] | None:
         assignments = {
             name: set(i.consumer.assignment()) if i.consumer else set()
             for name, i in instances.items()
@@ -245,9 +239,12 @@ async def both_assigned(
         owned = [tp for assigned in assignments.values() for tp in assigned]
         if all(assignments.values()) and len(owned) == len(set(owned)) == partitions:
             return assignments
-        if loop.time() > deadline:
-            raise TimeoutError(f"assignments {assignments}")
-        await asyncio.sleep(0.1)
+        return None
+
+    found = await poll(
+        shared_out, timeout=timeout, message="both instances to own partitions", interval=0.1
+    )
+    return found
 
 
 def incoming(payload: dict[str, Any], *, key: str) -> Incoming:
@@ -279,12 +276,27 @@ class Overlap:
                 self.holding.set()
                 await self.release.wait()
 
+    async def blocked_by_another_transaction(self) -> bool:
+        """Whether a backend of this database waits for a lock another one holds."""
+        async with self.db.engine.connect() as connection:
+            blocked = await connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND cardinality(pg_blocking_pids(pid)) > 0"
+                )
+            )
+            return bool(blocked.scalar_one())
+
     async def run(self, first: list[dict[str, Any]], second: list[dict[str, Any]]) -> bool:
         """Apply both; True if the second had to wait for the first to commit."""
         holding = asyncio.create_task(self.apply("first", first, hold=True))
         await self.holding.wait()
         waiting = asyncio.create_task(self.apply("second", second, hold=False))
-        await asyncio.sleep(0.3)
+
+        async def done_or_blocked() -> bool:
+            return waiting.done() or await self.blocked_by_another_transaction()
+
+        await wait_until(done_or_blocked, timeout=10, message="the second batch to end or wait")
         waited = not waiting.done()
         self.release.set()
         await asyncio.gather(holding, waiting)
@@ -299,7 +311,7 @@ async def on_the_topic_too(desk: Desk, db: Database) -> AsyncIterator[list[dict[
     yield applied
     if applied:
         await desk.post(*applied)
-        await intake_outbox_empty(db)
+        await wait_outbox_drained(db, timeout=20)
 
 
 class TestOverlappingTransactions:

@@ -26,8 +26,8 @@ from shared.status import ROLLING
 from tests.conftest import serve
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.helpers import Desk, content, status, wait_applied
-from tests.reporting.support import wait_until
 from tests.support import events
+from tests.support.waiting import wait_until
 
 PROVINCE, CITY = "520000000000", "520100000000"
 HEADER = "code,name,level,parent_code\n"
@@ -85,7 +85,7 @@ async def followed(evaluation: Evaluation, db: Database) -> None:
             )
             return bool(found.scalar())
 
-    await wait_until(caught_up, timeout=15, what="the evaluation to follow the registry")
+    await wait_until(caught_up, timeout=15, message="the evaluation to follow the registry")
 
 
 async def effect_units(db: Database, event_id: str) -> set[str]:
@@ -225,14 +225,11 @@ class TestWhileRunning:
 async def upkeep_stopped(worker: EvaluationWorker) -> AsyncIterator[None]:
     """The evaluation's loop that follows the registry is not running (as if it were down);
     it starts again afterwards."""
-    task = next(t for t in worker.tasks if t.get_name() == "evaluation-upkeep")
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    worker.tasks.remove(task)
+    await worker.tasks.stop_one("evaluation-upkeep")
     try:
         yield
     finally:
-        worker.tasks.append(asyncio.create_task(worker.expiry.run(), name="evaluation-upkeep"))
+        worker.tasks.start("evaluation-upkeep", worker.expiry.run())
 
 
 class TestRestart:

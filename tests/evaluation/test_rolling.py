@@ -21,8 +21,8 @@ from shared.registry.loader import load_file
 from shared.status import ROLLING
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.helpers import YEARS, Desk, World, Worlds, status, wait_applied
-from tests.reporting.support import wait_until
 from tests.support import events
+from tests.support.waiting import wait_until
 
 
 def just_inside(evaluation: Evaluation) -> datetime:
@@ -32,6 +32,21 @@ def just_inside(evaluation: Evaluation) -> datetime:
 
 def year_of(moment: datetime) -> str:
     return str(moment.astimezone(SHANGHAI).year)
+
+
+def new_year_after(moment: datetime) -> datetime:
+    """The first instant of the next calendar year in Shanghai."""
+    return datetime(moment.astimezone(SHANGHAI).year + 1, 1, 1, tzinfo=SHANGHAI)
+
+
+def earlier_this_year(now: datetime, *, by: timedelta) -> datetime:
+    """`by` before now, but not before this year began: on 1 January, yesterday is last year."""
+    return max(now - by, datetime(now.astimezone(SHANGHAI).year, 1, 1, tzinfo=SHANGHAI))
+
+
+def ahead_this_year(now: datetime, *, by: timedelta) -> timedelta:
+    """`by`, or less when New Year comes sooner: the moment `now + result` stays in this year."""
+    return min(by, (new_year_after(now) - now) / 2)
 
 
 async def publish(settings: Settings, event: dict[str, Any], *, county: str) -> None:
@@ -130,9 +145,8 @@ class TestNewYear:
         )
         try:
             world = worlds.recent()
-            event = events.incident(
-                world.village, occurred_at=(evaluation.clock.now() - timedelta(days=1)).isoformat()
-            )
+            yesterday = earlier_this_year(evaluation.clock.now(), by=timedelta(days=1))
+            event = events.incident(world.village, occurred_at=yesterday.isoformat())
             await desk.post(event)
             await wait_applied(db, [event["event_id"]])
             assert await status(db, world.village, this_year) is None
@@ -212,7 +226,9 @@ class TestFutureEvents:
         self, evaluation: Evaluation, own_townships: list[World], db: Database, settings: Settings
     ) -> None:
         world = own_townships.pop()
-        at = evaluation.clock.now() + timedelta(minutes=3)
+        now = evaluation.clock.now()
+        ahead = ahead_this_year(now, by=timedelta(minutes=3))
+        at = now + ahead
         event = events.visit(
             world.village, destination="county", headcount=6, occurred_at=at.isoformat()
         )
@@ -223,14 +239,14 @@ class TestFutureEvents:
         named = await status(db, world.village, year_of(at))
         assert named is not None and named["counting_event_ids"] == [event["event_id"]]
 
-        evaluation.clock.advance(timedelta(minutes=4))
+        evaluation.clock.advance(ahead + timedelta(minutes=1))
 
         async def counted() -> bool:
             stored = await status(db, world.village, ROLLING)
             return stored is not None and stored["counting_event_ids"] == [event["event_id"]]
 
         # No pass is due for an hour: the worker wakes for the event's own time.
-        await wait_until(counted, timeout=10, what="the rolling status to count the event")
+        await wait_until(counted, timeout=10, message="the rolling status to count the event")
         stored = await status(db, world.village, ROLLING)
         assert stored is not None and stored["three_no"] is False and stored["version"] == 1
 
@@ -277,3 +293,23 @@ class TestNewYearByTheClock:
         assert expiry.new_periods() == ["2031"]
         assert service.campaign.period("2031") is not None
         assert expiry.new_periods() == []
+
+
+class TestTheseTestsOnAnyDay:
+    """The moments the tests above pick stay in the current year on its first and last day."""
+
+    @pytest.mark.parametrize(
+        "now",
+        [
+            datetime(2031, 1, 1, 0, 30, tzinfo=SHANGHAI),
+            datetime(2030, 12, 31, 23, 59, 59, tzinfo=SHANGHAI),
+            datetime(2030, 6, 15, 12, tzinfo=SHANGHAI),
+        ],
+        ids=["new year's day", "new year's eve", "midsummer"],
+    )
+    def test_yesterday_and_minutes_ahead_are_in_this_year(self, now: datetime) -> None:
+        yesterday = earlier_this_year(now, by=timedelta(days=1))
+        ahead = ahead_this_year(now, by=timedelta(minutes=3))
+
+        assert yesterday <= now and year_of(yesterday) == year_of(now)
+        assert ahead > timedelta(0) and year_of(now + ahead) == year_of(now)

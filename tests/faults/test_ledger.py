@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from services.migrations import migrate_all
-from shared import campaign, kafka
+from shared import kafka
 from shared.access import service as access_service
 from shared.access.models import Role
 from shared.config import Settings
@@ -135,6 +136,17 @@ async def chaos(supervisor: Supervisor, *, seconds: float, seed: int) -> list[st
     return done
 
 
+async def broker_answers(settings: Settings) -> bool:
+    """Whether anything accepts a connection on the broker's port."""
+    host, port = settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 3)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
 async def journal_ids(db: Database) -> set[str]:
     async with db.engine.connect() as connection:
         rows = await connection.execute(sa.text("SELECT event_id::text FROM intake.journal"))
@@ -216,11 +228,13 @@ def expected_statuses(accepted: list[dict[str, Any]]) -> dict[tuple[str, str], F
     for line in DEMO_UNITS.read_text(encoding="utf-8").splitlines()[1:]:
         code, _, level, parent = line.split(",")
         parents[code] = (level, parent or None)
+    now = datetime.now(UTC)
+    spec = yaml.safe_load(Settings().campaign_file.read_text(encoding="utf-8"))
     expected = reference.statuses(
         accepted,
         parents=parents,
-        campaign=campaign.load(Settings().campaign_file),
-        now=datetime.now(UTC),
+        periods=reference.named_periods(spec, today=now.astimezone(reference.SHANGHAI).date()),
+        now=now,
     )
     return {
         key: (
@@ -321,6 +335,7 @@ async def test_desks_keep_posting_through_a_kafka_outage(
     _, base_url = supervisor
     await stack_command("kafka-stop")
     try:
+        assert not await broker_answers(isolated.settings), "Kafka is still up"
         ledger = await run_load(
             base_url=base_url,
             key=isolated.desk_key,
@@ -329,6 +344,9 @@ async def test_desks_keep_posting_through_a_kafka_outage(
             workers=4,
             seed=11,
         )
+        # Nothing accepted could leave intake: the outage was real all along.
+        assert not await broker_answers(isolated.settings), "Kafka came back during the load"
+        assert await scalar(isolated.db, "SELECT count(*) FROM intake.outbox") == len(ledger.ok)
     finally:
         await stack_command("kafka-start")
 

@@ -16,6 +16,7 @@ from tests.support.intake import (
     published_ids,
     wait_outbox_drained,
 )
+from tests.support.metrics import sample
 
 pytestmark = pytest.mark.usefixtures("relay_control")
 
@@ -111,6 +112,8 @@ class TestAccept:
         assert stored_again.json()["petitioner_ref"] == stored.json()["petitioner_ref"]
 
 
+# A value may be a function, called when the test runs: a time relative to now must not be
+# computed when the suite is collected, minutes before the test runs.
 REJECTIONS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown field", {"mood": "angry"}, "mood"),
     ("unknown unit", {"unit_code": "340722999999"}, "unit_code"),
@@ -123,7 +126,7 @@ REJECTIONS: list[tuple[str, dict[str, Any], str]] = [
     ("headcount zero", {"headcount": 0}, "headcount"),
     ("headcount too large", {"headcount": 100_001}, "headcount"),
     ("time without offset", {"occurred_at": "2018-06-03T09:30:00"}, "occurred_at"),
-    ("time in the future", {"occurred_at": events.in_future(10)}, "occurred_at"),
+    ("time in the future", {"occurred_at": lambda: events.in_future(10)}, "occurred_at"),
     ("unknown destination", {"destination_level": "moon"}, "destination_level"),
     (
         "event on a city unit",
@@ -147,7 +150,7 @@ class TestRejections:
         change: dict[str, Any],
         field: str,
     ) -> None:
-        event = events.visit(VILLAGE) | change
+        event = events.visit(VILLAGE) | {k: v() if callable(v) else v for k, v in change.items()}
         response = await intake.post("/v1/events", json=event, headers=bearer(keys["admin"]))
 
         body = assert_problem(response, 422)
@@ -156,13 +159,14 @@ class TestRejections:
             assert not await journal_has(db, event["event_id"])
 
     async def test_unknown_type_is_422(
-        self, intake: httpx.AsyncClient, keys: dict[str, str]
+        self, intake: httpx.AsyncClient, keys: dict[str, str], db: Database
     ) -> None:
         event = events.visit(VILLAGE) | {"type": "complaint"}
         body = assert_problem(
             await intake.post("/v1/events", json=event, headers=bearer(keys["admin"])), 422
         )
         assert body["errors"][0]["field"] == "type"
+        assert not await journal_has(db, event["event_id"])
 
     async def test_correction_needs_a_reason_and_a_known_new_unit(
         self, intake: httpx.AsyncClient, keys: dict[str, str], db: Database
@@ -242,12 +246,13 @@ class TestKeys:
         assert not await journal_has(db, correction["event_id"])
 
     async def test_reader_key_may_not_post(
-        self, intake: httpx.AsyncClient, keys: dict[str, str]
+        self, intake: httpx.AsyncClient, keys: dict[str, str], db: Database
     ) -> None:
         event = events.visit(VILLAGE)
         assert_problem(
             await intake.post("/v1/events", json=event, headers=bearer(keys["county_reader"])), 403
         )
+        assert not await journal_has(db, event["event_id"])
 
 
 class TestBatch:
@@ -351,8 +356,23 @@ async def test_health_readiness_and_metrics(intake: httpx.AsyncClient) -> None:
     assert (await intake.get("/healthz")).json() == {"status": "ok"}
     ready = await intake.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": True, "kafka": True}
-    metrics = await intake.get("/metrics")
-    assert "sanwu_intake_events_accepted_total" in metrics.text
+
+
+async def test_metrics_count_accepted_duplicate_and_rejected_events(
+    intake: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    names = {
+        "accepted": ("sanwu_intake_events_accepted_total", {"type": "incident"}),
+        "duplicate": ("sanwu_intake_events_duplicate_total", {"type": "incident"}),
+        "rejected": ("sanwu_intake_events_rejected_total", {}),
+    }
+    before = {k: await sample(intake, name, **labels) for k, (name, labels) in names.items()}
+    event = events.incident(VILLAGE)
+    for payload in (event, event, event | {"kind": "other"}):  # new, repeat, conflict
+        await intake.post("/v1/events", json=payload, headers=bearer(keys["county_desk"]))
+
+    after = {k: await sample(intake, name, **labels) for k, (name, labels) in names.items()}
+    assert {k: after[k] - before[k] for k in names} == dict.fromkeys(names, 1.0)
 
 
 async def test_openapi_documents_the_event_union(intake: httpx.AsyncClient) -> None:

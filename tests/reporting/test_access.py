@@ -7,8 +7,7 @@ import httpx
 import pytest
 
 from tests.conftest import COUNTY, SIBLING_TOWNSHIP, SIBLING_VILLAGE, TOWNSHIP, VILLAGE
-from tests.reporting.conftest import Reporting
-from tests.reporting.support import StatusPublisher, status, wait_committed
+from tests.support.reporting import Reporting, StatusPublisher, status, wait_committed
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}
 

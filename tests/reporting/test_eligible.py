@@ -7,8 +7,8 @@ import io
 from openpyxl import load_workbook
 
 from tests.conftest import COUNTY
-from tests.reporting.conftest import Reporting
-from tests.reporting.support import (
+from tests.support.reporting import (
+    Reporting,
     StatusPublisher,
     demo_townships,
     demo_villages,

@@ -15,8 +15,8 @@ from services.reporting.cache import ExportCache
 from services.reporting.exports import FORMULA_START
 from shared.db import Database
 from shared.registry.loader import load_file
-from tests.reporting.conftest import Reporting
-from tests.reporting.support import StatusPublisher, status, wait_committed, wait_until
+from tests.support.reporting import Reporting, StatusPublisher, status, wait_committed
+from tests.support.waiting import wait_until
 
 PERIOD = "2018"
 # A province of its own, so that no other test's figures move; its names start like formulas.
@@ -58,7 +58,7 @@ async def hostile_county(
         listening = reporting.service.cache.listening
         return listening and page.status_code == 200 and len(page.json()["items"]) == 3
 
-    await wait_until(seen, timeout=10, what="reporting to see the new county")
+    await wait_until(seen, timeout=10, message="reporting to see the new county")
     yield
 
 

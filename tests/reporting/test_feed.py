@@ -6,14 +6,14 @@ import random
 from typing import Any
 
 from tests.conftest import COUNTY, SIBLING_TOWNSHIP, SIBLING_VILLAGE, TOWNSHIP, VILLAGE
-from tests.reporting.conftest import Reporting
-from tests.reporting.support import (
+from tests.support.reporting import (
+    Reporting,
     StatusPublisher,
     demo_villages,
     status,
     wait_committed,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 Change = tuple[str, str, int]  # unit, period, version
 
@@ -72,7 +72,7 @@ async def test_pages_pulled_while_changes_arrive_hold_each_change_once_in_order(
     async def both_consuming() -> bool:
         return all(instance.consumer.assignment for instance in instances)
 
-    await wait_until(both_consuming, what="both instances to own partitions")
+    await wait_until(both_consuming, message="both instances to own partitions")
     producers = [asyncio.create_task(produce(units[i::4])) for i in range(4)]
     pulled: list[Change] = []
     cursor = start

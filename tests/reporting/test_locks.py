@@ -3,12 +3,11 @@ swapping its tables in) never holds up the read model."""
 
 import sqlalchemy as sa
 
-from services.evaluation.rebuild import RUNNING_LOCK
+from services.evaluation.rebuild_repository import RUNNING_LOCK
 from services.evaluation.repository import REBUILD_LOCK
 from shared.db import Database
 from tests.conftest import VILLAGE
-from tests.reporting.conftest import Reporting
-from tests.reporting.support import StatusPublisher, status, wait_committed
+from tests.support.reporting import Reporting, StatusPublisher, status, wait_committed
 
 PERIOD = "t-locks"
 

@@ -11,14 +11,14 @@ import sqlalchemy as sa
 
 from shared.db import Database
 from tests.conftest import COUNTY
-from tests.reporting.conftest import Reporting
-from tests.reporting.support import (
+from tests.support.reporting import (
+    Reporting,
     StatusPublisher,
     demo_villages,
     status,
     wait_committed,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 SANWU = str(Path(sys.executable).parent / "sanwu")
 PERIOD = "t-rebuild"
@@ -57,7 +57,7 @@ async def shows(reporting: Reporting, key: str, three_no: int) -> None:
     async def reached() -> bool:
         return await village_three_no(reporting, key) == three_no
 
-    await wait_until(reached, timeout=5, what=f"{three_no} three-no villages")
+    await wait_until(reached, timeout=5, message=f"{three_no} three-no villages")
 
 
 async def test_rebuild_restores_a_damaged_read_model_and_keeps_the_feed_going(

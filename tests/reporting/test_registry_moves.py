@@ -6,8 +6,8 @@ from typing import Any
 
 from shared.db import Database
 from shared.registry.loader import load_file
-from tests.reporting.conftest import Reporting
-from tests.reporting.support import StatusPublisher, status, wait_committed, wait_until
+from tests.support.reporting import Reporting, StatusPublisher, status, wait_committed
+from tests.support.waiting import wait_until
 
 PERIOD = "t-moves"
 # The synthetic province's second city: no other reporting test counts its units.
@@ -54,7 +54,7 @@ async def test_a_unit_loaded_and_then_moved_is_counted_where_it_is(
     async def moved() -> bool:
         return await villages(reporting, admin, FROM_TOWNSHIP) == {"total": 3, "three_no": 3}
 
-    await wait_until(moved, timeout=10, what="the summary to follow the registry")
+    await wait_until(moved, timeout=10, message="the summary to follow the registry")
     assert await villages(reporting, admin, TO_TOWNSHIP) == {"total": 4, "three_no": 3}
     assert await villages(reporting, admin, COUNTY) == {"total": 10, "three_no": 9}
     eligible = await reporting.get(

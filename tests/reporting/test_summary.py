@@ -5,15 +5,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.conftest import COUNTY, SMALL_PROVINCE
-from tests.reporting.conftest import Reporting
-from tests.reporting.support import (
+from tests.support.reporting import (
+    Reporting,
     StatusPublisher,
     demo_townships,
     demo_villages,
     status,
     wait_committed,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 PERIOD = "t-summary"
 
@@ -155,12 +155,12 @@ async def test_an_instance_serves_changes_another_instance_applied(
             figures: int = response.json()["levels"]["village"]["three_no"]
             return figures
 
-        await wait_until(lambda: reader_listening(reader), what="the second instance to listen")
+        await wait_until(lambda: reader_listening(reader), message="the second instance to listen")
         assert await three_no() == 300
         assert await three_no() == 300  # served from its cache
         sent = await publisher.publish(status(demo_villages()[0], period, 1))
         await wait_committed(reporting.settings, sent)
-        await wait_until(lambda: changed(three_no), timeout=5, what="the cache to be renewed")
+        await wait_until(lambda: changed(three_no), timeout=5, message="the cache to be renewed")
     finally:
         await reader.stop()
 

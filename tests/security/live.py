@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.metrics import value_of
 from tests.support.processes import free_port, uvicorn, wait_healthy
 
 INTAKE = "services.intake.main:create_app"
@@ -38,17 +39,7 @@ class LiveService:
 
     def metric(self, name: str, labels: dict[str, str]) -> float:
         """A sample of the service's /metrics; 0 if it has not been counted yet."""
-        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        for line in httpx.get(f"{self.base_url}/metrics").text.splitlines():
-            sample, _, value = line.rpartition(" ")
-            if sample.startswith(name + "{") and _labels(sample) == wanted:
-                return float(value)
-        return 0.0
-
-
-def _labels(sample: str) -> str:
-    inside = sample[sample.index("{") + 1 : sample.rindex("}")]
-    return ",".join(sorted(part for part in inside.split(",") if part))
+        return value_of(httpx.get(f"{self.base_url}/metrics").text, name, **labels)
 
 
 @contextmanager

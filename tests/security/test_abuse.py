@@ -5,7 +5,6 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tests.conftest import TOWNSHIP, VILLAGE, bearer, serve
 from tests.security.live import INTAKE, live_service
 from tests.support import events
 from tests.support.intake import journal_has
+from tests.support.waiting import wait_until
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -41,14 +41,6 @@ def lookups(found: bool) -> float:
         "sanwu_access_key_lookups_total", {"found": str(found).lower()}
     )
     return value or 0.0
-
-
-async def wait_until(condition: Callable[[], bool], *, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not hold in time")
-        await asyncio.sleep(0.01)
 
 
 def listening_app(**settings: Any) -> FastAPI:
@@ -76,7 +68,9 @@ class TestUnknownKeys:
         app = listening_app(database_pool_size=1, database_pool_timeout_seconds=3)
         key = unknown_key()
         async with serve(app) as intake:
-            await wait_until(lambda: app.state.keys.listening)
+            await wait_until(
+                lambda: app.state.keys.listening, timeout=5, message="the key listener"
+            )
             before = lookups(found=False)
             first = await intake.post("/v1/events", json=events.visit(VILLAGE), headers=bearer(key))
             async with app.state.db.connection():
@@ -121,7 +115,9 @@ class TestUnknownKeys:
         key = f"sanwu_{key_id}_{secret}"
         event = events.visit(VILLAGE)
         async with serve(app) as intake:
-            await wait_until(lambda: app.state.keys.listening)
+            await wait_until(
+                lambda: app.state.keys.listening, timeout=5, message="the key listener"
+            )
             unknown = await intake.post("/v1/events", json=event, headers=bearer(key))
             async with db.engine.begin() as connection:  # a key with that id, as `create` makes
                 await connection.execute(
@@ -157,7 +153,9 @@ class TestFailedAuthenticationsPerAddress:
         good = await new_key(db)
         refused_event = events.visit(VILLAGE)
         async with serve(app) as intake:
-            await wait_until(lambda: app.state.keys.listening)
+            await wait_until(
+                lambda: app.state.keys.listening, timeout=5, message="the key listener"
+            )
             first = await intake.post(
                 "/v1/events", json=events.visit(VILLAGE), headers=bearer(good)
             )

@@ -36,8 +36,8 @@ from shared.access.models import Role
 from shared.config import Settings
 from shared.db import Database
 from tests.conftest import COUNTY, DEMO_UNITS, VILLAGE, bearer
-from tests.e2e.pipeline import prepare
 from tests.support import events
+from tests.support.pipeline import prepare
 from tests.support.processes import free_port, uvicorn, wait_healthy
 from tests.support.stack import create_database, drop_database, new_stack
 

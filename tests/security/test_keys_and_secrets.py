@@ -4,7 +4,6 @@ usable default outside an explicit local or test environment."""
 import asyncio
 import os
 import subprocess
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from tests.conftest import ROOT, TOWNSHIP, VILLAGE, bearer, serve
 from tests.support import events
 from tests.support.processes import sanwu, uvicorn
 from tests.support.stack import new_stack
+from tests.support.waiting import wait_until
 
 
 async def test_an_expired_key_is_refused(db: Database, settings: Settings) -> None:
@@ -107,7 +107,7 @@ async def test_a_key_kept_in_memory_is_refused_once_revoked_elsewhere(
     keys = KeyCache(db)
     listener = asyncio.create_task(ChangeListener(settings, {KEY_CHANNEL: keys}).run())
     try:
-        await wait_until(lambda: keys.listening)
+        await wait_until(lambda: keys.listening, timeout=5, message="the key listener")
         assert (await keys.authenticate(f"Bearer {key}")).scope_code == TOWNSHIP
         async with db.engine.begin() as connection:  # another session, as another process
             assert await access_service.revoke(connection, key.split("_")[1])
@@ -143,12 +143,3 @@ async def refusal_within(keys: KeyCache, key: str, *, seconds: float) -> str:
             return exc.detail
         await asyncio.sleep(0.01)
     raise AssertionError(f"the revoked key was still accepted after {seconds} s")
-
-
-async def wait_until(condition: Callable[[], bool], *, seconds: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("the condition did not hold in time")
-        await asyncio.sleep(0.01)

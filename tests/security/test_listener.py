@@ -21,16 +21,7 @@ from shared.notifications import ChangeListener
 from tests.conftest import TOWNSHIP, VILLAGE, bearer
 from tests.security.live import INTAKE, live_service
 from tests.support import events
-
-
-async def wait_until(condition: Callable[[], bool], *, seconds: float = 10.0) -> float:
-    """Seconds it took for the condition to hold."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"the condition did not hold within {seconds} s")
-        await asyncio.sleep(0.005)
-    return time.monotonic() - started
+from tests.support.waiting import wait_until
 
 
 async def terminate(db: Database, backend_pid: int) -> None:
@@ -122,12 +113,21 @@ async def test_cached_keys_are_distrusted_the_moment_the_connection_closes(
     listener = ChangeListener(settings, {KEY_CHANNEL: keys})
     task = asyncio.create_task(listener.run())
     try:
-        await wait_until(lambda: keys.listening and listener.backend_pid is not None)
+        await wait_until(
+            lambda: keys.listening and listener.backend_pid is not None,
+            timeout=10,
+            message="the listener to connect",
+            interval=0.005,
+        )
         killed = listener.backend_pid
         assert killed is not None
         await terminate(db, killed)
-        noticed = await wait_until(lambda: not keys.listening, seconds=5)
-        back = await wait_until(lambda: keys.listening, seconds=10)
+        noticed = await wait_until(
+            lambda: not keys.listening, timeout=5, message="the cache to notice", interval=0.005
+        )
+        back = await wait_until(
+            lambda: keys.listening, timeout=10, message="the listener to return", interval=0.005
+        )
         assert listener.backend_pid not in (None, killed)
     finally:
         task.cancel()
@@ -158,12 +158,16 @@ async def test_the_listener_starts_again_after_an_unexpected_error(
     listener = ChangeListener(settings, {KEY_CHANNEL: keys, "sanwu_test_flaky": flaky})
     task = asyncio.create_task(listener.run())
     try:
-        await wait_until(lambda: keys.listening)
+        await wait_until(lambda: keys.listening, timeout=10, message="the key listener")
         first = listener.backend_pid
         flaky.failures_left = 1  # and now on a notification
         async with db.connection() as connection:
             await connection.execute("SELECT pg_notify('sanwu_test_flaky', '')")
-        await wait_until(lambda: listener.backend_pid not in (None, first) and keys.listening)
+        await wait_until(
+            lambda: listener.backend_pid not in (None, first) and keys.listening,
+            timeout=10,
+            message="a new listening connection",
+        )
         assert not task.done()
     finally:
         task.cancel()

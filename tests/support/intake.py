@@ -15,6 +15,7 @@ from services.intake.main import create_app, relay
 from shared.config import Settings
 from shared.db import Database
 from tests.support.app import serve
+from tests.support.outbox import outbox_count, wait_outbox_drained  # noqa: F401
 from tests.support.stack import read_topic
 
 
@@ -64,22 +65,6 @@ async def journal_has(db: Database, event_id: str) -> bool:
             sa.text("SELECT 1 FROM intake.journal WHERE event_id = :id"), {"id": event_id}
         )
         return found.first() is not None
-
-
-async def outbox_count(db: Database) -> int:
-    async with db.engine.connect() as connection:
-        return int(
-            (await connection.execute(sa.text("SELECT count(*) FROM intake.outbox"))).scalar_one()
-        )
-
-
-async def wait_outbox_drained(db: Database, *, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while await outbox_count(db):
-        if loop.time() > deadline:
-            raise TimeoutError("the relay did not drain the outbox")
-        await asyncio.sleep(0.05)
 
 
 async def published(settings: Settings) -> list[dict[str, Any]]:

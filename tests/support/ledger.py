@@ -7,14 +7,19 @@ and visits are kept in lists of their own, and villages by county, so a repeat o
 correction target is one random index."""
 
 import asyncio
+import calendar
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from tests.support import events
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TICK = timedelta(microseconds=1)
 
 
 @dataclass
@@ -60,8 +65,29 @@ def timeout_for(load_seconds: float) -> int:
     return int(300 + 2 * load_seconds)
 
 
+def edge_times(now: datetime) -> list[datetime]:
+    """Moments on the edges of periods: the first and last instant of the plan's 2018 period,
+    the instants either side of it, the first instant of 2019; and either side of the rolling
+    window's start, an hour in (so it stays inside while the test runs) and just out."""
+    first, after = datetime(2018, 4, 30, tzinfo=SHANGHAI), datetime(2019, 1, 1, tzinfo=SHANGHAI)
+    local = now.astimezone(SHANGHAI)
+    day = min(local.day, calendar.monthrange(local.year - 1, local.month)[1])
+    window_start = local.replace(year=local.year - 1, day=day)
+    return [
+        first - TICK,
+        first,
+        after - TICK,
+        after,
+        window_start + timedelta(hours=1),
+        window_start - TICK,
+    ]
+
+
 def random_time(rng: random.Random, now: datetime) -> str:
-    """Inside the plan's 2018 period or inside the trailing 12 months, at random."""
+    """On a period's edge, inside the plan's 2018 period or inside the trailing 12 months, at
+    random."""
+    if rng.random() < 0.2:
+        return rng.choice(edge_times(now)).isoformat()
     if rng.random() < 0.5:
         start = datetime(2018, 5, 1, tzinfo=UTC)
         moment = start + timedelta(seconds=rng.randrange(200 * 86400))
@@ -108,7 +134,7 @@ def next_event(
     return events.visit(
         rng.choice(villages.codes),
         destination=rng.choice(["county", "city", "province", "national"]),
-        headcount=rng.choice([1, 2, 4, 5, 6, 30, 51]),
+        headcount=rng.choice([1, 2, 4, 5, 6, 30, 50, 51]),  # each threshold's both sides
         skip_level=rng.random() < 0.2,
         non_reception_site=rng.random() < 0.05,
         occurred_at=random_time(rng, now),
@@ -133,14 +159,16 @@ async def run_load(
     *, base_url: str, key: str, villages: list[str], seconds: float, workers: int, seed: int
 ) -> Ledger:
     ledger = Ledger()
-    rng = random.Random(seed)
     choices = Villages.of(villages)
     now = datetime.now(UTC)
     headers = {"Authorization": f"Bearer {key}"}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(client: httpx.AsyncClient, number: int) -> None:
+        # A generator per worker: what one worker draws does not depend on how the others'
+        # requests interleave with its own.
+        rng = random.Random(seed + number)
         while loop.time() < deadline:
             event = next_event(rng, ledger, choices, now)
             started = loop.time()
@@ -150,5 +178,5 @@ async def run_load(
             ledger.record(event, outcome)
 
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=5) as client:
-        await asyncio.gather(*(worker(client) for _ in range(workers)))
+        await asyncio.gather(*(worker(client, number) for number in range(workers)))
     return ledger

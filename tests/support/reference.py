@@ -7,12 +7,14 @@ An accepted event may carry `_scope`, the scope unit of the key that sent it: No
 `_scope` at all) for a key that covers everything, or `NO_KEY` for a key unknown to the system.
 """
 
+import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from shared.campaign import Campaign, in_rolling_window
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # domain.md section 3, the default rule table.
 SKIP_LEVEL_DESTINATIONS = {
@@ -29,6 +31,47 @@ CRITERIA = ("skip_level", "non_reception_site", "collective", "incident")
 CORRECTIONS = ("event_voided", "event_reattributed")
 NO_KEY = "no such key"
 Parents = dict[str, tuple[str, str | None]]  # code -> (level, parent_code)
+
+
+@dataclass(frozen=True)
+class NamedPeriod:
+    """A campaign period as its file gives it: Asia/Shanghai dates, both ends included."""
+
+    id: str
+    first_day: date
+    last_day: date
+
+    def holds(self, moment: datetime) -> bool:
+        return self.first_day <= moment.astimezone(SHANGHAI).date() <= self.last_day
+
+
+def named_periods(spec: dict[str, Any], *, today: date) -> list[NamedPeriod]:
+    """The periods of a campaign file (its YAML, loaded): those listed, and a calendar year
+    for each year from `calendar_years_from` up to today's."""
+    listed = [
+        NamedPeriod(str(p["id"]), day_of(p["start"]), day_of(p["end"])) for p in spec["periods"]
+    ]
+    first_year = spec.get("calendar_years_from") or today.year + 1
+    years = [
+        NamedPeriod(str(year), date(year, 1, 1), date(year, 12, 31))
+        for year in range(first_year, today.year + 1)
+        if str(year) not in {p.id for p in listed}
+    ]
+    return listed + years
+
+
+def day_of(value: date | str) -> date:
+    """A date as YAML loads it: a date, or a string where the file quoted it."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def in_trailing_12_months(moment: datetime, now: datetime) -> bool:
+    """(now less 12 calendar months, now], counted on Shanghai's wall clock (no summer time
+    there); 29 February a year on is 28 February."""
+    local_now = now.astimezone(SHANGHAI).replace(tzinfo=None)
+    last_day = calendar.monthrange(local_now.year - 1, local_now.month)[1]
+    start = local_now.replace(year=local_now.year - 1, day=min(local_now.day, last_day))
+    return start < moment.astimezone(SHANGHAI).replace(tzinfo=None) <= local_now
 
 
 @dataclass
@@ -140,7 +183,7 @@ def statuses(
     accepted: list[dict[str, Any]],
     *,
     parents: Parents,
-    campaign: Campaign,
+    periods: list[NamedPeriod],
     now: datetime,
 ) -> dict[tuple[str, str], Expected]:
     """Only (unit, period) pairs with a counting event appear; every other one is clean."""
@@ -151,15 +194,15 @@ def statuses(
         if voided:
             continue
         moment = datetime.fromisoformat(event["occurred_at"])
-        periods = [p.id for p in campaign.periods if p.contains(moment)]
-        if in_rolling_window(moment, now):
-            periods.append("rolling")
+        holding = [p.id for p in periods if p.holds(moment)]
+        if in_trailing_12_months(moment, now):
+            holding.append("rolling")
         code: str | None = unit
         while code is not None:
             level, parent = parents[code]
             if level in COLLECTIVE:
                 for criterion in criteria_met(event, level):
-                    for period in periods:
+                    for period in holding:
                         expected = result[(code, period)]
                         expected.counts[criterion] += 1
                         expected.people[criterion] += event.get("headcount", 0)

@@ -7,15 +7,18 @@ exported for both deploy/stack.sh and pytest). SANWU_TEST_ADMIN_DSN and
 SANWU_KAFKA_BOOTSTRAP_SERVERS, when set, win."""
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from shared import kafka
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,32 +82,33 @@ async def read_topic(
 ) -> list[tuple[int, bytes | None, bytes, dict[str, bytes]]]:
     """Everything on a topic right now: (partition, key, value, headers), in offset order
     per partition."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-    await consumer.start()
+    messages: list[tuple[int, bytes | None, bytes, dict[str, bytes]]] = []
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        messages: list[tuple[int, bytes | None, bytes, dict[str, bytes]]] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
-            if loop.time() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end")
-            batch = await consumer.getmany(timeout_ms=500)
-            for tp, records in batch.items():
-                messages.extend((tp.partition, r.key, r.value, dict(r.headers)) for r in records)
-        return messages
+        async with (
+            asyncio.timeout(timeout),
+            contextlib.aclosing(kafka.read_to_end(settings, topic)) as chunks,
+        ):
+            async for records in chunks:
+                messages.extend((r.partition, r.key, r.value, dict(r.headers)) for r in records)
+    except TimeoutError:
+        raise TimeoutError(f"could not read {topic} to its end") from None
+    return messages
+
+
+@contextlib.asynccontextmanager
+async def scratch_topic(
+    settings: Settings, name: str, *, partitions: int = 1
+) -> AsyncIterator[str]:
+    """A topic of this run's prefix, deleted afterwards; yields its full name."""
+    topic = f"{settings.events_topic}.{name}-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
     finally:
-        await consumer.stop()
+        await admin.close()
+    try:
+        yield topic
+    finally:
+        with contextlib.suppress(Exception):
+            await kafka.delete_topics(settings, [topic])

@@ -1,23 +1,71 @@
-"""Driving reporting the way evaluation does: `UnitStatus` messages on the status topic, sent
-with an idempotent producer; and waiting until reporting's consumer group has committed them."""
+"""Reporting as the tests drive it: the app run in-process and restartable; `UnitStatus`
+messages on the status topic, sent with an idempotent producer as evaluation does; waiting until
+reporting's consumer group has committed them; the demo registry's units."""
 
 import asyncio
 import csv
 import uuid
-from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import RecordMetadata, TopicPartition
+from fastapi import FastAPI
 
 from services.reporting.config import ReportingSettings
+from services.reporting.consumer import StatusConsumer
+from services.reporting.main import create_app
+from services.reporting.service import ReportingService
 from shared import kafka
 from shared.status import CriterionCounts, UnitStatus
+from tests.support.app import serve
+from tests.support.waiting import wait_until
 
 DEMO_UNITS = Path(__file__).resolve().parents[2] / "data" / "demo-units.csv"
+
+
+class Reporting:
+    """The reporting app, run in-process; `restart` is a full stop and start of the service."""
+
+    def __init__(self, settings: ReportingSettings) -> None:
+        self.settings = settings
+        self._stack: AsyncExitStack | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._app: FastAPI | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        assert self._client is not None, "reporting is stopped"
+        return self._client
+
+    async def start(self) -> None:
+        self._stack = AsyncExitStack()
+        self._app = create_app(self.settings)
+        self._client = await self._stack.enter_async_context(serve(self._app, "http://reporting"))
+
+    async def stop(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+        self._stack = self._client = self._app = None
+
+    @property
+    def consumer(self) -> StatusConsumer:
+        assert self._app is not None, "reporting is stopped"
+        consumer: StatusConsumer = self._app.state.consumer
+        return consumer
+
+    @property
+    def service(self) -> ReportingService:
+        assert self._app is not None, "reporting is stopped"
+        service: ReportingService = self._app.state.reporting
+        return service
+
+    async def get(self, url: str, key: str, **params: Any) -> httpx.Response:
+        return await self.client.get(url, params=params, headers={"Authorization": f"Bearer {key}"})
 
 
 def status(
@@ -93,20 +141,9 @@ async def wait_committed(
                 tp in committed and committed[tp].offset >= offset for tp, offset in needed.items()
             )
 
-        await wait_until(done, timeout=timeout, what="reporting to commit the messages sent")
+        await wait_until(done, timeout=timeout, message="reporting to commit the messages sent")
     finally:
         await admin.close()
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "a condition"
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise TimeoutError(f"waited {timeout}s for {what}")
-        await asyncio.sleep(0.05)
 
 
 def demo_units() -> list[dict[str, Any]]:

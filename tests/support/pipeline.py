@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -35,10 +34,11 @@ from shared.config import Settings
 from shared.db import Database
 from shared.registry.loader import load_file
 from shared.status import UnitStatus
-from tests.reporting.conftest import Reporting
-from tests.reporting.support import wait_until
 from tests.support.app import bearer, serve
+from tests.support.outbox import wait_outbox_drained
+from tests.support.reporting import Reporting
 from tests.support.stack import create_database, drop_database, new_stack, read_topic
+from tests.support.waiting import wait_until
 
 KeySpecs = dict[str, tuple[Role, str | None]]  # name: (role, scope; None for everywhere)
 
@@ -66,19 +66,13 @@ class Pipeline:
 
     async def evaluated(self, *, timeout: float = 30.0) -> None:
         """Until evaluation has applied everything intake accepted and published the changes."""
-        await wait_until(
-            lambda: self._outbox_empty("intake"), timeout=timeout, what="intake's relay"
-        )
+        await wait_outbox_drained(self.db, schema="intake", timeout=timeout)
         await wait_until(
             lambda: self._caught_up(self.evaluation_group, self.settings.events_topic),
             timeout=timeout,
-            what="evaluation to commit past every event",
+            message="evaluation to commit past every event",
         )
-        await wait_until(
-            lambda: self._outbox_empty("evaluation"),
-            timeout=timeout,
-            what="evaluation's status relay",
-        )
+        await wait_outbox_drained(self.db, schema="evaluation", timeout=timeout)
 
     async def drained(self, *, timeout: float = 30.0) -> None:
         """`evaluated`, and then until reporting has applied every status published."""
@@ -88,7 +82,7 @@ class Pipeline:
                 self.reporting.settings.consumer_group, self.settings.status_topic
             ),
             timeout=timeout,
-            what="reporting to commit past every status",
+            message="reporting to commit past every status",
         )
 
     async def published_statuses(self) -> list[UnitStatus]:
@@ -96,11 +90,6 @@ class Pipeline:
         published for each unit and period)."""
         messages = await read_topic(self.settings, self.settings.status_topic)
         return [UnitStatus.model_validate(json.loads(value)) for _, _, value, _ in messages]
-
-    async def _outbox_empty(self, schema: str) -> bool:
-        async with self.db.engine.connect() as connection:
-            left = await connection.execute(sa.text(f"SELECT count(*) FROM {schema}.outbox"))
-            return int(left.scalar_one()) == 0
 
     async def _caught_up(self, group: str, topic: str) -> bool:
         """Whether the group has committed up to the end of every partition of the topic."""
