@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.report import ROOT
@@ -128,16 +127,7 @@ class BenchEnvironment:
 
     async def topic_size(self, topic: str) -> int:
         """Messages on a topic: the sum of its partitions' end offsets."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings().kafka_bootstrap_servers)
-        await consumer.start()
-        try:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
-            return sum((await consumer.end_offsets(partitions)).values())
-        finally:
-            await consumer.stop()
+        return sum((await kafka.end_offsets(self.settings(), topic)).values())
 
 
 @asynccontextmanager

@@ -15,14 +15,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench.pipeline import PROVINCE, ensure_province, state, villages_of
 from bench.report import GrowthSeries, Result, Target
 from bench.stage import BenchContext, Stage
 from services.evaluation.config import EvaluationSettings
-from services.evaluation.rebuild import RebuildReport, rebuild
+from services.evaluation.rebuild import RebuildReport, rebuild, topic_reader
 from shared.access.models import Role
 from shared.events import EventRecord
 
@@ -148,38 +148,17 @@ async def produce(
     return time.perf_counter() - started
 
 
-async def consume_raw(settings: EvaluationSettings, topic: str) -> tuple[int, float]:
-    """The baseline: read the whole topic with a bare consumer (the rebuild's fetch settings)
-    and decode each message into an `EventRecord`; returns (messages, seconds)."""
+async def consume_raw(settings: EvaluationSettings) -> tuple[int, float]:
+    """The baseline: read the whole petition-event topic with the rebuild's reader and decode
+    each message into an `EventRecord`; returns (messages, seconds)."""
     started = time.perf_counter()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        decoded = 0
-        while True:
-            pending = [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
-            if not pending:
-                break
-            batch = await consumer.getmany(*pending, timeout_ms=500, max_records=20_000)
-            for records in batch.values():
-                for record in records:
-                    EventRecord.model_validate_json(record.value or b"")
-                    decoded += 1
-        return decoded, time.perf_counter() - started
-    finally:
-        await consumer.stop()
+    decoded = 0
+    async with topic_reader(settings) as reader:
+        async for records in reader.read_to(await reader.end_offsets(), chunk=20_000):
+            for record in records:
+                EventRecord.model_validate_json(record.value or b"")
+                decoded += 1
+    return decoded, time.perf_counter() - started
 
 
 @dataclass
@@ -220,7 +199,7 @@ async def measure(ctx: BenchContext, count: int) -> Measured:
     key_id = key.split("_")[1]
     produce_seconds = await produce(settings, topic, count, seed=count, key_id=key_id)
     ctx.step(f"{count:,} events produced to {topic} in {produce_seconds:.1f} s (setup)")
-    decoded, raw_seconds = await consume_raw(settings, topic)
+    decoded, raw_seconds = await consume_raw(settings)
     if decoded != count:
         raise RuntimeError(f"the raw consumer decoded {decoded} messages, not {count}")
     ctx.step(f"raw consumer: {count / raw_seconds:,.0f} events/s ({raw_seconds:.2f} s)")

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import asyncpg
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.environment import BenchEnvironment
 from bench.services import CLOCK_TICKS
 from bench.stage import BenchContext
 from services.reporting.config import ReportingSettings
+from shared import kafka
 from shared.db import asyncpg_dsn
 from shared.registry.generator import ProvinceShape
 
@@ -87,23 +87,17 @@ async def scalar(env: BenchEnvironment, statement: str, **params: object) -> int
 
 async def consumer_lag(env: BenchEnvironment, *, topic: str, group: str) -> int:
     """Messages on `topic` that `group` has not committed yet."""
-    bootstrap = env.settings().kafka_bootstrap_servers
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await consumer.start()
+    ends = await kafka.end_offsets(env.settings(), topic)
+    admin = AIOKafkaAdminClient(bootstrap_servers=env.settings().kafka_bootstrap_servers)
     await admin.start()
     try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await consumer.end_offsets(partitions)
-        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
-        return sum(
-            end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-            for tp, end in ends.items()
-        )
+        committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
     finally:
         await admin.close()
-        await consumer.stop()
+    return sum(
+        end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+        for tp, end in ends.items()
+    )
 
 
 async def wait_for_statuses(ctx: BenchContext, *, prefix: str, timeout: float = 300) -> None:
