@@ -117,7 +117,7 @@ def counting_visit(village: str) -> bytes:
 
 
 async def post_steadily(
-    url: str, key: str, villages: list[str], *, seconds: float, accepted: dict[str, float]
+    url: str, *, key: str, villages: list[str], seconds: float, accepted: dict[str, float]
 ) -> LoadResult:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     async with client_session(64) as session:
@@ -169,12 +169,16 @@ async def run(ctx: BenchContext) -> list[Result]:
             warm_villages = villages[: int(RATE * warmup)]
             warm: dict[str, float] = {}
             ctx.step(f"warming up: {RATE:g} events/s for {warmup:g} s")
-            await post_steadily(url, key, warm_villages, seconds=warmup, accepted=warm)
+            await post_steadily(url, key=key, villages=warm_villages, seconds=warmup, accepted=warm)
             await watcher.wait_for(list(warm), timeout=SETTLE_SECONDS)
             ctx.step(f"{RATE:g} events/s for {seconds:g} s, each a first change to its village")
             accepted: dict[str, float] = {}
             load = await post_steadily(
-                url, key, villages[len(warm_villages) :], seconds=seconds, accepted=accepted
+                url,
+                key=key,
+                villages=villages[len(warm_villages) :],
+                seconds=seconds,
+                accepted=accepted,
             )
             ctx.step(f"intake: {load.describe()}")
             await watcher.wait_for(list(accepted), timeout=SETTLE_SECONDS)

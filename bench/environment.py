@@ -120,7 +120,7 @@ class BenchEnvironment:
                 [NewTopic(topic, spec.num_partitions, spec.replication_factor, topic_configs={})]
             )
             self.scratch_topics.append(topic)
-            await _wait_for_leaders(admin, topic, spec.num_partitions)
+            await _wait_for_leaders(admin, topic, partitions=spec.num_partitions)
         finally:
             await admin.close()
         return topic
@@ -183,7 +183,7 @@ async def postgres_version() -> str:
 
 
 async def _wait_for_leaders(
-    admin: AIOKafkaAdminClient, topic: str, partitions: int, *, timeout: float = 30
+    admin: AIOKafkaAdminClient, topic: str, *, partitions: int, timeout: float = 30
 ) -> None:
     """Until every partition of a new topic has a leader, producing to it only retries."""
     deadline = time.monotonic() + timeout

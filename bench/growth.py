@@ -37,7 +37,7 @@ async def reporting_points(ctx: BenchContext) -> dict[str, dict[int, float]]:
         for size in missing:
             ctx.step(f"summary of a {ROOTS[size]} ({size:,} villages): reporting and SQL in turns")
             served, baseline = await compare_summary(
-                ctx, service, keys, pool, roots[size], seconds=2 * seconds
+                ctx, service, keys=keys, pool=pool, roots=roots[size], seconds=2 * seconds
             )
             ctx.step(
                 f"{ROOTS[size]}: reporting {served.cpu_per_request_us:,.0f} µs/request, "

@@ -14,7 +14,7 @@ from bench.report import GrowthSeries, LatencySeries, percentile
 PERCENTILES = [50.0, 75.0, 90.0, 95.0, 99.0, 99.9]
 
 
-def plot(latencies: list[LatencySeries], growth: list[GrowthSeries], path: Path) -> None:
+def plot(latencies: list[LatencySeries], growth: list[GrowthSeries], *, path: Path) -> None:
     figure, (latency_axes, growth_axes) = plt.subplots(1, 2, figsize=(13, 5))
     _plot_latencies(latency_axes, latencies)
     _plot_growth(growth_axes, growth)

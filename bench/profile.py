@@ -47,7 +47,7 @@ def _reads(paths: Callable[[], list[str]]) -> Load:
 
     async def load(ctx: BenchContext, service: Service, seconds: float) -> LoadResult:
         keys = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=CLIENTS)
-        return (await http_load(ctx, service, keys, paths(), seconds=seconds)).load
+        return (await http_load(ctx, service, keys=keys, paths=paths(), seconds=seconds)).load
 
     return load
 
@@ -141,14 +141,14 @@ def summarise(stacks_file: Path, *, title: str, heading: str, top: int = 25) -> 
     sections = [
         f"# {title.capitalize()} CPU profile\n\n{heading}; "
         f"{total:,} busy samples at {SAMPLES_PER_SECOND}/s.",
-        _table("Self time by package", by_package, total, top),
-        _table("Self time by function", self_time, total, top),
-        _table("Inclusive time of the project's functions", project, total, top),
+        _table("Self time by package", by_package, total=total, top=top),
+        _table("Self time by function", self_time, total=total, top=top),
+        _table("Inclusive time of the project's functions", project, total=total, top=top),
     ]
     return "\n\n".join(sections) + "\n"
 
 
-def _table(title: str, counts: Counter[str], total: int, top: int) -> str:
+def _table(title: str, counts: Counter[str], *, total: int, top: int) -> str:
     rows = [f"| {100 * n / total:5.1f} % | `{name}` |" for name, n in counts.most_common(top)]
     return "\n".join([f"## {title}", "", "| share | where |", "|---:|---|", *rows])
 

@@ -36,7 +36,7 @@ async def run(ctx: BenchContext) -> list[Result]:
 
     # The raw producer runs before and after the relay, so the baseline brackets it in time.
     topic = await ctx.env.scratch_topic("relay-baseline")
-    raw_seconds = await send_raw(settings, topic, messages)
+    raw_seconds = await send_raw(settings, topic=topic, messages=messages)
     ctx.step(f"raw producer: {len(messages) / raw_seconds:,.0f} events/s ({raw_seconds:.2f} s)")
 
     before = await ctx.env.topic_size(settings.events_topic)
@@ -51,7 +51,7 @@ async def run(ctx: BenchContext) -> list[Result]:
         "a raw producer with the same settings each timed from producer start to the last ack; "
         "the baseline is the raw producer's mean over a run before and one after the relay."
     )
-    raw_again = await send_raw(settings, topic, messages)
+    raw_again = await send_raw(settings, topic=topic, messages=messages)
     ctx.step(f"raw producer again: {len(messages) / raw_again:,.0f} events/s ({raw_again:.2f} s)")
     return [
         Result(
@@ -95,7 +95,7 @@ async def outbox_messages(db: Database) -> list[Message]:
         ]
 
 
-async def send_raw(settings: IntakeSettings, topic: str, messages: list[Message]) -> float:
+async def send_raw(settings: IntakeSettings, *, topic: str, messages: list[Message]) -> float:
     """Seconds a bare producer takes to send every message and have every ack."""
     started = time.perf_counter()
     producer: AIOKafkaProducer = kafka.producer(settings)

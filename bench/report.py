@@ -213,15 +213,15 @@ def write_outputs(
     (directory / "latest.json").write_text(
         json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    markdown = _markdown_document(machine_info, results, notes)
+    markdown = _markdown_document(machine_info, results=results, notes=notes)
     markdown_path = directory / "latest.md"
     markdown_path.write_text(markdown, encoding="utf-8")
-    plot(latencies, growth, directory / "latest.png")
+    plot(latencies, growth, path=directory / "latest.png")
     return markdown_path
 
 
 def _markdown_document(
-    machine_info: dict[str, Any], results: list[Result], notes: list[str]
+    machine_info: dict[str, Any], *, results: list[Result], notes: list[str]
 ) -> str:
     m = machine_info
     header = (

@@ -100,7 +100,7 @@ async def running_reporting(ctx: BenchContext) -> AsyncIterator[Service]:
 
 
 async def http_load(
-    ctx: BenchContext, service: Service, keys: list[str], paths: list[str], *, seconds: float
+    ctx: BenchContext, service: Service, *, keys: list[str], paths: list[str], seconds: float
 ) -> Costed:
     """One client per key in a closed loop, taking the paths in turn."""
     headers = [{"Authorization": f"Bearer {key}"} for key in keys]
@@ -122,7 +122,7 @@ async def http_load(
 
 
 async def sql_load(
-    ctx: BenchContext, pool: asyncpg.Pool, roots: list[str], *, seconds: float
+    ctx: BenchContext, pool: asyncpg.Pool, *, roots: list[str], seconds: float
 ) -> Costed:
     """The baseline: CLIENTS clients, each with a connection of its own, running the aggregate."""
     turn = itertools.count()
@@ -157,7 +157,7 @@ async def turns(
 
 
 async def summaries_agree(
-    ctx: BenchContext, service: Service, key: str, pool: asyncpg.Pool, root: str
+    ctx: BenchContext, service: Service, *, key: str, pool: asyncpg.Pool, root: str
 ) -> None:
     """The baseline computes the same figures as reporting's summary (per child and level:
     total and three-no units)."""
@@ -209,20 +209,20 @@ async def baseline_pool(ctx: BenchContext) -> AsyncIterator[asyncpg.Pool]:
 async def compare_summary(
     ctx: BenchContext,
     service: Service,
+    *,
     keys: list[str],
     pool: asyncpg.Pool,
     roots: list[str],
-    *,
     seconds: float,
 ) -> tuple[Costed, Costed]:
     """Reporting's summary against the baseline for the same roots, in turns."""
     paths = [f"/v1/reports/summary?root={root}&period={PERIOD}" for root in roots]
-    await http_load(ctx, service, keys, paths, seconds=0.5)  # warm-up
-    await sql_load(ctx, pool, roots, seconds=0.5)
+    await http_load(ctx, service, keys=keys, paths=paths, seconds=0.5)  # warm-up
+    await sql_load(ctx, pool, roots=roots, seconds=0.5)
     loads = await turns(
         {
-            "service": lambda s: http_load(ctx, service, keys, paths, seconds=s),
-            "baseline": lambda s: sql_load(ctx, pool, roots, seconds=s),
+            "service": lambda s: http_load(ctx, service, keys=keys, paths=paths, seconds=s),
+            "baseline": lambda s: sql_load(ctx, pool, roots=roots, seconds=s),
         },
         seconds=seconds,
         rounds=2,
@@ -250,8 +250,8 @@ async def run(ctx: BenchContext) -> list[Result]:
         keys = await ctx.env.create_keys(role=Role.reader, scope_code=PROVINCE_CODE, count=CLIENTS)
         key = keys[0]
         county_codes = counties()
-        await summaries_agree(ctx, service, key, pool, PROVINCE_CODE)
-        await summaries_agree(ctx, service, key, pool, county_codes[0])
+        await summaries_agree(ctx, service, key=key, pool=pool, root=PROVINCE_CODE)
+        await summaries_agree(ctx, service, key=key, pool=pool, root=county_codes[0])
         points = state(ctx).reporting_points
         for label, roots, size in (
             ("province summary", [PROVINCE_CODE], 30_000),
@@ -260,7 +260,7 @@ async def run(ctx: BenchContext) -> list[Result]:
         ):
             ctx.step(f"{label}: {CLIENTS} clients, reporting and the SQL aggregate in turns")
             served, baseline = await compare_summary(
-                ctx, service, keys, pool, roots, seconds=2 * seconds
+                ctx, service, keys=keys, pool=pool, roots=roots, seconds=2 * seconds
             )
             ctx.step(f"{label}: reporting {served.load.describe('requests/s')}")
             ctx.step(f"{label}: SQL aggregate {baseline.load.describe('requests/s')}")
@@ -272,7 +272,7 @@ async def run(ctx: BenchContext) -> list[Result]:
                 LatencySeries(f"reporting, {label}", served.load.latencies_ms),
                 LatencySeries(f"SQL aggregate, {label}", baseline.load.latencies_ms),
             ]
-            results += summary_figures(label, served, baseline)
+            results += summary_figures(label, served=served, baseline=baseline)
         villages = villages_of(PROVINCE)
         random.Random(6).shuffle(villages)
         for label, paths in (
@@ -286,8 +286,8 @@ async def run(ctx: BenchContext) -> list[Result]:
             ),
         ):
             ctx.step(f"{label}: {CLIENTS} clients")
-            await http_load(ctx, service, keys, paths, seconds=0.5)
-            costed = await http_load(ctx, service, keys, paths, seconds=seconds)
+            await http_load(ctx, service, keys=keys, paths=paths, seconds=0.5)
+            costed = await http_load(ctx, service, keys=keys, paths=paths, seconds=seconds)
             ctx.step(f"{label}: {costed.load.describe('requests/s')}")
             ctx.latencies.append(LatencySeries(f"reporting, {label}", costed.load.latencies_ms))
             results += [
@@ -309,7 +309,7 @@ async def run(ctx: BenchContext) -> list[Result]:
     return results
 
 
-def summary_figures(label: str, served: Costed, baseline: Costed) -> list[Result]:
+def summary_figures(label: str, *, served: Costed, baseline: Costed) -> list[Result]:
     return [
         Result(
             f"{NAME}, {label}: requests vs SQL aggregate",

@@ -36,7 +36,7 @@ class Service:
 
 
 async def metric_value(
-    service: Service, name: str, labels: dict[str, str] | None = None
+    service: Service, name: str, *, labels: dict[str, str] | None = None
 ) -> float | None:
     """One sample of a service's Prometheus /metrics (None when it has no such sample)."""
     async with (

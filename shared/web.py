@@ -79,7 +79,7 @@ class BodyLimitMiddleware:
     trickles in (a slow client holds no connection for long)."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, timeout_seconds: float = 30.0
+        self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES, timeout_seconds: float = 30.0
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -96,7 +96,7 @@ class BodyLimitMiddleware:
             return
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._reject(
-                PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes"), scope, send
+                PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes"), scope=scope, send=send
             )
             return
         received = 0
@@ -135,10 +135,10 @@ class BodyLimitMiddleware:
             if refusal is None:
                 raise
         if refusal is not None:
-            await self._reject(refusal, scope, send)
+            await self._reject(refusal, scope=scope, send=send)
 
     @staticmethod
-    async def _reject(refusal: DomainError, scope: Scope, send: Send) -> None:
+    async def _reject(refusal: DomainError, *, scope: Scope, send: Send) -> None:
         response = problem(
             refusal.status, title=refusal.title, detail=refusal.detail, slug=refusal.slug
         )

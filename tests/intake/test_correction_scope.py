@@ -38,6 +38,15 @@ async def stored_nowhere(db: Database, event_id: str) -> bool:
     return not await journal_has(db, event_id) and not await in_outbox(db, event_id)
 
 
+async def refused(
+    intake: httpx.AsyncClient, db: Database, *, key: str, event: dict[str, Any], status: int
+) -> dict[str, Any]:
+    """Posts an event that must be refused with `status`; checks it was stored nowhere."""
+    body = assert_problem(await intake.post("/v1/events", json=event, headers=bearer(key)), status)
+    assert await stored_nowhere(db, event["event_id"])
+    return body
+
+
 async def post(
     intake: httpx.AsyncClient, key: str, event: dict[str, Any], *, status: int = 202
 ) -> httpx.Response:
@@ -66,12 +75,9 @@ class TestScope:
         # The void names a unit of the desk's own township: only the target's unit decides.
         void = events.voided(target) | {"unit_code": VILLAGE}
 
-        body = assert_problem(
-            await intake.post("/v1/events", json=void, headers=bearer(keys["township_desk"])), 403
-        )
+        body = await refused(intake, db, key=keys["township_desk"], event=void, status=403)
 
         assert OTHER_COUNTY_VILLAGE in body["detail"]
-        assert await stored_nowhere(db, void["event_id"])
 
     async def test_reattribution_of_an_event_outside_the_scope_is_403(
         self, intake: httpx.AsyncClient, keys: dict[str, str], db: Database
@@ -81,10 +87,7 @@ class TestScope:
         # Both units the correction names lie in the desk's township; the target does not.
         move = events.reattributed(target, VILLAGE) | {"unit_code": VILLAGE_2}
 
-        assert_problem(
-            await intake.post("/v1/events", json=move, headers=bearer(keys["township_desk"])), 403
-        )
-        assert await stored_nowhere(db, move["event_id"])
+        await refused(intake, db, key=keys["township_desk"], event=move, status=403)
 
     async def test_reattribution_to_a_unit_outside_the_scope_is_403(
         self, intake: httpx.AsyncClient, keys: dict[str, str], db: Database
@@ -93,10 +96,7 @@ class TestScope:
         await post(intake, keys["township_desk"], target)
         move = events.reattributed(target, OTHER_COUNTY_VILLAGE)
 
-        assert_problem(
-            await intake.post("/v1/events", json=move, headers=bearer(keys["township_desk"])), 403
-        )
-        assert await stored_nowhere(db, move["event_id"])
+        await refused(intake, db, key=keys["township_desk"], event=move, status=403)
 
     async def test_the_scope_is_checked_where_the_event_is_attributed_now(
         self, intake: httpx.AsyncClient, keys: dict[str, str], db: Database
@@ -106,16 +106,13 @@ class TestScope:
         await post(intake, keys["county_desk"], events.reattributed(target, SIBLING_VILLAGE))
 
         late = events.voided(target)  # its own unit is still the desk's village
-        assert_problem(
-            await intake.post("/v1/events", json=late, headers=bearer(keys["township_desk"])), 403
-        )
-        assert await stored_nowhere(db, late["event_id"])
+        await refused(intake, db, key=keys["township_desk"], event=late, status=403)
         await post(
             intake, keys["sibling_desk"], events.voided(target) | {"unit_code": SIBLING_VILLAGE}
         )
 
     async def test_a_correction_accepted_before_its_target_and_outside_the_scope_moves_nothing(
-        self, intake: httpx.AsyncClient, keys: dict[str, str]
+        self, intake: httpx.AsyncClient, keys: dict[str, str], db: Database
     ) -> None:
         target = events.visit(SIBLING_VILLAGE)
         # Accepted while the target is unknown; it names only the desk's own villages.
@@ -129,9 +126,7 @@ class TestScope:
         )
         # ...and the desk whose re-attribution was refused may not.
         mine = events.voided(target) | {"unit_code": VILLAGE}
-        assert_problem(
-            await intake.post("/v1/events", json=mine, headers=bearer(keys["township_desk"])), 403
-        )
+        await refused(intake, db, key=keys["township_desk"], event=mine, status=403)
 
     async def test_an_admin_key_corrects_anywhere_and_a_repeat_is_a_duplicate(
         self, intake: httpx.AsyncClient, keys: dict[str, str]

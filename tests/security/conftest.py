@@ -1,3 +1,4 @@
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -25,34 +26,35 @@ def start_service(
     return process, base_url
 
 
+@contextlib.contextmanager
+def live(app_factory: str, *, env: dict[str, str]) -> Iterator[str]:
+    """The base URL of a service in its own process, stopped afterwards."""
+    process, base_url = start_service(app_factory, env=env)
+    try:
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def live_intake(settings: Settings) -> Iterator[str]:
-    process, base_url = start_service(
-        "services.intake.main:create_app", env={"SANWU_INTAKE_RUN_RELAY": "false"}
-    )
-    yield base_url
-    process.terminate()
-    process.wait(timeout=30)
+    with live("services.intake.main:create_app", env={"SANWU_INTAKE_RUN_RELAY": "false"}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def live_reporting(settings: Settings) -> Iterator[str]:
     # Without its consumer: the fuzzing is about the API, and a second member of reporting's
     # consumer group would take partitions from the in-process service other tests use.
-    process, base_url = start_service(
-        "services.reporting.main:create_app", env={"SANWU_REPORTING_RUN_CONSUMER": "false"}
-    )
-    yield base_url
-    process.terminate()
-    process.wait(timeout=30)
+    env = {"SANWU_REPORTING_RUN_CONSUMER": "false"}
+    with live("services.reporting.main:create_app", env=env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def live_evaluation(settings: Settings) -> Iterator[str]:
     # Its API is health, readiness and metrics; its consumer stays off for the same reason.
-    process, base_url = start_service(
-        "services.evaluation.main:create_app", env={"SANWU_EVALUATION_RUN_CONSUMER": "false"}
-    )
-    yield base_url
-    process.terminate()
-    process.wait(timeout=30)
+    env = {"SANWU_EVALUATION_RUN_CONSUMER": "false"}
+    with live("services.evaluation.main:create_app", env=env) as url:
+        yield url
