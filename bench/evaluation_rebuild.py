@@ -33,11 +33,18 @@ PARTITIONS = 6
 
 @dataclass
 class Mix:
-    """Shares of the events: the rest are clean visits (counting against no unit)."""
+    """Shares of the events: the rest are clean visits (counting against no unit). Meetings
+    are the largest share, as a village's weekly meetings outnumber its visits."""
 
     counting_visits: float = 0.015
     incidents: float = 0.0005
     corrections: float = 0.005
+    meetings: float = 0.6
+    ratings: float = 0.03
+
+
+RATINGS = ("satisfied", "satisfied", "basically_satisfied", "dissatisfied")
+SOURCES = ("petitioner", "third_party", "representative")
 
 
 def _canonical(record: dict[str, object]) -> bytes:
@@ -49,13 +56,15 @@ def event_messages(
     count: int, villages: list[str], *, seed: int, key_id: str, mix: Mix | None = None
 ) -> Iterator[tuple[bytes, bytes]]:
     """(key, value) of `count` EventRecords over `villages`, keyed by county, as accepted with
-    the key `key_id`: mostly clean visits, some counting visits and incidents, and corrections
-    (voids and re-attributions) of events published before them."""
+    the key `key_id`: mostly meetings and clean visits, some counting visits, incidents and
+    ratings, and corrections (voids and re-attributions) of events published before them."""
     mix = mix or Mix()
     rng = random.Random(seed)
     counting = mix.counting_visits
     incident = counting + mix.incidents
     correction = incident + mix.corrections
+    meeting = correction + mix.meetings
+    rating = meeting + mix.ratings
     earlier: list[tuple[str, str]] = []  # (event id, village) of counting events so far
     for serial in range(count):
         village = villages[rng.randrange(len(villages))]
@@ -86,14 +95,27 @@ def event_messages(
                     "new_unit_code": moved_to,
                     "reason": "改属地",
                 }
+        elif correction <= draw < meeting:
+            event = {
+                "type": "screening_meeting",
+                "attendees": 5 + serial % 7,
+                "disputes_found": serial % 3,
+                "disputes_resolved": serial % 2 * (serial % 3),
+            }
+        elif correction <= draw < rating:
+            event = {
+                "type": "satisfaction_rating",
+                "rating": RATINGS[serial % len(RATINGS)],
+                "source": SOURCES[serial % len(SOURCES)],
+            }
         else:
             event = {
                 "type": "petition_visit",
                 "destination_level": DESTINATIONS_CLEAN[serial % 2],
                 "headcount": 1 + serial % 4,
             }
-        if event["type"] in ("petition_visit", "incident") and draw < incident:
-            earlier.append((event_id, village))
+        if draw < incident or event["type"] == "satisfaction_rating":
+            earlier.append((event_id, village))  # counting events and ratings get corrected
         event |= {"event_id": event_id, "unit_code": village, "occurred_at": occurred_at}
         record = {
             "schema_version": 1,
@@ -210,7 +232,8 @@ async def measure(ctx: BenchContext, count: int) -> Measured:
         )
     ctx.step(
         f"rebuild: {report.events_per_second:,.0f} events/s ({report.seconds:.2f} s), "
-        f"{report.statuses:,} statuses, {len(report.differences):,} changed"
+        f"{report.statuses:,} statuses, {report.indicators:,} indicators, "
+        f"{len(report.differences):,} changed"
     )
     state(ctx).rebuilt_events = count
     return Measured(count, report, raw_seconds)
@@ -233,8 +256,9 @@ async def run(ctx: BenchContext) -> list[Result]:
     measured = await measure(ctx, count)
     state(ctx).rebuild_points[count] = (measured.rebuild_us_per_event, measured.raw_us_per_event)
     ctx.note(
-        f"{NAME}: {count:,} events (1.5 % counting visits, 0.05 % incidents, 0.5 % corrections, "
-        "the rest clean visits) over the 30,000 villages of a generated province, produced as "
+        f"{NAME}: {count:,} events (60 % village meetings, 3 % ratings, 1.5 % counting visits, "
+        "0.05 % incidents, 0.5 % corrections, the rest clean visits) over the 30,000 villages "
+        "of a generated province, produced as "
         "intake publishes them (EventRecord JSON keyed by county) to a topic of their own; the "
         "rebuild is `services.evaluation.rebuild.rebuild` with its swap, timed from its start to "
         "the swapped tables as `sanwu evaluation rebuild` reports it. The baseline is a bare "
@@ -256,6 +280,7 @@ async def run(ctx: BenchContext) -> list[Result]:
             target=Target.ratio_at_least(0.2),
         ),
         Result(f"{NAME}: statuses computed", measured.report.statuses, "statuses"),
+        Result(f"{NAME}: indicators computed", measured.report.indicators, "indicators"),
     ]
 
 

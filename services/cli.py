@@ -4,11 +4,11 @@ builds the root app and registers them. Helpers every command uses are in `share
 
 from services.commands import db_app, keys_app, topics_app, units_app
 from services.evaluation.commands import evaluation_app
-from services.intake.commands import intake_app
+from services.intake.commands import events_app, intake_app
 from services.reporting.commands import reporting_app
 from shared import logging as sanwu_logging
 from shared.cli import CommandApp
-from shared.config import get_settings
+from shared.config import LogSettings
 
 app = CommandApp(
     help="Operate sanwu: the three-no petition-work campaign backend.",
@@ -20,6 +20,7 @@ app.add_typer(units_app, name="units")
 app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
 app.add_typer(intake_app, name="intake")
+app.add_typer(events_app, name="events")
 app.add_typer(evaluation_app, name="evaluation")
 app.add_typer(reporting_app, name="reporting")
 
@@ -27,5 +28,4 @@ app.add_typer(reporting_app, name="reporting")
 @app.callback()
 def main() -> None:
     """Logs go to stderr, so a command's own output (a new key) stands alone on stdout."""
-    settings = get_settings()
-    sanwu_logging.configure(settings.log_level, json=False)
+    sanwu_logging.configure(LogSettings().log_level, json=False)

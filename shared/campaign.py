@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shared.early_warning import WarningRules
+from shared.indicators import WorkRecordRules
 from shared.levels import CAMPAIGN_LEVELS, Destination, Level
 from shared.status import ROLLING
 
@@ -69,6 +71,37 @@ class PeriodSpec(_Strict):
         return self
 
 
+MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+class ApplicationWindow(_Strict):
+    """When applications for the title are accepted, every year (Asia/Shanghai, both days
+    included); the plan's is December. A window may wrap over New Year (12-15 to 01-15)."""
+
+    start_month_day: str = Field("12-01", pattern=MONTH_DAY)
+    end_month_day: str = Field("12-31", pattern=MONTH_DAY)
+
+    @field_validator("start_month_day", "end_month_day")
+    @classmethod
+    def _real_day(cls, value: str) -> str:
+        month, day = map(int, value.split("-"))
+        date(2000, month, day)  # a leap year: 02-29 is a day; 02-30 raises ValueError
+        return value
+
+    def is_open(self, today: date) -> bool:
+        day = f"{today.month:02d}-{today.day:02d}"
+        if self.start_month_day <= self.end_month_day:
+            return self.start_month_day <= day <= self.end_month_day
+        return day >= self.start_month_day or day <= self.end_month_day
+
+    def describe(self) -> str:
+        return f"{self.start_month_day} to {self.end_month_day} (Asia/Shanghai)"
+
+
+class ApplicationRules(_Strict):
+    window: ApplicationWindow = ApplicationWindow()
+
+
 class CampaignFile(_Strict):
     id: str = Field(min_length=1)
     name: str
@@ -76,6 +109,9 @@ class CampaignFile(_Strict):
     calendar_years_from: int | None = Field(None, ge=1990, le=LAST_YEAR)
     targets: dict[Level, float]
     rules: dict[Level, LevelRules]
+    work_records: WorkRecordRules = WorkRecordRules()
+    warnings: WarningRules = WarningRules()
+    applications: ApplicationRules = ApplicationRules()
 
     @field_validator("targets")
     @classmethod
@@ -147,6 +183,9 @@ class Campaign:
     targets: dict[Level, float]
     rules: dict[Level, LevelRules]
     calendar_years_from: int | None = None  # one period per calendar year from this one
+    work_records: WorkRecordRules = dataclasses.field(default_factory=WorkRecordRules)
+    warnings: WarningRules = dataclasses.field(default_factory=WarningRules)
+    applications: ApplicationRules = dataclasses.field(default_factory=ApplicationRules)
 
     def as_of(self, today: date) -> "Campaign":
         """The campaign on `today` (Asia/Shanghai): a calendar-year period exists from the
@@ -288,6 +327,9 @@ def parse(text: str, *, source: str = "campaign", today: date | None = None) -> 
         dict(spec.targets),
         dict(spec.rules),
         calendar_years_from=first,
+        work_records=spec.work_records,
+        warnings=spec.warnings,
+        applications=spec.applications,
     )
     return campaign.as_of(today or datetime.now(SHANGHAI).date())
 

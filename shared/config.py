@@ -16,6 +16,15 @@ DEFAULT_CAMPAIGN_FILE = Path(__file__).resolve().parents[1] / "campaign" / "zong
 LOCAL_ONLY_SECRET = "local-only-petitioner-hash-secret"
 
 
+class LogSettings(BaseSettings):
+    """Only how to log: what a command line needs before it knows which settings its command
+    takes (an import of events needs no hash secret)."""
+
+    model_config = SettingsConfigDict(env_prefix="SANWU_", extra="ignore")
+
+    log_level: str = "INFO"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SANWU_", extra="ignore")
 
@@ -49,6 +58,18 @@ class Settings(BaseSettings):
     @property
     def status_topic(self) -> str:
         return f"{self.topic_prefix}unit-status"
+
+    @property
+    def indicator_topic(self) -> str:
+        return f"{self.topic_prefix}unit-indicators"
+
+    @property
+    def warning_topic(self) -> str:
+        return f"{self.topic_prefix}early-warnings"
+
+    @property
+    def application_topic(self) -> str:
+        return f"{self.topic_prefix}applications"
 
     @property
     def dead_letter_topic(self) -> str:

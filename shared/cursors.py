@@ -30,3 +30,14 @@ def decode(kind: str, cursor: str, *, field: str) -> str:
 def _possible(position: str) -> bool:
     # ASCII only: "²" passes str.isdigit() but not int(); and short enough for a bigint.
     return 0 < len(position) <= MAX_POSITION_LENGTH and position.isascii()
+
+
+def decode_seq(kind: str, cursor: str, *, field: str) -> int:
+    """A feed position (a sequence number) from a cursor of `kind`."""
+    position = decode(kind, cursor, field=field)
+    if not position.isdigit():
+        raise InvalidInput(
+            f"{field} is not a cursor this endpoint returned",
+            errors=[{"field": field, "message": "not a valid cursor", "type": "cursor"}],
+        )
+    return int(position)

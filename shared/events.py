@@ -18,6 +18,8 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
+    field_validator,
 )
 
 from shared.levels import Destination
@@ -64,6 +66,8 @@ class EventType(StrEnum):
     public_opinion = "public_opinion"
     event_voided = "event_voided"
     event_reattributed = "event_reattributed"
+    screening_meeting = "screening_meeting"
+    satisfaction_rating = "satisfaction_rating"
 
 
 class _Event(BaseModel):
@@ -114,6 +118,51 @@ class PublicOpinion(_Event):
     summary: Summary
 
 
+class ScreeningMeeting(_Event):
+    """排查调处例会 held by the unit itself (县每月、乡镇每半月、村（居）每周一次)."""
+
+    type: Literal["screening_meeting"]
+    attendees: int = Field(ge=1, le=MAX_HEADCOUNT)
+    disputes_found: int = Field(ge=0, le=MAX_HEADCOUNT)
+    disputes_resolved: int = Field(ge=0, le=MAX_HEADCOUNT)
+    summary: Summary | None = None
+
+    # A field validator rather than a model validator, so that the error names the field.
+    @field_validator("disputes_resolved")
+    @classmethod
+    def _resolved_within_found(cls, resolved: int, info: ValidationInfo) -> int:
+        found = info.data.get("disputes_found")  # absent when itself invalid
+        if found is not None and resolved > found:
+            raise ValueError("disputes_resolved must not exceed disputes_found")
+        return resolved
+
+
+class Rating(StrEnum):
+    satisfied = "satisfied"  # 满意
+    basically_satisfied = "basically_satisfied"  # 基本满意
+    dissatisfied = "dissatisfied"  # 不满意
+
+
+class RatingSource(StrEnum):
+    petitioner = "petitioner"  # 信访群众
+    third_party = "third_party"  # 第三方考评
+    representative = "representative"  # 两代表一委员、居民代表
+
+
+class SatisfactionRating(_Event):
+    """群众点评: a handled matter rated by the petitioner, a third party or a representative."""
+
+    type: Literal["satisfaction_rating"]
+    rating: Rating
+    source: RatingSource
+    matter_ref: ShortText | None = Field(
+        None, description="Stored only as a keyed hash, never as sent."
+    )
+
+
+WorkRecord = ScreeningMeeting | SatisfactionRating
+
+
 class EventVoided(_Event):
     """A counted event found wrong on review (核查认定/核减)."""
 
@@ -162,6 +211,25 @@ EXAMPLES: dict[EventType, dict[str, object]] = {
         "platform": "微博",
         "summary": "有关拆迁补偿的帖子被大量转发并引发负面炒作。",
     },
+    EventType.screening_meeting: {
+        "event_id": "3c2d1e0f-9a8b-4c7d-8e6f-5a4b3c2d1e71",
+        "type": "screening_meeting",
+        "unit_code": "340722100201",
+        "occurred_at": "2018-06-04T19:00:00+08:00",
+        "attendees": 9,
+        "disputes_found": 2,
+        "disputes_resolved": 1,
+        "summary": "村排查调处例会：排查矛盾纠纷2件，当场化解1件。",
+    },
+    EventType.satisfaction_rating: {
+        "event_id": "4d3e2f1a-0b9c-4d8e-9f7a-6b5c4d3e2f81",
+        "type": "satisfaction_rating",
+        "unit_code": "340722100201",
+        "occurred_at": "2018-06-20T11:00:00+08:00",
+        "rating": "basically_satisfied",
+        "source": "third_party",
+        "matter_ref": "信访事项编号",
+    },
     EventType.event_voided: {
         "event_id": "2f9b7d5e-4c3a-4b1d-8e6f-0a9b8c7d6e51",
         "type": "event_voided",
@@ -183,7 +251,13 @@ EXAMPLES: dict[EventType, dict[str, object]] = {
 
 
 Event = Annotated[
-    PetitionVisit | Incident | PublicOpinion | EventVoided | EventReattributed,
+    PetitionVisit
+    | Incident
+    | PublicOpinion
+    | ScreeningMeeting
+    | SatisfactionRating
+    | EventVoided
+    | EventReattributed,
     Field(discriminator="type"),
 ]
 Correction = EventVoided | EventReattributed
@@ -218,6 +292,14 @@ class RecordedPublicOpinion(PublicOpinion):
     summary: Summary | None = None  # type: ignore[assignment]
 
 
+class RecordedScreeningMeeting(ScreeningMeeting):
+    model_config = _RECORDED  # its only free text, summary, is optional already
+
+
+class RecordedSatisfactionRating(SatisfactionRating):
+    model_config = _RECORDED
+
+
 class RecordedEventVoided(EventVoided):
     model_config = _RECORDED
     reason: Reason | None = None  # type: ignore[assignment]
@@ -232,6 +314,8 @@ RecordedEvent = Annotated[
     RecordedPetitionVisit
     | RecordedIncident
     | RecordedPublicOpinion
+    | RecordedScreeningMeeting
+    | RecordedSatisfactionRating
     | RecordedEventVoided
     | RecordedEventReattributed,
     Field(discriminator="type"),

@@ -89,6 +89,27 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
             replication_factor=1,
             topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
         ),
+        # The latest work-record indicators per unit and period, compacted like statuses.
+        NewTopic(
+            settings.indicator_topic,
+            num_partitions=settings.status_partitions,
+            replication_factor=1,
+            topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+        ),
+        # Every raise and clear of a warning, in order per warning: the feed is rebuilt from it.
+        NewTopic(
+            settings.warning_topic,
+            num_partitions=settings.status_partitions,
+            replication_factor=1,
+            topic_configs={"retention.ms": FOREVER, "retention.bytes": FOREVER},
+        ),
+        # Every step of every application for the title, keyed by county: kept forever.
+        NewTopic(
+            settings.application_topic,
+            num_partitions=settings.event_partitions,
+            replication_factor=1,
+            topic_configs={"retention.ms": FOREVER, "retention.bytes": FOREVER},
+        ),
         NewTopic(
             settings.dead_letter_topic,
             num_partitions=1,

@@ -52,7 +52,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedStack]:
     yield test_stack
     asyncio.run(drop_database(test_stack.database))
     settings = Settings()
-    topics = [settings.events_topic, settings.status_topic, settings.dead_letter_topic]
+    topics = [topic.name for topic in kafka.topic_specs(settings)]
     with contextlib.suppress(Exception):
         asyncio.run(kafka.delete_topics(settings, topics))
     for key, value in saved.items():

@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from openapi_spec_validator import validate
 
+from services.applications.main import create_app as create_applications_app
 from services.evaluation.main import create_app as create_evaluation_app
 from services.intake.main import create_app as create_intake_app
 from services.reporting.main import create_app as create_reporting_app
@@ -21,6 +22,7 @@ FACTORIES = {
     "intake": create_intake_app,
     "evaluation": create_evaluation_app,
     "reporting": create_reporting_app,
+    "applications": create_applications_app,
 }
 OPERATIONS = {"getHealth", "getReadiness", "getMetrics"}
 # What generated clients are built on: renaming one breaks them.
@@ -29,11 +31,26 @@ EXPECTED_OPERATION_IDS = {
     "evaluation": OPERATIONS | {"getEventEffect"},
     "reporting": OPERATIONS
     | {"getUnitStatus", "getSummary", "getEligibleUnits", "getStatusChanges"},
+    "applications": OPERATIONS
+    | {
+        "createApplication",
+        "submitApplication",
+        "reviewApplication",
+        "awardApplication",
+        "listApplications",
+        "getApplication",
+        "getApplicationHistory",
+        "listTitles",
+        "revokeTitle",
+        "getApplicationSteps",
+    },
 }
 EVENT_COMPONENTS = {
     "PetitionVisit",
     "Incident",
     "PublicOpinion",
+    "ScreeningMeeting",
+    "SatisfactionRating",
     "EventVoided",
     "EventReattributed",
 }

@@ -35,14 +35,17 @@ def consume(
 @evaluation_app.command("rebuild")
 def rebuild(
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Only list the statuses that differ from the live ones"
+        False,
+        "--dry-run",
+        help="Only list the (unit, period) pairs whose status or indicators differ from the live",
     ),
     progress: Annotated[bool | None, PROGRESS_OPTION] = None,
 ) -> None:
-    """Recompute every status from the petition-event topic and swap the result in.
+    """Recompute every status and work-record indicator from the petition-event topic and swap
+    the result in.
 
-    Statuses that come out the same keep their version; changed ones get the next version and
-    are published."""
+    Those that come out the same keep their version; changed ones get the next version and are
+    published."""
     from services.evaluation.config import get_settings
     from services.evaluation.rebuild import RebuildReport, RebuildRunning
     from services.evaluation.rebuild import rebuild as run_rebuild
@@ -65,7 +68,8 @@ def rebuild(
     echo_err(
         f"{report.messages:,} messages ({report.events:,} events, {report.skipped:,} skipped) "
         f"in {report.seconds:.1f} s: {report.events_per_second:,.0f} events/s; "
-        f"{report.statuses:,} statuses, {len(report.differences):,} "
+        f"{report.statuses:,} statuses, {report.indicators:,} indicators, "
+        f"{len(report.differences):,} "
         + ("differ from the live ones" if dry_run else "changed and published")
     )
     if dry_run:

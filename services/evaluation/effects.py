@@ -2,17 +2,20 @@
 
 An event counts against the units on its attributed chain that the rule table of their level
 says it meets, in every period containing its moment, and in the rolling period while it lies
-in the trailing 12 months.
+in the trailing 12 months. A work record counts the same way in the unit's indicators: a
+meeting in its own unit's slot (the cadence of that unit's level), a rating at every unit of
+its chain.
 """
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from services.evaluation.records import Effect, StatusWindow
 from services.evaluation.rules import Facts, criteria_met, people_of
-from shared.campaign import Campaign, rolling_window
+from shared.cadence import Cadence, slot_start
+from shared.campaign import SHANGHAI, Campaign, rolling_window
 from shared.levels import Level
 from shared.registry.cache import UnitRegistry
 from shared.status import ROLLING
@@ -28,6 +31,7 @@ class EffectCalculator:
         self._chains: dict[str, tuple[tuple[str, Level], ...]] = {}
         self._chains_version = -1
         self._met: dict[Facts, dict[Level, int]] = {}
+        self._slots: dict[tuple[datetime, Cadence], date] = {}
         # The window start of an expiry pass (a lower bound of the latest one): effects older
         # than it left the rolling period already.
         self._rolling_passed: datetime | None = None
@@ -37,6 +41,10 @@ class EffectCalculator:
     ) -> list[Effect]:
         """The units on the chain of `unit_code` the event counts against, each judged by the
         rules of its own level."""
+        if facts.is_work_record:
+            return self._work_record_effects(
+                event_id=event_id, facts=facts, unit_code=unit_code, occurred_at=occurred_at
+            )
         people = people_of(facts)
         met = self._criteria(facts)
         return [
@@ -44,6 +52,38 @@ class EffectCalculator:
             for code, level in self._chain(unit_code)
             if met[level]
         ]
+
+    def _work_record_effects(
+        self, *, event_id: UUID, facts: Facts, unit_code: str, occurred_at: datetime
+    ) -> list[Effect]:
+        chain = self._chain(unit_code)
+        if facts.rating is not None and facts.source is not None:  # a rating
+            source, rating = facts.source.value, facts.rating.value
+            return [
+                Effect(event_id, code, 0, 0, occurred_at, source=source, rating=rating)
+                for code, _ in chain
+            ]
+        slot = self.meeting_slot(unit_code, occurred_at)
+        if slot is None:
+            return []
+        return [Effect(event_id, unit_code, 0, 0, occurred_at, slot=slot)]
+
+    def meeting_slot(self, unit_code: str, occurred_at: datetime) -> date | None:
+        """The slot a meeting of `unit_code` at `occurred_at` falls in; none when the unit's
+        level keeps no cadence. Only the unit's own meetings count, in its own level's slots."""
+        chain = self._chain(unit_code)
+        if not chain or chain[0][0] != unit_code:
+            return None
+        cadence = self.campaign.work_records.cadence.get(chain[0][1])
+        if cadence is None:
+            return None
+        key = (occurred_at, cadence)
+        slot = self._slots.get(key)
+        if slot is None:  # many meetings share their moment: the time zone lookup is remembered
+            if len(self._slots) > MEMO_LIMIT:
+                self._slots.clear()
+            slot = self._slots[key] = slot_start(occurred_at.astimezone(SHANGHAI).date(), cadence)
+        return slot
 
     def _chain(self, unit_code: str) -> tuple[tuple[str, Level], ...]:
         """The unit and its ancestors at campaign levels (cached until the registry changes)."""

@@ -12,6 +12,9 @@ dead_lettered = Counter(
     "sanwu_evaluation_dead_lettered_total", "Messages sent to the dead-letter topic", ["reason"]
 )
 status_changes = Counter("sanwu_evaluation_status_changes_total", "Status changes published")
+indicator_changes = Counter(
+    "sanwu_evaluation_indicator_changes_total", "Work-record indicator changes published"
+)
 rolling_expired = Counter(
     "sanwu_evaluation_rolling_expired_total", "Rolling statuses changed by the window moving on"
 )

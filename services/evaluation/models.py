@@ -8,15 +8,19 @@
   while its target has not arrived, then `applied` or `refused` (with the reason), as
   `shared.corrections.resolve` decides.
 - `effect`: for each active event, each unit on its attributed chain that it counts against,
-  with the criteria met there. A status is an aggregate of these rows over the period.
+  with the criteria met there. A status is an aggregate of these rows over the period. A work
+  record's rows have no criteria (0): a meeting's one row at its own unit names its slot, a
+  rating has a row at each unit of its chain with its source and rating.
 - `status`: per (unit, period) that ever had a counting event; a unit without a row is clean
   at version 0.
+- `indicators`: per (unit, period) that ever had a work record: the slots its own meetings
+  fell in and the ratings of its subtree per source and rating, versioned like `status`.
 - `rolling_expiry`: the start of the rolling window at the last expiry pass.
 - `rolling_pending`: effects dated after the moment their rolling status was computed; the
   expiry pass recomputes their units when that time comes.
 - `registry_followed`: the registry version the effects follow; the units a later load moved
   (`registry.unit_changes`) are re-evaluated.
-- `outbox`: status changes waiting to be published.
+- `outbox`: status changes waiting to be published; `indicator_outbox`: indicator changes.
 - `dead_letter`: events the consumer could not apply and sent to the dead-letter topic.
 
 The migrations create the same tables; the rebuild creates fresh copies from these definitions
@@ -27,11 +31,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from shared.db import NAMING_CONVENTION
+from shared.events import Rating, RatingSource
 from shared.outbox import outbox_table
 
 SCHEMA = "evaluation"
 # Rebuilt from scratch, then swapped in; the other tables stay.
-REBUILT_TABLES = ("event", "correction", "effect", "status")
+REBUILT_TABLES = ("event", "correction", "effect", "status", "indicators")
+# The indicators' rating counts: one column per source and rating, named `source_rating`.
+RATING_COLUMNS = {
+    f"{source}_{rating}": (source, rating) for source in RatingSource for rating in Rating
+}
 
 
 def tables_in(schema: str, metadata: sa.MetaData | None = None) -> dict[str, sa.Table]:
@@ -43,7 +52,7 @@ def tables_in(schema: str, metadata: sa.MetaData | None = None) -> dict[str, sa.
         metadata,
         sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
         sa.Column("known", sa.Boolean, nullable=False),
-        sa.Column("type", sa.String(16)),
+        sa.Column("type", sa.String(24)),
         sa.Column("unit_code", code),
         sa.Column("attributed_code", code),
         sa.Column("occurred_at", moment),
@@ -52,6 +61,8 @@ def tables_in(schema: str, metadata: sa.MetaData | None = None) -> dict[str, sa.
         sa.Column("skip_level", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("non_reception_site", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("voided", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("rating", sa.String(24)),
+        sa.Column("source", sa.String(16)),
         sa.Index("ix_event_attributed_code", "attributed_code"),
         schema=schema,
     )
@@ -79,6 +90,9 @@ def tables_in(schema: str, metadata: sa.MetaData | None = None) -> dict[str, sa.
         sa.Column("criteria", sa.SmallInteger, nullable=False),
         sa.Column("headcount", sa.Integer, nullable=False),
         sa.Column("occurred_at", moment, nullable=False),
+        sa.Column("slot", sa.Date),
+        sa.Column("source", sa.String(16)),
+        sa.Column("rating", sa.String(24)),
         sa.Index("ix_effect_unit_code_occurred_at", "unit_code", "occurred_at"),
         sa.Index("ix_effect_occurred_at", "occurred_at"),
         schema=schema,
@@ -97,7 +111,24 @@ def tables_in(schema: str, metadata: sa.MetaData | None = None) -> dict[str, sa.
         sa.Column("version", sa.Integer, nullable=False),
         schema=schema,
     )
-    return {"event": event, "correction": correction, "effect": effect, "status": status}
+    indicators = sa.Table(
+        "indicators",
+        metadata,
+        sa.Column("unit_code", code, primary_key=True),
+        sa.Column("period", sa.String(32), primary_key=True),
+        sa.Column("meetings_held", ARRAY(sa.Date), nullable=False),
+        *[sa.Column(name, sa.Integer, nullable=False) for name in RATING_COLUMNS],
+        sa.Column("changed_at", moment, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        schema=schema,
+    )
+    return {
+        "event": event,
+        "correction": correction,
+        "effect": effect,
+        "status": status,
+        "indicators": indicators,
+    }
 
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
@@ -135,3 +166,4 @@ dead_letter = sa.Table(
     schema=SCHEMA,
 )
 outbox = outbox_table(SCHEMA, metadata)
+indicator_outbox = outbox_table(SCHEMA, metadata, name="indicator_outbox")

@@ -10,10 +10,11 @@ kept forever for exactly this, and evaluation reads no other service's tables.
    into fresh tables, chunk by chunk.
 2. Apply the corrections to their targets, set-based, with the live consumer's own code
    (which also decides each correction's state).
-3. Aggregate every status in one statement.
+3. Aggregate every status in one statement, and every (unit, period)'s indicators in another.
 4. In one transaction holding the rebuild lock exclusively (live batches wait for it): read
    and apply what reached the topic meanwhile, carry the live versions over (unchanged
-   statuses keep version and changed_at, changed ones get the next version and are published),
+   statuses and indicators keep version and changed_at, changed ones get the next version and
+   are published),
    swap the tables in, and follow a registry load made since the start
    (`Upkeep.follow_registry`). Events the live consumer applies afterwards are
    already in the new tables and change nothing.
@@ -24,7 +25,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -38,6 +39,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from services.evaluation.config import Clock, EvaluationSettings
 from services.evaluation.correcting import is_correction, new_correction
+from services.evaluation.early_warnings import EarlyWarnings, WarningRebuild
+from services.evaluation.indicators import indicator_message
 from services.evaluation.models import REBUILT_TABLES, tables_in
 from services.evaluation.rebuild_repository import RebuildRepository
 from services.evaluation.records import (
@@ -62,14 +65,19 @@ from services.evaluation.worker import load_campaign, migrate
 from shared import kafka
 from shared.campaign import rolling_window
 from shared.db import Database, asyncpg_dsn
-from shared.events import EventReattributed, EventRecord
+from shared.events import EventReattributed, EventRecord, EventType, ScreeningMeeting
 from shared.registry.cache import UnitRegistry
 
 log = structlog.get_logger(__name__)
 STAGING = "evaluation_rebuild"
 CHUNK = 20_000
-INDEXED_AFTER_LOAD = {"ix_event_attributed_code"}
+INDEXED_AFTER_LOAD = {
+    "ix_event_attributed_code",
+    "ix_effect_unit_code_occurred_at",
+    "ix_effect_occurred_at",
+}
 CORRECTIONS_PER_ROUND = 5_000
+MEETING = EventType.screening_meeting.value
 
 
 class RebuildRunning(Exception):
@@ -92,6 +100,7 @@ class RebuildReport:
     events: int = 0  # distinct events and corrections applied
     skipped: int = 0  # messages that cannot be applied (the live consumer dead-letters them)
     statuses: int = 0
+    indicators: int = 0
     differences: list[tuple[str, str]] = field(default_factory=list)
     swapped: bool = False
     seconds: float = 0.0
@@ -136,6 +145,31 @@ class Rows:
     corrections: list[tuple[Any, ...]] = field(default_factory=list)
 
 
+def meeting_record(meeting: ScreeningMeeting) -> tuple[Any, ...]:
+    """`event_record` of a meeting, without the objects in between."""
+    unit_code = meeting.unit_code
+    return (
+        meeting.event_id,
+        True,
+        MEETING,
+        unit_code,
+        unit_code,
+        meeting.occurred_at,
+        None,
+        0,
+        False,
+        False,
+        None,
+        None,
+        False,
+    )
+
+
+def meeting_effect_record(meeting: ScreeningMeeting, slot: date) -> tuple[Any, ...]:
+    """`effect_record` of a meeting's one effect, in its slot at its own unit."""
+    return (meeting.event_id, meeting.unit_code, 0, 0, meeting.occurred_at, slot, None, None)
+
+
 class Loader:
     """Turns records into rows of the fresh tables (effects with each event's own
     attribution) and COPies them in."""
@@ -146,6 +180,10 @@ class Loader:
         self.registry = service.registry
         self.seen: set[UUID] = set()
         self.report = RebuildReport()
+        self.warnings = WarningRebuild(
+            EarlyWarnings(campaign=service.campaign, registry=self.registry),
+            staging=repository.schema,
+        )
 
     def parse(self, record: ConsumerRecord[bytes, bytes]) -> EventRecord | None:
         self.report.messages += 1
@@ -165,6 +203,7 @@ class Loader:
             return None
         self.seen.add(parsed.event_id)
         self.report.events += 1
+        self.warnings.note(parsed)
         return parsed
 
     def rows_of(self, records: list[ConsumerRecord[bytes, bytes]]) -> Rows:
@@ -175,6 +214,12 @@ class Loader:
                 continue
             if is_correction(parsed):
                 rows.corrections.append(correction_record(new_correction(parsed)))
+                continue
+            if isinstance(parsed.event, ScreeningMeeting):  # most of them: no objects between
+                rows.events.append(meeting_record(parsed.event))
+                slot = self.service.meeting_slot(parsed.event.unit_code, parsed.event.occurred_at)
+                if slot is not None:
+                    rows.effects.append(meeting_effect_record(parsed.event, slot))
                 continue
             event = new_event(parsed.event)  # type: ignore[arg-type]
             rows.events.append(event_record(event))
@@ -193,6 +238,7 @@ class Loader:
         await self.repository.copy("event", columns=EVENT_COLUMNS, rows=rows.events)
         await self.repository.copy("effect", columns=EFFECT_COLUMNS, rows=rows.effects)
         await self.repository.copy("correction", columns=CORRECTION_COLUMNS, rows=rows.corrections)
+        await self.warnings.copy(self.repository.connection)
 
     async def load_all(
         self,
@@ -254,6 +300,7 @@ async def rebuild(
     try:
         await staging.create_staging(staging_ddl())
         loader = Loader(staging, service)
+        await loader.warnings.create_staging(connection)
         await reader.start()
         ends = await reader.end_offsets()
         await loader.load_all(
@@ -263,7 +310,15 @@ async def rebuild(
         await staging.analyze()
         await apply_corrections(EvaluationRepository(connection, schema=STAGING), service)
         report = loader.report
-        report.statuses = await staging.compute_statuses(service.period_bounds(now), now=now)
+        visits = await loader.warnings.load_visits(connection)
+        finding = asyncio.create_task(loader.warnings.prepare(visits))
+        try:
+            report.statuses = await staging.compute_statuses(service.period_bounds(now), now=now)
+            report.indicators = await staging.compute_indicators(
+                service.period_bounds(now), now=now
+            )
+        finally:
+            await finding
         if swap:
             await swap_in(
                 db=db, reader=reader, loader=loader, service=service, now=now, followed=followed
@@ -312,13 +367,22 @@ async def swap_in(
         async for records in reader.read_to(ends, chunk=CHUNK):
             items = [Incoming(p) for r in records if (p := loader.parse(r)) is not None]
             await service.apply(session, items, now=now)
+        await loader.warnings.swap_in(session, now=now)
         changed = await swap.merge_history(now=now)
+        changed_indicators = await swap.merge_indicator_history(now=now)
         await swap.swap(REBUILT_TABLES)
         await swap.add_to_outbox(
             [
                 (message.key, message.value, json.dumps(message.headers))
                 for message in (message_of(status_of(row)) for row in changed)
             ]
+        )
+        await swap.add_to_outbox(
+            [
+                (message.key, message.value, json.dumps(message.headers))
+                for message in map(indicator_message, changed_indicators)
+            ],
+            table="indicator_outbox",
         )
         live = await UpkeepRepository.from_session(session)
         await live.set_rolling_window_start(rolling_window(now)[0])

@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from services.evaluation.indicator_repository import any_content, indicator_aggregates
+from services.evaluation.indicators import INDICATOR_COLUMNS, INDICATOR_CONTENT
 from services.evaluation.models import SCHEMA
 from services.evaluation.records import CONTENT, STATUS_COLUMNS
 from services.evaluation.repository import SchemaRepository, aggregates, listed
@@ -77,6 +79,7 @@ class RebuildRepository(SchemaRepository):
                     AS p(period, starts_at, ends_at)
                     ON f.occurred_at >= p.starts_at
                     AND (p.ends_at IS NULL OR f.occurred_at < p.ends_at)
+                WHERE f.criteria <> 0
                 GROUP BY f.unit_code, p.period
             )
             INSERT INTO {self.staging}.status ({listed(STATUS_COLUMNS)})
@@ -91,13 +94,43 @@ class RebuildRepository(SchemaRepository):
         )
         return rows_affected(result)
 
+    async def compute_indicators(
+        self, periods: Sequence[tuple[str, datetime, datetime | None]], *, now: datetime
+    ) -> int:
+        """Every (unit, period) with a work record in the period, like `compute_statuses`."""
+        changed_at, version = self._history("n", "$4::timestamptz", content=INDICATOR_CONTENT)
+        result = await self.connection.execute(
+            f"""
+            WITH fresh AS (
+                SELECT f.unit_code, p.period, {indicator_aggregates("f")}
+                FROM {self.staging}.effect f
+                JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[])
+                    AS p(period, starts_at, ends_at)
+                    ON f.occurred_at >= p.starts_at
+                    AND (p.ends_at IS NULL OR f.occurred_at < p.ends_at)
+                WHERE f.criteria = 0
+                GROUP BY f.unit_code, p.period
+            )
+            INSERT INTO {self.staging}.indicators ({listed(INDICATOR_COLUMNS)})
+            SELECT n.unit_code, n.period, {listed(INDICATOR_CONTENT, "n")},
+                   {changed_at}, {version}
+            FROM fresh n
+            LEFT JOIN {SCHEMA}.indicators o ON o.unit_code = n.unit_code AND o.period = n.period
+            """,
+            [p[0] for p in periods],
+            [p[1] for p in periods],
+            [p[2] for p in periods],
+            now,
+        )
+        return rows_affected(result)
+
     @staticmethod
-    def _history(new: str, now: str) -> tuple[str, str]:
-        """changed_at and version of a rebuilt status `new` against the live one `o` (joined
-        on the same key, or null): unchanged keeps both, changed takes the next version."""
+    def _history(new: str, now: str, *, content: Sequence[str] = CONTENT) -> tuple[str, str]:
+        """changed_at and version of a rebuilt row `new` against the live one `o` (joined on
+        the same key, or null): unchanged keeps both, changed takes the next version."""
         changed = (
-            f"(o.unit_code IS NULL OR ({listed(CONTENT, new)}) "
-            f"IS DISTINCT FROM ({listed(CONTENT, 'o')}))"
+            f"(o.unit_code IS NULL OR ({listed(content, new)}) "
+            f"IS DISTINCT FROM ({listed(content, 'o')}))"
         )
         return (
             f"CASE WHEN {changed} THEN {now} ELSE o.changed_at END",
@@ -105,18 +138,28 @@ class RebuildRepository(SchemaRepository):
         )
 
     async def differences(self) -> list[tuple[str, str]]:
-        """The (unit, period) pairs whose rebuilt content differs from the live status."""
+        """The (unit, period) pairs whose rebuilt status or indicators differ from the live
+        ones."""
+        statuses = await self._differences("status", content=CONTENT, held="NOT o.three_no")
+        indicators = await self._differences(
+            "indicators", content=INDICATOR_CONTENT, held=any_content("o")
+        )
+        return sorted(set(statuses) | set(indicators))
+
+    async def _differences(
+        self, table: str, *, content: Sequence[str], held: str
+    ) -> list[tuple[str, str]]:
+        """`held`: whether a live row `o` holds anything (else no rebuilt row is its equal)."""
         rows = await self.connection.fetch(
             f"""
             SELECT coalesce(n.unit_code, o.unit_code) AS unit_code,
                    coalesce(n.period, o.period) AS period
-            FROM {self.staging}.status n
-            FULL JOIN {SCHEMA}.status o ON o.unit_code = n.unit_code AND o.period = n.period
-            WHERE CASE WHEN n.unit_code IS NULL THEN NOT o.three_no
+            FROM {self.staging}.{table} n
+            FULL JOIN {SCHEMA}.{table} o ON o.unit_code = n.unit_code AND o.period = n.period
+            WHERE CASE WHEN n.unit_code IS NULL THEN {held}
                        WHEN o.unit_code IS NULL THEN true
-                       ELSE ({listed(CONTENT, "n")}) IS DISTINCT FROM ({listed(CONTENT, "o")})
+                       ELSE ({listed(content, "n")}) IS DISTINCT FROM ({listed(content, "o")})
                   END
-            ORDER BY 1, 2
             """
         )
         return [(row["unit_code"], row["period"]) for row in rows]
@@ -126,22 +169,54 @@ class RebuildRepository(SchemaRepository):
         kept changing while the rebuild ran). A pair that never counts anything any more keeps
         its row, clean. Returns the statuses that differ from the live ones: to publish."""
         zeros = ", ".join("0" for _ in CONTENT[:-1])
+        return await self._merge_history(
+            "status",
+            columns=STATUS_COLUMNS,
+            content=CONTENT,
+            cleared=f"true, {zeros}, '{{}}'",
+            now=now,
+        )
+
+    async def merge_indicator_history(self, *, now: datetime) -> list[asyncpg.Record]:
+        """`merge_history` for the indicators: a pair without work records any more keeps its
+        row, empty. Returns the indicators that differ from the live ones: to publish."""
+        zeros = ", ".join("0" for _ in INDICATOR_CONTENT[1:])
+        return await self._merge_history(
+            "indicators",
+            columns=INDICATOR_COLUMNS,
+            content=INDICATOR_CONTENT,
+            cleared=f"'{{}}', {zeros}",
+            now=now,
+        )
+
+    async def _merge_history(
+        self,
+        table: str,
+        *,
+        columns: Sequence[str],
+        content: Sequence[str],
+        cleared: str,
+        now: datetime,
+    ) -> list[asyncpg.Record]:
+        """`columns`: (unit_code, period, ..., changed_at, version), of which `content` is
+        compared; `cleared`: the columns between period and changed_at of a pair that has
+        nothing any more."""
         await self.connection.execute(
             f"""
-            INSERT INTO {self.staging}.status ({listed(STATUS_COLUMNS)})
-            SELECT unit_code, period, true, {zeros}, '{{}}', changed_at, version - 1
-            FROM {SCHEMA}.status
+            INSERT INTO {self.staging}.{table} ({listed(columns)})
+            SELECT unit_code, period, {cleared}, changed_at, version - 1
+            FROM {SCHEMA}.{table}
             ON CONFLICT (unit_code, period) DO NOTHING
             """
         )
-        changed_at, version = self._history("n", "$1::timestamptz")
+        changed_at, version = self._history("n", "$1::timestamptz", content=content)
         await self.connection.execute(
             f"""
-            UPDATE {self.staging}.status s SET (changed_at, version) = (c.changed_at, c.version)
+            UPDATE {self.staging}.{table} s SET (changed_at, version) = (c.changed_at, c.version)
             FROM (
                 SELECT n.unit_code, n.period, {changed_at} AS changed_at, {version} AS version
-                FROM {self.staging}.status n
-                LEFT JOIN {SCHEMA}.status o ON o.unit_code = n.unit_code AND o.period = n.period
+                FROM {self.staging}.{table} n
+                LEFT JOIN {SCHEMA}.{table} o ON o.unit_code = n.unit_code AND o.period = n.period
             ) c
             WHERE c.unit_code = s.unit_code AND c.period = s.period
               AND (s.changed_at, s.version) IS DISTINCT FROM (c.changed_at, c.version)
@@ -150,8 +225,8 @@ class RebuildRepository(SchemaRepository):
         )
         return await self.connection.fetch(
             f"""
-            SELECT {listed(STATUS_COLUMNS, "n")} FROM {self.staging}.status n
-            LEFT JOIN {SCHEMA}.status o ON o.unit_code = n.unit_code AND o.period = n.period
+            SELECT {listed(columns, "n")} FROM {self.staging}.{table} n
+            LEFT JOIN {SCHEMA}.{table} o ON o.unit_code = n.unit_code AND o.period = n.period
             WHERE o.unit_code IS NULL OR n.version <> o.version
             """
         )
@@ -165,9 +240,11 @@ class RebuildRepository(SchemaRepository):
             await self.connection.execute(f"ALTER TABLE {SCHEMA}.{table} SET SCHEMA {self.retired}")
             await self.connection.execute(f"ALTER TABLE {self.staging}.{table} SET SCHEMA {SCHEMA}")
 
-    async def add_to_outbox(self, rows: Sequence[tuple[bytes, bytes, str]]) -> None:
-        """(key, value, headers as JSON) of the status changes to publish."""
+    async def add_to_outbox(
+        self, rows: Sequence[tuple[bytes, bytes, str]], *, table: str = "outbox"
+    ) -> None:
+        """(key, value, headers as JSON) of the changes to publish, into the outbox `table`."""
         if rows:
             await self.connection.copy_records_to_table(
-                "outbox", records=rows, columns=["key", "value", "headers"], schema_name=SCHEMA
+                table, records=rows, columns=["key", "value", "headers"], schema_name=SCHEMA
             )

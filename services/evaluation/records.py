@@ -2,14 +2,14 @@
 column order of the tables, as the set-based statements and COPY take them)."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from services.evaluation.rules import Facts
-from shared.events import EventType
+from shared.events import EventType, Rating, RatingSource
 from shared.levels import Destination
 
 COUNTED = ("skip_level", "non_reception_site", "collective", "incident")
@@ -52,15 +52,26 @@ class StoredCorrection(CorrectionFacts):
     reason: str | None
 
 
-@dataclass(frozen=True, slots=True)
+# Never changed once made; not frozen, because a frozen dataclass is several times slower to
+# make and a rebuild makes one per effect.
+@dataclass(slots=True, unsafe_hash=True)
 class Effect:
-    """An event counting against one unit, under `criteria` (bits of `Criterion`)."""
+    """An event counting against one unit, under `criteria` (bits of `Criterion`); for a work
+    record (criteria 0), the meeting's slot at its own unit or the rating at each unit of its
+    chain."""
 
     event_id: UUID
     unit_code: str
     criteria: int
     headcount: int
     occurred_at: datetime
+    slot: date | None = None  # the first day of the meeting's slot
+    source: str | None = None  # a rating's source and rating
+    rating: str | None = None
+
+    @property
+    def is_work_record(self) -> bool:
+        return not self.criteria
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,8 @@ def event_of(row: asyncpg.Record) -> StoredEvent:
             headcount=row["headcount"],
             skip_level=row["skip_level"],
             non_reception_site=row["non_reception_site"],
+            rating=Rating(row["rating"]) if row["rating"] else None,
+            source=RatingSource(row["source"]) if row["source"] else None,
         )
     return StoredEvent(
         event_id=row["event_id"],
@@ -155,6 +168,8 @@ def event_record(event: NewEvent) -> tuple[Any, ...]:
         facts.headcount,
         facts.skip_level,
         facts.non_reception_site,
+        facts.rating.value if facts.rating else None,
+        facts.source.value if facts.source else None,
         False,
     )
 
@@ -186,9 +201,20 @@ EVENT_COLUMNS = (
     "headcount",
     "skip_level",
     "non_reception_site",
+    "rating",
+    "source",
     "voided",
 )
-EFFECT_COLUMNS = ("event_id", "unit_code", "criteria", "headcount", "occurred_at")
+EFFECT_COLUMNS = (
+    "event_id",
+    "unit_code",
+    "criteria",
+    "headcount",
+    "occurred_at",
+    "slot",
+    "source",
+    "rating",
+)
 CORRECTION_COLUMNS = (
     "event_id",
     "target_event_id",
@@ -211,9 +237,12 @@ def effect_record(effect: Effect) -> tuple[Any, ...]:
         effect.criteria,
         effect.headcount,
         effect.occurred_at,
+        effect.slot,
+        effect.source,
+        effect.rating,
     )
 
 
 def stub_record(event_id: UUID) -> tuple[Any, ...]:
     """A placeholder for a correction's target not seen yet."""
-    return (event_id, False, None, None, None, None, None, 0, False, False, False)
+    return (event_id, False, None, None, None, None, None, 0, False, False, None, None, False)

@@ -45,7 +45,8 @@ REBUILD_LOCK = lock_key(LockName.evaluation_batches)
 
 
 def aggregates(alias: str) -> str:
-    """The status content of a (unit, period) from its effect rows `alias`."""
+    """The status content of a (unit, period) from its effect rows `alias` (work records'
+    rows, without criteria, count nothing here)."""
     columns = []
     for name in COUNTED:
         bit = Criterion[name].value
@@ -57,7 +58,7 @@ def aggregates(alias: str) -> str:
         )
     columns.append(
         f"coalesce(array_agg({alias}.event_id ORDER BY {alias}.occurred_at, {alias}.event_id) "
-        f"FILTER (WHERE {alias}.event_id IS NOT NULL), '{{}}')"
+        f"FILTER (WHERE {alias}.criteria <> 0), '{{}}')"
     )
     return ",\n".join(f"{sql} AS {name}" for sql, name in zip(columns, CONTENT, strict=True))
 
@@ -128,7 +129,8 @@ class EvaluationRepository(SchemaRepository):
             f"""
             INSERT INTO {self.schema}.event AS e ({listed(EVENT_COLUMNS[:-1])})
             SELECT * FROM unnest($1::uuid[], $2::bool[], $3::text[], $4::text[], $5::text[],
-                                 $6::timestamptz[], $7::text[], $8::int[], $9::bool[], $10::bool[])
+                                 $6::timestamptz[], $7::text[], $8::int[], $9::bool[], $10::bool[],
+                                 $11::text[], $12::text[])
                 AS r({listed(EVENT_COLUMNS[:-1])})
             ORDER BY r.event_id
             ON CONFLICT (event_id) DO UPDATE
@@ -305,7 +307,7 @@ class EvaluationRepository(SchemaRepository):
             f"""
             INSERT INTO {self.schema}.effect ({listed(EFFECT_COLUMNS)})
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::int[],
-                                 $5::timestamptz[])
+                                 $5::timestamptz[], $6::date[], $7::text[], $8::text[])
             """,
             *by_column(rows, len(EFFECT_COLUMNS)),
         )
@@ -356,7 +358,8 @@ class EvaluationRepository(SchemaRepository):
             ), fresh AS (
                 SELECT k.unit_code, k.period, {aggregates("f")}
                 FROM k LEFT JOIN {s}.effect f
-                    ON f.unit_code = k.unit_code AND f.occurred_at >= k.starts_at
+                    ON f.unit_code = k.unit_code AND f.criteria <> 0
+                    AND f.occurred_at >= k.starts_at
                     AND (k.ends_at IS NULL OR f.occurred_at < k.ends_at)
                 GROUP BY k.unit_code, k.period
             ), changed AS (

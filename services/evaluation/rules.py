@@ -2,7 +2,8 @@
 
 `criteria_met(event, level, rule_table)` says under which criteria an event counts against a
 unit of that level. Whether the event belongs to the unit at all (attribution, period,
-voided) is decided elsewhere.
+voided) is decided elsewhere. Work records (meetings, ratings) meet no criterion: they are
+evidence beside the status, never against it.
 """
 
 from collections.abc import Mapping
@@ -10,10 +11,21 @@ from dataclasses import dataclass
 from enum import IntFlag
 
 from shared.campaign import LevelRules
-from shared.events import EventType, Incident, PetitionVisit, PublicOpinion
+from shared.events import (
+    EventType,
+    Incident,
+    PetitionVisit,
+    PublicOpinion,
+    Rating,
+    RatingSource,
+    SatisfactionRating,
+    WorkRecord,
+)
 from shared.levels import Destination, Level
 
 CountingEvent = PetitionVisit | Incident | PublicOpinion
+AppliedEvent = CountingEvent | WorkRecord  # every event that is not a correction
+WORK_RECORD_TYPES = frozenset({EventType.screening_meeting, EventType.satisfaction_rating})
 
 
 class Criterion(IntFlag):
@@ -41,13 +53,19 @@ class Facts:
     headcount: int = 0
     skip_level: bool = False
     non_reception_site: bool = False
+    rating: Rating | None = None
+    source: RatingSource | None = None
 
     @property
     def is_visit(self) -> bool:
         return self.type is EventType.petition_visit
 
+    @property
+    def is_work_record(self) -> bool:
+        return self.type in WORK_RECORD_TYPES
 
-def facts_of(event: CountingEvent | Facts) -> Facts:
+
+def facts_of(event: AppliedEvent | Facts) -> Facts:
     if isinstance(event, Facts):
         return event
     if isinstance(event, PetitionVisit):
@@ -58,17 +76,20 @@ def facts_of(event: CountingEvent | Facts) -> Facts:
             skip_level=event.skip_level,
             non_reception_site=event.non_reception_site,
         )
+    if isinstance(event, SatisfactionRating):
+        return Facts(type=EventType.satisfaction_rating, rating=event.rating, source=event.source)
     return Facts(type=EventType(event.type))
 
 
 def criteria_met(
-    event: CountingEvent | Facts, level: Level, rule_table: Mapping[Level, LevelRules]
+    event: AppliedEvent | Facts, level: Level, rule_table: Mapping[Level, LevelRules]
 ) -> Criterion:
-    """The criteria the event meets at a unit of this level; none for levels without rules."""
+    """The criteria the event meets at a unit of this level; none for levels without rules,
+    and none for work records."""
     rules = rule_table.get(level)
-    if rules is None:
-        return NOTHING
     facts = facts_of(event)
+    if rules is None or facts.is_work_record:
+        return NOTHING
     if not facts.is_visit:
         return Criterion.incident if rules.incidents else NOTHING
     met = 0

@@ -5,7 +5,9 @@ record of what was applied), work out each touched event's effects (the units on
 chain it counts against, and under which criteria), replace the effects that changed, then
 recompute every (unit, period) those effects fall in and publish the statuses that changed.
 A status is always an aggregate of effect rows, so applying an event twice cannot count it
-twice, and corrections and the rolling window's expiry are exact.
+twice, and corrections and the rolling window's expiry are exact. Work records (meetings,
+ratings) take the same path into the (unit, period)'s indicators instead of its status, and
+their changes are published on the indicator topic through an outbox of their own.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,8 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation import metrics
 from services.evaluation.correcting import Reevaluation, new_correction
+from services.evaluation.early_warnings import EarlyWarnings
 from services.evaluation.effects import EffectCalculator
-from services.evaluation.models import SCHEMA, outbox
+from services.evaluation.indicator_repository import IndicatorRepository
+from services.evaluation.indicators import indicator_message, indicators_of
+from services.evaluation.models import SCHEMA, indicator_outbox, outbox
 from services.evaluation.records import (
     APPLIED,
     COUNTED,
@@ -30,7 +35,7 @@ from services.evaluation.records import (
     StoredEvent,
 )
 from services.evaluation.repository import EvaluationRepository
-from services.evaluation.rules import CountingEvent, Criterion, facts_of
+from services.evaluation.rules import AppliedEvent, Criterion, facts_of
 from services.evaluation.schemas import CountsAgainstOut, EffectOut, EffectState
 from services.evaluation.upkeep_repository import UpkeepRepository
 from shared.access.service import Principal
@@ -38,6 +43,7 @@ from shared.campaign import Campaign
 from shared.corrections import covers_in
 from shared.errors import EventNotFound, OutOfScope
 from shared.events import EventReattributed, EventRecord, EventType, EventVoided
+from shared.indicators import UnitIndicators
 from shared.outbox import OutboxMessage, OutboxRepository
 from shared.registry.cache import UnitRegistry
 from shared.status import CriterionCounts, UnitStatus
@@ -54,20 +60,24 @@ class Incoming:
 @dataclass
 class Applied:
     """What a batch did: the events and corrections applied for the first time, how many
-    were seen before, and the status changes it published."""
+    were seen before, and the status and indicator changes it published."""
 
     event_ids: list[UUID] = field(default_factory=list)
     redelivered: int = 0
     changes: list[UnitStatus] = field(default_factory=list)
+    indicators: list[UnitIndicators] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class UnitOfWork:
-    """One transaction's repositories: the statuses and what feeds them, and the upkeep rows."""
+    """One transaction's repositories: the statuses and what feeds them, the indicators, and
+    the upkeep rows; and the indicator changes the transaction published so far."""
 
     session: AsyncSession
     repository: EvaluationRepository
     upkeep: UpkeepRepository
+    indicators: IndicatorRepository
+    indicator_changes: list[UnitIndicators] = field(default_factory=list)
 
 
 def status_of(row: Mapping[str, Any]) -> UnitStatus:
@@ -89,7 +99,7 @@ def message_of(status: UnitStatus, correlation_id: str | None = None) -> OutboxM
     return OutboxMessage(key=status.key, value=status.model_dump_json().encode(), headers=headers)
 
 
-def new_event(event: CountingEvent) -> NewEvent:
+def new_event(event: AppliedEvent) -> NewEvent:
     return NewEvent(
         event_id=event.event_id,
         facts=facts_of(event),
@@ -120,7 +130,10 @@ class EvaluationService(EffectCalculator):
         repository = await EvaluationRepository.from_session(session, schema=self.schema)
         await repository.lock_batches(exclusive=exclusive)
         upkeep = await UpkeepRepository.from_session(session, schema=self.schema)
-        return UnitOfWork(session=session, repository=repository, upkeep=upkeep)
+        indicators = await IndicatorRepository.from_session(session, schema=self.schema)
+        return UnitOfWork(
+            session=session, repository=repository, upkeep=upkeep, indicators=indicators
+        )
 
     # --- applying a batch -------------------------------------------------------------------
 
@@ -156,6 +169,10 @@ class EvaluationService(EffectCalculator):
             causes.setdefault(correction_id, None)
         changed = await self.reevaluate(repository, causes)
         statuses = await self.recompute(work, changed, now=now, causes=causes)
+        if self.publish:  # warnings: the live schema only (a rebuild finds them at its swap)
+            await EarlyWarnings(campaign=self.campaign, registry=self.registry).apply(
+                work.session, [item.record for item in items], touched=causes
+            )
         applied = [*known_now, *recorded]
         for event_id in applied:
             _, item = events.get(event_id) or corrections[event_id]
@@ -164,6 +181,7 @@ class EvaluationService(EffectCalculator):
             event_ids=applied,
             redelivered=len(events) + len(corrections) - len(applied),
             changes=statuses,
+            indicators=work.indicator_changes,
         )
 
     async def reevaluate(
@@ -189,14 +207,17 @@ class EvaluationService(EffectCalculator):
         now: datetime,
         causes: Mapping[UUID, str | None] | None = None,
     ) -> list[UnitStatus]:
-        """Recompute the statuses the effects fall in; store and publish those that changed."""
+        """Recompute the statuses the counting effects fall in and the indicators the work
+        records' effects fall in; store and publish those that changed."""
         effects = list(effects)
-        windows = self.windows_to_recompute(effects, now=now)
+        counting = [e for e in effects if not e.is_work_record]
+        records = [e for e in effects if e.is_work_record]
         return await self.recompute_windows(
             work,
-            list(windows.values()),
+            list(self.windows_to_recompute(counting, now=now).values()),
             now=now,
             correlation=_correlation_by_unit(effects, causes or {}),
+            indicator_windows=list(self.windows_to_recompute(records, now=now).values()),
         )
 
     async def recompute_windows(
@@ -206,19 +227,42 @@ class EvaluationService(EffectCalculator):
         *,
         now: datetime,
         correlation: Mapping[str, str | None],
+        indicator_windows: Sequence[StatusWindow] | None = None,
     ) -> list[UnitStatus]:
-        if not windows:
+        """Recompute the statuses of `windows` and the indicators of `indicator_windows` (by
+        default the same); store and publish those that changed. Returns the statuses; the
+        indicators are noted in `work.indicator_changes`."""
+        indicator_windows = windows if indicator_windows is None else indicator_windows
+        if not windows and not indicator_windows:
             return []
         repository = work.repository
-        await repository.lock_counties(self.county_of(w.unit_code) for w in windows)
+        everything = [*windows, *indicator_windows]
+        await repository.lock_counties(self.county_of(w.unit_code) for w in everything)
         statuses = [status_of(row) for row in await repository.recompute_statuses(windows, now=now)]
-        self.due_at(await work.upkeep.mark_pending_rolling(windows))
+        await self._recompute_indicators(work, indicator_windows, now=now, correlation=correlation)
+        self.due_at(await work.upkeep.mark_pending_rolling(everything))
         if self.publish and statuses:
             await OutboxRepository(work.session, outbox).add(
                 [message_of(s, correlation.get(s.unit_code)) for s in statuses]
             )
             metrics.status_changes.inc(len(statuses))
         return statuses
+
+    async def _recompute_indicators(
+        self,
+        work: UnitOfWork,
+        windows: Sequence[StatusWindow],
+        *,
+        now: datetime,
+        correlation: Mapping[str, str | None],
+    ) -> None:
+        rows = await work.indicators.recompute_indicators(windows, now=now)
+        work.indicator_changes.extend(indicators_of(row) for row in rows)
+        if self.publish and rows:
+            await OutboxRepository(work.session, indicator_outbox).add(
+                [indicator_message(row, correlation.get(row["unit_code"])) for row in rows]
+            )
+            metrics.indicator_changes.inc(len(rows))
 
     def due_at(self, moment: datetime | None) -> None:
         """Note an effect of the rolling period that comes due at `moment`."""

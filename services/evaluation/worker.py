@@ -10,8 +10,9 @@ import structlog
 
 from services.evaluation.config import Clock, EvaluationSettings
 from services.evaluation.consumer import EvaluationConsumer
+from services.evaluation.early_warnings import warning_relay
 from services.evaluation.expiry import RollingExpiry
-from services.evaluation.models import outbox
+from services.evaluation.models import indicator_outbox, outbox
 from services.evaluation.service import EvaluationService
 from shared import campaign as campaign_file
 from shared import kafka
@@ -47,6 +48,18 @@ def status_relay(db: Database, settings: EvaluationSettings) -> OutboxRelay:
     )
 
 
+def indicator_relay(db: Database, settings: EvaluationSettings) -> OutboxRelay:
+    """The indicator changes, relayed like the status changes (same batch size and poll)."""
+    return OutboxRelay(
+        db=db,
+        settings=settings,
+        table=indicator_outbox,
+        topic=settings.indicator_topic,
+        batch_size=settings.status_relay_batch_size,
+        idle_poll_seconds=settings.status_relay_idle_poll_seconds,
+    )
+
+
 @dataclass
 class EvaluationWorker:
     settings: EvaluationSettings
@@ -58,6 +71,7 @@ class EvaluationWorker:
     consumer: EvaluationConsumer
     expiry: RollingExpiry
     relay: OutboxRelay
+    indicator_relay: OutboxRelay
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     @classmethod
@@ -88,6 +102,7 @@ class EvaluationWorker:
                 campaign=CurrentCampaign(campaign, now=clock.now),
             ),
             relay=status_relay(db, settings),
+            indicator_relay=indicator_relay(db, settings),
         )
 
     def start(self, *, consumer: bool = True, relay: bool = True, expiry: bool = True) -> None:
@@ -98,6 +113,13 @@ class EvaluationWorker:
             self.tasks.start("evaluation-upkeep", self.expiry.run())
         if relay:
             self.tasks.start("status-relay", self.relay.run())
+            self.tasks.start("indicator-relay", self.indicator_relay.run())
+            warnings = warning_relay(
+                self.db,
+                self.settings,
+                idle_poll_seconds=self.settings.status_relay_idle_poll_seconds,
+            )
+            self.tasks.start("warning-relay", warnings.run())
         if consumer:
             self.consumer.start()
         # Attached whether started or not: a paused consumer started again stops with the rest.

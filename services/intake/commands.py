@@ -1,11 +1,26 @@
-"""`sanwu intake ...`: run the outbox relay on its own, purge free text now."""
+"""`sanwu intake ...`: run the outbox relay on its own, purge free text now.
+`sanwu events ...`: templates for work records and importing filled-in sheets."""
 
 import contextlib
+import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shared.cli import run
+from services.intake.config import DEFAULT_MAX_BATCH_EVENTS
+from services.intake.sheets import RecordType, SheetFormat, read_sheet, write_template
+from shared.cli import PROGRESS_OPTION, echo_err, progress_bar, run
+from shared.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from services.intake.importing import RowEvent, Tally
+
+DEFAULT_INTAKE_URL = "http://127.0.0.1:8001"
+IMPORT_BATCH_SIZE = 500
 
 intake_app = typer.Typer(help="The intake service's workers.", no_args_is_help=True)
 
@@ -55,3 +70,89 @@ def purge_free_text() -> None:
             await db.dispose()
 
     typer.echo(run(purge()))
+
+
+events_app = typer.Typer(
+    help="Work records from spreadsheets: templates to fill in, and importing them.",
+    no_args_is_help=True,
+)
+
+
+@events_app.command("template")
+def template(
+    out: Annotated[Path, typer.Argument(help="The file to write (.xlsx or .csv)")],
+    record_type: Annotated[
+        RecordType, typer.Option("--type", help="Which records the sheet holds")
+    ] = RecordType.satisfaction_rating,
+    sheet_format: Annotated[
+        SheetFormat | None,
+        typer.Option("--format", help="xlsx or csv (default: from OUT's name, else xlsx)"),
+    ] = None,
+) -> None:
+    """Write a template with Chinese headings and one example row; the xlsx offers the
+    allowed ratings and sources as lists."""
+    chosen = sheet_format or (SheetFormat.csv if out.suffix.lower() == ".csv" else SheetFormat.xlsx)
+    write_template(out, record_type=record_type, sheet_format=chosen)
+    echo_err(f"wrote {out}")
+
+
+@events_app.command("import")
+def import_sheet(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".xlsx or .csv")],
+    key: Annotated[
+        str, typer.Option("--key", envvar="SANWU_API_KEY", help="A desk key", show_default=False)
+    ],
+    url: Annotated[str, typer.Option("--url", help="Intake's address")] = DEFAULT_INTAKE_URL,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Post the good rows even if some are bad")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=DEFAULT_MAX_BATCH_EVENTS)
+    ] = IMPORT_BATCH_SIZE,
+    progress: Annotated[bool | None, PROGRESS_OPTION] = None,
+) -> None:
+    """Check every row, report each bad one as `第N行: field: message`, and post nothing if
+    any is bad (unless --skip-bad-rows); then post the rows through POST /v1/events/batch.
+    Prints how many intake accepted, already knew and refused; exits 1 if a row was bad
+    without --skip-bad-rows or intake refused one."""
+    from services.intake.importing import parse_rows
+
+    try:
+        record_type, rows = read_sheet(file)
+    except (InvalidInput, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        echo_err(f"sanwu: cannot read {file}: {exc}")
+        raise typer.Exit(1) from exc
+    parsed, bad = parse_rows(rows, record_type)
+    for row in bad:
+        echo_err(str(row))
+    if bad and not skip_bad_rows:
+        echo_err(f"sanwu: {len({r.line for r in bad})} bad rows; nothing was posted")
+        raise typer.Exit(1)
+    tally = _post(parsed, url=url, key=key, batch_size=batch_size, progress=progress)
+    for refusal in tally.refused:
+        echo_err(str(refusal))
+    typer.echo(
+        f"accepted {tally.accepted}, already known {tally.duplicate}, "
+        f"refused {len(tally.refused)}, bad rows skipped {len({r.line for r in bad})}"
+    )
+    if tally.refused:
+        raise typer.Exit(1)
+
+
+def _post(
+    rows: "Sequence[RowEvent]", *, url: str, key: str, batch_size: int, progress: bool | None
+) -> "Tally":
+    import httpx
+
+    from services.intake.importing import ImportFailed, post_rows
+
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        with (
+            httpx.Client(base_url=url, headers=headers, timeout=60) as client,
+            progress_bar("rows", shown=progress) as hook,
+        ):
+            return post_rows(client, rows, batch_size=batch_size, progress=hook)
+    except ImportFailed as exc:
+        echo_err(f"sanwu: {exc.detail}")
+        raise typer.Exit(1) from exc

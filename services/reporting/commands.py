@@ -1,4 +1,4 @@
-"""`sanwu reporting ...`: run the status consumer on its own, rebuild the read model."""
+"""`sanwu reporting ...`: run the consumers on their own, rebuild the read model."""
 
 import asyncio
 import contextlib
@@ -13,10 +13,12 @@ reporting_app = typer.Typer(help="The reporting service's read model.", no_args_
 
 @reporting_app.command("consume")
 def consume() -> None:
-    """Apply the status topic to the read model without serving the API (until interrupted)."""
+    """Apply the status, indicator and warning topics to the read model without serving the
+    API (until interrupted)."""
     from services.reporting.config import get_settings
     from services.reporting.consumer import StatusConsumer
     from services.reporting.main import migrate
+    from services.reporting.record_consumers import IndicatorConsumer, WarningConsumer
     from shared import kafka
     from shared import logging as sanwu_logging
     from shared.db import Database
@@ -27,12 +29,16 @@ def consume() -> None:
         sanwu_logging.configure(settings.log_level, json=settings.log_json)
         await migrate(settings)
         await kafka.ensure_topics(settings)
-        db = Database.from_settings(settings, pool_size=2)
+        db = Database.from_settings(settings, pool_size=4)  # three consumers and the registry
         registry = UnitRegistry(db.engine)
         refresh = asyncio.create_task(registry.keep_fresh(settings.registry_refresh_seconds))
         try:
             await registry.refresh()
-            await StatusConsumer(db=db, settings=settings, registry=registry).run()
+            await asyncio.gather(
+                StatusConsumer(db=db, settings=settings, registry=registry).run(),
+                IndicatorConsumer(db=db, settings=settings, registry=registry).run(),
+                WarningConsumer(db=db, settings=settings, registry=registry).run(),
+            )
         finally:
             refresh.cancel()
             await db.dispose()
@@ -76,5 +82,7 @@ def rebuild(progress: Annotated[bool | None, PROGRESS_OPTION] = None) -> None:
         f"rebuilt: {state.statuses} statuses from {state.messages} messages over "
         f"{state.offsets_total} offsets ({state.malformed} malformed skipped), "
         f"{state.taken_from_live} newer rows kept from the running service, "
-        f"{state.feed_entries_added} feed entries added, {state.seconds:.1f}s"
+        f"{state.feed_entries_added} feed entries added; "
+        f"{state.indicator_messages} indicator and {state.warning_messages} warning messages "
+        f"read, {state.warning_entries_added} warning feed entries added; {state.seconds:.1f}s"
     )

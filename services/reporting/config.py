@@ -15,6 +15,16 @@ class ReportingSettings(Settings):
         """Groups are broker-wide: by default namespaced like the topics."""
         return self.reporting_consumer_group or f"{self.topic_prefix}reporting"
 
+    @property
+    def indicator_consumer_group(self) -> str:
+        """The indicator and warning topics are read by groups of their own, so each topic's
+        offsets, lag and dead letters stand apart from the statuses'."""
+        return f"{self.consumer_group}-indicators"
+
+    @property
+    def warning_consumer_group(self) -> str:
+        return f"{self.consumer_group}-warnings"
+
 
 @lru_cache
 def get_settings() -> ReportingSettings:

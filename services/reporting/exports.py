@@ -28,7 +28,15 @@ LEVEL_NAMES = {
     Level.township: "乡镇（街道）",
     Level.village: "村（居）",
 }
-ELIGIBLE_HEADINGS = ["单位代码", "单位名称", "层级", "上级单位代码", "上级单位名称"]
+RECORD_HEADINGS = ["例会应开", "例会已开", "例会缺开", "满意率"]
+ELIGIBLE_HEADINGS = [
+    "单位代码",
+    "单位名称",
+    "层级",
+    "上级单位代码",
+    "上级单位名称",
+    *RECORD_HEADINGS,
+]
 NOT_ELIGIBLE_HEADINGS = [
     "单位代码",
     "单位名称",
@@ -41,6 +49,7 @@ NOT_ELIGIBLE_HEADINGS = [
     "集体上访（人次）",
     "极端事件及负面舆情（起）",
     "不符合原因",
+    *RECORD_HEADINGS,
 ]
 # What spreadsheet programs take for the start of a formula (OWASP's list for CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -76,6 +85,17 @@ def _parent_name(registry: UnitRegistry, unit: UnitRef) -> str:
     return parent.name if parent else ""
 
 
+def record_cells(report: Eligibility, unit: UnitRef) -> list[str]:
+    """例会应开/已开/缺开 as of the export (slots started in the period so far; the running
+    one is required but neither held nor missed), and 满意率 (empty when nothing was rated)."""
+    records = report.records.get(unit.code)
+    if records is None:
+        return [""] * len(RECORD_HEADINGS)
+    meetings, rate = records.meetings, records.satisfaction_rate
+    shown_rate = "" if rate is None else f"{rate:.1%}"
+    return [str(meetings.required), str(meetings.held), str(len(meetings.missed)), shown_rate]
+
+
 def eligible_rows(report: Eligibility, registry: UnitRegistry) -> Iterator[list[str]]:
     for unit in report.eligible:
         yield [
@@ -84,6 +104,7 @@ def eligible_rows(report: Eligibility, registry: UnitRegistry) -> Iterator[list[
             LEVEL_NAMES[unit.level],
             unit.parent_code or "",
             _parent_name(registry, unit),
+            *record_cells(report, unit),
         ]
 
 
@@ -117,6 +138,7 @@ def not_eligible_rows(report: Eligibility, registry: UnitRegistry) -> Iterator[l
             people[2],
             batches[3],
             reason(status),
+            *record_cells(report, unit),
         ]
 
 
@@ -155,7 +177,7 @@ def to_xlsx(report: Eligibility, registry: UnitRegistry) -> bytes:
         ),
         ELIGIBLE_HEADINGS,
         eligible_rows(report, registry),
-        widths=[16, 24, 14, 16, 24],
+        widths=[16, 24, 14, 16, 24, *[10] * len(RECORD_HEADINGS)],
     )
     not_eligible = workbook.create_sheet("不符合条件单位")
     _write_sheet(
@@ -168,7 +190,7 @@ def to_xlsx(report: Eligibility, registry: UnitRegistry) -> bytes:
         ),
         NOT_ELIGIBLE_HEADINGS,
         not_eligible_rows(report, registry),
-        widths=[16, 24, 24, *[12] * 7, 40],
+        widths=[16, 24, 24, *[12] * 7, 40, *[10] * len(RECORD_HEADINGS)],
     )
     out = io.BytesIO()
     workbook.save(out)

@@ -1,5 +1,6 @@
 """The reporting service: status, summaries against the targets, eligible lists with exports,
-and the pull feed, served from reporting's own read model of the status topic."""
+the pull feed, work-record indicators and the warnings feed, served from reporting's own read
+model of the status, indicator and warning topics."""
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from services.reporting.cache import CHANNEL as SUMMARY_CHANNEL
 from services.reporting.config import ReportingSettings, get_settings
 from services.reporting.consumer import StatusConsumer
+from services.reporting.record_consumers import IndicatorConsumer, WarningConsumer
 from services.reporting.routes import router
 from services.reporting.service import ReportingService
 from shared import campaign as campaign_file
@@ -48,7 +50,7 @@ def create_app(
         db = Database.from_settings(settings)
         registry = UnitRegistry(db.engine)
         await registry.refresh()
-        service = ReportingService(db=db, registry=registry, campaign=campaign)
+        service = ReportingService(db=db, registry=registry, campaign=campaign, clock=clock)
         service.tree.refresh()
         app.state.settings = settings
         app.state.db = db
@@ -57,6 +59,10 @@ def create_app(
         app.state.consumer = StatusConsumer(
             db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
         )
+        app.state.indicator_consumer = IndicatorConsumer(
+            db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
+        )
+        app.state.warning_consumer = WarningConsumer(db=db, settings=settings, registry=registry)
         tasks = BackgroundTasks()
         tasks.start("registry-refresh", registry.keep_fresh(settings.registry_refresh_seconds))
         start_change_listener(
@@ -64,15 +70,21 @@ def create_app(
         )
         if settings.reporting_run_consumer:
             await kafka.ensure_topics_if_reachable(settings)
-            app.state.consumer.start()
-            tasks.attach("reporting-consumer", app.state.consumer.stop)
+            for name, consumer in (
+                ("reporting-consumer", app.state.consumer),
+                ("reporting-indicator-consumer", app.state.indicator_consumer),
+                ("reporting-warning-consumer", app.state.warning_consumer),
+            ):
+                consumer.start()
+                tasks.attach(name, consumer.stop)
         async with serving(tasks, close=db.dispose):
             yield
 
     app = create_service_app(
         title="sanwu reporting",
         description="Three-no status per unit and period, summaries against the campaign "
-        "targets, eligible units with exports, and the pull feed of status changes.",
+        "targets, eligible units with exports, the pull feed of status changes, work-record "
+        "indicators (meeting cadence, satisfaction) and the early-warnings feed.",
         lifespan=lifespan,
         # Reporting serves its read model while the broker is down: the broker's state is
         # reported, readiness does not depend on it.

@@ -8,7 +8,7 @@ a (level code, seq) index. The status and count tables are built by factories be
 """
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from shared.db import NAMING_CONVENTION
 from shared.levels import Level
@@ -19,6 +19,10 @@ PATH_LEVELS: tuple[Level, ...] = tuple(Level)  # province, city, county, townshi
 STATUS = "unit_status"
 COUNTS = "level_counts"
 CHANGES = "status_changes"
+INDICATORS = "unit_indicators"
+WARNINGS = "early_warnings"
+WARNING_CHANGES = "warning_changes"
+RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")
 
 metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 
@@ -108,4 +112,69 @@ status_changes = sa.Table(
         sa.Index(f"ix_{CHANGES}_{path_column(level)}_seq", path_column(level), "seq")
         for level in PATH_LEVELS
     ],
+)
+
+
+def indicators_table(name: str = INDICATORS, meta: sa.MetaData = metadata) -> sa.Table:
+    """The latest applied work-record indicators per (unit, period): the slots the unit's own
+    meetings fell in, and its subtree's ratings per source (`ratings`) and in all (columns)."""
+    return sa.Table(
+        name,
+        meta,
+        sa.Column("unit_code", sa.CHAR(12), primary_key=True),
+        sa.Column("period", sa.Text, primary_key=True),
+        sa.Column("level", sa.String(16), nullable=False),
+        sa.Column("meetings_held", ARRAY(sa.Date), nullable=False),
+        sa.Column("ratings", JSONB, nullable=False),
+        *[sa.Column(r, sa.BigInteger, nullable=False, server_default="0") for r in RATINGS],
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column(
+            "applied_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    )
+
+
+def _warning_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("unit_code", sa.CHAR(12), nullable=False),
+        sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("cleared_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("event_ids", ARRAY(sa.Text), nullable=False),
+        sa.Column("detail", JSONB, nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column(
+            "applied_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    ]
+
+
+def warnings_table(name: str = WARNINGS, meta: sa.MetaData = metadata) -> sa.Table:
+    """The latest applied version of every warning."""
+    return sa.Table(
+        name,
+        meta,
+        sa.Column("warning_id", UUID(as_uuid=True), primary_key=True),
+        *_warning_columns(),
+    )
+
+
+unit_indicators = indicators_table()
+early_warnings = warnings_table()
+
+# The warnings feed: one row per applied version, numbered under the apply lock like
+# status_changes, with the unit's path when applied so any root can filter it.
+warning_changes = sa.Table(
+    WARNING_CHANGES,
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("warning_id", UUID(as_uuid=True), nullable=False),
+    *_path_columns(),
+    *_warning_columns(),
+    *[
+        sa.Index(f"ix_{WARNING_CHANGES}_{path_column(level)}_seq", path_column(level), "seq")
+        for level in PATH_LEVELS
+    ],
+    sa.Index(f"ix_{WARNING_CHANGES}_warning_id_version", "warning_id", "version"),
 )

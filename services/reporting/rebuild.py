@@ -1,9 +1,10 @@
-"""Rebuild the read model from the compacted status topic: read it from the beginning into
-fresh tables, then, holding the apply lock, take over anything newer the running consumer
-applied meanwhile, add feed entries for what the old read model lacked, and swap the tables in.
+"""Rebuild the read model from its topics: the compacted status and indicator topics and the
+warning topic (kept whole) are read from the beginning into fresh tables; then, holding the
+apply lock, anything newer the running consumers applied meanwhile is taken over, feed entries
+are added for what the old read model lacked, and the tables are swapped in.
 
-The feed's history is kept: clients' cursors stay valid, and a change the old read model
-missed reaches them as a new entry after their cursor."""
+The feeds' history is kept: clients' cursors stay valid, and a status change or a warning
+version the old read model missed reaches them as a new entry after their cursor."""
 
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +15,13 @@ from aiokafka import ConsumerRecord
 from services.reporting.config import ReportingSettings
 from services.reporting.consumer import parse
 from services.reporting.readmodel import StoredStatus
+from services.reporting.records import (
+    StoredIndicators,
+    StoredWarning,
+    parse_indicators,
+    parse_warning,
+)
+from services.reporting.records_repository import RecordsRebuildRepository, RecordsRepository
 from services.reporting.repository import RebuildRepository, ReportingRepository
 from shared import kafka
 from shared.db import Database
@@ -31,6 +39,9 @@ class RebuildProgress:
     statuses: int = 0
     taken_from_live: int = 0
     feed_entries_added: int = 0
+    indicator_messages: int = 0
+    warning_messages: int = 0
+    warning_entries_added: int = 0
     seconds: float = 0.0
 
     @property
@@ -52,6 +63,7 @@ async def rebuild(
     state = RebuildProgress()
     async with db.session() as session:
         await (await RebuildRepository.from_session(session)).create_staging()
+        await (await RecordsRebuildRepository.from_session(session)).create_staging()
     last_report = 0.0
     async for records in _read_topic(settings, state):
         newest: dict[tuple[str, str], StoredStatus] = {}
@@ -70,6 +82,7 @@ async def rebuild(
         if progress and time.monotonic() - last_report >= progress_every:
             last_report = time.monotonic()
             progress(state)
+    warnings = await _stage_records(db=db, settings=settings, registry=registry, state=state)
     async with db.session() as session:
         live = await ReportingRepository.from_session(session)
         await live.lock_writes()
@@ -78,12 +91,60 @@ async def rebuild(
         state.feed_entries_added = await staging.append_missed_changes()
         await staging.count_staged()
         state.statuses = await staging.staged_count()
+        work_records = await RecordsRebuildRepository.from_session(session)
+        missed = await work_records.missed_warning_versions(warnings)
+        await (await RecordsRepository.from_session(session)).append_warning_changes(missed)
+        state.warning_entries_added = len(missed)
+        state.taken_from_live += await work_records.merge_newer_live_rows()
         await staging.swap()
+        await work_records.swap()
         await live.announce_change()
     state.seconds = time.monotonic() - started
     if progress:
         progress(state)
     return state
+
+
+async def _stage_records(
+    *, db: Database, settings: ReportingSettings, registry: UnitRegistry, state: RebuildProgress
+) -> list[StoredWarning]:
+    """The indicator and warning topics into the staging tables; returns every warning version
+    read, in topic order per warning (a missing topic reads as empty)."""
+    warnings: list[StoredWarning] = []
+    async for records in _read_records(settings, settings.indicator_topic):
+        parsed = [await parse_indicators(record, registry) for record in records]
+        indicators = [p for p in parsed if isinstance(p, StoredIndicators)]
+        state.indicator_messages += len(records)
+        state.malformed += len(parsed) - len(indicators)
+        async with db.session() as session:
+            staged = await RecordsRebuildRepository.from_session(session)
+            records_repository = await RecordsRepository.from_session(session)
+            await records_repository.save_indicators(indicators, table=staged.indicators)
+    async for records in _read_records(settings, settings.warning_topic):
+        parsed_warnings = [await parse_warning(record, registry) for record in records]
+        batch = [p for p in parsed_warnings if isinstance(p, StoredWarning)]
+        state.warning_messages += len(records)
+        state.malformed += len(parsed_warnings) - len(batch)
+        warnings += batch
+        async with db.session() as session:
+            staged = await RecordsRebuildRepository.from_session(session)
+            records_repository = await RecordsRepository.from_session(session)
+            await records_repository.save_warnings(batch, table=staged.warnings)
+    return warnings
+
+
+async def _read_records(
+    settings: ReportingSettings, topic: str
+) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+    """A topic from its beginning to its end as of now, in batches."""
+    async with kafka.TopicReader(
+        settings, topic, max_poll_records=settings.reporting_batch_size
+    ) as reader:
+        if not reader.partitions:
+            return
+        end = await reader.end_offsets()
+        async for records in reader.read_to(end):
+            yield records
 
 
 class StatusTopicMissing(Exception):

@@ -5,8 +5,16 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.reporting import exports
 from services.reporting.cache import Rendered
-from services.reporting.schemas import EligiblePageOut, FeedPageOut, SummaryOut, UnitStatusOut
+from services.reporting.schemas import (
+    EligiblePageOut,
+    FeedPageOut,
+    IndicatorsOut,
+    SummaryOut,
+    UnitStatusOut,
+    WarningPageOut,
+)
 from services.reporting.service import ReportingService
+from shared.early_warning import WarningKind
 from shared.levels import Level
 from shared.web import PrincipalDep
 
@@ -108,7 +116,10 @@ async def get_status(
     description="For each campaign level at and under the root: how many units there are, "
     "how many are three-no, the ratio and whether the campaign's target is met; the same per "
     "direct child of the root. A level with no units under the root (a city without "
-    "counties has none at county level) has a total of 0 and no ratio.",
+    "counties has none at county level) has a total of 0 and no ratio. Each level also says "
+    "how many of its units keep their meeting cadence as of today (`cadence_kept`: no slot "
+    "ended without a meeting) and the satisfaction rate of their ratings "
+    "(`ratings`, `satisfaction_rate`).",
     operation_id="getSummary",
 )
 async def get_summary(
@@ -206,3 +217,58 @@ async def get_feed(
 ) -> FeedPageOut:
     service = reporting(request)
     return await service.feed(principal=principal, root=root, since=since, limit=limit)
+
+
+@router.get(
+    "/units/{code}/indicators",
+    response_model=IndicatorsOut,
+    responses={404: NOT_FOUND},
+    summary="A unit's work records for a period: meeting cadence and satisfaction",
+    description="Meetings: the cadence of the unit's level (village: ISO week, township: "
+    "half-month, county: month, per the campaign), the slots that started in the period up to "
+    "today (Asia/Shanghai) as `required`, those that ended with a meeting of the unit's own as "
+    "`held`, those that ended without one as `missed` (their first days), the slot running "
+    "today as `open` (neither held nor missed), and `compliance` = held / (held + missed). "
+    "For `rolling`, the slots that start from the day after the window's start (today minus "
+    "12 months) to today. Satisfaction: the ratings of the unit and its descendants whose "
+    "events fall in the period, with the rate (satisfied and basically satisfied over all; "
+    "null when there are none), in all and per source. A unit evaluation published nothing "
+    "for has every ended slot missed and no ratings (version 0).",
+    operation_id="getUnitIndicators",
+)
+async def get_indicators(
+    code: Annotated[str, Path(pattern=CODE_PATTERN, description="A county, township or village")],
+    period: PeriodId,
+    principal: PrincipalDep,
+    request: Request,
+) -> IndicatorsOut:
+    service = reporting(request)
+    return await service.indicators(principal=principal, code=code, period=period)
+
+
+@router.get(
+    "/warnings",
+    response_model=WarningPageOut,
+    responses={404: NOT_FOUND},
+    summary="Early warnings under the root, in the order they were raised or cleared",
+    description="Each item is one version of a warning: raised (`cleared_at` null) or "
+    "cleared (`cleared_at` set); a warning raised and later cleared appears twice. Pull again "
+    "with `since` set to `next_cursor`: no item is skipped or repeated, also while warnings "
+    "keep arriving and across restarts. An empty `since` starts from the beginning; `kind` "
+    "keeps one kind of warning.",
+    operation_id="getWarnings",
+)
+async def get_warnings(
+    root: Root,
+    principal: PrincipalDep,
+    request: Request,
+    since: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous pull")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Warnings per pull")] = 100,
+    kind: Annotated[WarningKind | None, Query(description="Only warnings of this kind")] = None,
+) -> WarningPageOut:
+    service = reporting(request)
+    return await service.warnings(
+        principal=principal, root=root, since=since, limit=limit, kind=kind
+    )

@@ -1,9 +1,14 @@
 """What the reporting API returns (the public contract of api.md, plus additive fields)."""
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from shared.cadence import Cadence
+from shared.early_warning import WarningKind
+from shared.events import RatingSource
 from shared.levels import Level
 
 
@@ -40,6 +45,15 @@ class LevelFigures(BaseModel):
     target_met: bool | None = Field(description="ratio ≥ target; null when either is null")
     batches: CountsOut = Field(description="Counting batches (批次) of these units, per criterion")
     people: CountsOut = Field(description="Counting people (人次) of these units, per criterion")
+    cadence_kept: int = Field(
+        0,
+        description="Units of the level that keep their meeting cadence as of today: no slot "
+        "that has ended without a meeting of theirs",
+    )
+    ratings: int = Field(0, description="Ratings of these units (each with its subtree)")
+    satisfaction_rate: float | None = Field(
+        None, description="群众满意率 of those ratings; null when there are none"
+    )
 
 
 class ChildSummaryOut(BaseModel):
@@ -74,4 +88,56 @@ class FeedPageOut(BaseModel):
     next_cursor: str = Field(
         description="Pass as `since` to get the changes after these; returned even when "
         "there were none, so a client can keep polling with it"
+    )
+
+
+class MeetingsOut(BaseModel):
+    cadence: Cadence = Field(description="The slot of the unit's level: week, half_month, month")
+    required: int = Field(description="Slots that started in the period up to today")
+    held: int = Field(description="Ended slots with a meeting of the unit's own")
+    missed: list[date] = Field(description="First days of the ended slots without a meeting")
+    open: date | None = Field(description="First day of the slot running today, if in the period")
+    compliance: float | None = Field(description="held / (held + missed); null before any ended")
+    kept: bool = Field(description="No missed slot")
+
+
+class RatingsOut(BaseModel):
+    total: int
+    satisfied: int
+    basically_satisfied: int
+    dissatisfied: int
+    rate: float | None = Field(description="(satisfied + basically satisfied) / total; null at 0")
+
+
+class SatisfactionOut(RatingsOut):
+    by_source: dict[RatingSource, RatingsOut] = Field(description="The same per source")
+
+
+class IndicatorsOut(BaseModel):
+    unit: UnitOut
+    period: str
+    meetings: MeetingsOut
+    satisfaction: SatisfactionOut = Field(
+        description="Ratings of the unit and its descendants in the period"
+    )
+    changed_at: datetime | None = Field(description="null while evaluation published nothing")
+    version: int = Field(description="The indicators' version; 0 while nothing was published")
+
+
+class WarningOut(BaseModel):
+    warning_id: UUID
+    kind: WarningKind
+    unit_code: str
+    raised_at: datetime
+    cleared_at: datetime | None = Field(description="Set on the version that cleared it")
+    event_ids: list[str] = Field(description="The events that raised it")
+    detail: dict[str, Any]
+    version: int = Field(description="Grows by one per raise or clear of this warning")
+
+
+class WarningPageOut(BaseModel):
+    items: list[WarningOut]
+    next_cursor: str = Field(
+        description="Pass as `since` to get the warnings raised or cleared after these; "
+        "returned even when there were none"
     )

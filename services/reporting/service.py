@@ -1,4 +1,5 @@
-"""Reading the read model: unit status, summaries against the targets, eligible units, the feed.
+"""Reading the read model: unit status, summaries against the targets, eligible units, the feed,
+work-record indicators and the warnings feed.
 
 Every read checks, in this order: the unit exists (404), the key may read it (403), the period
 exists (404). Totals come from the registry; the read model only knows the units that are not
@@ -8,15 +9,21 @@ three-no, so a unit without any status counts as three-no.
 import asyncio
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from fractions import Fraction
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting import cursors
-from services.reporting.cache import ExportCache, Rendered, SummaryCache, export_builds_total
+from services.reporting.cache import (
+    ExportCache,
+    Rendered,
+    Stamp,
+    SummaryCache,
+    export_builds_total,
+)
 from services.reporting.readmodel import ZERO, CountKey, Figures, StoredStatus, criterion_counts
+from services.reporting.record_reads import RecordReads, UnitRecords, WorkFigures
 from services.reporting.repository import (
     ReportingRepository,
 )
@@ -26,15 +33,19 @@ from services.reporting.schemas import (
     EligiblePageOut,
     FeedItemOut,
     FeedPageOut,
+    IndicatorsOut,
     LevelFigures,
     SummaryOut,
     UnitOut,
     UnitStatusOut,
+    WarningPageOut,
 )
 from services.reporting.tree import UnitTree
+from shared import cursors
 from shared.access.service import Principal
-from shared.campaign import Campaign, CurrentCampaign, Period
+from shared.campaign import SHANGHAI, Campaign, CurrentCampaign, Period, system_now
 from shared.db import Database
+from shared.early_warning import WarningKind
 from shared.errors import InvalidInput, PeriodNotFound, UnitNotFound
 from shared.levels import CAMPAIGN_LEVELS, RANK, Level
 from shared.registry.cache import UnitRef, UnitRegistry
@@ -83,24 +94,44 @@ class Eligibility:
     as_of: datetime
     eligible: list[UnitRef]
     not_eligible: list[tuple[UnitRef, StoredStatus]]
+    records: dict[str, UnitRecords] = field(default_factory=dict)  # cadence, satisfaction
 
 
 class ReportingService:
-    def __init__(self, *, db: Database, registry: UnitRegistry, campaign: CurrentCampaign) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: UnitRegistry,
+        campaign: CurrentCampaign,
+        clock: Callable[[], datetime] = system_now,
+    ) -> None:
         """Each read opens a session only when it needs the database (a summary served from
-        the cache needs none)."""
+        the cache needs none). `clock` is the time cadences are worked out at."""
         self.db = db
         self.registry = registry
         self._campaign = campaign
+        self.clock = clock
         self.tree = UnitTree(registry)
         self.cache = SummaryCache()
         self.exports = ExportCache()
+        self.records = RecordReads(db=db, registry=registry, tree=self.tree, clock=clock)
+        self._cached_day: date | None = None
         self._targets = {level: Fraction(str(t)) for level, t in campaign.get().targets.items()}
 
     @property
     def campaign(self) -> Campaign:
         """The campaign as of now: a new calendar-year period is there when its year begins."""
         return self._campaign.get()
+
+    def _stamp(self) -> Stamp | None:
+        """The cache stamp; summaries and files show cadences as of a day, so a new day (in
+        Shanghai) starts a new cache generation."""
+        today = self.clock().astimezone(SHANGHAI).date()
+        if today != self._cached_day:
+            self._cached_day = today
+            self.cache.new_generation()
+        return self.cache.stamp(self.registry.version)
 
     async def readable_unit(self, principal: Principal, code: str, period: str | None) -> UnitRef:
         unit = await self.registry.get(code)
@@ -150,7 +181,7 @@ class ReportingService:
 
     async def summary(self, *, principal: Principal, root: str, period: str) -> Rendered:
         unit = await self.readable_unit(principal, root, period)
-        stamp = self.cache.stamp(self.registry.version)
+        stamp = self._stamp()
         rendered = self.cache.get((root, period), stamp)
         if rendered is None:
             async with self.db.session() as session:
@@ -166,25 +197,43 @@ class ReportingService:
         )
         repository = await ReportingRepository.from_session(session)
         counts = await repository.counts(period, [root, *(c.code for c in children)])
+        work = await self.records.summary_figures(
+            campaign=self.campaign,
+            root=unit,
+            children=children,
+            period=period,
+            levels=levels_under(unit.level),
+        )
         return SummaryOut(
             root=unit_out(unit),
             period=period,
-            levels=self._levels(unit, period, counts),
+            levels=self._levels(unit, period, counts, work),
             children=[
-                ChildSummaryOut(unit=unit_out(c), levels=self._levels(c, period, counts))
+                ChildSummaryOut(unit=unit_out(c), levels=self._levels(c, period, counts, work))
                 for c in children
             ],
         )
 
     def _levels(
-        self, unit: UnitRef, period: str, counts: dict[CountKey, Figures]
+        self,
+        unit: UnitRef,
+        period: str,
+        counts: dict[CountKey, Figures],
+        work: dict[tuple[str, Level], WorkFigures],
     ) -> dict[Level, LevelFigures]:
         return {
-            level: self._figures(unit.code, level, counts.get((unit.code, period, level)))
+            level: self._figures(
+                unit.code,
+                level,
+                counts.get((unit.code, period, level)),
+                work.get((unit.code, level), WorkFigures()),
+            )
             for level in levels_under(unit.level)
         }
 
-    def _figures(self, code: str, level: Level, figures: Figures | None) -> LevelFigures:
+    def _figures(
+        self, code: str, level: Level, figures: Figures | None, work: WorkFigures
+    ) -> LevelFigures:
         figures = figures or Figures()
         total = self.tree.total(code, level)
         three_no = max(total - figures.not_clean, 0)
@@ -196,6 +245,9 @@ class ReportingService:
             target_met=target_met(three_no, total, self._targets.get(level)),
             batches=counts_out(figures.batches),
             people=counts_out(figures.people),
+            cadence_kept=work.cadence_kept,
+            ratings=work.ratings.total,
+            satisfaction_rate=work.ratings.rate(self.campaign.work_records.satisfied_ratings),
         )
 
     # --- eligible -------------------------------------------------------------------------
@@ -256,7 +308,7 @@ class ReportingService:
         file is built once per read-model version and kept (ExportCache); the key is checked
         on every call."""
         # Taken first: a file must never be kept under a newer stamp than what it was built from.
-        stamp = self.cache.stamp(self.registry.version)
+        stamp = self._stamp()
         unit = await self.readable_unit(principal, root, period)
 
         async def build() -> bytes:
@@ -282,6 +334,9 @@ class ReportingService:
                         eligible.append(member)
                     else:
                         not_eligible.append((member, status))
+        records = await self.records.unit_records(
+            campaign=self.campaign, units=members, period=period, level=level
+        )
         return Eligibility(
             root=unit,
             period=self.campaign.period(period),
@@ -290,6 +345,7 @@ class ReportingService:
             as_of=datetime.now(UTC),
             eligible=eligible,
             not_eligible=not_eligible,
+            records=records,
         )
 
     # --- feed -----------------------------------------------------------------------------
@@ -326,10 +382,30 @@ class ReportingService:
 
     @staticmethod
     def _feed_position(since: str) -> int:
-        position = cursors.decode(FEED_CURSOR, since, field="since")
-        if not position.isdigit():
+        return cursors.decode_seq(FEED_CURSOR, since, field="since")
+
+    # --- work records and warnings ----------------------------------------------------------
+
+    async def indicators(self, *, principal: Principal, code: str, period: str) -> IndicatorsOut:
+        unit = await self.readable_unit(principal, code, period)
+        if unit.level not in CAMPAIGN_LEVELS:
             raise InvalidInput(
-                "since is not a cursor this endpoint returned",
-                errors=[{"field": "since", "message": "not a valid cursor", "type": "cursor"}],
+                f"unit {code} is a {unit.level}; work records are kept for counties, townships "
+                "and villages",
+                errors=[{"field": "code", "message": "not a campaign level", "type": "unit_level"}],
             )
-        return int(position)
+        return await self.records.indicators(
+            campaign=self.campaign, unit=unit, unit_out=unit_out(unit), period=period
+        )
+
+    async def warnings(
+        self,
+        *,
+        principal: Principal,
+        root: str,
+        since: str | None,
+        limit: int,
+        kind: WarningKind | None,
+    ) -> WarningPageOut:
+        unit = await self.readable_unit(principal, root, None)
+        return await self.records.warnings(root=unit, since=since, limit=limit, kind=kind)

@@ -43,7 +43,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
         self.notified = notified
-        self.name = str(table.schema)
+        # The schema's own outbox is named by the schema; another outbox also by its table.
+        self.name = str(table.schema) + ("" if table.name == "outbox" else f".{table.name}")
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._producer = kafka.LazyProducer(settings, **(producer_options or {}))
@@ -118,7 +119,9 @@ class OutboxRelay:
         try:
             dsn = asyncpg_dsn(self.settings.database_url)
             self._listener = await asyncpg.connect(dsn, timeout=3)
-            await self._listener.add_listener(channel_of(self.name), lambda *_: self._wake.set())
+            await self._listener.add_listener(
+                channel_of(str(self.table.schema)), lambda *_: self._wake.set()
+            )
         except (OSError, asyncpg.PostgresError, TimeoutError):
             self._listener = None
 

@@ -5,9 +5,11 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 
-def outbox_table(schema: str, metadata: sa.MetaData | None = None) -> sa.Table:
+def outbox_table(
+    schema: str, metadata: sa.MetaData | None = None, *, name: str = "outbox"
+) -> sa.Table:
     return sa.Table(
-        "outbox",
+        name,
         metadata or sa.MetaData(),
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
         sa.Column("key", sa.LargeBinary, nullable=False),

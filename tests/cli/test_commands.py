@@ -96,3 +96,29 @@ async def test_units_load_with_progress_shows_a_bar(db: Database, tmp_path: Path
             sa.text("SELECT count(*) FROM registry.units WHERE code LIKE '39%'")
         )
     assert count == 3
+
+
+def test_an_events_template_needs_no_hash_secret_but_keys_do(tmp_path: Path) -> None:
+    production = {"SANWU_ENVIRONMENT": "production"}
+    env = {k: v for k, v in os.environ.items() if k != "SANWU_PETITIONER_HASH_SECRET"}
+    out = tmp_path / "ratings.csv"
+
+    template = subprocess.run(
+        [SANWU, "events", "template", "--format", "csv", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+        env=env | production,
+    )
+    keys = subprocess.run(
+        [SANWU, "keys", "list"],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+        env=env | production,
+    )
+
+    assert template.returncode == 0 and out.exists(), template.stderr
+    assert keys.returncode != 0 and "SANWU_PETITIONER_HASH_SECRET" in keys.stderr, keys.stderr

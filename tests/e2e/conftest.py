@@ -18,6 +18,7 @@ from tests.support.stack import IsolatedStack
 
 # period id: the calendar year it covers (before the plan's own 2018 period).
 PERIODS = {
+    "t-e2e-summary-reversed": 2012,
     "t-e2e-summary": 2013,
     "t-e2e-eligible": 2014,
     "t-e2e-feed": 2015,

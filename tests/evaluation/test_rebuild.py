@@ -6,6 +6,7 @@ live consumer carries on after a swap."""
 import asyncio
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,7 @@ class TestRebuild:
             str(ROOT / ".venv" / "bin" / "sanwu"),
             "evaluation",
             "rebuild",
+            "--progress",
             env=os.environ
             | {"SANWU_CLOCK_OFFSET_SECONDS": str(evaluation.clock.offset.total_seconds())},
             stdout=asyncio.subprocess.PIPE,
@@ -191,6 +193,9 @@ class TestRebuild:
         assert command.returncode == 0, stderr.decode()
         output = stderr.decode()
         assert "events/s" in output and "0 changed" in output, output
+        # The bar ends complete: every message of the topic read, out of the total it knew.
+        bar = re.search(r"messages\b.*?\b(\d+)/(\d+)", output)
+        assert bar is not None and bar[1] == bar[2] and int(bar[1]) > 0, output
         assert await all_statuses(db) == live
 
 

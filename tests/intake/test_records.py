@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.intake.service import canonical_json, event_record
+from services.intake.payloads import canonical_json, event_record
 
 # What an event payload holds: JSON values with text in any script (a str with a lone
 # surrogate cannot be encoded at all, so none is generated).

@@ -25,7 +25,10 @@ TEST_PERIODS = (
     "t-etag",
     "t-rebuild",
     "t-moves",
+    "t-records",
+    "t-records-rebuild",
 )
+PLAN_PERIOD = "t-plan-2018"
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +37,9 @@ def campaign_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     campaign["periods"] += [
         {"id": period, "start": "2019-01-01", "end": "2019-12-31"} for period in TEST_PERIODS
     ]
+    # The plan's own dates, in a period no evaluation publishes for (it knows only the campaign
+    # file's), so a test's messages are the only ones.
+    campaign["periods"].append({"id": PLAN_PERIOD, "start": "2018-04-30", "end": "2018-12-31"})
     path = tmp_path_factory.mktemp("campaign") / "campaign.yaml"
     path.write_text(yaml.safe_dump(campaign, allow_unicode=True), encoding="utf-8")
     return path

@@ -80,7 +80,17 @@ async def test_pages_csv_and_xlsx_hold_exactly_the_three_no_units(
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     block, table = table_after_headings(rows)
     assert [row[0] for row in table] == expected
-    assert rows[len(block)] == ["单位代码", "单位名称", "层级", "上级单位代码", "上级单位名称"]
+    assert rows[len(block)] == [
+        "单位代码",
+        "单位名称",
+        "层级",
+        "上级单位代码",
+        "上级单位名称",
+        "例会应开",
+        "例会已开",
+        "例会缺开",
+        "满意率",
+    ]
     header = {row[0]: row[1] for row in block if len(row) == 2}
     assert header["统计范围"] == f"枞阳县（{COUNTY}）"
     assert header["考核期"].startswith(PERIOD)
@@ -112,9 +122,10 @@ async def test_pages_csv_and_xlsx_hold_exactly_the_three_no_units(
         [str(v) if v is not None else "" for v in r]
         for r in not_eligible_sheet.iter_rows(values_only=True)
     ]
-    _, table = table_after_headings(rows)
+    block, table = table_after_headings(rows)
     assert {row[0] for row in table} == not_clean
-    assert all(row[-1] == "集体上访1批6人次" for row in table)
+    reason = rows[len(block)].index("不符合原因")
+    assert all(row[reason] == "集体上访1批6人次" for row in table)
 
 
 async def test_townships_and_a_township_root_list_their_own_level(

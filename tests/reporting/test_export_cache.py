@@ -92,7 +92,8 @@ async def test_no_cell_of_a_csv_starts_like_a_formula_the_header_block_neither(
     assert rows[0][0] == "'" + COUNTY_NAME + "三无创建可申报单位名单"
     header = {row[0]: row[1] for row in rows if len(row) == 2}
     assert header["统计范围"] == f"'{COUNTY_NAME}（{COUNTY}）"
-    table = rows[rows.index(["单位代码", "单位名称", "层级", "上级单位代码", "上级单位名称"]) + 1 :]
+    headings = ["单位代码", "单位名称", "层级", "上级单位代码", "上级单位名称"]
+    table = rows[[row[:5] for row in rows].index(headings) + 1 :]
     assert [row[1] for row in table] == ["'-3+村", "'+4村", "'=5村"]
     assert {row[4] for row in table} == {"'" + TOWNSHIP_NAME}
 

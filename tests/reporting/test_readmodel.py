@@ -5,9 +5,9 @@ from fractions import Fraction
 
 import pytest
 
-from services.reporting import cursors
 from services.reporting.readmodel import CountDeltas, Figures, StoredStatus
 from services.reporting.service import target_met
+from shared import cursors
 from shared.errors import InvalidInput
 from shared.levels import Level
 

@@ -109,7 +109,14 @@ async def test_rebuild_restores_a_damaged_read_model_and_keeps_the_feed_going(
                 " AND contype = 'p' AND conname LIKE 'pk_%' ORDER BY conname"
             )
         )
-        assert [n for (n,) in names] == ["pk_level_counts", "pk_status_changes", "pk_unit_status"]
+        assert [n for (n,) in names] == [
+            "pk_early_warnings",
+            "pk_level_counts",
+            "pk_status_changes",
+            "pk_unit_indicators",
+            "pk_unit_status",
+            "pk_warning_changes",
+        ]
 
     # The running consumer goes on applying into the swapped-in tables.
     sent = await publisher.publish(status(kept, PERIOD, 2, three_no=True))

@@ -70,3 +70,35 @@ def reattributed(
 
 def in_future(minutes: int) -> str:
     return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+
+
+def meeting(unit_code: str, *, occurred_at: str = DEFAULT_TIME, **fields: Any) -> dict[str, Any]:
+    """A screening meeting (排查调处例会) held by the unit."""
+    return {
+        "event_id": new_id(),
+        "type": "screening_meeting",
+        "unit_code": unit_code,
+        "occurred_at": occurred_at,
+        "attendees": 7,
+        "disputes_found": 1,
+        "disputes_resolved": 1,
+    } | fields
+
+
+def rating(
+    unit_code: str,
+    rating: str = "satisfied",
+    *,
+    source: str = "petitioner",
+    occurred_at: str = DEFAULT_TIME,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A satisfaction rating (群众点评) of a matter the unit handled."""
+    return {
+        "event_id": new_id(),
+        "type": "satisfaction_rating",
+        "unit_code": unit_code,
+        "occurred_at": occurred_at,
+        "rating": rating,
+        "source": source,
+    } | fields

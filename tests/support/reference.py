@@ -1,6 +1,7 @@
-"""A small reference model of the three-no rules, written straight from domain.md sections 3
-and 4 with no code shared with the evaluation service (nor with intake): given everything that
-was accepted, in acceptance order, what is each unit's status in each period, and what became
+"""A small reference model of the three-no rules, written straight from domain.md sections 3,
+4 and 7 with no code shared with the evaluation service (nor with intake): given everything that
+was accepted, in acceptance order, what is each unit's status in each period, what are its work
+records there (the slots its own meetings fell in, the ratings of its subtree), and what became
 of each correction?
 
 An accepted event may carry `_scope`, the scope unit of the key that sent it: None (or no
@@ -10,7 +11,7 @@ An accepted event may carry `_scope`, the scope unit of the key that sent it: No
 import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,9 @@ COLLECTIVE = {  # (destinations, headcount test)
 }
 CRITERIA = ("skip_level", "non_reception_site", "collective", "incident")
 CORRECTIONS = ("event_voided", "event_reattributed")
+WORK_RECORDS = ("screening_meeting", "satisfaction_rating")
+# domain.md section 7, the default cadence: a slot is named by its first day.
+CADENCE = {"county": "month", "township": "half_month", "village": "week"}
 NO_KEY = "no such key"
 Parents = dict[str, tuple[str, str | None]]  # code -> (level, parent_code)
 
@@ -86,6 +90,8 @@ class Expected:
 
 
 def criteria_met(event: dict[str, Any], level: str) -> list[str]:
+    if event["type"] in WORK_RECORDS:
+        return []  # evidence beside the status, never against it
     if event["type"] in ("incident", "public_opinion"):
         return ["incident"]
     met = []
@@ -209,3 +215,57 @@ def statuses(
                         expected.event_ids.add(event_id)
             code = parent
     return {key: value for key, value in result.items() if value.event_ids}
+
+
+@dataclass
+class ExpectedIndicators:
+    meetings_held: set[date] = field(default_factory=set)
+    ratings: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+
+
+def slot_of(moment: datetime, cadence: str) -> date:
+    """The first day of the slot the moment falls in, on Shanghai's calendar: the Monday of
+    its ISO week, the 1st or the 16th of its month, or the 1st."""
+    day = moment.astimezone(SHANGHAI).date()
+    if cadence == "week":
+        return day - timedelta(days=day.weekday())
+    if cadence == "half_month":
+        return day.replace(day=1) if day.day <= 15 else day.replace(day=16)
+    return day.replace(day=1)
+
+
+def indicators(
+    accepted: list[dict[str, Any]],
+    *,
+    parents: Parents,
+    periods: list[NamedPeriod],
+    now: datetime,
+) -> dict[tuple[str, str], ExpectedIndicators]:
+    """Only (unit, period) pairs with a meeting or a rating appear. A meeting counts at its own
+    unit only, in the slot of that unit's level; a rating at the unit and every ancestor at a
+    campaign level."""
+    facts, corrections, _ = first_acceptances(accepted)
+    result: dict[tuple[str, str], ExpectedIndicators] = defaultdict(ExpectedIndicators)
+    for event_id, event in facts.items():
+        if event["type"] not in WORK_RECORDS:
+            continue
+        unit, voided, _ = attribution(event, corrections[event_id], parents)
+        if voided:
+            continue
+        moment = datetime.fromisoformat(event["occurred_at"])
+        holding = [p.id for p in periods if p.holds(moment)]
+        if in_trailing_12_months(moment, now):
+            holding.append("rolling")
+        if event["type"] == "screening_meeting":
+            level = parents[unit][0]
+            for period in holding if level in CADENCE else []:
+                result[(unit, period)].meetings_held.add(slot_of(moment, CADENCE[level]))
+            continue
+        code: str | None = unit
+        while code is not None:
+            level, parent = parents[code]
+            if level in COLLECTIVE:  # the campaign's levels
+                for period in holding:
+                    result[(code, period)].ratings[(event["source"], event["rating"])] += 1
+            code = parent
+    return dict(result)

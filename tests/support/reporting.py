@@ -6,7 +6,7 @@ import asyncio
 import csv
 import uuid
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,9 @@ from services.reporting.consumer import StatusConsumer
 from services.reporting.main import create_app
 from services.reporting.service import ReportingService
 from shared import kafka
+from shared.early_warning import EarlyWarning, WarningKind
+from shared.events import RatingSource
+from shared.indicators import RatingCounts, UnitIndicators
 from shared.status import CriterionCounts, UnitStatus
 from tests.support.app import serve
 from tests.support.waiting import wait_until
@@ -97,6 +100,51 @@ def status(
     )
 
 
+def indicators(
+    unit_code: str,
+    period: str,
+    version: int,
+    *,
+    meetings_held: list[date] | None = None,
+    ratings: dict[RatingSource, tuple[int, int, int]] | None = None,
+) -> UnitIndicators:
+    """Indicators as evaluation publishes them; ratings per source as (satisfied, basically
+    satisfied, dissatisfied)."""
+    return UnitIndicators(
+        unit_code=unit_code,
+        period=period,
+        meetings_held=sorted(meetings_held or []),
+        ratings={
+            source: RatingCounts(satisfied=s, basically_satisfied=b, dissatisfied=d)
+            for source, (s, b, d) in (ratings or {}).items()
+        },
+        changed_at=datetime.now(UTC),
+        version=version,
+    )
+
+
+def warning(
+    unit_code: str,
+    *,
+    kind: WarningKind = WarningKind.near_threshold,
+    version: int = 1,
+    warning_id: uuid.UUID | None = None,
+    cleared: bool = False,
+) -> EarlyWarning:
+    """A warning as evaluation publishes it; a clear is a later version with `cleared_at`."""
+    now = datetime.now(UTC)
+    return EarlyWarning(
+        warning_id=warning_id or uuid.uuid4(),
+        kind=kind,
+        unit_code=unit_code,
+        raised_at=now,
+        cleared_at=now if cleared else None,
+        event_ids=[str(uuid.uuid4())],
+        detail={"headcount": 4},
+        version=version,
+    )
+
+
 class StatusPublisher:
     def __init__(self, settings: ReportingSettings) -> None:
         self.settings = settings
@@ -113,20 +161,34 @@ class StatusPublisher:
         return await self.publish_raw([(s.key, s.model_dump_json().encode()) for s in statuses])
 
     async def publish_raw(
-        self, messages: list[tuple[bytes | None, bytes | None]]
+        self, messages: list[tuple[bytes | None, bytes | None]], *, topic: str | None = None
     ) -> list[RecordMetadata]:
+        """To the status topic unless another is named."""
         deliveries = [
-            await self.producer.send(self.settings.status_topic, key=key, value=value)
+            await self.producer.send(topic or self.settings.status_topic, key=key, value=value)
             for key, value in messages
         ]
         return list(await asyncio.gather(*deliveries))
 
+    async def publish_indicators(self, *messages: UnitIndicators) -> list[RecordMetadata]:
+        raw = [(m.key, m.model_dump_json().encode()) for m in messages]
+        return await self.publish_raw(raw, topic=self.settings.indicator_topic)
+
+    async def publish_warnings(self, *warnings: EarlyWarning) -> list[RecordMetadata]:
+        raw = [(w.key, w.model_dump_json().encode()) for w in warnings]
+        return await self.publish_raw(raw, topic=self.settings.warning_topic)
+
 
 async def wait_committed(
-    settings: ReportingSettings, sent: list[RecordMetadata], *, timeout: float = 20.0
+    settings: ReportingSettings,
+    sent: list[RecordMetadata],
+    *,
+    timeout: float = 20.0,
+    group: str | None = None,
 ) -> None:
-    """Until reporting's group has committed past every message sent: then each was applied,
-    ignored or dead-lettered."""
+    """Until reporting's group (the status consumer's unless named) has committed past every
+    message sent: then each was applied, ignored or dead-lettered."""
+    group = group or settings.consumer_group
     needed: dict[TopicPartition, int] = {}
     for record in sent:
         tp = TopicPartition(record.topic, record.partition)
@@ -136,7 +198,7 @@ async def wait_committed(
     try:
 
         async def done() -> bool:
-            committed = await admin.list_consumer_group_offsets(settings.consumer_group)
+            committed = await admin.list_consumer_group_offsets(group)
             return all(
                 tp in committed and committed[tp].offset >= offset for tp, offset in needed.items()
             )

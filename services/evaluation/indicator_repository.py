@@ -1,0 +1,82 @@
+"""The SQL of the indicators: each (unit, period)'s meeting slots and rating counts aggregated
+from the work records' effect rows (those without criteria), like statuses from the others."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from services.evaluation.indicators import INDICATOR_COLUMNS, INDICATOR_CONTENT
+from services.evaluation.models import RATING_COLUMNS
+from services.evaluation.records import StatusWindow
+from services.evaluation.repository import SchemaRepository, by_field, listed
+
+
+def indicator_aggregates(alias: str) -> str:
+    """The indicator content of a (unit, period) from its work records' effect rows `alias`."""
+    columns = [
+        f"coalesce(array_agg(DISTINCT {alias}.slot ORDER BY {alias}.slot) "
+        f"FILTER (WHERE {alias}.slot IS NOT NULL), '{{}}') AS meetings_held"
+    ]
+    for name, (source, rating) in RATING_COLUMNS.items():
+        columns.append(
+            f"count({alias}.event_id) FILTER (WHERE {alias}.source = '{source}' "
+            f"AND {alias}.rating = '{rating}') AS {name}"
+        )
+    return ",\n".join(columns)
+
+
+def any_content(alias: str) -> str:
+    """Whether the indicators `alias` hold anything (a meeting or a rating)."""
+    ratings = " + ".join(f"{alias}.{name}" for name in RATING_COLUMNS)
+    return f"(cardinality({alias}.meetings_held) > 0 OR {ratings} > 0)"
+
+
+class IndicatorRepository(SchemaRepository):
+    async def recompute_indicators(
+        self, windows: Sequence[StatusWindow], *, now: datetime
+    ) -> list[asyncpg.Record]:
+        """Recompute the indicators from their effects; store and return those that changed
+        (version + 1, changed_at = now). A pair that never had a work record stays without a
+        row. Call with the counties locked."""
+        if not windows:
+            return []
+        s = self.schema
+        differs = (
+            f"({listed(INDICATOR_CONTENT, 'i')}) IS DISTINCT FROM "
+            f"({listed(INDICATOR_CONTENT, 'n')})"
+        )
+        return await self.connection.fetch(
+            f"""
+            WITH k AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[],
+                                     $4::timestamptz[]) AS k(unit_code, period, starts_at, ends_at)
+            ), fresh AS (
+                SELECT k.unit_code, k.period, {indicator_aggregates("f")}
+                FROM k LEFT JOIN {s}.effect f
+                    ON f.unit_code = k.unit_code AND f.criteria = 0
+                    AND f.occurred_at >= k.starts_at
+                    AND (k.ends_at IS NULL OR f.occurred_at < k.ends_at)
+                GROUP BY k.unit_code, k.period
+            ), changed AS (
+                SELECT n.*, coalesce(i.version, 0) + 1 AS version
+                FROM fresh n LEFT JOIN {s}.indicators i
+                    ON i.unit_code = n.unit_code AND i.period = n.period
+                WHERE CASE WHEN i.unit_code IS NULL THEN {any_content("n")} ELSE {differs} END
+            )
+            INSERT INTO {s}.indicators AS i ({listed(INDICATOR_COLUMNS)})
+            SELECT unit_code, period, {listed(INDICATOR_CONTENT)}, $5, version
+            FROM changed
+            ON CONFLICT (unit_code, period) DO UPDATE SET
+                {", ".join(f"{c} = excluded.{c}" for c in INDICATOR_COLUMNS[2:])}
+            RETURNING {listed(INDICATOR_COLUMNS, "i")}
+            """,
+            *by_field(windows, "unit_code", "period", "starts_at", "ends_at"),
+            now,
+        )
+
+    async def indicators(self) -> list[asyncpg.Record]:
+        return await self.connection.fetch(
+            f"SELECT {listed(INDICATOR_COLUMNS)} FROM {self.schema}.indicators "
+            "ORDER BY unit_code, period"
+        )

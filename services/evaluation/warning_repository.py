@@ -1,0 +1,277 @@
+"""The SQL of early warnings: the visits they read (`warning_visit` beside `event`), the
+warnings raised and cleared, and their outbox (migration 0005_evaluation)."""
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import sqlalchemy as sa
+
+from services.evaluation.models import SCHEMA
+from services.evaluation.repository import SchemaRepository
+from shared.early_warning import EarlyWarning, WarningKind
+from shared.outbox import outbox_table
+
+warning_outbox = outbox_table(SCHEMA, sa.MetaData(), name="warning_outbox")
+
+VISIT_COLUMNS = (
+    "event_id",
+    "accepted_at",
+    "occurred_at",
+    "petitioner_ref",
+    "reported_county",
+    "county",
+)
+WARNING_COLUMNS = (
+    "warning_id",
+    "kind",
+    "unit_code",
+    "scope",
+    "cause_at",
+    "raised_at",
+    "cleared_at",
+    "event_ids",
+    "detail",
+    "version",
+)
+_VISIT_SELECT = """
+    SELECT v.event_id, v.accepted_at, v.petitioner_ref, e.unit_code, e.attributed_code,
+           e.voided, e.occurred_at, e.destination, e.headcount
+    FROM {schema}.warning_visit v JOIN {schema}.event e ON e.event_id = v.event_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVisit:
+    event_id: UUID
+    accepted_at: datetime
+    petitioner_ref: str | None
+    unit_code: str
+    attributed_code: str
+    voided: bool
+    occurred_at: datetime
+    destination: str | None
+    headcount: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWarning:
+    warning_id: UUID
+    kind: WarningKind
+    unit_code: str
+    scope: str
+    cause_at: datetime
+    raised_at: datetime
+    cleared_at: datetime | None
+    event_ids: tuple[UUID, ...]
+    detail: dict[str, Any]
+    version: int
+
+    def published(self) -> EarlyWarning:
+        return EarlyWarning(
+            warning_id=self.warning_id,
+            kind=self.kind,
+            unit_code=self.unit_code,
+            raised_at=self.raised_at,
+            cleared_at=self.cleared_at,
+            event_ids=[str(i) for i in self.event_ids],
+            detail=self.detail,
+            version=self.version,
+        )
+
+
+def visit_of(row: asyncpg.Record) -> StoredVisit:
+    return StoredVisit(*row)  # _VISIT_SELECT has the fields' order
+
+
+def warning_of(row: asyncpg.Record) -> StoredWarning:
+    values = dict(row)
+    values["kind"] = WarningKind(values["kind"])
+    values["event_ids"] = tuple(values["event_ids"])
+    detail = values["detail"]  # a session's connection decodes JSON, a bare one does not
+    values["detail"] = json.loads(detail) if isinstance(detail, str) else detail
+    return StoredWarning(**values)
+
+
+def warning_record(warning: StoredWarning) -> tuple[Any, ...]:
+    return (
+        warning.warning_id,
+        warning.kind.value,
+        warning.unit_code,
+        warning.scope,
+        warning.cause_at,
+        warning.raised_at,
+        warning.cleared_at,
+        list(warning.event_ids),
+        json.dumps(warning.detail, sort_keys=True),
+        warning.version,
+    )
+
+
+class WarningRepository(SchemaRepository):
+    # --- visits ---------------------------------------------------------------------------
+
+    async def add_visits(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows in VISIT_COLUMNS order; a visit recorded before stays as it is."""
+        if not rows:
+            return
+        await self.connection.execute(
+            f"""
+            INSERT INTO {self.schema}.warning_visit ({", ".join(VISIT_COLUMNS)})
+            SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[],
+                                 $5::text[], $6::text[])
+            ORDER BY 1
+            ON CONFLICT (event_id) DO NOTHING
+            """,
+            *[list(column) for column in zip(*rows, strict=True)],
+        )
+
+    async def copy_visits(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            await self.connection.copy_records_to_table(
+                "warning_visit", records=rows, columns=list(VISIT_COLUMNS), schema_name=self.schema
+            )
+
+    async def visits(self, event_ids: Iterable[UUID]) -> list[StoredVisit]:
+        rows = await self.connection.fetch(
+            _VISIT_SELECT.format(schema=self.schema) + " WHERE v.event_id = ANY($1::uuid[])",
+            list(event_ids),
+        )
+        return [visit_of(r) for r in rows]
+
+    async def visits_of_petitioners(self, refs: Iterable[str]) -> list[StoredVisit]:
+        rows = await self.connection.fetch(
+            _VISIT_SELECT.format(schema=self.schema) + " WHERE v.petitioner_ref = ANY($1::text[])",
+            list(refs),
+        )
+        return [visit_of(r) for r in rows]
+
+    async def visits_in_county(
+        self, county_code: str, *, after: datetime, until: datetime
+    ) -> list[StoredVisit]:
+        """The visits reported for or attributed to the county, dated in (after, until]."""
+        rows = await self.connection.fetch(
+            _VISIT_SELECT.format(schema=self.schema)
+            + """ WHERE (v.reported_county = $1 OR v.county = $1)
+                  AND v.occurred_at > $2 AND v.occurred_at <= $3""",
+            county_code,
+            after,
+            until,
+        )
+        return [visit_of(r) for r in rows]
+
+    async def all_visits(self) -> list[StoredVisit]:
+        rows = await self.connection.fetch(_VISIT_SELECT.format(schema=self.schema))
+        return [visit_of(r) for r in rows]
+
+    async def set_counties(self, counties: Sequence[tuple[UUID, str | None]]) -> None:
+        """The county each visit is attributed to now (none when voided)."""
+        if not counties:
+            return
+        ids, codes = zip(*counties, strict=True)
+        await self.connection.execute(
+            f"""
+            UPDATE {self.schema}.warning_visit v SET county = r.county
+            FROM unnest($1::uuid[], $2::text[]) AS r(event_id, county)
+            WHERE v.event_id = r.event_id AND v.county IS DISTINCT FROM r.county
+            """,
+            list(ids),
+            list(codes),
+        )
+
+    async def replace_visits(self, source_schema: str) -> None:
+        """Every visit row replaced by those of `source_schema`'s `warning_visit`."""
+        columns = ", ".join(VISIT_COLUMNS)
+        await self.connection.execute(f"DELETE FROM {self.schema}.warning_visit")
+        await self.connection.execute(
+            f"""
+            INSERT INTO {self.schema}.warning_visit ({columns})
+            SELECT {columns} FROM {source_schema}.warning_visit
+            """
+        )
+
+    # --- corrections ----------------------------------------------------------------------
+
+    async def corrected_at(self, event_ids: Iterable[UUID]) -> dict[UUID, datetime]:
+        """When intake accepted the latest applied correction of each of these events."""
+        rows = await self.connection.fetch(
+            f"""
+            SELECT target_event_id, max(accepted_at) AS accepted_at
+            FROM {self.schema}.correction
+            WHERE target_event_id = ANY($1::uuid[]) AND state = 'applied'
+            GROUP BY target_event_id
+            """,
+            list(event_ids),
+        )
+        return {row["target_event_id"]: row["accepted_at"] for row in rows}
+
+    # --- warnings -------------------------------------------------------------------------
+
+    async def warnings_of(
+        self,
+        *,
+        scopes: dict[WarningKind, Iterable[str]],
+        naming: Iterable[UUID],
+    ) -> list[StoredWarning]:
+        """The warnings of these kinds and scopes, and those naming any of these events."""
+        kinds, values = [], []
+        for kind, scope_values in scopes.items():
+            for scope in scope_values:
+                kinds.append(kind.value)
+                values.append(scope)
+        rows = await self.connection.fetch(
+            f"""
+            SELECT * FROM {self.schema}.warning
+            WHERE (kind, scope) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+               OR event_ids && $3::uuid[]
+            """,
+            kinds,
+            values,
+            list(naming),
+        )
+        return [warning_of(r) for r in rows]
+
+    async def all_warnings(self) -> list[StoredWarning]:
+        rows = await self.connection.fetch(f"SELECT * FROM {self.schema}.warning")
+        return [warning_of(r) for r in rows]
+
+    async def save(self, warnings: Sequence[StoredWarning]) -> None:
+        """In one statement (a rebuild saves every warning at once): the named events travel
+        as array literals, since unnest cannot take arrays of arrays of different lengths."""
+        if not warnings:
+            return
+        columns = ", ".join(WARNING_COLUMNS)
+        updated = ", ".join(f"{c} = excluded.{c}" for c in WARNING_COLUMNS[1:])
+        records = [warning_record(w) for w in warnings]
+        values = [list(column) for column in zip(*records, strict=True)]
+        values[7] = ["{" + ",".join(map(str, ids)) + "}" for ids in values[7]]
+        await self.connection.execute(
+            f"""
+            INSERT INTO {self.schema}.warning ({columns})
+            SELECT w.warning_id, w.kind, w.unit_code, w.scope, w.cause_at, w.raised_at,
+                   w.cleared_at, w.event_ids::uuid[], w.detail::jsonb, w.version
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                        $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[],
+                        $10::int[]) AS w({columns})
+            ON CONFLICT (warning_id) DO UPDATE SET {updated}
+            """,
+            *values,
+        )
+
+    async def publish(self, warnings: Sequence[StoredWarning]) -> None:
+        """Each change into the warning outbox, in the caller's transaction."""
+        if not warnings:
+            return
+        await self.connection.copy_records_to_table(
+            "warning_outbox",
+            records=[
+                (str(w.warning_id).encode(), w.published().model_dump_json().encode(), "{}")
+                for w in warnings
+            ],
+            columns=["key", "value", "headers"],
+            schema_name=SCHEMA,
+        )

@@ -1,0 +1,224 @@
+"""Work-record indicators and early warnings as reporting keeps them: checked when they arrive
+from their topics, and the cadence of a unit worked out as of a day (domain.md sections 7, 8)."""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import orjson
+from pydantic import ValidationError
+
+from services.reporting.readmodel import UnitPath, path_of
+from shared.cadence import Cadence, MeetingCadence, cadence_of
+from shared.campaign import SHANGHAI, Campaign, rolling_window
+from shared.consumer import Record, Rejected, summary_of
+from shared.early_warning import EarlyWarning, WarningKind
+from shared.events import RatingSource
+from shared.indicators import RatingCounts, UnitIndicators
+from shared.levels import CAMPAIGN_LEVELS, Level
+from shared.registry.cache import UnitRegistry
+from shared.status import ROLLING
+
+CODE = re.compile(r"^[0-9]{12}$")
+PERIOD = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_COUNT = 1_000_000_000
+MAX_EVENT_IDS = 10_000
+
+
+def period_days(campaign: Campaign, period_id: str, now: datetime) -> tuple[date, date]:
+    """The first and last day (Asia/Shanghai) of a period as of `now`. The rolling window
+    starts inside its first day, so its slots are those starting from the next day on."""
+    if period_id == ROLLING:
+        start, end = rolling_window(now)
+        return start.astimezone(SHANGHAI).date() + timedelta(days=1), end.astimezone(
+            SHANGHAI
+        ).date()
+    period = campaign.period(period_id)
+    assert period is not None, f"no period {period_id}"
+    return period.start, period.end
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIndicators:
+    unit_code: str
+    period: str
+    level: Level
+    meetings_held: tuple[date, ...]
+    ratings: dict[RatingSource, RatingCounts]
+    changed_at: datetime
+    version: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.unit_code, self.period
+
+    def all_ratings(self) -> RatingCounts:
+        return RatingCounts(
+            satisfied=sum(c.satisfied for c in self.ratings.values()),
+            basically_satisfied=sum(c.basically_satisfied for c in self.ratings.values()),
+            dissatisfied=sum(c.dissatisfied for c in self.ratings.values()),
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "unit_code": self.unit_code,
+            "period": self.period,
+            "level": self.level.value,
+            "meetings_held": list(self.meetings_held),
+            "ratings": {str(s): c.model_dump() for s, c in self.ratings.items()},
+            "changed_at": self.changed_at,
+            "version": self.version,
+        } | self.all_ratings().model_dump()
+
+    @classmethod
+    def from_message(cls, message: UnitIndicators, *, level: Level) -> "StoredIndicators":
+        return cls(
+            unit_code=message.unit_code,
+            period=message.period,
+            level=level,
+            meetings_held=tuple(sorted(set(message.meetings_held))),
+            ratings=dict(message.ratings),
+            changed_at=message.changed_at,
+            version=message.version,
+        )
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "StoredIndicators":
+        ratings = row["ratings"]
+        if isinstance(ratings, str):  # asyncpg hands JSONB over as text
+            ratings = orjson.loads(ratings)
+        return cls(
+            unit_code=row["unit_code"],
+            period=row["period"],
+            level=Level(row["level"]),
+            meetings_held=tuple(row["meetings_held"]),
+            ratings={RatingSource(s): RatingCounts(**c) for s, c in ratings.items()},
+            changed_at=row["changed_at"],
+            version=int(row["version"]),
+        )
+
+
+def meetings_of(
+    indicators: StoredIndicators | None,
+    *,
+    cadence: Cadence,
+    days: tuple[date, date],
+    today: date,
+) -> MeetingCadence:
+    """A unit without indicators held no meeting: every ended slot is missed."""
+    held = indicators.meetings_held if indicators is not None else ()
+    return cadence_of(held, cadence=cadence, first=days[0], last=days[1], today=today)
+
+
+def _indicator_problems(message: UnitIndicators, key: bytes | None) -> list[str]:
+    problems = []
+    if key != message.key:
+        problems.append(f"key {key!r} is not unit_code:period ({message.key!r})")
+    if message.schema_version != 1:
+        problems.append(f"schema_version {message.schema_version} is not understood")
+    if not CODE.match(message.unit_code):
+        problems.append("unit_code is not 12 digits")
+    if not PERIOD.match(message.period):
+        problems.append("period is not a period id")
+    if message.version < 1:
+        problems.append("version must be 1 or more")
+    counts = [n for c in message.ratings.values() for n in c.model_dump().values()]
+    if any(not 0 <= n <= MAX_COUNT for n in counts):
+        problems.append(f"rating counts must lie within 0..{MAX_COUNT}")
+    if message.changed_at.utcoffset() is None:
+        problems.append("changed_at has no offset")
+    return problems
+
+
+async def parse_indicators(record: Record, registry: UnitRegistry) -> StoredIndicators | Rejected:
+    if record.value is None:
+        return Rejected("no value (a tombstone); indicators are never deleted")
+    try:
+        message = UnitIndicators.model_validate_json(record.value)
+    except ValidationError as exc:
+        return Rejected(f"not unit indicators: {summary_of(exc)}")
+    problems = _indicator_problems(message, record.key)
+    if problems:
+        return Rejected("; ".join(problems))
+    unit = await registry.get(message.unit_code)
+    if unit is None:
+        return Rejected(f"unit {message.unit_code} is not in the registry")
+    if unit.level not in CAMPAIGN_LEVELS:
+        return Rejected(f"unit {message.unit_code} is a {unit.level}, not a campaign level")
+    return StoredIndicators.from_message(message, level=unit.level)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWarning:
+    warning_id: UUID
+    kind: WarningKind
+    unit_code: str
+    level: Level
+    path: UnitPath
+    raised_at: datetime
+    cleared_at: datetime | None
+    event_ids: tuple[str, ...]
+    detail: dict[str, Any]
+    version: int
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "warning_id": self.warning_id,
+            "kind": self.kind.value,
+            "unit_code": self.unit_code,
+            "raised_at": self.raised_at,
+            "cleared_at": self.cleared_at,
+            "event_ids": list(self.event_ids),
+            "detail": self.detail,
+            "version": self.version,
+        }
+
+
+def _warning_problems(warning: EarlyWarning, key: bytes | None) -> list[str]:
+    problems = []
+    if key != warning.key:
+        problems.append(f"key {key!r} is not the warning_id ({warning.key!r})")
+    if warning.schema_version != 1:
+        problems.append(f"schema_version {warning.schema_version} is not understood")
+    if not CODE.match(warning.unit_code):
+        problems.append("unit_code is not 12 digits")
+    if warning.version < 1:
+        problems.append("version must be 1 or more")
+    if len(warning.event_ids) > MAX_EVENT_IDS:
+        problems.append(f"more than {MAX_EVENT_IDS} event_ids")
+    stamps = [warning.raised_at, *([warning.cleared_at] if warning.cleared_at else [])]
+    if any(stamp.utcoffset() is None for stamp in stamps):
+        problems.append("raised_at and cleared_at need an offset")
+    return problems
+
+
+async def parse_warning(record: Record, registry: UnitRegistry) -> StoredWarning | Rejected:
+    if record.value is None:
+        return Rejected("no value (a tombstone); warnings are cleared, never deleted")
+    try:
+        warning = EarlyWarning.model_validate_json(record.value)
+    except ValidationError as exc:
+        return Rejected(f"not an early warning: {summary_of(exc)}")
+    problems = _warning_problems(warning, record.key)
+    if problems:
+        return Rejected("; ".join(problems))
+    if await registry.get(warning.unit_code) is None:
+        return Rejected(f"unit {warning.unit_code} is not in the registry")
+    placement = path_of(registry, warning.unit_code)
+    assert placement is not None
+    level, path = placement
+    return StoredWarning(
+        warning_id=warning.warning_id,
+        kind=warning.kind,
+        unit_code=warning.unit_code,
+        level=level,
+        path=path,
+        raised_at=warning.raised_at,
+        cleared_at=warning.cleared_at,
+        event_ids=tuple(warning.event_ids),
+        detail=warning.detail,
+        version=warning.version,
+    )
