@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and run sanwu: uv (Python packaging), the
-# PostgreSQL server binaries, Java 17+ and Maven (to fetch and run Kafka). Quiet when all is there.
+# PostgreSQL server binaries, Java 17+ and Maven (to fetch and run Kafka), and a CJK font (for
+# the application materials' PDF). Quiet when all is there.
 set -euo pipefail
 
 missing=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql postgresql-client)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+# The application materials (PDF) are set in Noto Sans CJK.
+ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

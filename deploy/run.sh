@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# `make run`: demo keys, then the three services in the foreground; Ctrl-C stops them all.
+# `make run`: demo keys, then the four services in the foreground; Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 # A local run: the built-in petitioner-hash secret is accepted only when this says local.
 export SANWU_ENVIRONMENT="${SANWU_ENVIRONMENT:-local}"
+# The demo accepts applications all year, so that a new user can try one in any month (the
+# campaign's own window, the plan's December, applies when this is set to "").
+export SANWU_APPLICATION_WINDOW="${SANWU_APPLICATION_WINDOW-01-01/12-31}"
 
 desk_key="$($BIN/sanwu keys create --role desk --scope 340722000000 --label "demo desk 枞阳县")"
 reader_key="$($BIN/sanwu keys create --role reader --scope 340722000000 --label "demo reader 枞阳县")"
+# The petition bureaus (信访局) of the demo county, its city and its province.
+county_bureau_key="$($BIN/sanwu keys create --role bureau --scope 340722000000 --label "demo bureau 枞阳县")"
+city_bureau_key="$($BIN/sanwu keys create --role bureau --scope 340700000000 --label "demo bureau 铜陵市")"
+province_bureau_key="$($BIN/sanwu keys create --role bureau --scope 340000000000 --label "demo bureau 安徽省")"
 
 pids=()
 stop() {
@@ -27,8 +34,10 @@ start() {  # start NAME MODULE PORT
 start intake services.intake.main:create_app "${SANWU_INTAKE_PORT:-8001}"
 start evaluation services.evaluation.main:create_app "${SANWU_EVALUATION_PORT:-8002}"
 start reporting services.reporting.main:create_app "${SANWU_REPORTING_PORT:-8003}"
+start applications services.applications.main:create_app "${SANWU_APPLICATIONS_PORT:-8004}"
 
-for port in "${SANWU_INTAKE_PORT:-8001}" "${SANWU_EVALUATION_PORT:-8002}" "${SANWU_REPORTING_PORT:-8003}"; do
+for port in "${SANWU_INTAKE_PORT:-8001}" "${SANWU_EVALUATION_PORT:-8002}" "${SANWU_REPORTING_PORT:-8003}" \
+  "${SANWU_APPLICATIONS_PORT:-8004}"; do
   for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
     sleep 0.2
@@ -39,12 +48,17 @@ cat <<MSG
 
 sanwu is running (PostgreSQL 127.0.0.1:55432, Kafka 127.0.0.1:59092)
 
-  intake      http://127.0.0.1:${SANWU_INTAKE_PORT:-8001}/docs
-  evaluation  http://127.0.0.1:${SANWU_EVALUATION_PORT:-8002}/docs
-  reporting   http://127.0.0.1:${SANWU_REPORTING_PORT:-8003}/docs
+  intake       http://127.0.0.1:${SANWU_INTAKE_PORT:-8001}/docs
+  evaluation   http://127.0.0.1:${SANWU_EVALUATION_PORT:-8002}/docs
+  reporting    http://127.0.0.1:${SANWU_REPORTING_PORT:-8003}/docs
+  applications http://127.0.0.1:${SANWU_APPLICATIONS_PORT:-8004}/docs
 
 demo desk key   (枞阳县 340722000000): $desk_key
 demo reader key (枞阳县 340722000000): $reader_key
+demo bureau keys (信访局), for applying for the title (README: "Applying for the title"):
+  county   (枞阳县 340722000000): $county_bureau_key
+  city     (铜陵市 340700000000): $city_bureau_key
+  province (安徽省 340000000000): $province_bureau_key
 
 try:
   curl -X POST http://127.0.0.1:8001/v1/events -H "Authorization: Bearer $desk_key" \\

@@ -2,6 +2,7 @@
 `commands.py`, the commands on shared parts are in `services/commands.py`; this module only
 builds the root app and registers them. Helpers every command uses are in `shared/cli.py`."""
 
+from services.applications.commands import applications_app
 from services.commands import db_app, keys_app, topics_app, units_app
 from services.evaluation.commands import evaluation_app
 from services.intake.commands import events_app, intake_app
@@ -23,6 +24,7 @@ app.add_typer(intake_app, name="intake")
 app.add_typer(events_app, name="events")
 app.add_typer(evaluation_app, name="evaluation")
 app.add_typer(reporting_app, name="reporting")
+app.add_typer(applications_app, name="applications")
 
 
 @app.callback()

@@ -34,6 +34,8 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 
 T = TypeVar("T")
+# The levels that have a petition bureau (信访局).
+BUREAU_LEVELS = ("county", "city", "province")
 
 
 async def in_transaction(
@@ -108,7 +110,14 @@ def units_generate(
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[Role, typer.Option(help="desk posts events, reader reads, admin does both")],
+    role: Annotated[
+        Role,
+        typer.Option(
+            help="desk posts events, reader reads, bureau reads and acts on applications for "
+            "the title (a county bureau applies, a city bureau reviews, the province bureau "
+            "awards), admin does everything"
+        ),
+    ],
     scope: Annotated[
         str | None, typer.Option(help="Scope unit code (required but for admin)")
     ] = None,
@@ -121,8 +130,12 @@ def keys_create(
         raise typer.Exit(2)
 
     async def create(db: Database, connection: AsyncConnection) -> str:
-        if scope is not None and await UnitRegistry(db.engine).get(scope) is None:
+        unit = None if scope is None else await UnitRegistry(db.engine).get(scope)
+        if scope is not None and unit is None:
             echo_err(f"unknown scope unit {scope}")
+            raise typer.Exit(2)
+        if role == Role.bureau and unit is not None and unit.level not in BUREAU_LEVELS:
+            echo_err(f"a bureau's scope is a county, city or province; {scope} is a {unit.level}")
             raise typer.Exit(2)
         return await access_service.create(
             connection, role=role, scope_code=scope, label=label, expires_at=expires

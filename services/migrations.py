@@ -13,6 +13,7 @@ COMPONENTS: list[tuple[str, Path]] = [
     ("intake", ROOT / "services" / "intake" / "migrations"),
     ("evaluation", ROOT / "services" / "evaluation" / "migrations"),
     ("reporting", ROOT / "services" / "reporting" / "migrations"),
+    ("applications", ROOT / "services" / "applications" / "migrations"),
 ]
 
 

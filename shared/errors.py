@@ -69,6 +69,39 @@ class EventConflict(DomainError):
     slug = "event-conflict"
 
 
+class ApplicationNotFound(NotFound):
+    title = "Unknown application"
+    slug = "application-not-found"
+
+
+class TitleNotFound(NotFound):
+    title = "No such title"
+    slug = "title-not-found"
+
+
+class StateConflict(DomainError):
+    """The request does not fit the current state (an application already submitted, a unit
+    not eligible now, outside the application window); `errors` names each unit and why."""
+
+    status = 409
+    title = "Conflicts with the current state"
+    slug = "state-conflict"
+
+
+class PreconditionFailed(DomainError):
+    """If-Match named a version that is no longer current: someone else acted first."""
+
+    status = 412
+    title = "Stale version"
+    slug = "stale-version"
+
+
+class PreconditionRequired(DomainError):
+    status = 428
+    title = "If-Match required"
+    slug = "if-match-required"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     title = "Request body too large"

@@ -23,6 +23,12 @@ class LockName(StrEnum):
     evaluation_county = "evaluation.county"
     # Every transaction that writes reporting's read model.
     reporting_apply = "reporting.apply"
+    # Every transaction that records an application step (held from before it changes any
+    # application row): steps commit in step_id order, which the applications feed relies on.
+    applications_steps = "applications.steps"
+    # Held by each transaction that applies statuses to the applications service's view
+    # (its consumer, a rebuild), before the steps lock when it flags.
+    applications_statuses = "applications.statuses"
 
 
 def lock_key(name: LockName, scope: str | None = None) -> int:

@@ -1,5 +1,6 @@
 """Advisory-lock keys come from one function over namespaced names: no two locks share a key."""
 
+from services.applications.repository import STEPS_LOCK
 from services.evaluation.rebuild_repository import RUNNING_LOCK
 from services.evaluation.repository import REBUILD_LOCK
 from services.reporting.repository import APPLY_LOCK
@@ -20,6 +21,7 @@ def test_the_locks_services_take_are_all_different() -> None:
         "evaluation batches": REBUILD_LOCK,
         "evaluation rebuild": RUNNING_LOCK,
         "reporting writes": APPLY_LOCK,
+        "application steps": STEPS_LOCK,
     }
     assert len(set(taken.values())) == len(taken), taken
     assert set(taken.values()) <= {lock_key(name) for name in LockName}

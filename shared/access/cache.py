@@ -56,7 +56,7 @@ class KeyCache:
             if record is None and not self._known_unknown(key_id):
                 self.failures.check(address)
                 record = await self._lookup(key_id)
-            return principal_of(key_id, secret, record)
+            return principal_of(key_id, secret, record=record)
         except Unauthenticated as refusal:
             self.failures.count(address)
             if refusal.reason == "expired":

@@ -10,6 +10,9 @@ SCHEMA = "access"
 class Role(StrEnum):
     desk = "desk"
     reader = "reader"
+    # A petition bureau (信访局): reads like a reader, and acts on applications for the title
+    # as its scope's level allows (county applies, city reviews, province awards).
+    bureau = "bureau"
     admin = "admin"
 
 

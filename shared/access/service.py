@@ -36,6 +36,10 @@ KEY_ID = re.compile(r"[0-9a-f]{12}")
 SECRET = re.compile(r"[A-Za-z0-9-]{43}")
 
 
+# Bureaus read reports in their scope like readers.
+READER_ROLES = (Role.reader, Role.bureau, Role.admin)
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     key_id: str
@@ -61,7 +65,7 @@ class Principal:
                 raise OutOfScope(f"unit {code} is outside this key's scope")
 
     def require_reader_for(self, registry: UnitRegistry, unit_code: str) -> None:
-        if self.role not in (Role.reader, Role.admin):
+        if self.role not in READER_ROLES:
             raise OutOfScope(f"a {self.role} key may not read reports", reason="role")
         if not self.covers(registry, unit_code):
             raise OutOfScope(f"unit {unit_code} is outside this key's scope")
@@ -179,7 +183,7 @@ def parse_authorization(authorization: str | None) -> tuple[str, str]:
     return parsed
 
 
-def principal_of(key_id: str, secret: str, record: KeyRecord | None) -> Principal:
+def principal_of(key_id: str, secret: str, *, record: KeyRecord | None) -> Principal:
     """The key's principal if the secret matches and the key is live; Unauthenticated if not."""
     if record is None or not hmac.compare_digest(record.secret_hash, _hash(secret)):
         raise Unauthenticated("unknown key", reason="unknown")

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from shared.db import Database
 from tests.support.waiting import wait_until
 
-SCHEMAS = ("intake", "evaluation")  # the services with an outbox
+SCHEMAS = ("intake", "evaluation", "applications")  # the services with an outbox
 
 
 async def outbox_count(db: Database, *, schema: str = "intake") -> int:

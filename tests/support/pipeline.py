@@ -21,6 +21,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.applications.config import ApplicationsSettings
+from services.applications.main import create_app as create_applications_app
 from services.evaluation.config import EvaluationSettings
 from services.evaluation.main import create_app as create_evaluation_app
 from services.intake.config import IntakeSettings
@@ -53,6 +55,7 @@ class Pipeline:
     evaluation_group: str
     admin: AIOKafkaAdminClient
     offsets: AIOKafkaConsumer
+    applications: httpx.AsyncClient | None = None  # with `running_pipeline(applications=True)`
 
     async def post(self, key: str, *payloads: dict[str, Any]) -> list[str]:
         """Post through intake's batch endpoint; every event must be accepted."""
@@ -127,9 +130,10 @@ async def prepare(
 
 @asynccontextmanager
 async def running_pipeline(
-    *, campaign_file: Path, registry: Sequence[Path], keys: KeySpecs
+    *, campaign_file: Path, registry: Sequence[Path], keys: KeySpecs, applications: bool = False
 ) -> AsyncIterator[Pipeline]:
-    """The three services on a database and topics of their own, all given `campaign_file`."""
+    """The three services on a database and topics of their own, all given `campaign_file`;
+    with `applications`, the applications service too (its window open all year)."""
     stack = new_stack()
     common: dict[str, Any] = {
         "environment": "test",
@@ -173,6 +177,16 @@ async def running_pipeline(
             reporting = Reporting(ReportingSettings(**common))
             await reporting.start()
             running.push_async_callback(reporting.stop)
+            applications_client = None
+            if applications:
+                applications_settings = ApplicationsSettings(
+                    **common,
+                    application_window="01-01/12-31",
+                    applications_relay_idle_poll_seconds=0.2,
+                )
+                applications_client = await running.enter_async_context(
+                    serve(create_applications_app(applications_settings), "http://applications")
+                )
             yield Pipeline(
                 settings=settings,
                 db=db,
@@ -182,9 +196,11 @@ async def running_pipeline(
                 evaluation_group=evaluation_settings.group_id,
                 admin=admin,
                 offsets=offsets,
+                applications=applications_client,
             )
     finally:
         await drop_database(stack.database)
         topics = [settings.events_topic, settings.status_topic, settings.dead_letter_topic]
+        topics += [settings.application_topic] if applications else []
         with contextlib.suppress(Exception):
             await kafka.delete_topics(settings, topics)

@@ -1,0 +1,109 @@
+"""The applications service: the title's lifecycle (申报 -> 初审 -> 命名 -> 动态管理), every step
+kept forever and published to the applications topic through an outbox."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.applications.config import ApplicationsSettings, get_settings
+from services.applications.consumer import StatusConsumer
+from services.applications.models import outbox
+from services.applications.routes import router
+from services.applications.service import ApplicationsService
+from shared import campaign as campaign_file
+from shared import kafka
+from shared import logging as sanwu_logging
+from shared.campaign import SHANGHAI, CurrentCampaign, system_now
+from shared.db import Database
+from shared.lifespan import BackgroundTasks
+from shared.migrate import upgrade_service
+from shared.outbox import OutboxRelay
+from shared.registry.cache import UnitRegistry
+from shared.web import create_app as create_service_app
+from shared.web import database_ready, kafka_ready, serving, start_change_listener
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def migrate(settings: ApplicationsSettings) -> None:
+    await upgrade_service(MIGRATIONS, schema="applications", url=settings.database_url)
+
+
+def relay(db: Database, settings: ApplicationsSettings) -> OutboxRelay:
+    """Steps to the applications topic. The outbox has a wake trigger: steps recorded by
+    another process (the status consumer's flags) wake it too."""
+    return OutboxRelay(
+        db=db,
+        settings=settings,
+        table=outbox,
+        topic=settings.application_topic,
+        idle_poll_seconds=settings.applications_relay_idle_poll_seconds,
+    )
+
+
+def create_app(
+    settings: ApplicationsSettings | None = None, *, clock: Callable[[], datetime] = system_now
+) -> FastAPI:
+    """`clock` is the time the campaign's periods and the application window follow."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sanwu_logging.configure(settings.log_level, json=settings.log_json)
+        today = clock().astimezone(SHANGHAI).date()
+        campaign = CurrentCampaign(
+            campaign_file.load(settings.campaign_file, today=today), now=clock
+        )
+        await migrate(settings)
+        db = Database.from_settings(settings)
+        registry = UnitRegistry(db.engine)
+        await registry.refresh()
+        outbox_relay = relay(db, settings) if settings.applications_run_relay else None
+        app.state.settings = settings
+        app.state.db = db
+        app.state.registry = registry
+        app.state.relay = outbox_relay
+        app.state.applications = ApplicationsService(
+            db=db,
+            registry=registry,
+            campaign=campaign,
+            window=settings.application_window,
+            clock=clock,
+            on_step=outbox_relay.wake if outbox_relay else None,
+        )
+        app.state.consumer = StatusConsumer(
+            db=db, settings=settings, on_flag=outbox_relay.wake if outbox_relay else lambda: None
+        )
+        tasks = BackgroundTasks()
+        app.state.tasks = tasks
+        tasks.start("registry-refresh", registry.keep_fresh(settings.registry_refresh_seconds))
+        start_change_listener(app, db=db, settings=settings, tasks=tasks)
+        if outbox_relay is not None:
+            await kafka.ensure_topics_if_reachable(settings)
+            tasks.start("applications-relay", outbox_relay.run())
+        if settings.applications_run_consumer:
+            await kafka.ensure_topics_if_reachable(settings)
+            app.state.consumer.start()
+            tasks.attach("applications-consumer", app.state.consumer.stop)
+        async with serving(tasks, close=db.dispose):
+            yield
+
+    app = create_service_app(
+        title="sanwu applications",
+        description="Applying for the three-no title: a county bureau's application with each "
+        "unit's self-evaluation (自评, 申报), the city's initial review (初审), the province's "
+        "award (命名), and the title kept honest afterwards (动态管理): a unit that stops being "
+        "three-no is flagged, and the province may revoke a title (摘牌). Every step is kept "
+        "with who, when and why, and served as a feed.",
+        lifespan=lifespan,
+        # Bureaus act while the broker is down (their steps wait in the outbox): the broker's
+        # state is reported, readiness does not depend on it.
+        checks={"database": database_ready},
+        reported={"kafka": kafka_ready},
+        settings=settings,
+    )
+    app.include_router(router)
+    return app

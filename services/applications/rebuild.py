@@ -1,0 +1,69 @@
+"""Rebuild the service's view of statuses from the compacted status topic: read it from the
+beginning to its end as of now and apply every status the view lacks or holds an older version
+of, through the consumer's own path, so the flags follow. Safe while the service runs (both
+apply under the status lock, newer version wins).
+
+Applications, their units and their history are the service's own record: a rebuild reads and
+writes only statuses, and the flags and steps those statuses call for."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.applications.config import ApplicationsSettings
+from services.applications.consumer import parse
+from services.applications.flags import apply_statuses
+from shared import kafka
+from shared.db import Database
+from shared.status import UnitStatus
+
+
+@dataclass
+class RebuildResult:
+    offsets_total: int = 0
+    messages: int = 0
+    malformed: int = 0
+    applied: int = 0
+    flagged: int = 0
+    cleared: int = 0
+    seconds: float = 0.0
+
+
+class StatusTopicMissing(Exception):
+    pass
+
+
+async def rebuild(
+    *,
+    db: Database,
+    settings: ApplicationsSettings,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RebuildResult:
+    """`on_progress` gets (offsets read, offsets to read) after every chunk."""
+    started = time.monotonic()
+    result = RebuildResult()
+    topic = settings.status_topic
+    async with kafka.TopicReader(
+        settings, topic, max_poll_records=settings.applications_batch_size
+    ) as reader:
+        if not reader.partitions:
+            raise StatusTopicMissing(f"the status topic {topic} does not exist")
+        begin = await reader.beginning_offsets()
+        end = await reader.end_offsets()
+        result.offsets_total = sum(end[tp] - begin[tp] for tp in reader.partitions)
+        async for records in reader.read_to(end):
+            parsed = [parse(record) for record in records]
+            statuses = [s for s in parsed if isinstance(s, UnitStatus)]
+            result.messages += len(records)
+            result.malformed += len(records) - len(statuses)
+            async with db.session() as session:
+                applied = await apply_statuses(session, statuses)
+            result.applied += applied.applied
+            result.flagged += applied.flagged
+            result.cleared += applied.cleared
+            if on_progress is not None:
+                positions = await reader.positions()
+                done = sum(min(positions[tp], end[tp]) - begin[tp] for tp in reader.partitions)
+                on_progress(done, result.offsets_total)
+    result.seconds = time.monotonic() - started
+    return result

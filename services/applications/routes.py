@@ -1,0 +1,379 @@
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from services.applications.materials import PDF_MEDIA_TYPE, XLSX_MEDIA_TYPE, Materials, render
+from services.applications.records import Application, Step, Title
+from services.applications.schemas import (
+    ApplicationIn,
+    ApplicationListOut,
+    ApplicationOut,
+    ApplicationUnitOut,
+    AwardIn,
+    FeedPageOut,
+    FlagOut,
+    HistoryOut,
+    ReviewIn,
+    RevokeIn,
+    StepOut,
+    TitleOut,
+    TitlesOut,
+    TitleUnitOut,
+)
+from services.applications.service import ApplicationsService
+from services.applications.workflow import ApplicationState, etag
+from shared.registry.cache import UnitRegistry
+from shared.web import PrincipalDep
+
+router = APIRouter(prefix="/v1", tags=["applications"])
+
+CODE_PATTERN = r"^[0-9]{12}$"
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description='The application\'s version (its ETag, `"3"` or `3`): a stale one is '
+        "answered 412, none 428",
+    ),
+]
+Root = Annotated[
+    str | None,
+    Query(pattern=CODE_PATTERN, description="A unit code: the subtree (default: the key's scope)"),
+]
+PeriodQuery = Annotated[str, Query(min_length=1, max_length=64, examples=["2018"])]
+# 401, 403, 422 and the rest are documented for every route by shared.problems.
+CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown application"},
+    409: {
+        "description": "The request does not fit the state: each unit refused is named in "
+        "`errors` with why (a flagged unit with its events)"
+    },
+    412: {"description": "If-Match names a version that is no longer current"},
+    428: {"description": "No If-Match"},
+}
+
+
+def applications(request: Request) -> ApplicationsService:
+    service: ApplicationsService = request.app.state.applications
+    return service
+
+
+def flag_out(since: Any, event_ids: list[str] | None) -> FlagOut | None:
+    return None if since is None else FlagOut(since=since, event_ids=event_ids or [])
+
+
+def application_out(application: Application, registry: UnitRegistry) -> ApplicationOut:
+    units = []
+    for unit in application.units:
+        ref = registry.get_cached(unit.unit_code)
+        units.append(
+            ApplicationUnitOut(
+                code=unit.unit_code,
+                name=ref.name if ref else "",
+                level=ref.level if ref else "village",
+                state=unit.state.value,
+                self_evaluation=unit.self_evaluation,
+                rectifications=unit.rectifications,
+                evidence=unit.evidence,
+                decision_reason=unit.decision_reason,
+                flag=flag_out(unit.flag_since, unit.flag_event_ids),
+            )
+        )
+    return ApplicationOut(
+        application_id=application.application_id,
+        county_code=application.county_code,
+        period=application.period,
+        state=application.state.value,
+        version=application.version,
+        created_at=application.created_at,
+        updated_at=application.updated_at,
+        units=units,
+    )
+
+
+def step_out(step: Step) -> StepOut:
+    return StepOut.model_validate(step.message())
+
+
+def title_out(title: Title, registry: UnitRegistry) -> TitleOut:
+    ref = registry.get_cached(title.unit_code)
+    state = (
+        "revoked"
+        if title.state.value == "revoked"
+        else "at_risk"
+        if title.flag_since is not None
+        else "held"
+    )
+    return TitleOut(
+        unit=TitleUnitOut(
+            code=title.unit_code,
+            name=ref.name if ref else "",
+            level=ref.level if ref else "village",
+            parent_code=ref.parent_code if ref else None,
+        ),
+        period=title.period,
+        state=state,
+        application_id=title.application_id,
+        version=title.version,
+        reason=title.reason,
+        flag=flag_out(title.flag_since, title.flag_event_ids),
+    )
+
+
+def answered(response: Response, application: Application, request: Request) -> ApplicationOut:
+    response.headers["ETag"] = etag(application.version)
+    return application_out(application, applications(request).registry)
+
+
+@router.post(
+    "/applications",
+    status_code=201,
+    response_model=ApplicationOut,
+    responses={409: CHANGE_RESPONSES[409]},
+    summary="Create a county's application (申报) as a draft",
+    description="County bureau only, within the campaign's application window (409 outside "
+    "it, with the window). Each unit with its self-evaluation (自评) and rectifications "
+    "(整改). Units unknown, outside the county, of no campaign level or listed twice: 422; "
+    "not eligible now (not three-no for the period; with its counting event ids) or already "
+    "in a live application for the period: 409. Every refused unit is named in `errors` with "
+    "why, and nothing is stored. The ETag is the version to send as If-Match next.",
+    operation_id="createApplication",
+)
+async def create_application(
+    body: ApplicationIn, principal: PrincipalDep, request: Request, response: Response
+) -> ApplicationOut:
+    application = await applications(request).create(principal=principal, body=body)
+    return answered(response, application, request)
+
+
+@router.post(
+    "/applications/{application_id}/submit",
+    response_model=ApplicationOut,
+    responses=CHANGE_RESPONSES,
+    summary="Submit a draft to the city (draft -> submitted), evidence snapshotted per unit",
+    description="County bureau only, within the application window. Each unit is checked "
+    "again (still eligible, in no other live application) and its evidence is kept: the "
+    "status (version, counts per criterion), the self-evaluation and rectifications, and the "
+    "meeting cadence and satisfaction (null while not known to this service).",
+    operation_id="submitApplication",
+)
+async def submit_application(
+    application_id: UUID,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ApplicationOut:
+    application = await applications(request).submit(
+        principal=principal, application_id=application_id, if_match=if_match
+    )
+    return answered(response, application, request)
+
+
+@router.post(
+    "/applications/{application_id}/review",
+    response_model=ApplicationOut,
+    responses=CHANGE_RESPONSES,
+    summary="The city's initial review (初审): approve or return each submitted unit",
+    description="City bureau over the application's county only. Approved units become "
+    "`recommended` (推荐) to the province; returned units (a reason is required) leave the "
+    "application. A flagged unit cannot be approved (409). Units may be reviewed over several "
+    "calls; the application is `reviewed` once no unit awaits review.",
+    operation_id="reviewApplication",
+)
+async def review_application(
+    application_id: UUID,
+    body: ReviewIn,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ApplicationOut:
+    application = await applications(request).review(
+        principal=principal, application_id=application_id, if_match=if_match, body=body
+    )
+    return answered(response, application, request)
+
+
+@router.post(
+    "/applications/{application_id}/award",
+    response_model=ApplicationOut,
+    responses=CHANGE_RESPONSES,
+    summary="The province's decision (命名): award or reject each recommended unit",
+    description="Province bureau only. Awarded units hold the title for the period; a "
+    "rejection needs a reason. A flagged unit cannot be awarded (409). The application is "
+    "`decided` once no unit awaits a decision.",
+    operation_id="awardApplication",
+)
+async def award_application(
+    application_id: UUID,
+    body: AwardIn,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ApplicationOut:
+    application = await applications(request).award(
+        principal=principal, application_id=application_id, if_match=if_match, body=body
+    )
+    return answered(response, application, request)
+
+
+@router.get(
+    "/applications",
+    response_model=ApplicationListOut,
+    summary="Applications of the counties under the root",
+    description="Readers and bureaus in their scope. Filter by period and state.",
+    operation_id="listApplications",
+)
+async def list_applications(
+    principal: PrincipalDep,
+    request: Request,
+    root: Root = None,
+    period: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    state: ApplicationState | None = None,
+) -> ApplicationListOut:
+    service = applications(request)
+    found = await service.find(principal=principal, root=root, period=period, state=state)
+    return ApplicationListOut(items=[application_out(a, service.registry) for a in found])
+
+
+@router.get(
+    "/applications/{application_id}",
+    response_model=ApplicationOut,
+    responses={404: CHANGE_RESPONSES[404]},
+    summary="An application: its units, their states, evidence and flags",
+    description="Readers and bureaus whose scope covers the application's county. The ETag "
+    "is the version to send as If-Match.",
+    operation_id="getApplication",
+)
+async def get_application(
+    application_id: UUID, principal: PrincipalDep, request: Request, response: Response
+) -> ApplicationOut:
+    application = await applications(request).get(
+        principal=principal, application_id=application_id
+    )
+    return answered(response, application, request)
+
+
+@router.get(
+    "/applications/{application_id}/history",
+    response_model=HistoryOut,
+    responses={404: CHANGE_RESPONSES[404]},
+    summary="Every step of the application, oldest first: who, when and why",
+    description="Kept forever. `key_id`, `role` and `scope_code` are null for the service's "
+    "own steps (a unit flagged or its flag cleared by a status change).",
+    operation_id="getApplicationHistory",
+)
+async def get_history(
+    application_id: UUID, principal: PrincipalDep, request: Request
+) -> HistoryOut:
+    steps = await applications(request).history(principal=principal, application_id=application_id)
+    return HistoryOut(items=[step_out(s) for s in steps])
+
+
+@router.get(
+    "/applications/{application_id}/materials",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The 申报材料 as a file",
+            "content": {XLSX_MEDIA_TYPE: {}, PDF_MEDIA_TYPE: {}},
+        },
+        404: CHANGE_RESPONSES[404],
+    },
+    summary="The application materials (申报材料), in Chinese, as XLSX or PDF",
+    description="The application, each unit with its self-evaluation, rectifications, "
+    "evidence and flag, and every step so far. Readers and bureaus whose scope covers the "
+    "application's county.",
+    operation_id="getApplicationMaterials",
+)
+async def get_materials(
+    application_id: UUID,
+    principal: PrincipalDep,
+    request: Request,
+    file_format: Annotated[
+        Literal["xlsx", "pdf"], Query(alias="format", description="The file's format")
+    ] = "pdf",
+) -> Response:
+    service = applications(request)
+    application = await service.get(principal=principal, application_id=application_id)
+    steps = await service.history(principal=principal, application_id=application_id)
+    materials = Materials(application, steps, service.registry, made_at=service.clock())
+    # Setting a PDF subsets the font: CPU work kept off the event loop.
+    content, media_type, name = await run_in_threadpool(render, materials, file_format=file_format)
+    disposition = f"attachment; filename*=UTF-8''{quote(name)}"
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+
+
+@router.get(
+    "/titles",
+    response_model=TitlesOut,
+    summary="Title holders under the root for a period: held, at_risk or revoked",
+    description="Every awarded unit: `held`, or `at_risk` while it is flagged (not three-no "
+    "for the period since the award); revoked ones (摘牌) as `revoked` with the reason.",
+    operation_id="listTitles",
+)
+async def list_titles(
+    period: PeriodQuery, principal: PrincipalDep, request: Request, root: Root = None
+) -> TitlesOut:
+    service = applications(request)
+    titles = await service.titles(principal=principal, root=root, period=period)
+    return TitlesOut(items=[title_out(t, service.registry) for t in titles])
+
+
+@router.post(
+    "/titles/{code}/{period}/revoke",
+    response_model=TitleOut,
+    responses={
+        404: {"description": "The unit holds no title for the period"},
+        409: {"description": "The title is already revoked"},
+        412: CHANGE_RESPONSES[412],
+        428: CHANGE_RESPONSES[428],
+    },
+    summary="Revoke a title (摘牌), with a reason",
+    description="Province bureau only; If-Match with the version of the application the "
+    "title was awarded in (`version` in the title list).",
+    operation_id="revokeTitle",
+)
+async def revoke_title(
+    code: Annotated[str, Path(pattern=CODE_PATTERN)],
+    period: Annotated[str, Path(min_length=1, max_length=64)],
+    body: RevokeIn,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TitleOut:
+    service = applications(request)
+    title = await service.revoke(
+        principal=principal, code=code, period=period, if_match=if_match, reason=body.reason
+    )
+    response.headers["ETag"] = etag(title.version)
+    return title_out(title, service.registry)
+
+
+@router.get(
+    "/feed/applications",
+    response_model=FeedPageOut,
+    summary="Every step under the root, in the order the steps were made",
+    description="For city and province systems that pull: pass `next_cursor` back as `since`; "
+    "no step is skipped or repeated, also while steps keep being made and across restarts. "
+    "An empty `since` starts from the beginning.",
+    operation_id="getApplicationSteps",
+)
+async def get_feed(
+    principal: PrincipalDep,
+    request: Request,
+    root: Root = None,
+    since: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous pull")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Steps per pull")] = 100,
+) -> FeedPageOut:
+    steps, cursor = await applications(request).feed(
+        principal=principal, root=root, since=since, limit=limit
+    )
+    return FeedPageOut(items=[step_out(s) for s in steps], next_cursor=cursor)

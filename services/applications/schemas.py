@@ -1,0 +1,224 @@
+"""What the applications API takes and returns (api.md, "Applications service")."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from shared.events import Reason, UnitCode
+from shared.levels import Level
+
+
+def _refuse_nul(text: str) -> str:
+    # PostgreSQL cannot store U+0000 in text or jsonb: refused here as bad input.
+    if "\x00" in text:
+        raise ValueError("text must not contain the NUL character (U+0000)")
+    return text
+
+
+_NO_NUL = AfterValidator(_refuse_nul)
+_NO_NUL_SCHEMA = Field(json_schema_extra={"pattern": r"^[^\u0000]*$"})
+SelfEvaluation = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000),
+    _NO_NUL,
+    _NO_NUL_SCHEMA,
+]
+Rectification = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=4_000),
+    _NO_NUL,
+    _NO_NUL_SCHEMA,
+]
+PeriodId = Annotated[str, StringConstraints(min_length=1, max_length=64), Field(examples=["2018"])]
+MAX_UNITS = 1000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProposedUnitIn(_In):
+    code: UnitCode
+    self_evaluation: SelfEvaluation = Field(description="自评: the unit's self-evaluation")
+    rectifications: list[Rectification] = Field(
+        default_factory=list, max_length=100, description="整改: rectifications made"
+    )
+
+
+class ApplicationIn(_In):
+    period: PeriodId
+    units: list[ProposedUnitIn] = Field(min_length=1, max_length=MAX_UNITS)
+    county_code: UnitCode | None = Field(
+        None,
+        description="The applying county: a county bureau's own scope (may be left out); "
+        "required for an admin key",
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "period": "2018",
+                    "units": [
+                        {
+                            "code": "340722100201",
+                            "self_evaluation": "全年无越级上访、无集体上访、无极端恶性事件",
+                            "rectifications": ["建立矛盾纠纷排查台账"],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+
+class ReviewDecisionIn(_In):
+    code: UnitCode
+    decision: Literal["approve", "return"]
+    reason: Reason | None = Field(None, description="Required to return a unit")
+
+    @model_validator(mode="after")
+    def _reason_to_return(self) -> "ReviewDecisionIn":
+        if self.decision == "return" and self.reason is None:
+            raise ValueError("a return needs a reason")
+        return self
+
+
+class ReviewIn(_In):
+    decisions: list[ReviewDecisionIn] = Field(min_length=1, max_length=MAX_UNITS)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "decisions": [
+                        {"code": "340722100201", "decision": "approve"},
+                        {"code": "340722100202", "decision": "return", "reason": "自评材料不全"},
+                    ]
+                }
+            ]
+        },
+    )
+
+
+class AwardDecisionIn(_In):
+    code: UnitCode
+    decision: Literal["award", "reject"]
+    reason: Reason | None = Field(None, description="Required to reject a unit")
+
+    @model_validator(mode="after")
+    def _reason_to_reject(self) -> "AwardDecisionIn":
+        if self.decision == "reject" and self.reason is None:
+            raise ValueError("a rejection needs a reason")
+        return self
+
+
+class AwardIn(_In):
+    decisions: list[AwardDecisionIn] = Field(min_length=1, max_length=MAX_UNITS)
+
+
+class RevokeIn(_In):
+    reason: Reason = Field(description="Why the title is revoked (摘牌)")
+
+
+class FlagOut(BaseModel):
+    since: datetime = Field(description="When the unit stopped being three-no")
+    event_ids: list[str] = Field(description="The events that made it so")
+
+
+class ApplicationUnitOut(BaseModel):
+    code: str
+    name: str
+    level: Level
+    state: Literal[
+        "proposed", "submitted", "recommended", "returned", "awarded", "rejected", "revoked"
+    ]
+    self_evaluation: str
+    rectifications: list[str]
+    evidence: dict[str, Any] | None = Field(
+        description="Snapshotted at submission: the status (version, counts), cadence and "
+        "satisfaction (null where not known), the self-evaluation"
+    )
+    decision_reason: str | None
+    flag: FlagOut | None = Field(description="Set while the unit is not three-no")
+
+
+class ApplicationOut(BaseModel):
+    application_id: UUID
+    county_code: str
+    period: str
+    state: Literal["draft", "submitted", "reviewed", "decided"]
+    version: int = Field(description="Send it as If-Match to change the application")
+    created_at: datetime
+    updated_at: datetime
+    units: list[ApplicationUnitOut]
+
+
+class ApplicationListOut(BaseModel):
+    items: list[ApplicationOut]
+
+
+class StepOut(BaseModel):
+    step_id: int
+    application_id: UUID
+    county_code: str
+    period: str
+    unit_code: str | None
+    action: Literal[
+        "created",
+        "submitted",
+        "approved",
+        "returned",
+        "awarded",
+        "rejected",
+        "flagged",
+        "flag_cleared",
+        "revoked",
+    ]
+    key_id: str | None = Field(description="Who: null for the service's own flag steps")
+    role: str | None
+    scope_code: str | None
+    reason: str | None
+    detail: dict[str, Any]
+    at: datetime
+
+
+class HistoryOut(BaseModel):
+    items: list[StepOut]
+
+
+class FeedPageOut(BaseModel):
+    items: list[StepOut]
+    next_cursor: str = Field(description="Pass it as `since` for the next pull")
+
+
+class TitleUnitOut(BaseModel):
+    code: str
+    name: str
+    level: Level
+    parent_code: str | None
+
+
+class TitleOut(BaseModel):
+    unit: TitleUnitOut
+    period: str
+    state: Literal["held", "at_risk", "revoked"]
+    application_id: UUID
+    version: int = Field(description="The application's version: If-Match to revoke")
+    reason: str | None = Field(description="Why it was revoked (or the award's reason)")
+    flag: FlagOut | None
+
+
+class TitlesOut(BaseModel):
+    items: list[TitleOut]
