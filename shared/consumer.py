@@ -17,13 +17,15 @@ in a session, and may use the hooks (`polled`, `committed`, `dead_lettered`, `ap
 import abc
 import asyncio
 import contextlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, NoReturn, Protocol, TypeAlias, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, RebalanceInProgressError
+from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +42,7 @@ Result = TypeVar("Result")
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Batch: TypeAlias = dict[TopicPartition, list[Record]]
 MAX_REASON = 500
+CRASH_EXIT_CODE = 99
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,38 @@ def dead_letter_headers(letter: DeadLetter, *, by: str) -> list[tuple[str, bytes
         ("source_partition", str(record.partition).encode()),
         ("source_offset", str(record.offset).encode()),
     ]
+
+
+def crash_on_purpose(point: str, **applied: int) -> NoReturn:
+    """End the process at once, as a crash at that point would (`*_crash_at` settings, for
+    the exactly-once tests)."""
+    log.warning("crashing_on_purpose", point=point, **applied)
+    os._exit(CRASH_EXIT_CODE)
+
+
+class Tally(Protocol):
+    @property
+    def applied(self) -> int: ...
+
+    @property
+    def ignored(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """A consumer's metrics: items applied, items ignored (at or below the stored version) and
+    records dead-lettered."""
+
+    applied: Counter
+    ignored: Counter
+    dead_letters: Counter
+
+    def count(self, result: Tally) -> None:
+        self.applied.inc(result.applied)
+        self.ignored.inc(result.ignored)
+
+    def count_dead(self, letters: Sequence[DeadLetter]) -> None:
+        self.dead_letters.inc(len(letters))
 
 
 class BatchConsumer(abc.ABC, Generic[Item, Result]):

@@ -36,25 +36,25 @@ def _refuse_nul(text: str) -> str:
     return text
 
 
-_NO_NUL = AfterValidator(_refuse_nul)
-_NO_NUL_SCHEMA = Field(json_schema_extra={"pattern": r"^[^\u0000]*$"})
+NO_NUL = AfterValidator(_refuse_nul)
+NO_NUL_SCHEMA = Field(json_schema_extra={"pattern": r"^[^\u0000]*$"})
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
-    _NO_NUL,
-    _NO_NUL_SCHEMA,
+    NO_NUL,
+    NO_NUL_SCHEMA,
 ]
 Summary = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=4000),
-    _NO_NUL,
-    _NO_NUL_SCHEMA,
+    NO_NUL,
+    NO_NUL_SCHEMA,
 ]
 ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    _NO_NUL,
-    _NO_NUL_SCHEMA,
+    NO_NUL,
+    NO_NUL_SCHEMA,
 ]
 
 MAX_HEADCOUNT = 100_000

@@ -3,49 +3,43 @@ the shared consumer loop (`shared.consumer`): a batch read again after a crash f
 versions applied and changes nothing (`services.applications.flags`). Malformed messages go to
 the dead-letter topic with their reason; the consumer goes on."""
 
-import os
-import re
 from collections.abc import Callable, Sequence
 
-import structlog
 from prometheus_client import Counter
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.applications.config import ApplicationsSettings
 from services.applications.flags import Applied, apply_statuses
-from shared.consumer import BatchConsumer, DeadLetter, Record, Rejected, summary_of
+from shared.consumer import CRASH_EXIT_CODE as CRASH_EXIT_CODE
+from shared.consumer import BatchConsumer, Counters, DeadLetter, Record, Rejected, crash_on_purpose
 from shared.db import Database
+from shared.messages import decode, identity_problems
 from shared.status import UnitStatus
 
-log = structlog.get_logger(__name__)
-CRASH_EXIT_CODE = 99
-
-applied_total = Counter("sanwu_applications_statuses_applied_total", "Status changes applied")
-ignored_total = Counter(
-    "sanwu_applications_statuses_ignored_total", "Status changes at or below the stored version"
+COUNTERS = Counters(
+    applied=Counter("sanwu_applications_statuses_applied_total", "Status changes applied"),
+    ignored=Counter(
+        "sanwu_applications_statuses_ignored_total",
+        "Status changes at or below the stored version",
+    ),
+    dead_letters=Counter(
+        "sanwu_applications_dead_letters_total",
+        "Malformed status messages sent to the dead letters",
+    ),
 )
 flags_total = Counter(
     "sanwu_applications_flags_total", "Application units flagged or cleared", ["action"]
 )
-dead_letters_total = Counter(
-    "sanwu_applications_dead_letters_total", "Malformed status messages sent to the dead letters"
-)
-
-CODE = re.compile(r"^[0-9]{12}$")
-PERIOD = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def problems_of(status: UnitStatus, key: bytes | None) -> list[str]:
-    problems = []
-    if key != status.key:
-        problems.append(f"key {key!r} is not unit_code:period ({status.key!r})")
-    if status.schema_version != 1:
-        problems.append(f"schema_version {status.schema_version} is not understood")
-    if not CODE.match(status.unit_code):
-        problems.append("unit_code is not 12 digits")
-    if not PERIOD.match(status.period):
-        problems.append("period is not a period id")
+    problems = identity_problems(
+        key=key,
+        expected_key=status.key,
+        schema_version=status.schema_version,
+        unit_code=status.unit_code,
+        period=status.period,
+    )
     if not 1 <= status.version < 2**31:
         problems.append("version must lie within 1..2^31-1")
     if status.changed_at.utcoffset() is None:
@@ -54,14 +48,13 @@ def problems_of(status: UnitStatus, key: bytes | None) -> list[str]:
 
 
 def parse(record: Record) -> UnitStatus | Rejected:
-    if record.value is None:
-        return Rejected("no value (a tombstone); statuses are never deleted")
-    try:
-        status = UnitStatus.model_validate_json(record.value)
-    except ValidationError as exc:
-        return Rejected(f"not a unit status: {summary_of(exc)}")
-    problems = problems_of(status, record.key)
-    return Rejected("; ".join(problems)) if problems else status
+    return decode(
+        record,
+        UnitStatus,
+        what="a unit status",
+        tombstone="statuses are never deleted",
+        problems=problems_of,
+    )
 
 
 class StatusConsumer(BatchConsumer[UnitStatus, Applied]):
@@ -93,17 +86,15 @@ class StatusConsumer(BatchConsumer[UnitStatus, Applied]):
 
     def committed(self, result: Applied) -> None:
         self._maybe_crash("after_commit", result)
-        applied_total.inc(result.applied)
-        ignored_total.inc(result.ignored)
+        COUNTERS.count(result)
         flags_total.labels("flagged").inc(result.flagged)
         flags_total.labels("flag_cleared").inc(result.cleared)
         if result.flagged or result.cleared:
             self.on_flag()
 
     async def dead_lettered(self, letters: Sequence[DeadLetter]) -> None:
-        dead_letters_total.inc(len(letters))
+        COUNTERS.count_dead(letters)
 
     def _maybe_crash(self, point: str, applied: Applied) -> None:
         if self.crash_at == point and applied.applied:
-            log.warning("crashing_on_purpose", point=point, statuses=applied.applied)
-            os._exit(CRASH_EXIT_CODE)
+            crash_on_purpose(point, statuses=applied.applied)

@@ -13,15 +13,12 @@ from services.applications.consumer import StatusConsumer
 from services.applications.models import outbox
 from services.applications.routes import router
 from services.applications.service import ApplicationsService
-from shared import campaign as campaign_file
 from shared import kafka
-from shared import logging as sanwu_logging
-from shared.campaign import SHANGHAI, CurrentCampaign, system_now
+from shared.campaign import system_now
 from shared.db import Database
-from shared.lifespan import BackgroundTasks
 from shared.migrate import upgrade_service
 from shared.outbox import OutboxRelay
-from shared.registry.cache import UnitRegistry
+from shared.service_start import start_consumers, start_service
 from shared.web import create_app as create_service_app
 from shared.web import database_ready, kafka_ready, serving, start_change_listener
 
@@ -52,24 +49,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sanwu_logging.configure(settings.log_level, json=settings.log_json)
-        today = clock().astimezone(SHANGHAI).date()
-        campaign = CurrentCampaign(
-            campaign_file.load(settings.campaign_file, today=today), now=clock
-        )
-        await migrate(settings)
-        db = Database.from_settings(settings)
-        registry = UnitRegistry(db.engine)
-        await registry.refresh()
+        started = await start_service(app, settings, clock=clock, migrate=migrate)
+        db, tasks = started.db, started.tasks
         outbox_relay = relay(db, settings) if settings.applications_run_relay else None
-        app.state.settings = settings
-        app.state.db = db
-        app.state.registry = registry
         app.state.relay = outbox_relay
         app.state.applications = ApplicationsService(
             db=db,
-            registry=registry,
-            campaign=campaign,
+            registry=started.registry,
+            campaign=started.campaign,
             window=settings.application_window,
             clock=clock,
             on_step=outbox_relay.wake if outbox_relay else None,
@@ -77,17 +64,14 @@ def create_app(
         app.state.consumer = StatusConsumer(
             db=db, settings=settings, on_flag=outbox_relay.wake if outbox_relay else lambda: None
         )
-        tasks = BackgroundTasks()
-        app.state.tasks = tasks
-        tasks.start("registry-refresh", registry.keep_fresh(settings.registry_refresh_seconds))
         start_change_listener(app, db=db, settings=settings, tasks=tasks)
         if outbox_relay is not None:
             await kafka.ensure_topics_if_reachable(settings)
             tasks.start("applications-relay", outbox_relay.run())
         if settings.applications_run_consumer:
-            await kafka.ensure_topics_if_reachable(settings)
-            app.state.consumer.start()
-            tasks.attach("applications-consumer", app.state.consumer.stop)
+            await start_consumers(
+                settings, tasks=tasks, consumers={"applications-consumer": app.state.consumer}
+            )
         async with serving(tasks, close=db.dispose):
             yield
 

@@ -13,24 +13,16 @@ from dataclasses import dataclass
 from services.applications.config import ApplicationsSettings
 from services.applications.consumer import parse
 from services.applications.flags import apply_statuses
-from shared import kafka
 from shared.db import Database
 from shared.status import UnitStatus
+from shared.topic_reading import RebuildCounts, read_whole
 
 
 @dataclass
-class RebuildResult:
-    offsets_total: int = 0
-    messages: int = 0
-    malformed: int = 0
+class RebuildResult(RebuildCounts):
     applied: int = 0
     flagged: int = 0
     cleared: int = 0
-    seconds: float = 0.0
-
-
-class StatusTopicMissing(Exception):
-    pass
 
 
 async def rebuild(
@@ -42,28 +34,23 @@ async def rebuild(
     """`on_progress` gets (offsets read, offsets to read) after every chunk."""
     started = time.monotonic()
     result = RebuildResult()
-    topic = settings.status_topic
-    async with kafka.TopicReader(
-        settings, topic, max_poll_records=settings.applications_batch_size
-    ) as reader:
-        if not reader.partitions:
-            raise StatusTopicMissing(f"the status topic {topic} does not exist")
-        begin = await reader.beginning_offsets()
-        end = await reader.end_offsets()
-        result.offsets_total = sum(end[tp] - begin[tp] for tp in reader.partitions)
-        async for records in reader.read_to(end):
-            parsed = [parse(record) for record in records]
-            statuses = [s for s in parsed if isinstance(s, UnitStatus)]
-            result.messages += len(records)
-            result.malformed += len(records) - len(statuses)
-            async with db.session() as session:
-                applied = await apply_statuses(session, statuses)
-            result.applied += applied.applied
-            result.flagged += applied.flagged
-            result.cleared += applied.cleared
-            if on_progress is not None:
-                positions = await reader.positions()
-                done = sum(min(positions[tp], end[tp]) - begin[tp] for tp in reader.partitions)
-                on_progress(done, result.offsets_total)
+    async for records in read_whole(
+        settings,
+        settings.status_topic,
+        batch_size=settings.applications_batch_size,
+        progress=result,
+        required_as="status topic",
+    ):
+        parsed = [parse(record) for record in records]
+        statuses = [s for s in parsed if isinstance(s, UnitStatus)]
+        result.messages += len(records)
+        result.malformed += len(records) - len(statuses)
+        async with db.session() as session:
+            applied = await apply_statuses(session, statuses)
+        result.applied += applied.applied
+        result.flagged += applied.flagged
+        result.cleared += applied.cleared
+        if on_progress is not None:
+            on_progress(result.offsets_read, result.offsets_total)
     result.seconds = time.monotonic() - started
     return result

@@ -5,7 +5,6 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -13,30 +12,20 @@ from pydantic import (
     model_validator,
 )
 
-from shared.events import Reason, UnitCode
+from shared.events import NO_NUL, NO_NUL_SCHEMA, Reason, UnitCode
 from shared.levels import Level
 
-
-def _refuse_nul(text: str) -> str:
-    # PostgreSQL cannot store U+0000 in text or jsonb: refused here as bad input.
-    if "\x00" in text:
-        raise ValueError("text must not contain the NUL character (U+0000)")
-    return text
-
-
-_NO_NUL = AfterValidator(_refuse_nul)
-_NO_NUL_SCHEMA = Field(json_schema_extra={"pattern": r"^[^\u0000]*$"})
 SelfEvaluation = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000),
-    _NO_NUL,
-    _NO_NUL_SCHEMA,
+    NO_NUL,
+    NO_NUL_SCHEMA,
 ]
 Rectification = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=4_000),
-    _NO_NUL,
-    _NO_NUL_SCHEMA,
+    NO_NUL,
+    NO_NUL_SCHEMA,
 ]
 PeriodId = Annotated[str, StringConstraints(min_length=1, max_length=64), Field(examples=["2018"])]
 MAX_UNITS = 1000

@@ -4,7 +4,6 @@ and the status changes to publish); what cannot be applied is dead-lettered, and
 dead-lettered events are recorded so that a desk asking about one is told."""
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from services.evaluation.config import Clock, CrashPoint, EvaluationSettings
 from services.evaluation.records import DeadLetterRecord
 from services.evaluation.repository import EvaluationRepository
 from services.evaluation.service import Applied, EvaluationService, Incoming
+from shared.consumer import CRASH_EXIT_CODE as CRASH_EXIT_CODE
 from shared.consumer import (
     Batch,
     BatchConsumer,
@@ -29,6 +29,7 @@ from shared.consumer import (
     Record,
     Rejected,
     correlation_id,
+    crash_on_purpose,
     summary_of,
 )
 from shared.db import Database
@@ -36,7 +37,6 @@ from shared.events import EventRecord, unit_codes_of
 from shared.registry.cache import UnitRegistry
 
 log = structlog.get_logger(__name__)
-CRASH_EXIT_CODE = 99
 LAG_EVERY_SECONDS = 1.0
 UNIT_CODE = re.compile(r"[0-9]{12}")
 
@@ -146,8 +146,7 @@ class EvaluationConsumer(BatchConsumer[Incoming, Applied]):
 
     def _maybe_crash(self, point: CrashPoint, applied: Applied) -> None:
         if self.settings.evaluation_crash_at == point and applied.event_ids:
-            log.warning("crashing_on_purpose", point=point, events=len(applied.event_ids))
-            os._exit(CRASH_EXIT_CODE)
+            crash_on_purpose(point, events=len(applied.event_ids))
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         if time.monotonic() - self._lag_at < LAG_EVERY_SECONDS:

@@ -1,52 +1,51 @@
 """The status topic into the read model, on the shared consumer loop (`shared.consumer`): a
 crash re-delivers and the version check makes that harmless. Malformed messages go to the
-dead-letter topic with their reason; the consumer goes on."""
+dead-letter topic with their reason; the consumer goes on. `ReadModelConsumer` is what the
+status, indicator and warning consumers share."""
 
-import re
+import abc
 from collections.abc import Callable, Sequence
+from typing import ClassVar, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Counter
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.config import ReportingSettings
 from services.reporting.projection import Applied, apply_changes, follow_registry
 from services.reporting.readmodel import StoredStatus, path_of
-from shared.consumer import BatchConsumer, DeadLetter, Record, Rejected, correlation_id, summary_of
+from services.reporting.records import registered
+from shared.consumer import BatchConsumer, Counters, DeadLetter, Record, Rejected, correlation_id
 from shared.db import Database
-from shared.levels import CAMPAIGN_LEVELS
+from shared.messages import MAX_COUNT, decode, identity_problems
 from shared.registry.cache import UnitRegistry
 from shared.status import UnitStatus
 
 log = structlog.get_logger(__name__)
 
-applied_total = Counter("sanwu_reporting_changes_applied_total", "Status changes applied")
-ignored_total = Counter(
-    "sanwu_reporting_changes_ignored_total", "Status changes at or below the stored version"
+COUNTERS = Counters(
+    applied=Counter("sanwu_reporting_changes_applied_total", "Status changes applied"),
+    ignored=Counter(
+        "sanwu_reporting_changes_ignored_total", "Status changes at or below the stored version"
+    ),
+    dead_letters=Counter(
+        "sanwu_reporting_dead_letters_total",
+        "Malformed status messages sent to the dead-letter topic",
+    ),
 )
-dead_letters_total = Counter(
-    "sanwu_reporting_dead_letters_total", "Malformed status messages sent to the dead-letter topic"
-)
-
-CODE = re.compile(r"^[0-9]{12}$")
-PERIOD = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-MAX_COUNT = 1_000_000_000
+Item = TypeVar("Item")
 
 
 def _problems(status: UnitStatus, key: bytes | None) -> list[str]:
-    problems = []
-    if key != status.key:
-        problems.append(f"key {key!r} is not unit_code:period ({status.key!r})")
-    if status.schema_version != 1:
-        problems.append(f"schema_version {status.schema_version} is not understood")
-    if not CODE.match(status.unit_code):
-        problems.append("unit_code is not 12 digits")
-    if not PERIOD.match(status.period):
-        problems.append("period is not a period id")
-    if status.version < 1:
-        problems.append("version must be 1 or more")
+    problems = identity_problems(
+        key=key,
+        expected_key=status.key,
+        schema_version=status.schema_version,
+        unit_code=status.unit_code,
+        period=status.period,
+        version=status.version,
+    )
     counts = [*status.counts.model_dump().values(), *status.people.model_dump().values()]
     if any(not 0 <= n <= MAX_COUNT for n in counts):
         problems.append(f"counts must lie within 0..{MAX_COUNT}")
@@ -56,27 +55,36 @@ def _problems(status: UnitStatus, key: bytes | None) -> list[str]:
 
 
 async def parse(record: Record, registry: UnitRegistry) -> StoredStatus | Rejected:
-    if record.value is None:
-        return Rejected("no value (a tombstone); statuses are never deleted")
-    try:
-        status = UnitStatus.model_validate_json(record.value)
-    except ValidationError as exc:
-        return Rejected(f"not a unit status: {summary_of(exc)}")
-    problems = _problems(status, record.key)
-    if problems:
-        return Rejected("; ".join(problems))
-    unit = await registry.get(status.unit_code)
-    if unit is None:
-        return Rejected(f"unit {status.unit_code} is not in the registry")
-    if unit.level not in CAMPAIGN_LEVELS:
-        return Rejected(f"unit {status.unit_code} is a {unit.level}, not a campaign level")
+    status = decode(
+        record,
+        UnitStatus,
+        what="a unit status",
+        tombstone="statuses are never deleted",
+        problems=_problems,
+    )
+    if isinstance(status, Rejected):
+        return status
+    unit = await registered(registry, status.unit_code)
+    if isinstance(unit, Rejected):
+        return unit
     placement = path_of(registry, status.unit_code)
     assert placement is not None
     level, path = placement
     return StoredStatus.from_message(status, level=level, path=path)
 
 
-class StatusConsumer(BatchConsumer[StoredStatus, Applied]):
+class ReadModelConsumer(BatchConsumer[Item, Applied]):
+    """One of reporting's topics into the read model, in a consumer group of its own: a
+    subclass names the consumer, its counters and where it reads (`source`)."""
+
+    consumer_name: ClassVar[str]
+    counters: ClassVar[Counters]
+
+    @staticmethod
+    @abc.abstractmethod
+    def source(settings: ReportingSettings) -> tuple[str, str]:
+        """The topic and the consumer group."""
+
     def __init__(
         self,
         *,
@@ -85,17 +93,35 @@ class StatusConsumer(BatchConsumer[StoredStatus, Applied]):
         registry: UnitRegistry,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
+        topic, group_id = self.source(settings)
         super().__init__(
-            name="reporting",
+            name=self.consumer_name,
             db=db,
             settings=settings,
-            topic=settings.status_topic,
-            group_id=settings.consumer_group,
+            topic=topic,
+            group_id=group_id,
             batch_size=settings.reporting_batch_size,
         )
         self.registry = registry
         self.on_change = on_change  # after each commit that changed the read model
-        self._placed_version: int | None = None
+
+    def committed(self, result: Applied) -> None:
+        if result.applied:
+            self.on_change()
+        self.counters.count(result)
+
+    async def dead_lettered(self, letters: Sequence[DeadLetter]) -> None:
+        self.counters.count_dead(letters)
+
+
+class StatusConsumer(ReadModelConsumer[StoredStatus]):
+    consumer_name = "reporting"
+    counters = COUNTERS
+    _placed_version: int | None = None  # the registry version statuses were last placed by
+
+    @staticmethod
+    def source(settings: ReportingSettings) -> tuple[str, str]:
+        return settings.status_topic, settings.consumer_group
 
     async def decode(self, record: Record) -> StoredStatus | Rejected:
         status = await parse(record, self.registry)
@@ -111,15 +137,6 @@ class StatusConsumer(BatchConsumer[StoredStatus, Applied]):
 
     async def apply(self, session: AsyncSession, items: Sequence[StoredStatus]) -> Applied:
         return await apply_changes(session, list(items))
-
-    def committed(self, result: Applied) -> None:
-        if result.applied:
-            self.on_change()
-        applied_total.inc(result.applied)
-        ignored_total.inc(result.ignored)
-
-    async def dead_lettered(self, letters: Sequence[DeadLetter]) -> None:
-        dead_letters_total.inc(len(letters))
 
     async def polled(self, consumer: AIOKafkaConsumer) -> None:
         """Follow a registry load: statuses move with their units."""

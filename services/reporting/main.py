@@ -15,14 +15,9 @@ from services.reporting.consumer import StatusConsumer
 from services.reporting.record_consumers import IndicatorConsumer, WarningConsumer
 from services.reporting.routes import router
 from services.reporting.service import ReportingService
-from shared import campaign as campaign_file
-from shared import kafka
-from shared import logging as sanwu_logging
-from shared.campaign import SHANGHAI, CurrentCampaign, system_now
-from shared.db import Database
-from shared.lifespan import BackgroundTasks
+from shared.campaign import system_now
 from shared.migrate import upgrade_service
-from shared.registry.cache import UnitRegistry
+from shared.service_start import start_consumers, start_service
 from shared.web import create_app as create_service_app
 from shared.web import database_ready, kafka_ready, serving, start_change_listener
 
@@ -41,20 +36,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sanwu_logging.configure(settings.log_level, json=settings.log_json)
-        today = clock().astimezone(SHANGHAI).date()
-        campaign = CurrentCampaign(
-            campaign_file.load(settings.campaign_file, today=today), now=clock
-        )
-        await migrate(settings)
-        db = Database.from_settings(settings)
-        registry = UnitRegistry(db.engine)
-        await registry.refresh()
-        service = ReportingService(db=db, registry=registry, campaign=campaign, clock=clock)
+        started = await start_service(app, settings, clock=clock, migrate=migrate)
+        db, registry, tasks = started.db, started.registry, started.tasks
+        service = ReportingService(db=db, registry=registry, campaign=started.campaign, clock=clock)
         service.tree.refresh()
-        app.state.settings = settings
-        app.state.db = db
-        app.state.registry = registry
         app.state.reporting = service
         app.state.consumer = StatusConsumer(
             db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
@@ -63,20 +48,19 @@ def create_app(
             db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
         )
         app.state.warning_consumer = WarningConsumer(db=db, settings=settings, registry=registry)
-        tasks = BackgroundTasks()
-        tasks.start("registry-refresh", registry.keep_fresh(settings.registry_refresh_seconds))
         start_change_listener(
             app, db=db, settings=settings, tasks=tasks, caches={SUMMARY_CHANNEL: service.cache}
         )
         if settings.reporting_run_consumer:
-            await kafka.ensure_topics_if_reachable(settings)
-            for name, consumer in (
-                ("reporting-consumer", app.state.consumer),
-                ("reporting-indicator-consumer", app.state.indicator_consumer),
-                ("reporting-warning-consumer", app.state.warning_consumer),
-            ):
-                consumer.start()
-                tasks.attach(name, consumer.stop)
+            await start_consumers(
+                settings,
+                tasks=tasks,
+                consumers={
+                    "reporting-consumer": app.state.consumer,
+                    "reporting-indicator-consumer": app.state.indicator_consumer,
+                    "reporting-warning-consumer": app.state.warning_consumer,
+                },
+            )
         async with serving(tasks, close=db.dispose):
             yield
 

@@ -7,10 +7,8 @@ The feeds' history is kept: clients' cursors stay valid, and a status change or 
 version the old read model missed reaches them as a new entry after their cursor."""
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from aiokafka import ConsumerRecord
 
 from services.reporting.config import ReportingSettings
 from services.reporting.consumer import parse
@@ -23,26 +21,21 @@ from services.reporting.records import (
 )
 from services.reporting.records_repository import RecordsRebuildRepository, RecordsRepository
 from services.reporting.repository import RebuildRepository, ReportingRepository
-from shared import kafka
 from shared.db import Database
 from shared.registry.cache import UnitRegistry
+from shared.topic_reading import RebuildCounts, read_whole
 
 Progress = Callable[["RebuildProgress"], None]
 
 
 @dataclass
-class RebuildProgress:
-    offsets_read: int = 0
-    offsets_total: int = 0
-    messages: int = 0
-    malformed: int = 0
+class RebuildProgress(RebuildCounts):
     statuses: int = 0
     taken_from_live: int = 0
     feed_entries_added: int = 0
     indicator_messages: int = 0
     warning_messages: int = 0
     warning_entries_added: int = 0
-    seconds: float = 0.0
 
     @property
     def share(self) -> float:
@@ -65,7 +58,13 @@ async def rebuild(
         await (await RebuildRepository.from_session(session)).create_staging()
         await (await RecordsRebuildRepository.from_session(session)).create_staging()
     last_report = 0.0
-    async for records in _read_topic(settings, state):
+    async for records in read_whole(
+        settings,
+        settings.status_topic,
+        batch_size=settings.reporting_batch_size,
+        progress=state,
+        required_as="status topic",
+    ):
         newest: dict[tuple[str, str], StoredStatus] = {}
         for record in records:
             parsed = await parse(record, registry)
@@ -111,7 +110,8 @@ async def _stage_records(
     """The indicator and warning topics into the staging tables; returns every warning version
     read, in topic order per warning (a missing topic reads as empty)."""
     warnings: list[StoredWarning] = []
-    async for records in _read_records(settings, settings.indicator_topic):
+    batch_size = settings.reporting_batch_size
+    async for records in read_whole(settings, settings.indicator_topic, batch_size=batch_size):
         parsed = [await parse_indicators(record, registry) for record in records]
         indicators = [p for p in parsed if isinstance(p, StoredIndicators)]
         state.indicator_messages += len(records)
@@ -120,7 +120,7 @@ async def _stage_records(
             staged = await RecordsRebuildRepository.from_session(session)
             records_repository = await RecordsRepository.from_session(session)
             await records_repository.save_indicators(indicators, table=staged.indicators)
-    async for records in _read_records(settings, settings.warning_topic):
+    async for records in read_whole(settings, settings.warning_topic, batch_size=batch_size):
         parsed_warnings = [await parse_warning(record, registry) for record in records]
         batch = [p for p in parsed_warnings if isinstance(p, StoredWarning)]
         state.warning_messages += len(records)
@@ -131,42 +131,3 @@ async def _stage_records(
             records_repository = await RecordsRepository.from_session(session)
             await records_repository.save_warnings(batch, table=staged.warnings)
     return warnings
-
-
-async def _read_records(
-    settings: ReportingSettings, topic: str
-) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
-    """A topic from its beginning to its end as of now, in batches."""
-    async with kafka.TopicReader(
-        settings, topic, max_poll_records=settings.reporting_batch_size
-    ) as reader:
-        if not reader.partitions:
-            return
-        end = await reader.end_offsets()
-        async for records in reader.read_to(end):
-            yield records
-
-
-class StatusTopicMissing(Exception):
-    pass
-
-
-async def _read_topic(
-    settings: ReportingSettings, state: RebuildProgress
-) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
-    """The status topic from its beginning to its end as of now, in batches."""
-    topic = settings.status_topic
-    async with kafka.TopicReader(
-        settings, topic, max_poll_records=settings.reporting_batch_size
-    ) as reader:
-        if not reader.partitions:
-            raise StatusTopicMissing(f"the status topic {topic} does not exist")
-        begin = await reader.beginning_offsets()
-        end = await reader.end_offsets()
-        state.offsets_total = sum(end[tp] - begin[tp] for tp in reader.partitions)
-        async for records in reader.read_to(end):
-            positions = await reader.positions()
-            state.offsets_read = sum(
-                min(positions[tp], end[tp]) - begin[tp] for tp in reader.partitions
-            )
-            yield records

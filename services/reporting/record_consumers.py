@@ -4,12 +4,13 @@ consumer group of its own (`ReportingSettings.indicator_consumer_group`,
 number, like a status change's, follows commit order; a redelivered message is at or below the
 stored version and changes nothing."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.config import ReportingSettings
+from services.reporting.consumer import ReadModelConsumer
 from services.reporting.projection import Applied
 from services.reporting.records import (
     StoredIndicators,
@@ -19,9 +20,7 @@ from services.reporting.records import (
 )
 from services.reporting.records_repository import RecordsRepository
 from services.reporting.repository import ReportingRepository
-from shared.consumer import BatchConsumer, DeadLetter, Record, Rejected
-from shared.db import Database
-from shared.registry.cache import UnitRegistry
+from shared.consumer import Counters, Record, Rejected
 
 applied_total = Counter(
     "sanwu_reporting_records_applied_total", "Indicator and warning messages applied", ["topic"]
@@ -36,6 +35,14 @@ dead_letters_total = Counter(
     "Malformed indicator and warning messages sent to the dead-letter topic",
     ["topic"],
 )
+
+
+def counters_of(topic: str) -> Counters:
+    return Counters(
+        applied=applied_total.labels(topic),
+        ignored=ignored_total.labels(topic),
+        dead_letters=dead_letters_total.labels(topic),
+    )
 
 
 async def apply_indicators(session: AsyncSession, items: Sequence[StoredIndicators]) -> Applied:
@@ -65,25 +72,13 @@ async def apply_warnings(session: AsyncSession, items: Sequence[StoredWarning]) 
     return Applied(applied=len(applied), ignored=len(items) - len(applied))
 
 
-class IndicatorConsumer(BatchConsumer[StoredIndicators, Applied]):
-    def __init__(
-        self,
-        *,
-        db: Database,
-        settings: ReportingSettings,
-        registry: UnitRegistry,
-        on_change: Callable[[], None] = lambda: None,
-    ) -> None:
-        super().__init__(
-            name="reporting-indicators",
-            db=db,
-            settings=settings,
-            topic=settings.indicator_topic,
-            group_id=settings.indicator_consumer_group,
-            batch_size=settings.reporting_batch_size,
-        )
-        self.registry = registry
-        self.on_change = on_change
+class IndicatorConsumer(ReadModelConsumer[StoredIndicators]):
+    consumer_name = "reporting-indicators"
+    counters = counters_of("indicators")
+
+    @staticmethod
+    def source(settings: ReportingSettings) -> tuple[str, str]:
+        return settings.indicator_topic, settings.indicator_consumer_group
 
     async def decode(self, record: Record) -> StoredIndicators | Rejected:
         return await parse_indicators(record, self.registry)
@@ -91,39 +86,17 @@ class IndicatorConsumer(BatchConsumer[StoredIndicators, Applied]):
     async def apply(self, session: AsyncSession, items: Sequence[StoredIndicators]) -> Applied:
         return await apply_indicators(session, items)
 
-    def committed(self, result: Applied) -> None:
-        if result.applied:
-            self.on_change()
-        applied_total.labels("indicators").inc(result.applied)
-        ignored_total.labels("indicators").inc(result.ignored)
 
-    async def dead_lettered(self, letters: Sequence[DeadLetter]) -> None:
-        dead_letters_total.labels("indicators").inc(len(letters))
+class WarningConsumer(ReadModelConsumer[StoredWarning]):
+    consumer_name = "reporting-warnings"
+    counters = counters_of("warnings")
 
-
-class WarningConsumer(BatchConsumer[StoredWarning, Applied]):
-    def __init__(
-        self, *, db: Database, settings: ReportingSettings, registry: UnitRegistry
-    ) -> None:
-        super().__init__(
-            name="reporting-warnings",
-            db=db,
-            settings=settings,
-            topic=settings.warning_topic,
-            group_id=settings.warning_consumer_group,
-            batch_size=settings.reporting_batch_size,
-        )
-        self.registry = registry
+    @staticmethod
+    def source(settings: ReportingSettings) -> tuple[str, str]:
+        return settings.warning_topic, settings.warning_consumer_group
 
     async def decode(self, record: Record) -> StoredWarning | Rejected:
         return await parse_warning(record, self.registry)
 
     async def apply(self, session: AsyncSession, items: Sequence[StoredWarning]) -> Applied:
         return await apply_warnings(session, items)
-
-    def committed(self, result: Applied) -> None:
-        applied_total.labels("warnings").inc(result.applied)
-        ignored_total.labels("warnings").inc(result.ignored)
-
-    async def dead_lettered(self, letters: Sequence[DeadLetter]) -> None:
-        dead_letters_total.labels("warnings").inc(len(letters))

@@ -1,7 +1,6 @@
 """Work-record indicators and early warnings as reporting keeps them: checked when they arrive
 from their topics, and the cadence of a unit worked out as of a day (domain.md sections 7, 8)."""
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -9,22 +8,19 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from pydantic import ValidationError
 
 from services.reporting.readmodel import UnitPath, path_of
 from shared.cadence import Cadence, MeetingCadence, cadence_of
 from shared.campaign import SHANGHAI, Campaign, rolling_window
-from shared.consumer import Record, Rejected, summary_of
+from shared.consumer import Record, Rejected
 from shared.early_warning import EarlyWarning, WarningKind
 from shared.events import RatingSource
 from shared.indicators import RatingCounts, UnitIndicators
 from shared.levels import CAMPAIGN_LEVELS, Level
-from shared.registry.cache import UnitRegistry
+from shared.messages import MAX_COUNT, decode, identity_problems
+from shared.registry.cache import UnitRef, UnitRegistry
 from shared.status import ROLLING
 
-CODE = re.compile(r"^[0-9]{12}$")
-PERIOD = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-MAX_COUNT = 1_000_000_000
 MAX_EVENT_IDS = 10_000
 
 
@@ -114,17 +110,14 @@ def meetings_of(
 
 
 def _indicator_problems(message: UnitIndicators, key: bytes | None) -> list[str]:
-    problems = []
-    if key != message.key:
-        problems.append(f"key {key!r} is not unit_code:period ({message.key!r})")
-    if message.schema_version != 1:
-        problems.append(f"schema_version {message.schema_version} is not understood")
-    if not CODE.match(message.unit_code):
-        problems.append("unit_code is not 12 digits")
-    if not PERIOD.match(message.period):
-        problems.append("period is not a period id")
-    if message.version < 1:
-        problems.append("version must be 1 or more")
+    problems = identity_problems(
+        key=key,
+        expected_key=message.key,
+        schema_version=message.schema_version,
+        unit_code=message.unit_code,
+        period=message.period,
+        version=message.version,
+    )
     counts = [n for c in message.ratings.values() for n in c.model_dump().values()]
     if any(not 0 <= n <= MAX_COUNT for n in counts):
         problems.append(f"rating counts must lie within 0..{MAX_COUNT}")
@@ -133,21 +126,32 @@ def _indicator_problems(message: UnitIndicators, key: bytes | None) -> list[str]
     return problems
 
 
-async def parse_indicators(record: Record, registry: UnitRegistry) -> StoredIndicators | Rejected:
-    if record.value is None:
-        return Rejected("no value (a tombstone); indicators are never deleted")
-    try:
-        message = UnitIndicators.model_validate_json(record.value)
-    except ValidationError as exc:
-        return Rejected(f"not unit indicators: {summary_of(exc)}")
-    problems = _indicator_problems(message, record.key)
-    if problems:
-        return Rejected("; ".join(problems))
-    unit = await registry.get(message.unit_code)
+async def registered(
+    registry: UnitRegistry, unit_code: str, *, campaign_level: bool = True
+) -> UnitRef | Rejected:
+    """The unit a message is about, if the registry has it (at a campaign level, unless
+    `campaign_level` is false)."""
+    unit = await registry.get(unit_code)
     if unit is None:
-        return Rejected(f"unit {message.unit_code} is not in the registry")
-    if unit.level not in CAMPAIGN_LEVELS:
-        return Rejected(f"unit {message.unit_code} is a {unit.level}, not a campaign level")
+        return Rejected(f"unit {unit_code} is not in the registry")
+    if campaign_level and unit.level not in CAMPAIGN_LEVELS:
+        return Rejected(f"unit {unit_code} is a {unit.level}, not a campaign level")
+    return unit
+
+
+async def parse_indicators(record: Record, registry: UnitRegistry) -> StoredIndicators | Rejected:
+    message = decode(
+        record,
+        UnitIndicators,
+        what="unit indicators",
+        tombstone="indicators are never deleted",
+        problems=_indicator_problems,
+    )
+    if isinstance(message, Rejected):
+        return message
+    unit = await registered(registry, message.unit_code)
+    if isinstance(unit, Rejected):
+        return unit
     return StoredIndicators.from_message(message, level=unit.level)
 
 
@@ -178,15 +182,14 @@ class StoredWarning:
 
 
 def _warning_problems(warning: EarlyWarning, key: bytes | None) -> list[str]:
-    problems = []
-    if key != warning.key:
-        problems.append(f"key {key!r} is not the warning_id ({warning.key!r})")
-    if warning.schema_version != 1:
-        problems.append(f"schema_version {warning.schema_version} is not understood")
-    if not CODE.match(warning.unit_code):
-        problems.append("unit_code is not 12 digits")
-    if warning.version < 1:
-        problems.append("version must be 1 or more")
+    problems = identity_problems(
+        key=key,
+        expected_key=warning.key,
+        key_is="the warning_id",
+        schema_version=warning.schema_version,
+        unit_code=warning.unit_code,
+        version=warning.version,
+    )
     if len(warning.event_ids) > MAX_EVENT_IDS:
         problems.append(f"more than {MAX_EVENT_IDS} event_ids")
     stamps = [warning.raised_at, *([warning.cleared_at] if warning.cleared_at else [])]
@@ -196,17 +199,18 @@ def _warning_problems(warning: EarlyWarning, key: bytes | None) -> list[str]:
 
 
 async def parse_warning(record: Record, registry: UnitRegistry) -> StoredWarning | Rejected:
-    if record.value is None:
-        return Rejected("no value (a tombstone); warnings are cleared, never deleted")
-    try:
-        warning = EarlyWarning.model_validate_json(record.value)
-    except ValidationError as exc:
-        return Rejected(f"not an early warning: {summary_of(exc)}")
-    problems = _warning_problems(warning, record.key)
-    if problems:
-        return Rejected("; ".join(problems))
-    if await registry.get(warning.unit_code) is None:
-        return Rejected(f"unit {warning.unit_code} is not in the registry")
+    warning = decode(
+        record,
+        EarlyWarning,
+        what="an early warning",
+        tombstone="warnings are cleared, never deleted",
+        problems=_warning_problems,
+    )
+    if isinstance(warning, Rejected):
+        return warning
+    unit = await registered(registry, warning.unit_code, campaign_level=False)
+    if isinstance(unit, Rejected):
+        return unit
     placement = path_of(registry, warning.unit_code)
     assert placement is not None
     level, path = placement
