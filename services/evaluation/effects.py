@@ -14,7 +14,7 @@ from uuid import UUID
 
 from services.evaluation.records import Effect, StatusWindow
 from services.evaluation.rules import Facts, criteria_met, people_of
-from shared.cadence import Cadence, slot_start
+from shared.cadence import slot_start
 from shared.campaign import SHANGHAI, Campaign, rolling_window
 from shared.levels import Level
 from shared.registry.cache import UnitRegistry
@@ -31,7 +31,7 @@ class EffectCalculator:
         self._chains: dict[str, tuple[tuple[str, Level], ...]] = {}
         self._chains_version = -1
         self._met: dict[Facts, dict[Level, int]] = {}
-        self._slots: dict[tuple[datetime, Cadence], date] = {}
+        self._slots: dict[tuple[datetime, str], date] = {}
         # The window start of an expiry pass (a lower bound of the latest one): effects older
         # than it left the rolling period already.
         self._rolling_passed: datetime | None = None
@@ -77,7 +77,7 @@ class EffectCalculator:
         cadence = self.campaign.work_records.cadence.get(chain[0][1])
         if cadence is None:
             return None
-        key = (occurred_at, cadence)
+        key = (occurred_at, cadence.value)  # an enum member hashes in Python, its value in C
         slot = self._slots.get(key)
         if slot is None:  # many meetings share their moment: the time zone lookup is remembered
             if len(self._slots) > MEMO_LIMIT:
