@@ -9,6 +9,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shared.consumer import Record, Rejected, summary_of
+from shared.indicators import UnitIndicators
 
 Message = TypeVar("Message", bound=BaseModel)
 
@@ -60,4 +61,22 @@ def identity_problems(
         problems.append("period is not a period id")
     if version is not None and version < 1:
         problems.append("version must be 1 or more")
+    return problems
+
+
+def indicator_problems(message: UnitIndicators, key: bytes | None) -> list[str]:
+    """What is wrong with an indicator message: its identity, its counts, its time."""
+    problems = identity_problems(
+        key=key,
+        expected_key=message.key,
+        schema_version=message.schema_version,
+        unit_code=message.unit_code,
+        period=message.period,
+        version=message.version,
+    )
+    counts = [n for c in message.ratings.values() for n in c.model_dump().values()]
+    if any(not 0 <= n <= MAX_COUNT for n in counts):
+        problems.append(f"rating counts must lie within 0..{MAX_COUNT}")
+    if message.changed_at.utcoffset() is None:
+        problems.append("changed_at has no offset")
     return problems

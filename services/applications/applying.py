@@ -9,6 +9,12 @@ from uuid import UUID, uuid4
 
 from services.applications.base import ApplicationsBase
 from services.applications.history import record_step
+from services.applications.indicators import (
+    IndicatorsRepository,
+    WorkRecords,
+    cadence_evidence,
+    satisfaction_evidence,
+)
 from services.applications.records import Application, StatusNow
 from services.applications.refusals import check_units, conflicts, raise_refusals
 from services.applications.repository import ApplicationsRepository
@@ -30,7 +36,14 @@ from shared.levels import Level
 from shared.status import CriterionCounts
 
 
-def evidence_of(status: StatusNow | None, *, unit: Any, at: datetime) -> dict[str, Any]:
+def evidence_of(
+    status: StatusNow | None,
+    *,
+    unit: Any,
+    at: datetime,
+    cadence: dict[str, Any] | None = None,
+    satisfaction: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What a unit is submitted on: its status now, and the work records (null where this
     service does not know them yet)."""
     zero = CriterionCounts().model_dump()
@@ -45,8 +58,8 @@ def evidence_of(status: StatusNow | None, *, unit: Any, at: datetime) -> dict[st
             "counts": zero | (status.counts if status else {}),
             "people": zero | (status.people if status else {}),
         },
-        "cadence": None,
-        "satisfaction": None,
+        "cadence": cadence,
+        "satisfaction": satisfaction,
         "self_evaluation": unit.self_evaluation,
         "rectifications": list(unit.rectifications),
     }
@@ -55,6 +68,24 @@ def evidence_of(status: StatusNow | None, *, unit: Any, at: datetime) -> dict[st
 class Applying(ApplicationsBase):
     def _today(self) -> date:
         return self.clock().astimezone(SHANGHAI).date()
+
+    async def _work_records(
+        self, records: WorkRecords | None, *, unit_code: str, period: str
+    ) -> dict[str, Any]:
+        """A unit's cadence and satisfaction as of today, when indicators have arrived."""
+        unit = await self.registry.get(unit_code)
+        if records is None or unit is None:
+            return {}
+        return {
+            "cadence": cadence_evidence(
+                records,
+                campaign=self.campaign,
+                level=unit.level,
+                period_id=period,
+                today=self._today(),
+            ),
+            "satisfaction": satisfaction_evidence(records, campaign=self.campaign),
+        }
 
     def _require_window(self, what: str) -> None:
         today = self._today()
@@ -167,9 +198,21 @@ class Applying(ApplicationsBase):
             )
             raise_refusals([], refused)
             statuses = await repository.statuses(codes, application.period)
+            records = await (await IndicatorsRepository.from_session(session)).work_records(
+                codes, application.period
+            )
             now = self.clock()
             for unit in application.units:
-                evidence = evidence_of(statuses.get(unit.unit_code), unit=unit, at=now)
+                evidence = evidence_of(
+                    statuses.get(unit.unit_code),
+                    unit=unit,
+                    at=now,
+                    **await self._work_records(
+                        records.get(unit.unit_code),
+                        unit_code=unit.unit_code,
+                        period=application.period,
+                    ),
+                )
                 await repository.set_unit(
                     application_id, unit.unit_code, state=UnitState.submitted, evidence=evidence
                 )

@@ -28,6 +28,11 @@ class ApplicationsSettings(Settings):
         """Groups are broker-wide: by default namespaced like the topics."""
         return self.applications_consumer_group or f"{self.topic_prefix}applications"
 
+    @property
+    def indicator_consumer_group(self) -> str:
+        """The indicator topic is read by a group of its own."""
+        return f"{self.consumer_group}-indicators"
+
     @model_validator(mode="after")
     def _no_faults_in_production(self) -> "ApplicationsSettings":
         if self.environment == "production" and self.applications_crash_at:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.applications.config import ApplicationsSettings, get_settings
 from services.applications.consumer import StatusConsumer
+from services.applications.indicators import IndicatorConsumer
 from services.applications.models import outbox
 from services.applications.routes import router
 from services.applications.service import ApplicationsService
@@ -64,14 +65,17 @@ def create_app(
         app.state.consumer = StatusConsumer(
             db=db, settings=settings, on_flag=outbox_relay.wake if outbox_relay else lambda: None
         )
+        app.state.indicator_consumer = IndicatorConsumer(db=db, settings=settings)
         start_change_listener(app, db=db, settings=settings, tasks=tasks)
         if outbox_relay is not None:
             await kafka.ensure_topics_if_reachable(settings)
             tasks.start("applications-relay", outbox_relay.run())
         if settings.applications_run_consumer:
-            await start_consumers(
-                settings, tasks=tasks, consumers={"applications-consumer": app.state.consumer}
-            )
+            consumers = {
+                "applications-consumer": app.state.consumer,
+                "applications-indicator-consumer": app.state.indicator_consumer,
+            }
+            await start_consumers(settings, tasks=tasks, consumers=consumers)
         async with serving(tasks, close=db.dispose):
             yield
 

@@ -163,10 +163,11 @@ def cadence_cell(unit: AppliedUnit) -> str:
 
 
 def satisfaction_cell(unit: AppliedUnit) -> str:
-    rate = (unit.evidence or {}).get("satisfaction")
-    if isinstance(rate, dict):
-        rate = rate.get("rate")
-    return f"{rate:.1%}" if isinstance(rate, int | float) else "暂无记录"
+    satisfaction = (unit.evidence or {}).get("satisfaction")
+    if not isinstance(satisfaction, dict):
+        return "暂无记录"
+    rate = satisfaction.get("rate")
+    return f"{rate:.1%}" if isinstance(rate, int | float) else "暂无评价"
 
 
 def flag_cell(unit: AppliedUnit) -> str:

@@ -17,7 +17,7 @@ from shared.early_warning import EarlyWarning, WarningKind
 from shared.events import RatingSource
 from shared.indicators import RatingCounts, UnitIndicators
 from shared.levels import CAMPAIGN_LEVELS, Level
-from shared.messages import MAX_COUNT, decode, identity_problems
+from shared.messages import decode, identity_problems, indicator_problems
 from shared.registry.cache import UnitRef, UnitRegistry
 from shared.status import ROLLING
 
@@ -109,23 +109,6 @@ def meetings_of(
     return cadence_of(held, cadence=cadence, first=days[0], last=days[1], today=today)
 
 
-def _indicator_problems(message: UnitIndicators, key: bytes | None) -> list[str]:
-    problems = identity_problems(
-        key=key,
-        expected_key=message.key,
-        schema_version=message.schema_version,
-        unit_code=message.unit_code,
-        period=message.period,
-        version=message.version,
-    )
-    counts = [n for c in message.ratings.values() for n in c.model_dump().values()]
-    if any(not 0 <= n <= MAX_COUNT for n in counts):
-        problems.append(f"rating counts must lie within 0..{MAX_COUNT}")
-    if message.changed_at.utcoffset() is None:
-        problems.append("changed_at has no offset")
-    return problems
-
-
 async def registered(
     registry: UnitRegistry, unit_code: str, *, campaign_level: bool = True
 ) -> UnitRef | Rejected:
@@ -145,7 +128,7 @@ async def parse_indicators(record: Record, registry: UnitRegistry) -> StoredIndi
         UnitIndicators,
         what="unit indicators",
         tombstone="indicators are never deleted",
-        problems=_indicator_problems,
+        problems=indicator_problems,
     )
     if isinstance(message, Rejected):
         return message

@@ -42,6 +42,8 @@ APPLICATION_PERIODS = tuple(
         "evidence",
         "stale",
         "materials",
+        "records",
+        "records-newer",
     )
 )
 WHOLE_YEAR = {"window": {"start_month_day": "01-01", "end_month_day": "12-31"}}
