@@ -91,13 +91,12 @@ async def consumer_lag(env: BenchEnvironment, *, topic: str, group: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=env.settings().kafka_bootstrap_servers)
     await admin.start()
     try:
-        committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
+        committed = await kafka.committed_offsets(admin, group, list(ends))
     finally:
         await admin.close()
-    return sum(
-        end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-        for tp, end in ends.items()
-    )
+    if committed is None:  # not known yet: all of it counts as lag
+        return sum(ends.values())
+    return sum(end - committed.get(tp, 0) for tp, end in ends.items())
 
 
 async def wait_for_statuses(ctx: BenchContext, *, prefix: str, timeout: float = 300) -> None:

@@ -10,7 +10,13 @@ from typing import Any, Self
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    GroupCoordinatorNotAvailableError,
+    KafkaError,
+    NotCoordinatorForGroupError,
+    TopicAlreadyExistsError,
+)
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.config import Settings
@@ -207,6 +213,27 @@ async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, in
         return ends
     finally:
         await consumer.stop()
+
+
+# A group's coordinator is briefly unknown while the broker loads its offsets (a new group,
+# a broker just back): its commits are then not known yet rather than absent.
+COORDINATOR_NOT_READY = (
+    GroupCoordinatorNotAvailableError,
+    CoordinatorLoadInProgressError,
+    NotCoordinatorForGroupError,
+)
+
+
+async def committed_offsets(
+    admin: AIOKafkaAdminClient, group: str, partitions: list[TopicPartition] | None = None
+) -> dict[TopicPartition, int] | None:
+    """The offset `group` has committed per partition (partitions without a commit left out),
+    or None while its coordinator is not ready: the caller asks again."""
+    try:
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    except COORDINATOR_NOT_READY:
+        return None
+    return {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
 
 
 class TopicReader:

@@ -29,6 +29,9 @@ class LockName(StrEnum):
     # Held by each transaction that applies statuses to the applications service's view
     # (its consumer, a rebuild), before the steps lock when it flags.
     applications_statuses = "applications.statuses"
+    # Held by the relay publishing an outbox (scoped by the outbox's table) for its round: with
+    # several instances one publishes at a time, so each key's messages keep their order.
+    outbox_relay = "outbox.relay"
 
 
 def lock_key(name: LockName, scope: str | None = None) -> int:

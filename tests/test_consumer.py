@@ -108,10 +108,10 @@ async def committed_offsets(settings: Settings, group: str) -> dict[int, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        offsets = await kafka.committed_offsets(admin, group)
     finally:
         await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items()}
+    return {tp.partition: offset for tp, offset in (offsets or {}).items()}
 
 
 async def test_what_cannot_be_decoded_or_applied_is_dead_lettered_and_the_rest_applied(

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.locks import LockName, lock_key
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
@@ -66,8 +68,13 @@ class OutboxRepository:
             )
 
     async def claim(self, limit: int) -> list[PendingMessage]:
-        """The oldest pending messages, locked against other relays until this transaction ends."""
+        """The oldest pending messages, for this transaction's relay alone; none while another
+        relay holds the outbox (its round would otherwise interleave with ours on a key)."""
         t = self.table
+        key = lock_key(LockName.outbox_relay, f"{t.schema}.{t.name}")
+        held = await self.session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key)))
+        if not held.scalar_one():
+            return []
         result = await self.session.execute(
             sa.select(t.c.id, t.c.key, t.c.value, t.c.headers)
             .order_by(t.c.id)

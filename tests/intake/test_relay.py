@@ -102,6 +102,23 @@ async def test_a_crash_between_publish_and_mark_publishes_again_with_the_same_ev
     assert copies[0]["value"] == copies[1]["value"]
 
 
+async def test_while_one_relay_holds_the_outbox_another_claims_nothing(
+    intake: httpx.AsyncClient, keys: dict[str, str], db: Database, relay_control: RelayControl
+) -> None:
+    """Two instances' relays taking rows in turn would interleave one county's events."""
+    await relay_control.stop()
+    try:
+        for event in (events.visit(VILLAGE), events.visit(VILLAGE)):
+            await intake.post("/v1/events", json=event, headers=bearer(keys["admin"]))
+        async with db.session() as first, db.session() as second:
+            claimed = await OutboxRepository(first, outbox).claim(1)
+            assert len(claimed) == 1
+            assert await OutboxRepository(second, outbox).claim(1000) == []
+    finally:
+        relay_control.start()
+    await wait_outbox_drained(db)
+
+
 @pytest.mark.faults
 async def test_kafka_stopped_events_accepted_then_published_exactly_once_when_it_returns(
     intake: httpx.AsyncClient, keys: dict[str, str], db: Database, settings: Settings

@@ -102,9 +102,9 @@ class Pipeline:
             else self.settings.status_partitions
         )
         ends = await self.offsets.end_offsets([TopicPartition(topic, p) for p in range(count)])
-        committed = await self.admin.list_consumer_group_offsets(group)
-        return all(
-            (committed[tp].offset if tp in committed else 0) >= end for tp, end in ends.items()
+        committed = await kafka.committed_offsets(self.admin, group)
+        return committed is not None and all(
+            committed.get(tp, 0) >= end for tp, end in ends.items()
         )
 
 

@@ -198,9 +198,9 @@ async def wait_committed(
     try:
 
         async def done() -> bool:
-            committed = await admin.list_consumer_group_offsets(group)
-            return all(
-                tp in committed and committed[tp].offset >= offset for tp, offset in needed.items()
+            committed = await kafka.committed_offsets(admin, group)
+            return committed is not None and all(
+                committed.get(tp, 0) >= offset for tp, offset in needed.items()
             )
 
         await wait_until(done, timeout=timeout, message="reporting to commit the messages sent")
