@@ -43,8 +43,8 @@ from services.evaluation.warnings import (
     Found,
     Visit,
     WarningFinder,
+    by_subtree,
     expected,
-    in_subtree,
 )
 from shared.campaign import Campaign
 from shared.config import Settings
@@ -178,8 +178,8 @@ class EarlyWarnings:
             )
             loaded = await self._rising_visits(repository, ranges)
             known |= {v.event_id: v for v in loaded}
+            wanted |= self._rising(loaded, ranges)
             for unit_code, (since, until) in ranges.items():
-                wanted |= self._rising(unit_code, loaded, since=since, until=until)
                 considered |= {
                     w.warning_id: w
                     for w in rising_stored
@@ -245,19 +245,22 @@ class EarlyWarnings:
         return list(loaded.values())
 
     def _rising(
-        self,
-        unit_code: str,
-        visits: Sequence[StoredVisit],
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        self, visits: Sequence[StoredVisit], ranges: Mapping[str, tuple[datetime, datetime]]
     ) -> dict[UUID, Expected]:
-        as_reported = in_subtree(map(reported, visits), unit_code, self.chain)
-        as_standing = in_subtree((s for v in visits if (s := standing(v))), unit_code, self.chain)
-        return expected(
-            self.finder.rising(unit_code, as_reported, since=since, until=until),
-            self.finder.rising(unit_code, as_standing, since=since, until=until),
-        )
+        """The rising warnings of each unit in `ranges` with its onset in the unit's span."""
+        as_reported = by_subtree(map(reported, visits), ranges, self.chain)
+        as_standing = by_subtree((s for v in visits if (s := standing(v))), ranges, self.chain)
+        wanted: dict[UUID, Expected] = {}
+        for unit_code, (since, until) in ranges.items():
+            wanted |= expected(
+                self.finder.rising(
+                    unit_code, as_reported.get(unit_code, []), since=since, until=until
+                ),
+                self.finder.rising(
+                    unit_code, as_standing.get(unit_code, []), since=since, until=until
+                ),
+            )
+        return wanted
 
     # --- all of them, for a rebuild -------------------------------------------------------
 

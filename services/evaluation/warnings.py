@@ -32,7 +32,7 @@ batches they were applied in.
 """
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -259,12 +259,17 @@ class WarningFinder:
 by_order = attrgetter("order")
 
 
-def in_subtree(visits: Iterable[Visit], unit_code: str, chain: Chain) -> list[Visit]:
-    """The visits whose chain holds `unit_code`, sorted by `order`."""
-    return sorted(
-        (v for v in visits if any(code == unit_code for code, _ in chain(v.unit_code))),
-        key=by_order,
-    )
+def by_subtree(
+    visits: Iterable[Visit], units: Container[str], chain: Chain
+) -> dict[str, list[Visit]]:
+    """For each of `units`, the visits whose chain holds it, sorted by `order`: one pass over
+    the visits, however many units are asked for."""
+    groups: dict[str, list[Visit]] = {}
+    for visit in sorted(visits, key=by_order):
+        for code, _ in chain(visit.unit_code):
+            if code in units:
+                groups.setdefault(code, []).append(visit)
+    return groups
 
 
 def expected(reported: Iterable[Found], standing: Iterable[Found]) -> dict[UUID, Expected]:
