@@ -1,5 +1,6 @@
 """What the evaluation API returns (the public contract of api.md)."""
 
+from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
@@ -24,6 +25,23 @@ class CountsAgainstOut(BaseModel):
     )
 
 
+class Indicator(StrEnum):
+    screening_meetings = "screening_meetings"
+    satisfaction = "satisfaction"
+
+
+class CountsTowardOut(BaseModel):
+    unit_code: str = Field(examples=["340722100000"])
+    period: str = Field(description="A campaign period, or `rolling`", examples=["2018"])
+    indicator: Indicator = Field(
+        description="`screening_meetings` (a meeting, at its own unit) or `satisfaction` (a "
+        "rating, at each unit of its chain)"
+    )
+    slot: date | None = Field(
+        None, description="A meeting's slot: the first day of the week, half-month or month"
+    )
+
+
 class EffectOut(BaseModel):
     event_id: UUID
     state: EffectState = Field(
@@ -36,5 +54,10 @@ class EffectOut(BaseModel):
     )
     counts_against: list[CountsAgainstOut] = Field(
         description="Every unit and period the event counts against now, with the criteria; "
-        "empty for corrections and for events that meet no criterion"
+        "empty for corrections, work records and events that meet no criterion"
+    )
+    counts_toward: list[CountsTowardOut] = Field(
+        default_factory=list,
+        description="For a work record (screening meeting, satisfaction rating): every unit "
+        "and period whose indicators it counts toward now",
     )

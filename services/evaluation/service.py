@@ -36,7 +36,13 @@ from services.evaluation.records import (
 )
 from services.evaluation.repository import EvaluationRepository
 from services.evaluation.rules import AppliedEvent, Criterion, facts_of
-from services.evaluation.schemas import CountsAgainstOut, EffectOut, EffectState
+from services.evaluation.schemas import (
+    CountsAgainstOut,
+    CountsTowardOut,
+    EffectOut,
+    EffectState,
+    Indicator,
+)
 from services.evaluation.upkeep_repository import UpkeepRepository
 from shared.access.service import Principal
 from shared.campaign import Campaign
@@ -320,13 +326,31 @@ class EvaluationService(EffectCalculator):
                 event_id=event.event_id, state=EffectState.voided, reason=reason, counts_against=[]
             )
         counts: list[CountsAgainstOut] = []
+        toward: list[CountsTowardOut] = []
         for effect in sorted(await repository.effects_of([event.event_id]), key=_by_unit):
+            windows = sorted(self.windows_of([effect], now=now))
+            if effect.is_work_record:
+                indicator = (
+                    Indicator.satisfaction if effect.rating else Indicator.screening_meetings
+                )
+                toward.extend(
+                    CountsTowardOut(
+                        unit_code=unit_code, period=period, indicator=indicator, slot=effect.slot
+                    )
+                    for unit_code, period in windows
+                )
+                continue
             criteria = [c.name for c in Criterion if c & effect.criteria and c.name]
             counts.extend(
                 CountsAgainstOut(unit_code=unit_code, period=period, criteria=criteria)
-                for unit_code, period in sorted(self.windows_of([effect], now=now))
+                for unit_code, period in windows
             )
-        return EffectOut(event_id=event.event_id, state=EffectState.applied, counts_against=counts)
+        return EffectOut(
+            event_id=event.event_id,
+            state=EffectState.applied,
+            counts_against=counts,
+            counts_toward=toward,
+        )
 
 
 def _by_unit(effect: Effect) -> str:

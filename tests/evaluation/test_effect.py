@@ -101,6 +101,7 @@ class TestCountedEvent:
                     "criteria": ["skip_level", "collective"],
                 },
             ],
+            "counts_toward": [],
         }
 
     async def test_a_visit_that_meets_no_criterion_is_applied_against_nothing(
@@ -111,7 +112,12 @@ class TestCountedEvent:
 
         body = await read(evaluation, event["event_id"], desk.key)
 
-        assert body == {"event_id": event["event_id"], "state": "applied", "counts_against": []}
+        assert body == {
+            "event_id": event["event_id"],
+            "state": "applied",
+            "counts_against": [],
+            "counts_toward": [],
+        }
 
     async def test_voided_says_by_which_correction(
         self, evaluation: Evaluation, desk: Desk, world: World, db: Database
@@ -125,8 +131,56 @@ class TestCountedEvent:
             "state": "voided",
             "reason": f"voided by {void['event_id']}",
             "counts_against": [],
+            "counts_toward": [],
         }
         assert (await read(evaluation, void["event_id"], desk.key))["state"] == "applied"
+
+
+class TestWorkRecord:
+    async def test_a_meeting_counts_toward_its_units_cadence_in_its_slot_and_against_nothing(
+        self, evaluation: Evaluation, desk: Desk, world: World, db: Database
+    ) -> None:
+        meeting = events.meeting(world.township, occurred_at=world.at("06-10T15:00:00+08:00"))
+        await wait_applied(db, await desk.post(meeting))
+
+        assert await read(evaluation, meeting["event_id"], desk.key) == {
+            "event_id": meeting["event_id"],
+            "state": "applied",
+            "counts_against": [],
+            "counts_toward": [
+                {
+                    "unit_code": world.township,
+                    "period": world.period,
+                    "indicator": "screening_meetings",
+                    "slot": f"{world.period}-06-01",  # a township meets every half-month
+                }
+            ],
+        }
+
+    async def test_a_rating_counts_toward_satisfaction_at_each_unit_of_its_chain(
+        self, evaluation: Evaluation, desk: Desk, world: World, db: Database
+    ) -> None:
+        rating = events.rating(world.village, "dissatisfied", occurred_at=world.at())
+        await wait_applied(db, await desk.post(rating))
+
+        body = await read(evaluation, rating["event_id"], desk.key)
+
+        assert body["counts_against"] == []
+        assert body["counts_toward"] == [
+            {"unit_code": code, "period": world.period, "indicator": "satisfaction"}
+            for code in sorted((world.county, world.township, world.village))
+        ]
+
+    async def test_a_voided_meeting_counts_toward_nothing(
+        self, evaluation: Evaluation, desk: Desk, world: World, db: Database
+    ) -> None:
+        meeting = events.meeting(world.village, occurred_at=world.at())
+        void = events.voided(meeting)
+        await wait_applied(db, await desk.post(meeting, void))
+
+        body = await read(evaluation, meeting["event_id"], desk.key)
+
+        assert (body["state"], body["counts_toward"]) == ("voided", [])
 
 
 class TestCorrection:
@@ -141,6 +195,7 @@ class TestCorrection:
             "event_id": move["event_id"],
             "state": "pending",
             "counts_against": [],
+            "counts_toward": [],
         }
         await wait_applied(db, await desk.post(target))
 
@@ -189,6 +244,7 @@ class TestCorrection:
             "state": "refused",
             "reason": "the event was voided",
             "counts_against": [],
+            "counts_toward": [],
         }
         assert (await read(evaluation, target["event_id"], desk.key))["state"] == "voided"
 
