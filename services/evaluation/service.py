@@ -175,10 +175,9 @@ class EvaluationService(EffectCalculator):
             causes.setdefault(correction_id, None)
         changed = await self.reevaluate(repository, causes)
         statuses = await self.recompute(work, changed, now=now, causes=causes)
-        if self.publish:  # warnings: the live schema only (a rebuild finds them at its swap)
-            await EarlyWarnings(campaign=self.campaign, registry=self.registry).apply(
-                work.session, [item.record for item in items], touched=causes
-            )
+        await self.reconsider_warnings(
+            work.session, touched=causes, records=[item.record for item in items]
+        )
         applied = [*known_now, *recorded]
         for event_id in applied:
             _, item = events.get(event_id) or corrections[event_id]
@@ -189,6 +188,20 @@ class EvaluationService(EffectCalculator):
             changes=statuses,
             indicators=work.indicator_changes,
         )
+
+    async def reconsider_warnings(
+        self,
+        session: AsyncSession,
+        *,
+        touched: Iterable[UUID],
+        records: Sequence[EventRecord] = (),
+    ) -> None:
+        """Record the visits among `records`, then raise and clear the warnings the touched
+        events change. The live schema only: a rebuild finds the warnings at its swap."""
+        if self.publish:
+            await EarlyWarnings(campaign=self.campaign, registry=self.registry).apply(
+                session, records, touched=touched
+            )
 
     async def reevaluate(
         self, repository: EvaluationRepository, event_ids: Iterable[UUID]

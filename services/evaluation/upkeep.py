@@ -69,6 +69,7 @@ class Upkeep:
             chunk = event_ids[first : first + FOLLOW_CHUNK]
             changed += await service.reevaluate(work.repository, chunk)
         statuses = await service.recompute(work, changed, now=now)
+        await service.reconsider_warnings(session, touched=event_ids)
         await repository.set_followed_registry_version(version)
         metrics.registry_moves_followed.inc(len(event_ids))
         return statuses

@@ -185,6 +185,37 @@ class TestMoves:
         assert {u: await status(db, u, PERIOD) for u in (here, there, moving)} == after
         assert after[there] is not None and after[there]["version"] == 1
 
+    async def test_warnings_follow_a_moved_village_to_its_new_chain(
+        self, evaluation: Evaluation, desk: Desk, db: Database, tmp_path: Path
+    ) -> None:
+        old_county, new_county = county(7), county(8)
+        old_township, new_township = township(old_county, 0), township(new_county, 0)
+        moving = village(old_township, 1)
+        await load_tree(db, tmp_path, {old_township: [moving], new_township: []})
+        near = events.visit(moving, destination="city", headcount=4, occurred_at=WHEN)
+        await desk.post(near)
+        await wait_applied(db, [near["event_id"]])
+        await followed(evaluation, db)
+        assert await near_threshold_raised(db, near["event_id"]) == {moving, old_township}
+
+        await load(db, tmp_path, f"{moving},村迁,village,{new_township}\n")
+        await followed(evaluation, db)
+
+        assert await near_threshold_raised(db, near["event_id"]) == {moving, new_township}
+
+
+async def near_threshold_raised(db: Database, event_id: str) -> set[str]:
+    """The units with a near-threshold warning naming the event, not cleared."""
+    async with db.engine.connect() as connection:
+        found = await connection.execute(
+            sa.text(
+                "SELECT unit_code FROM evaluation.warning WHERE kind = 'near_threshold' "
+                "AND cleared_at IS NULL AND CAST(:id AS uuid) = ANY(event_ids)"
+            ),
+            {"id": event_id},
+        )
+        return {row[0] for row in found}
+
 
 class TestWhileRunning:
     async def test_events_applied_while_units_move_end_where_a_rebuild_puts_them(
