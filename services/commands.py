@@ -4,6 +4,7 @@ registry, API keys, Kafka topics)."""
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -25,7 +26,7 @@ from shared.cli import (
 from shared.config import get_settings
 from shared.db import Database
 from shared.registry.cache import UnitRegistry
-from shared.registry.generator import ProvinceShape, generate, write_csv
+from shared.registry.generator import ProvinceShape, generate, generate_nation, write_csv
 from shared.registry.loader import RegistryFileError, load_file
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -89,22 +90,40 @@ def units_load(
     )
 
 
+class Scale(StrEnum):
+    province = "province"
+    national = "national"
+
+
 @units_app.command("generate")
 def units_generate(
     output: Annotated[Path | None, typer.Option(help="File to write; stdout if omitted")] = None,
+    scale: Annotated[
+        Scale,
+        typer.Option(
+            help="One province (shaped by the options below), or the nation: 31 provinces, "
+            "about 2,800 counties, 40,000 townships and 600,000 villages"
+        ),
+    ] = Scale.province,
     province: Annotated[str, typer.Option(help="Two-digit province code")] = "35",
     cities: int = 10,
     counties: int = 100,
     townships_per_county: int = 20,
     villages_per_township: int = 15,
 ) -> None:
-    """Write a synthetic province registry as CSV (for tests and benchmarks)."""
-    shape = ProvinceShape(province, cities, counties, townships_per_county, villages_per_township)
+    """Write a synthetic registry as CSV (for tests and benchmarks)."""
+    if scale is Scale.national:
+        rows = generate_nation()
+    else:
+        shape = ProvinceShape(
+            province, cities, counties, townships_per_county, villages_per_township
+        )
+        rows = generate(shape)
     if output is None:
-        count = write_csv(generate(shape), sys.stdout)
+        count = write_csv(rows, sys.stdout)
     else:
         with output.open("w", encoding="utf-8", newline="") as handle:
-            count = write_csv(generate(shape), handle)
+            count = write_csv(rows, handle)
     echo_err(f"{count} units generated")
 
 
