@@ -9,12 +9,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv up down status migrate demo run test test-fast test-faults test-faults-long lint format clean bench bench-quick
+.PHONY: help deps venv up down status migrate demo run test test-fast test-faults test-faults-long test-cluster lint format clean bench bench-quick bench-compare
 
 help:
 	@echo "make run        start everything (stack, migrations, demo data, three services)"
 	@echo "make test       run the whole suite against the real PostgreSQL and Kafka"
 	@echo "make up / down  start / stop the local PostgreSQL and Kafka"
+	@echo "make test-cluster  the ledger test on a three-node Kafka cluster of its own"
 	@echo "make lint       ruff and mypy"
 
 deps:
@@ -27,10 +28,12 @@ $(BIN)/sanwu: pyproject.toml uv.lock
 
 venv: $(BIN)/sanwu
 
+# KAFKA_BROKERS=3 make up: a three-node Kafka cluster instead of the single broker (see
+# deploy/stack.sh); `deploy/stack.sh kafka-env` says what its clients need.
 up: venv
 	@deploy/stack.sh up
 	@$(BIN)/sanwu db migrate
-	@$(BIN)/sanwu topics ensure
+	@eval "$$(deploy/stack.sh kafka-env)" && $(BIN)/sanwu topics ensure
 
 down:
 	@deploy/stack.sh down
@@ -42,7 +45,7 @@ demo: up
 	@$(BIN)/sanwu units load data/demo-units.csv
 
 run: demo
-	@deploy/run.sh
+	@eval "$$(deploy/stack.sh kafka-env)" && deploy/run.sh
 
 test: venv
 	@deploy/stack.sh up
@@ -62,6 +65,16 @@ test-faults-long: venv
 	@deploy/stack.sh up
 	SANWU_LEDGER_SECONDS=300 SANWU_KAFKA_OUTAGE_SECONDS=60 $(BIN)/pytest -m faults $(PYTEST_ARGS)
 
+# The ledger test on a three-node Kafka cluster (topics at replication factor 3,
+# min.insync.replicas 2) while nodes are killed: a stack of its own, stopped afterwards.
+CLUSTER_STACK_DIR ?= $(CURDIR)/.stack-cluster
+CLUSTER_ENV = SANWU_STACK_DIR=$(CLUSTER_STACK_DIR) SANWU_PG_PORT=57432 SANWU_KAFKA_PORT=61092 \
+	SANWU_KAFKA_CONTROLLER_PORT=61093 SANWU_KAFKA_BROKERS=3
+test-cluster: venv
+	@export $(CLUSTER_ENV) && deploy/stack.sh up && eval "$$(deploy/stack.sh kafka-env)" && \
+	  $(BIN)/pytest -m cluster tests/cluster $(PYTEST_ARGS); status=$$?; \
+	  export $(CLUSTER_ENV) && deploy/stack.sh down; exit $$status
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -77,6 +90,10 @@ clean: down
 bench: venv
 	@deploy/stack.sh up
 	$(BIN)/python -m bench run
+
+# make bench-compare A=<file or commit> [B=<file or commit>]: two runs side by side.
+bench-compare: venv
+	$(BIN)/python -m bench compare $(A) $(or $(B),bench/results/latest.json)
 
 bench-quick: venv
 	@deploy/stack.sh up

@@ -22,6 +22,7 @@ from bench import (
     relay,
     reporting,
 )
+from bench.compare import ResultsNotFound, comparison_table, load_results
 from bench.environment import isolated_environment, postgres_version
 from bench.report import RESULTS_DIR, Result, kafka_version, machine, markdown_table, write_outputs
 from bench.stage import BenchContext, Stage
@@ -142,6 +143,23 @@ async def run_stage(ctx: BenchContext, stage: Stage) -> list[Result]:
         return [Result.failure(stage.title, reason=repr(exc))]
     ctx.step(f"done in {time.monotonic() - began:.0f} s")
     return results
+
+
+@app.command("compare")
+def compare_command(
+    a: Annotated[str, typer.Argument(help="A results file, or a git revision")],
+    b: Annotated[
+        str, typer.Argument(help="Another, shown against A")
+    ] = "bench/results/latest.json",
+) -> None:
+    """Two runs' figures side by side with B / A, for values and for same-run ratios."""
+    repository = Path(__file__).resolve().parent.parent
+    try:
+        first, second = (load_results(s, repository=repository) for s in (a, b))
+    except ResultsNotFound as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(comparison_table(first, second), nl=False)
 
 
 @app.command("profile")
