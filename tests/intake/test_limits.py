@@ -75,6 +75,25 @@ async def test_a_key_over_its_rate_limit_gets_429_with_retry_after(
     assert other_key.status_code == 202
 
 
+async def test_the_rate_limit_is_per_instance_so_two_instances_allow_twice_the_rate(
+    settings: object, keys: dict[str, str], db: Database
+) -> None:
+    """Each instance counts in its own memory (no shared store on the request path): behind a
+    load balancer, a key's budget is SANWU_RATE_LIMIT times the instances (SECURITY.md)."""
+    limited = IntakeSettings(intake_run_relay=False, rate_limit="3/minute")
+    async with serve(create_app(limited)) as first, serve(create_app(limited)) as second:
+        sent = [events.visit(VILLAGE) for _ in range(8)]
+        statuses = [
+            (
+                await instance.post("/v1/events", json=e, headers=bearer(keys["county_desk"]))
+            ).status_code
+            for instance, e in zip([first, second] * 4, sent, strict=True)
+        ]
+
+    assert statuses == [202] * 6 + [429, 429]
+    assert not await journal_has(db, sent[6]["event_id"])
+
+
 async def test_a_body_that_trickles_in_too_slowly_is_408() -> None:
     delivered: list[object] = []
 
