@@ -1,7 +1,16 @@
-"""Stage 1: intake accepting single events, against a bare FastAPI app that validates the same
-model and does no I/O, both served by uvicorn with the same settings and the same load."""
+"""Stage 1: intake accepting single events, against two baselines under the same load: a bare
+FastAPI app that validates the same model and does no I/O (served by uvicorn with the same
+settings), and intake's own statement (journal and outbox row, one event per call) sent by as
+many raw asyncpg connections as there are clients: what PostgreSQL alone allows."""
 
+import asyncio
+import hashlib
+import json
 import math
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
 
 from bench.environment import DEMO_COUNTY
 from bench.events import EventSource
@@ -9,7 +18,10 @@ from bench.load import LoadResult, Refused, client_session, closed_loop, interle
 from bench.report import LatencySeries, Result, Target
 from bench.services import Service
 from bench.stage import BenchContext, Stage
+from services.intake.repository import EventRepository
 from shared.access.models import Role
+from shared.db import asyncpg_dsn
+from shared.outbox import OutboxMessage
 
 INTAKE_APP = "services.intake.main:create_app"
 BASELINE_APP = "bench.baseline_app:create_app"
@@ -48,6 +60,47 @@ async def load_single_events(
         )
 
 
+def journal_row(event: dict[str, object], *, county: str) -> tuple[dict[str, object], bytes]:
+    """A journal row of the event as intake writes it, and its outbox message's value."""
+    payload = json.dumps(event)
+    now = datetime.now(UTC)
+    row = {
+        "event_id": uuid.UUID(str(event["event_id"])),
+        "type": event["type"],
+        "unit_code": event["unit_code"],
+        "county_code": county,
+        "target_event_id": None,
+        "occurred_at": datetime.fromisoformat(str(event["occurred_at"])),
+        "payload": payload,
+        "content_hash": hashlib.sha256(payload.encode()).hexdigest(),
+        "key_id": "bench",
+        "correlation_id": uuid.uuid4().hex,
+        "accepted_at": now,
+    }
+    value = json.dumps({"event": event, "accepted_at": now.isoformat(), "key_id": "bench"})
+    return row, value.encode()
+
+
+async def load_raw_statement(ctx: BenchContext, *, clients: int, seconds: float) -> LoadResult:
+    """Intake's insert statement, one event per call, from `clients` raw connections."""
+    source = EventSource(await ctx.env.unit_codes(level="village", within=DEMO_COUNTY))
+    county = DEMO_COUNTY
+    connections = [await asyncpg.connect(asyncpg_dsn(ctx.env.database_url)) for _ in range(clients)]
+    try:
+
+        async def send(worker: int) -> int:
+            row, value = journal_row(source.event(), county=county)
+            event_id = uuid.UUID(str(row["event_id"]))
+            message = OutboxMessage(county.encode(), value, {"event_id": str(event_id)})
+            repository = EventRepository(connections[worker])
+            await repository.insert_new([row], messages=[(event_id, message)])
+            return 1
+
+        return await closed_loop(send, concurrency=clients, seconds=seconds)
+    finally:
+        await asyncio.gather(*(c.close() for c in connections))
+
+
 async def run(ctx: BenchContext) -> list[Result]:
     seconds = ctx.pick(full=20.0, quick=6.0)
     rounds = ctx.pick(full=4, quick=2)
@@ -67,13 +120,15 @@ async def run(ctx: BenchContext) -> list[Result]:
             {
                 "bare": lambda s: load_single_events(ctx, bare_service, keys=keys, seconds=s),
                 "intake": lambda s: load_single_events(ctx, intake_service, keys=keys, seconds=s),
+                "raw": lambda s: load_raw_statement(ctx, clients=ctx.clients, seconds=s),
             },
             seconds=seconds,
             rounds=rounds,
         )
-    bare, intake = loads["bare"], loads["intake"]
+    bare, intake, raw = loads["bare"], loads["intake"], loads["raw"]
     ctx.step(f"bare FastAPI: {bare.describe()}")
     ctx.step(f"intake (relay off): {intake.describe()}")
+    ctx.step(f"intake's statement from {ctx.clients} raw connections: {raw.describe()}")
 
     ctx.latencies += [
         LatencySeries("bare FastAPI, single events", bare.latencies_ms),
@@ -82,12 +137,14 @@ async def run(ctx: BenchContext) -> list[Result]:
     ctx.note(
         f"{NAME}: intake runs with its relay off (SANWU_INTAKE_RUN_RELAY=false), so the figure "
         "is acceptance alone: validation, key, registry, journal and outbox row committed. "
-        "Intake and the bare app take turns under the same load, so both see the same machine."
+        "Intake, the bare app and the raw statement take turns under the same load, so all "
+        "see the same machine. The raw statement is intake's own insert (journal and outbox "
+        "row, one event per call) from as many asyncpg connections as there are clients."
     )
-    return figures(intake, bare)
+    return figures(intake, bare, raw)
 
 
-def figures(intake: LoadResult, bare: LoadResult) -> list[Result]:
+def figures(intake: LoadResult, bare: LoadResult, raw: LoadResult) -> list[Result]:
     rate, bare_rate = intake.items_per_second, bare.items_per_second
     return [
         Result(f"{NAME}: accepted", rate, "events/s", target=Target.at_least(1500)),
@@ -98,13 +155,27 @@ def figures(intake: LoadResult, bare: LoadResult) -> list[Result]:
             baseline=bare_rate,
             target=Target.ratio_at_least(0.4),
         ),
+        Result(
+            f"{NAME}: accepted vs intake's statement alone",
+            rate,
+            "events/s",
+            baseline=raw.items_per_second,
+            target=Target.ratio_at_least(0.35),
+        ),
         Result(f"{NAME}: latency p50", intake.latency(50), "ms", baseline=bare.latency(50)),
-        Result(f"{NAME}: latency p99", intake.latency(99), "ms", baseline=bare.latency(99)),
+        Result(
+            f"{NAME}: latency p99",
+            intake.latency(99),
+            "ms",
+            baseline=bare.latency(99),
+            target=Target.at_most(50),
+        ),
         Result(
             f"{NAME}: server CPU per event",
             intake.server_cpu_per_item_us,
             "µs",
             baseline=bare.server_cpu_per_item_us,
+            target=Target.ratio_at_most(2.5),
         ),
         Result(
             f"{NAME}: load generator CPU",
