@@ -5,7 +5,8 @@ import json
 
 from bench.environment import DEMO_COUNTY
 from bench.events import EventSource
-from bench.load import LoadResult, Refused, client_session, closed_loop
+from bench.load import LoadResult, Refused, client_session, closed_loop, interleaved
+from bench.raw_intake import load_raw_statement
 from bench.report import LatencySeries, Result, Target
 from bench.services import Service
 from bench.stage import BenchContext, Stage
@@ -54,18 +55,37 @@ async def run(ctx: BenchContext) -> list[Result]:
     (key,) = await ctx.env.create_keys(role=Role.desk, scope_code=DEMO_COUNTY, count=1)
     ctx.step(f"{CLIENTS} clients posting batches of {BATCH_SIZE} for {seconds:g} s")
     async with ctx.service("intake", INTAKE_APP, SANWU_INTAKE_RUN_RELAY="false") as service:
-        load = await load_batches(
-            ctx, service, key=key, seconds=seconds, warmup_seconds=ctx.pick(full=2.0, quick=1.0)
+        await load_batches(ctx, service, key=key, seconds=ctx.pick(full=2.0, quick=1.0))
+        loads = await interleaved(
+            {
+                "intake": lambda s: load_batches(ctx, service, key=key, seconds=s),
+                "raw": lambda s: load_raw_statement(
+                    ctx, clients=CLIENTS, seconds=s, batch_size=BATCH_SIZE
+                ),
+            },
+            seconds=seconds,
+            rounds=ctx.pick(full=3, quick=2),
         )
+    load, raw = loads["intake"], loads["raw"]
     ctx.step(f"intake (relay off): {load.describe()}")
+    ctx.step(f"intake's statement, {BATCH_SIZE} events a call, raw connections: {raw.describe()}")
     ctx.latencies.append(LatencySeries("intake, batches of 1000", load.latencies_ms))
     ctx.note(
         f"{NAME}: {CLIENTS} clients, each posting its next batch when the last one is answered; "
-        "an event counts when its batch answered it `accepted` (committed with its outbox row)."
+        "an event counts when its batch answered it `accepted` (committed with its outbox row). "
+        "The baseline sends intake's own insert of the same journal and outbox rows, "
+        f"{BATCH_SIZE} a call, from {CLIENTS} raw asyncpg connections, in turns with intake."
     )
     return [
         Result(
             f"{NAME}: accepted", load.items_per_second, "events/s", target=Target.at_least(20_000)
+        ),
+        Result(
+            f"{NAME}: accepted vs intake's statement alone",
+            load.items_per_second,
+            "events/s",
+            baseline=raw.items_per_second,
+            target=Target.ratio_at_least(0.5),
         ),
         Result(f"{NAME}: server CPU per event", load.server_cpu_per_item_us, "µs"),
         Result(f"{NAME}: latency p50 per batch", load.latency(50), "ms"),

@@ -3,25 +3,16 @@ FastAPI app that validates the same model and does no I/O (served by uvicorn wit
 settings), and intake's own statement (journal and outbox row, one event per call) sent by as
 many raw asyncpg connections as there are clients: what PostgreSQL alone allows."""
 
-import asyncio
-import hashlib
-import json
 import math
-import uuid
-from datetime import UTC, datetime
-
-import asyncpg
 
 from bench.environment import DEMO_COUNTY
 from bench.events import EventSource
 from bench.load import LoadResult, Refused, client_session, closed_loop, interleaved
+from bench.raw_intake import load_raw_statement
 from bench.report import LatencySeries, Result, Target
 from bench.services import Service
 from bench.stage import BenchContext, Stage
-from services.intake.repository import EventRepository
 from shared.access.models import Role
-from shared.db import asyncpg_dsn
-from shared.outbox import OutboxMessage
 
 INTAKE_APP = "services.intake.main:create_app"
 BASELINE_APP = "bench.baseline_app:create_app"
@@ -60,47 +51,6 @@ async def load_single_events(
         )
 
 
-def journal_row(event: dict[str, object], *, county: str) -> tuple[dict[str, object], bytes]:
-    """A journal row of the event as intake writes it, and its outbox message's value."""
-    payload = json.dumps(event)
-    now = datetime.now(UTC)
-    row = {
-        "event_id": uuid.UUID(str(event["event_id"])),
-        "type": event["type"],
-        "unit_code": event["unit_code"],
-        "county_code": county,
-        "target_event_id": None,
-        "occurred_at": datetime.fromisoformat(str(event["occurred_at"])),
-        "payload": payload,
-        "content_hash": hashlib.sha256(payload.encode()).hexdigest(),
-        "key_id": "bench",
-        "correlation_id": uuid.uuid4().hex,
-        "accepted_at": now,
-    }
-    value = json.dumps({"event": event, "accepted_at": now.isoformat(), "key_id": "bench"})
-    return row, value.encode()
-
-
-async def load_raw_statement(ctx: BenchContext, *, clients: int, seconds: float) -> LoadResult:
-    """Intake's insert statement, one event per call, from `clients` raw connections."""
-    source = EventSource(await ctx.env.unit_codes(level="village", within=DEMO_COUNTY))
-    county = DEMO_COUNTY
-    connections = [await asyncpg.connect(asyncpg_dsn(ctx.env.database_url)) for _ in range(clients)]
-    try:
-
-        async def send(worker: int) -> int:
-            row, value = journal_row(source.event(), county=county)
-            event_id = uuid.UUID(str(row["event_id"]))
-            message = OutboxMessage(county.encode(), value, {"event_id": str(event_id)})
-            repository = EventRepository(connections[worker])
-            await repository.insert_new([row], messages=[(event_id, message)])
-            return 1
-
-        return await closed_loop(send, concurrency=clients, seconds=seconds)
-    finally:
-        await asyncio.gather(*(c.close() for c in connections))
-
-
 async def run(ctx: BenchContext) -> list[Result]:
     seconds = ctx.pick(full=20.0, quick=6.0)
     rounds = ctx.pick(full=4, quick=2)
@@ -120,7 +70,9 @@ async def run(ctx: BenchContext) -> list[Result]:
             {
                 "bare": lambda s: load_single_events(ctx, bare_service, keys=keys, seconds=s),
                 "intake": lambda s: load_single_events(ctx, intake_service, keys=keys, seconds=s),
-                "raw": lambda s: load_raw_statement(ctx, clients=ctx.clients, seconds=s),
+                "raw": lambda s: load_raw_statement(
+                    ctx, clients=ctx.clients, seconds=s, batch_size=1
+                ),
             },
             seconds=seconds,
             rounds=rounds,
