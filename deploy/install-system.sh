@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and run sanwu: uv (Python packaging), the
 # PostgreSQL server binaries, Java 17+ and Maven (to fetch and run Kafka), and a CJK font (for
-# the application materials' PDF). Quiet when all is there.
+# the application materials' PDF), and Chromium (the console's browser tests). Quiet when all
+# is there.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,9 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 # The application materials (PDF) are set in Noto Sans CJK.
 ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+# The console's tests drive Debian's headless Chromium (Playwright never downloads a browser).
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

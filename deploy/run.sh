@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: demo keys, then the four services in the foreground; Ctrl-C stops them all.
+# `make run`: demo keys, then the four services and the console in the foreground; Ctrl-C stops
+# them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -35,9 +36,14 @@ start intake services.intake.main:create_app "${SANWU_INTAKE_PORT:-8001}"
 start evaluation services.evaluation.main:create_app "${SANWU_EVALUATION_PORT:-8002}"
 start reporting services.reporting.main:create_app "${SANWU_REPORTING_PORT:-8003}"
 start applications services.applications.main:create_app "${SANWU_APPLICATIONS_PORT:-8004}"
+export SANWU_INTAKE_URL="${SANWU_INTAKE_URL:-http://127.0.0.1:${SANWU_INTAKE_PORT:-8001}}"
+export SANWU_EVALUATION_URL="${SANWU_EVALUATION_URL:-http://127.0.0.1:${SANWU_EVALUATION_PORT:-8002}}"
+export SANWU_REPORTING_URL="${SANWU_REPORTING_URL:-http://127.0.0.1:${SANWU_REPORTING_PORT:-8003}}"
+export SANWU_APPLICATIONS_URL="${SANWU_APPLICATIONS_URL:-http://127.0.0.1:${SANWU_APPLICATIONS_PORT:-8004}}"
+start console services.console.main:create_app "${SANWU_CONSOLE_PORT:-8000}"
 
 for port in "${SANWU_INTAKE_PORT:-8001}" "${SANWU_EVALUATION_PORT:-8002}" "${SANWU_REPORTING_PORT:-8003}" \
-  "${SANWU_APPLICATIONS_PORT:-8004}"; do
+  "${SANWU_APPLICATIONS_PORT:-8004}" "${SANWU_CONSOLE_PORT:-8000}"; do
   for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
     sleep 0.2
@@ -52,6 +58,11 @@ sanwu is running (PostgreSQL 127.0.0.1:55432, Kafka 127.0.0.1:59092)
   evaluation   http://127.0.0.1:${SANWU_EVALUATION_PORT:-8002}/docs
   reporting    http://127.0.0.1:${SANWU_REPORTING_PORT:-8003}/docs
   applications http://127.0.0.1:${SANWU_APPLICATIONS_PORT:-8004}/docs
+
+console (pages in Chinese; sign in with a key below): http://127.0.0.1:${SANWU_CONSOLE_PORT:-8000}/
+  登记 (front desk)        the desk key
+  总览, 可申报名单, 预警   the reader key, or a bureau key (county, city or province)
+  申报 (applications)      the county bureau key applies, the city's reviews, the province's awards
 
 demo desk key   (枞阳县 340722000000): $desk_key
 demo reader key (枞阳县 340722000000): $reader_key

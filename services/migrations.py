@@ -14,6 +14,7 @@ COMPONENTS: list[tuple[str, Path]] = [
     ("evaluation", ROOT / "services" / "evaluation" / "migrations"),
     ("reporting", ROOT / "services" / "reporting" / "migrations"),
     ("applications", ROOT / "services" / "applications" / "migrations"),
+    ("console", ROOT / "services" / "console" / "migrations"),
 ]
 
 

@@ -1,0 +1,175 @@
+"""The Chinese words of the pages: levels, criteria, event types and their fields, warning
+kinds, application states, and what a refused field means in the desk's words."""
+
+import re
+from typing import Any
+
+LEVELS = {
+    "province": "省",
+    "city": "市",
+    "county": "县（区）",
+    "township": "乡镇（街道）",
+    "village": "村（居）",
+}
+LEVEL_TITLES = {"county": "三无县", "township": "三无乡镇", "village": "三无村（居）"}
+DESTINATIONS = {
+    "village": "村（居）",
+    "township": "乡镇",
+    "county": "县",
+    "city": "市",
+    "province": "省",
+    "national": "进京（国家）",
+}
+CRITERIA = {
+    "skip_level": "越级上访",
+    "non_reception_site": "非接待场所",
+    "collective": "集体上访",
+    "incident": "极端事件或负面舆情",
+}
+EVENT_TYPES = {
+    "petition_visit": "上访",
+    "incident": "极端恶性事件",
+    "public_opinion": "负面舆情",
+    "screening_meeting": "排查调处例会",
+    "satisfaction_rating": "群众点评",
+    "event_voided": "核减",
+    "event_reattributed": "改属地",
+}
+INCIDENT_KINDS = {
+    "self_harm": "自伤自残",
+    "violence": "暴力行为",
+    "mass_incident": "群体性事件",
+    "other": "其他",
+}
+RATINGS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
+RATING_SOURCES = {
+    "petitioner": "信访群众",
+    "third_party": "第三方考评",
+    "representative": "两代表一委员、居民代表",
+}
+EFFECT_STATES = {
+    "pending": "待评定",
+    "applied": "已计入",
+    "voided": "已核减",
+    "refused": "未生效",
+    "dead_lettered": "无法评定",
+}
+WARNING_KINDS = {
+    "near_threshold": "接近集体访人数",
+    "repeat_petitioner": "重复访",
+    "rising": "上访上升",
+}
+ROLES = {"desk": "登记窗口", "reader": "查阅", "bureau": "信访局", "admin": "管理员"}
+APPLICATION_STATES = {
+    "draft": "草稿",
+    "submitted": "已申报，待市初审",
+    "reviewed": "已初审，待省命名",
+    "decided": "已办结",
+}
+UNIT_STATES = {
+    "proposed": "拟申报",
+    "submitted": "已申报",
+    "recommended": "已推荐",
+    "returned": "已退回",
+    "awarded": "已命名",
+    "rejected": "未命名",
+    "revoked": "已摘牌",
+}
+TITLE_STATES = {"held": "保持", "at_risk": "有风险（已预警）", "revoked": "已摘牌"}
+STEP_KINDS = {
+    "created": "创建申报",
+    "submitted": "提交申报",
+    "approved": "市初审通过（推荐）",
+    "returned": "市初审退回",
+    "awarded": "省命名",
+    "rejected": "省不予命名",
+    "flagged": "动态预警（不再三无）",
+    "flag_cleared": "预警解除",
+    "revoked": "摘牌",
+}
+# Why the applications service refused a unit or a decision, in the bureau's words.
+REFUSALS = {
+    "not_eligible": "该单位当前不是三无，不能申报",
+    "already_applied": "该单位已在本考核期的另一份申报中",
+    "duplicate": "重复列出",
+    "unknown_unit": "单位登记册中没有这个单位",
+    "outside_county": "不是本县的单位",
+    "not_campaign_level": "只能申报县（区）、乡镇（街道）或村（居）",
+    "not_in_application": "不是这份申报中的单位",
+    "wrong_state": "该单位当前状态不能这样办理（可能已办理过）",
+    "flagged": "该单位已被动态预警（不再三无），不能通过或命名",
+    "outside_window": "当前不在申报时间窗口内",
+    "period": "这个考核期不能申报（尚未开始，或为滚动期）",
+}
+
+FIELD_NAMES = {
+    "unit_code": "单位代码",
+    "occurred_at": "发生时间",
+    "destination_level": "去向",
+    "headcount": "人数",
+    "skip_level": "越级",
+    "non_reception_site": "非接待场所",
+    "law_related": "涉法涉诉",
+    "category": "问题类别",
+    "petitioner_ref": "来访人登记号",
+    "kind": "事件类型",
+    "summary": "情况摘要",
+    "platform": "发布平台",
+    "attendees": "参会人数",
+    "disputes_found": "排查矛盾纠纷数",
+    "disputes_resolved": "化解数",
+    "rating": "评价结果",
+    "source": "评价来源",
+    "matter_ref": "事项编号",
+    "event_id": "事件编号",
+    "type": "登记类型",
+}
+
+_BY_TYPE = {
+    "missing": "此项必填",
+    "int_parsing": "请填写整数",
+    "int_from_float": "请填写整数",
+    "int_type": "请填写整数",
+    "enum": "请从列表中选择",
+    "literal_error": "请从列表中选择",
+    "datetime_parsing": "请填写正确的日期和时间",
+    "datetime_from_date_parsing": "请填写正确的日期和时间",
+    "datetime_type": "请填写正确的日期和时间",
+    "timezone_aware": "请填写正确的日期和时间",
+    "string_too_short": "此项不能为空",
+    "string_pattern_mismatch": "单位代码应为12位数字",
+    "bool_parsing": "请勾选或不勾选",
+    "unit": "单位登记册中没有这个单位代码",
+    "unit_level": "只能登记县（区）、乡镇（街道）或村（居）的事件",
+    "destination_below_unit": "去向不能低于该单位自身的层级",
+    "future": "发生时间不能晚于现在",
+    "extra_forbidden": "不接受此项",
+    "uuid_parsing": "事件编号无效，请重新打开表单",
+}
+
+
+def _number_in(message: str) -> str:
+    found = re.search(r"-?\d+", message)
+    return found.group(0) if found else ""
+
+
+def field_message(error: dict[str, Any]) -> str:
+    """A refused field, in the desk's words (the API's English message as a last resort)."""
+    kind = str(error.get("type") or "")
+    message = str(error.get("message") or "")
+    field = str(error.get("field") or "")
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"不能小于 {_number_in(message)}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"不能大于 {_number_in(message)}"
+    if kind == "string_too_long":
+        return f"不能超过 {_number_in(message)} 个字"
+    if kind == "value_error" and field == "disputes_resolved":
+        return "化解数不能超过排查矛盾纠纷数"
+    if kind == "value_error" and "NUL" in message:
+        return "含有不允许的字符"
+    return _BY_TYPE.get(kind, f"填写有误（{message}）" if message else "填写有误")
+
+
+def percent(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio * 100:.1f}%"

@@ -1,0 +1,359 @@
+"""The pages. Each reads what it shows through the services with the signed-in user's key;
+every form carries the session's CSRF token, checked before anything is sent on."""
+
+import secrets
+import uuid
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console import forms
+from services.console.pages import (
+    SESSION_COOKIE,
+    SIGNIN_COOKIE,
+    CsrfRefused,
+    render,
+    set_cookie,
+    to_signin,
+)
+from services.console.service import SORT_KEYS, ConsoleService
+from services.console.sessions import Session, SessionStore, tokens_match
+from shared.errors import (
+    EventConflict,
+    InvalidInput,
+    OutOfScope,
+    PeriodNotFound,
+    RateLimited,
+    Unauthenticated,
+)
+from shared.levels import CAMPAIGN_LEVELS
+
+router = APIRouter(include_in_schema=False)
+
+CODE = r"^[0-9]{12}$"
+UnitQuery = Annotated[str | None, Query(pattern=CODE)]
+PeriodQuery = Annotated[str | None, Query(max_length=64)]
+SIGNIN_NOTICES = {
+    "expired": "会话已结束，请重新登录。",
+    "revoked": "密钥已被吊销或已过期，会话已结束。",
+    "signed_out": "已退出。",
+}
+
+
+def console(request: Request) -> ConsoleService:
+    service: ConsoleService = request.app.state.console
+    return service
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def current_session(request: Request) -> Session:
+    store: SessionStore = request.app.state.sessions
+    session = await store.current(request.cookies.get(SESSION_COOKIE), address=_address(request))
+    if session is None:
+        raise Unauthenticated("no session", reason="missing")
+    request.state.session = session
+    return session
+
+
+SessionDep = Annotated[Session, Depends(current_session)]
+
+
+async def checked_form(request: Request, session: SessionDep) -> dict[str, str]:
+    """The posted form, once its CSRF token is this session's."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    if not tokens_match(form.get("csrf_token"), session.csrf_token):
+        raise CsrfRefused("the form's token is not this session's")
+    return form
+
+
+FormDep = Annotated[dict[str, str], Depends(checked_form)]
+
+
+def period_of(request: Request, period: str | None) -> str:
+    service = console(request)
+    if period is None or period == "":
+        return service.default_period()
+    if not service.campaign.get().is_period(period):
+        raise PeriodNotFound(f"no period {period}")
+    return period
+
+
+def within_scope(request: Request, session: Session, code: str) -> None:
+    service = console(request)
+    service.unit(code)
+    if session.scope_code and not service.registry.is_within(code, session.scope_code):
+        raise OutOfScope(f"unit {code} is outside this key's scope")
+
+
+# --- sign in and out ------------------------------------------------------------------------
+
+
+def home_of(role: str) -> str:
+    """A desk key posts events and reads them back, never reports: its home is the form."""
+    return "/record" if role == "desk" else "/overview"
+
+
+@router.get("/")
+async def home(session: SessionDep) -> RedirectResponse:
+    return RedirectResponse(home_of(session.role), status_code=303)
+
+
+@router.get("/signin")
+async def signin_page(request: Request, notice: str = "") -> HTMLResponse:
+    return _signin_form(request, notice=SIGNIN_NOTICES.get(notice, ""))
+
+
+def _signin_form(
+    request: Request, *, notice: str = "", error: str = "", status: int = 200
+) -> HTMLResponse:
+    token = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(32)
+    response = render(
+        request,
+        "signin.html",
+        {"csrf_token": token, "notice": notice, "error": error},
+        status_code=status,
+    )
+    set_cookie(request, response, name=SIGNIN_COOKIE, value=token, max_age=3600)
+    return response
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    form = await request.form()
+    sent = form.get("csrf_token")
+    if not isinstance(sent, str) or not tokens_match(
+        sent, request.cookies.get(SIGNIN_COOKIE) or "\0"
+    ):
+        raise CsrfRefused("the sign-in form's token does not match its cookie")
+    key = form.get("key")
+    store: SessionStore = request.app.state.sessions
+    try:
+        token, session = await store.sign_in(
+            key if isinstance(key, str) else "", address=_address(request)
+        )
+    except Unauthenticated:
+        return _signin_form(request, error="密钥无效、已吊销或已过期。", status=401)
+    except RateLimited:
+        return _signin_form(request, error="失败次数过多，请稍后再试。", status=429)
+    response = RedirectResponse(home_of(session.role), status_code=303)
+    max_age = int(store.lifetime.total_seconds())
+    set_cookie(request, response, name=SESSION_COOKIE, value=token, max_age=max_age)
+    response.delete_cookie(SIGNIN_COOKIE, path="/")
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, session: SessionDep, form: FormDep) -> Response:
+    store: SessionStore = request.app.state.sessions
+    await store.sign_out(session)
+    return to_signin(request, notice="signed_out")
+
+
+# --- 总览 and drill-down ----------------------------------------------------------------------
+
+
+@router.get("/overview")
+async def overview(
+    request: Request,
+    session: SessionDep,
+    unit: UnitQuery = None,
+    period: PeriodQuery = None,
+    sort: Annotated[str, Query(pattern="^(" + "|".join(SORT_KEYS) + ")$")] = "code",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
+) -> HTMLResponse:
+    service = console(request)
+    root = unit or service.home(session)
+    chosen = period_of(request, period)
+    page = await service.overview(
+        session, root=root, period=chosen, sort=sort, descending=order == "desc"
+    )
+    context = {
+        "root": service.unit(root),
+        "trail": service.trail(session, root),
+        "period": chosen,
+        "periods": service.periods(),
+        "sort": sort,
+        "order": order,
+        "campaign_levels": [level.value for level in CAMPAIGN_LEVELS],
+    }
+    return render(request, "overview.html", context | page)
+
+
+@router.get("/search")
+async def search(
+    request: Request,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=100)] = "",
+    unit: UnitQuery = None,
+    period: PeriodQuery = None,
+) -> HTMLResponse:
+    service = console(request)
+    root = unit or service.home(session)
+    within_scope(request, session, root)
+    found = service.search(session, root=root, query=q)
+    context = {
+        "root": service.unit(root),
+        "query": q,
+        "found": found,
+        "period": period_of(request, period),
+    }
+    return render(request, "search.html", context)
+
+
+@router.get("/units/{code}")
+async def unit_page(
+    request: Request,
+    session: SessionDep,
+    code: Annotated[str, Path(pattern=CODE)],
+    period: PeriodQuery = None,
+) -> HTMLResponse:
+    service = console(request)
+    chosen = period_of(request, period)
+    page = await service.unit_page(session, code=code, period=chosen)
+    context = {
+        "period": chosen,
+        "periods": service.periods(),
+        "trail": service.trail(session, code),
+    }
+    return render(request, "unit.html", context | page)
+
+
+@router.get("/events/{event_id}")
+async def event_page(request: Request, session: SessionDep, event_id: uuid.UUID) -> HTMLResponse:
+    found = await console(request).event(session, event_id)
+    return render(request, "event.html", found)
+
+
+# --- 可申报名单 and 预警 -------------------------------------------------------------------------
+
+
+@router.get("/eligible")
+async def eligible(
+    request: Request,
+    session: SessionDep,
+    unit: UnitQuery = None,
+    period: PeriodQuery = None,
+    level: Annotated[str, Query(pattern="^(county|township|village)$")] = "village",
+) -> HTMLResponse:
+    service = console(request)
+    root = unit or service.home(session)
+    chosen = period_of(request, period)
+    page = await service.eligible(session, root=root, period=chosen, level=level)
+    context = {
+        "root": service.unit(root),
+        "period": chosen,
+        "periods": service.periods(),
+        "level": level,
+        "campaign_levels": [lvl.value for lvl in CAMPAIGN_LEVELS],
+    }
+    return render(request, "eligible.html", context | page)
+
+
+@router.get("/eligible/download")
+async def eligible_download(
+    request: Request,
+    session: SessionDep,
+    unit: UnitQuery = None,
+    period: PeriodQuery = None,
+    level: Annotated[str, Query(pattern="^(county|township|village)$")] = "village",
+    file_format: Annotated[str, Query(alias="format", pattern="^(csv|xlsx)$")] = "xlsx",
+) -> Response:
+    service = console(request)
+    params = {
+        "root": unit or service.home(session),
+        "period": period_of(request, period),
+        "level": level,
+        "format": file_format,
+    }
+    content, media_type, disposition = await service.download(
+        session, service="reporting", path="/v1/reports/eligible", params=params
+    )
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+
+
+@router.get("/warnings")
+async def warnings(request: Request, session: SessionDep, unit: UnitQuery = None) -> HTMLResponse:
+    service = console(request)
+    root = unit or service.home(session)
+    items, complete = await service.feeds.warnings(session, root=root)
+    context = {"root": service.unit(root), "warnings": items, "complete": complete}
+    return render(request, "warnings.html", context)
+
+
+# --- 登记 --------------------------------------------------------------------------------------
+
+
+@router.get("/record")
+async def record_form(
+    request: Request,
+    session: SessionDep,
+    kind: Annotated[
+        str, Query(alias="type", pattern="^(" + "|".join(forms.FORM_TYPES) + ")$")
+    ] = "petition_visit",
+    unit: UnitQuery = None,
+) -> HTMLResponse:
+    values = {"unit_code": unit or ""}
+    return _record_page(request, session, kind=kind, values=values, event_id=str(uuid.uuid4()))
+
+
+def _record_page(
+    request: Request,
+    session: Session,
+    *,
+    kind: str,
+    values: dict[str, str],
+    event_id: str,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    context = {
+        "kind": kind,
+        "fields": forms.FIELDS[kind],
+        "values": values,
+        "event_id": event_id,
+        "errors": errors or {},
+        "form_types": forms.FORM_TYPES,
+    }
+    return render(request, "record.html", context, status_code=status)
+
+
+@router.post("/record")
+async def record(request: Request, session: SessionDep, form: FormDep) -> Response:
+    kind = form.get("type", "")
+    event_id = form.get("event_id", "")
+    if kind not in forms.FORM_TYPES:
+        raise InvalidInput(f"no form for {kind!r}")
+    try:
+        uuid.UUID(event_id)
+    except ValueError:
+        raise InvalidInput("the form's event id is not a UUID") from None
+    payload = forms.payload_of(kind, form, event_id=event_id)
+    try:
+        await console(request).record(session, payload)
+    except InvalidInput as refused:
+        errors = forms.field_errors(refused.errors) or {"": "填写有误：" + refused.detail}
+        return _record_page(
+            request, session, kind=kind, values=form, event_id=event_id, errors=errors, status=422
+        )
+    except OutOfScope:
+        errors = {"unit_code": "该单位不在您的密钥范围内，不能为它登记"}
+        return _record_page(
+            request, session, kind=kind, values=form, event_id=event_id, errors=errors, status=403
+        )
+    except EventConflict:
+        errors = {"": "这张表单已经登记过另一份内容，不能再改。请打开新的登记表。"}
+        return _record_page(
+            request, session, kind=kind, values=form, event_id=event_id, errors=errors, status=409
+        )
+    return RedirectResponse(f"/record/{quote(event_id)}", status_code=303)
+
+
+@router.get("/record/{event_id}")
+async def recorded(request: Request, session: SessionDep, event_id: uuid.UUID) -> HTMLResponse:
+    found: dict[str, Any] = await console(request).event(session, event_id)
+    return render(request, "recorded.html", found)

@@ -1,0 +1,186 @@
+"""Signed-in sessions: the key stays on the server, the browser holds only a random token.
+
+The cookie carries the token; the table keys the session by the token's hash and keeps the
+key sealed (AES-GCM) under a key derived from the token, so neither the table alone nor the cookie
+alone gives the key. A session ends at sign-out, `console_session_hours` after sign-in, after
+`console_session_idle_minutes` without a page, and at once when its key is revoked or expires
+(every page checks the key through the shared key cache, which hears of revocations).
+"""
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.console.repository import SessionRepository, SessionRow
+from shared.access.cache import KeyCache
+from shared.db import Database
+from shared.errors import Unauthenticated
+from shared.retry import keep_running
+
+log = structlog.get_logger(__name__)
+
+# A page refreshes a session's last-seen time at most this often (a write per minute, not
+# per page).
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    key_id: str
+    key: str
+    role: str
+    scope_code: str | None
+    csrf_token: str
+
+    @property
+    def authorization(self) -> str:
+        return f"Bearer {self.key}"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def session_id_of(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# AES-GCM under a key derived from the session's token: the table alone cannot give the API
+# key, and a sealed key altered in the table fails to open rather than opening to another key.
+SEAL_CONTEXT = b"sanwu-console-session-key"
+NONCE_BYTES = 12
+
+
+def _cipher(token: str) -> AESGCM:
+    return AESGCM(hashlib.sha256(SEAL_CONTEXT + b"\x00" + token.encode()).digest())
+
+
+def seal(key: str, token: str) -> bytes:
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return nonce + _cipher(token).encrypt(nonce, key.encode(), SEAL_CONTEXT)
+
+
+def unseal(sealed: bytes, token: str) -> str | None:
+    """The key, or None when the sealed bytes do not open with this token."""
+    try:
+        plain = _cipher(token).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], SEAL_CONTEXT)
+    except InvalidTag:
+        return None
+    return plain.decode()
+
+
+def tokens_match(sent: str | None, expected: str) -> bool:
+    return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+class SessionStore:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        keys: KeyCache,
+        lifetime: timedelta,
+        idle: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.keys = keys
+        self.lifetime = lifetime
+        self.idle = idle
+        self.clock = clock
+
+    async def sign_in(self, key: str, *, address: str) -> tuple[str, Session]:
+        """The new session's token and the session; Unauthenticated for a bad key."""
+        key = key.strip()
+        principal = await self.keys.authenticate(f"Bearer {key}", address=address)
+        token = new_token()
+        now = self.clock()
+        row = SessionRow(
+            session_id=session_id_of(token),
+            key_id=principal.key_id,
+            sealed_key=seal(key, token),
+            role=principal.role.value,
+            scope_code=principal.scope_code,
+            csrf_token=new_token(),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + self.lifetime,
+        )
+        async with self.db.connection(commits=True) as connection:
+            await SessionRepository(connection).insert(row)
+        log.info("console_signed_in", key_id=principal.key_id, role=row.role)
+        session = self._session(row, token)
+        assert session is not None  # sealed just now with this token
+        return token, session
+
+    async def current(self, token: str | None, *, address: str) -> Session | None:
+        """The session of a cookie's token, None when there is none or it has ended. A key
+        revoked or expired since sign-in ends every session of that key (Unauthenticated)."""
+        if not token:
+            return None
+        async with self.db.connection(commits=True) as connection:
+            repository = SessionRepository(connection)
+            row = await repository.get(session_id_of(token))
+            if row is None:
+                return None
+            now = self.clock()
+            if row.expires_at <= now or row.last_seen_at + self.idle <= now:
+                await repository.delete(row.session_id)
+                return None
+            if now - row.last_seen_at >= TOUCH_EVERY:
+                await repository.touch(row.session_id, seen_at=now)
+        session = self._session(row, token)
+        if session is None:  # altered in the table: it opens to nothing
+            return None
+        try:
+            await self.keys.authenticate(session.authorization, address=address)
+        except Unauthenticated:
+            await self.end_sessions_of(session.key_id)
+            raise
+        return session
+
+    async def sign_out(self, session: Session) -> None:
+        async with self.db.connection(commits=True) as connection:
+            await SessionRepository(connection).delete(session.session_id)
+
+    async def end_sessions_of(self, key_id: str) -> None:
+        async with self.db.connection(commits=True) as connection:
+            ended = await SessionRepository(connection).delete_of_key(key_id)
+        log.info("console_sessions_ended", key_id=key_id, sessions=ended)
+
+    async def purge_expired(self) -> int:
+        now = self.clock()
+        async with self.db.connection(commits=True) as connection:
+            return await SessionRepository(connection).delete_expired(
+                now=now, idle_since=now - self.idle
+            )
+
+    async def keep_purging(self, interval: float = 600.0) -> None:
+        async def purge_then_wait() -> None:
+            await self.purge_expired()
+            await asyncio.sleep(interval)
+
+        await keep_running(purge_then_wait, event="console_session_purge")
+
+    @staticmethod
+    def _session(row: SessionRow, token: str) -> Session | None:
+        key = unseal(row.sealed_key, token)
+        if key is None:
+            return None
+        return Session(
+            session_id=row.session_id,
+            key_id=row.key_id,
+            key=key,
+            role=row.role,
+            scope_code=row.scope_code,
+            csrf_token=row.csrf_token,
+        )

@@ -1,0 +1,118 @@
+"""The console tests: the four services and the console as real processes (tests/support/
+console.py), a real headless Chromium (Debian's package, launched by Playwright, which never
+downloads a browser of its own), and screenshots of what each test checks, under
+tests/console/screenshots/ (emptied at the start of each run)."""
+
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import Browser, Page, Request, async_playwright
+
+from shared.access.models import Role
+from tests.conftest import COUNTY, DEMO_UNITS, SIBLING_TOWNSHIP, TOWNSHIP
+from tests.support.console import ConsoleStack, running_console
+from tests.support.stack import IsolatedStack
+
+CITY = "340700000000"
+PROVINCE = "340000000000"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_INSTALLED = CHROMIUM.exists()
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+KEYS = {
+    "county_reader": (Role.reader, COUNTY),
+    "county_desk": (Role.desk, COUNTY),
+    "township_reader": (Role.reader, TOWNSHIP),
+    "sibling_desk": (Role.desk, SIBLING_TOWNSHIP),
+    "county_bureau": (Role.bureau, COUNTY),
+    "city_bureau": (Role.bureau, CITY),
+    "province_bureau": (Role.bureau, PROVINCE),
+}
+LOOPBACK = {"127.0.0.1", "localhost"}
+
+
+@pytest.fixture(scope="package")
+async def console_stack(
+    stack: IsolatedStack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ConsoleStack]:
+    async with running_console(
+        registry=[DEMO_UNITS], keys=KEYS, log_dir=tmp_path_factory.mktemp("console-logs")
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+def screenshots() -> Path:
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture(scope="package")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM_INSTALLED:
+        pytest.fail("Debian's chromium is not installed (deploy/install-system.sh installs it)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield launched
+        await launched.close()
+
+
+class Visit:
+    """A browser tab on the console that remembers every request it made."""
+
+    def __init__(self, page: Page, *, base_url: str, screenshots: Path) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.screenshots = screenshots
+        self.hosts: set[str] = set()
+        page.on("request", self._seen)
+
+    def _seen(self, request: Request) -> None:
+        self.hosts.add(urlsplit(request.url).hostname or request.url)
+
+    async def goto(self, path: str) -> None:
+        await self.page.goto(self.base_url + path)
+
+    async def sign_in(self, key: str) -> None:
+        await self.goto("/signin")
+        await self.page.get_by_label("接口密钥").fill(key)
+        await self.page.get_by_role("button", name="登录").click()
+        await self.page.wait_for_url(lambda url: "/signin" not in url)
+
+    async def shot(self, name: str) -> Path:
+        """A screenshot of the page as it stands; the page must show no stack trace."""
+        content = await self.page.content()
+        assert "Traceback" not in content and 'File "/' not in content
+        path = self.screenshots / f"{name}.png"
+        await self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+async def visit(
+    browser: Browser, console_stack: ConsoleStack, screenshots: Path
+) -> AsyncIterator[Callable[..., Awaitable[Visit]]]:
+    """Opens tabs, each in a context of its own (its own cookies); afterwards, every request
+    any of them made went to the loopback address."""
+    opened: list[Visit] = []
+    contexts = []
+
+    async def open_tab(*, width: int = 1366, height: int = 768) -> Visit:
+        context = await browser.new_context(
+            viewport={"width": width, "height": height}, locale="zh-CN"
+        )
+        contexts.append(context)
+        tab = Visit(
+            await context.new_page(), base_url=console_stack.console_url, screenshots=screenshots
+        )
+        opened.append(tab)
+        return tab
+
+    yield open_tab
+    for context in contexts:
+        await context.close()
+    for tab in opened:
+        assert tab.hosts <= LOOPBACK, f"the browser left the machine: {tab.hosts}"

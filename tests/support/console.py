@@ -1,0 +1,95 @@
+"""The console and the four services behind it as real uvicorn processes, on free ports, on a
+database and topic prefix of their own (the demo registry, the keys the tests name, the
+applications window open all year), for a real browser to talk to."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.console.config import ConsoleSettings
+from shared import kafka
+from shared.config import Settings
+from tests.support.pipeline import KeySpecs, prepare
+from tests.support.processes import Supervisor, free_port, uvicorn, wait_healthy
+from tests.support.stack import KAFKA_BOOTSTRAP, create_database, drop_database, new_stack
+
+SERVICES = {
+    "intake": "services.intake.main:create_app",
+    "evaluation": "services.evaluation.main:create_app",
+    "reporting": "services.reporting.main:create_app",
+    "applications": "services.applications.main:create_app",
+    "console": "services.console.main:create_app",
+}
+
+
+@dataclass
+class ConsoleStack:
+    settings: Settings
+    env: dict[str, str]
+    urls: dict[str, str]  # by service name, console included
+    keys: dict[str, str]
+    supervisor: Supervisor
+
+    @property
+    def console_url(self) -> str:
+        return self.urls["console"]
+
+    def console_settings(self, **overrides: object) -> ConsoleSettings:
+        """Settings for a console run in-process against the same services."""
+        return ConsoleSettings(
+            **{
+                "environment": "test",
+                "database_url": self.settings.database_url,
+                "topic_prefix": self.settings.topic_prefix,
+                "intake_url": self.urls["intake"],
+                "evaluation_url": self.urls["evaluation"],
+                "reporting_url": self.urls["reporting"],
+                "applications_url": self.urls["applications"],
+                "registry_refresh_seconds": 0.3,
+                **overrides,
+            }
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_console(
+    *, registry: list[Path], keys: KeySpecs, log_dir: Path
+) -> AsyncIterator[ConsoleStack]:
+    stack = new_stack()
+    settings = Settings(
+        environment="test", database_url=stack.database_url, topic_prefix=stack.topic_prefix
+    )
+    await create_database(stack.database)
+    supervisor: Supervisor | None = None
+    try:
+        created = await prepare(settings, registry=registry, keys=keys)
+        ports = {name: free_port() for name in SERVICES}
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        env = stack.env() | {
+            "SANWU_KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP,
+            "SANWU_REGISTRY_REFRESH_SECONDS": "0.3",
+            "SANWU_EVALUATION_POLL_MS": "50",
+            "SANWU_STATUS_RELAY_IDLE_POLL_SECONDS": "0.2",
+            "SANWU_APPLICATIONS_RELAY_IDLE_POLL_SECONDS": "0.2",
+            "SANWU_APPLICATION_WINDOW": "01-01/12-31",
+            "SANWU_LOG_JSON": "false",
+            **{f"SANWU_{name.upper()}_URL": url for name, url in urls.items() if name != "console"},
+        }
+        supervisor = Supervisor(env=env, log_dir=log_dir)
+        for name, factory in SERVICES.items():
+            supervisor.add(name, uvicorn(factory, ports[name]))
+        supervisor.start_all()  # together: each then waited for in turn
+        for name, process in supervisor.processes.items():
+            assert process.popen is not None
+            wait_healthy(f"{urls[name]}/healthz", process.popen, timeout=120)
+        yield ConsoleStack(
+            settings=settings, env=env, urls=urls, keys=created, supervisor=supervisor
+        )
+    finally:
+        if supervisor is not None:
+            supervisor.stop_all()
+        await drop_database(stack.database)
+        with contextlib.suppress(Exception):
+            names = [t.name for t in kafka.topic_specs(settings)]
+            await kafka.delete_topics(settings, names)
