@@ -14,6 +14,7 @@ import typer
 import uvloop
 
 from bench import (
+    console,
     end_to_end,
     evaluation_rebuild,
     growth,
@@ -38,6 +39,7 @@ STAGES: list[Stage] = [
     evaluation_rebuild.STAGE,
     end_to_end.STAGE,
     reporting.STAGE,
+    console.STAGE,
     growth.STAGE,
 ]
 

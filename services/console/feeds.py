@@ -23,6 +23,8 @@ class Followed:
     cursor: str | None = None
     caught_up: bool = False
     warnings: dict[str, dict[str, Any]] = field(default_factory=dict)  # by warning_id
+    newest: dict[str, datetime] = field(default_factory=dict)  # when each was raised or cleared
+    open: int = 0  # of the warnings, those not cleared: kept as they arrive, for the overview
     last_change: datetime | None = None
 
 
@@ -35,10 +37,23 @@ class Feeds:
     async def warnings(self, session: Session, *, root: str) -> tuple[list[dict[str, Any]], bool]:
         """Every warning under the root at its newest version, newest first, and whether the
         feed was read to its end."""
+        followed = await self._followed_warnings(session, root=root)
+        order = followed.newest
+        items = sorted(
+            followed.warnings.values(), key=lambda w: order[w["warning_id"]], reverse=True
+        )
+        return items, followed.caught_up
+
+    async def open_warnings(self, session: Session, *, root: str) -> tuple[int, bool]:
+        """How many warnings under the root are open, and whether the feed was read to its
+        end."""
+        followed = await self._followed_warnings(session, root=root)
+        return followed.open, followed.caught_up
+
+    async def _followed_warnings(self, session: Session, *, root: str) -> Followed:
         followed = _kept(self._warnings, root)
         await self._follow(session, followed, path="/v1/warnings", root=root, apply=_warning)
-        items = sorted(followed.warnings.values(), key=_newest, reverse=True)
-        return items, followed.caught_up
+        return followed
 
     async def last_change(self, session: Session, *, root: str) -> tuple[datetime | None, bool]:
         followed = _kept(self._changes, root)
@@ -76,9 +91,15 @@ def _kept(kept: OrderedDict[str, Followed], root: str) -> Followed:
 
 
 def _warning(followed: Followed, item: dict[str, Any]) -> None:
-    known = followed.warnings.get(item["warning_id"])
-    if known is None or known["version"] < item["version"]:
-        followed.warnings[item["warning_id"]] = item
+    warning_id = item["warning_id"]
+    known = followed.warnings.get(warning_id)
+    if known is not None and known["version"] >= item["version"]:
+        return
+    followed.open += (item["cleared_at"] is None) - (
+        known is not None and known["cleared_at"] is None
+    )
+    followed.warnings[warning_id] = item
+    followed.newest[warning_id] = _newest(item)
 
 
 def _change(followed: Followed, item: dict[str, Any]) -> None:

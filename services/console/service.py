@@ -99,8 +99,9 @@ class ConsoleService:
             session=session,
             params={"root": root, "period": period},
         )
-        (warnings, warnings_complete), (last_change, changes_complete) = await asyncio.gather(
-            self.feeds.warnings(session, root=root), self.feeds.last_change(session, root=root)
+        (open_warnings, warnings_complete), (last_change, changes_complete) = await asyncio.gather(
+            self.feeds.open_warnings(session, root=root),
+            self.feeds.last_change(session, root=root),
         )
         children = sorted(summary["children"], key=_child_sort_key(sort), reverse=descending)
         return {
@@ -109,7 +110,7 @@ class ConsoleService:
                 (lvl, summary["levels"][lvl]) for lvl in CAMPAIGN_LEVELS if lvl in summary["levels"]
             ],
             "children": children,
-            "open_warnings": sum(1 for w in warnings if w["cleared_at"] is None),
+            "open_warnings": open_warnings,
             "warnings_complete": warnings_complete,
             "last_change": last_change,
             "changes_complete": changes_complete,

@@ -1,0 +1,31 @@
+"""The warnings the console keeps per root from reporting's feed: the newest version of each,
+and the open ones counted as they arrive."""
+
+from typing import Any
+
+from services.console.feeds import Followed, _warning
+
+
+def warning(warning_id: str, version: int, *, cleared: bool) -> dict[str, Any]:
+    return {
+        "warning_id": warning_id,
+        "version": version,
+        "raised_at": "2018-06-03T09:30:00+08:00",
+        "cleared_at": "2018-06-05T10:00:00+08:00" if cleared else None,
+    }
+
+
+def test_open_warnings_follow_raises_clears_and_ignore_older_versions() -> None:
+    followed = Followed()
+    for item in (
+        warning("a", 1, cleared=False),
+        warning("b", 1, cleared=False),
+        warning("a", 2, cleared=True),  # a cleared
+        warning("a", 1, cleared=False),  # an older version again: changes nothing
+        warning("b", 1, cleared=False),  # the same version again
+    ):
+        _warning(followed, item)
+
+    assert followed.open == 1
+    assert {w: i["version"] for w, i in followed.warnings.items()} == {"a": 2, "b": 1}
+    assert followed.newest["a"] > followed.newest["b"]  # cleared after b was raised
