@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help deps venv up down status migrate demo run test test-fast test-faults test-faults-long test-cluster lint format clean bench bench-quick bench-compare
 
 help:
-	@echo "make run        start everything (stack, migrations, demo data, three services)"
+	@echo "make run        start everything (stack, migrations, demo data, the services, the console)"
 	@echo "make test       run the whole suite against the real PostgreSQL and Kafka"
 	@echo "make up / down  start / stop the local PostgreSQL and Kafka"
 	@echo "make test-cluster  the ledger test on a three-node Kafka cluster of its own"

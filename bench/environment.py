@@ -113,7 +113,7 @@ class BenchEnvironment:
         model = like or settings.events_topic
         spec = next(t for t in kafka.topic_specs(settings) if t.name == model)
         topic = f"{self.topic_prefix}{name}"
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        admin = kafka.admin(settings)
         await admin.start()
         try:
             await admin.create_topics(

@@ -23,6 +23,7 @@ from bench.report import GrowthSeries, Result, Target
 from bench.stage import BenchContext, Stage
 from services.evaluation.config import EvaluationSettings
 from services.evaluation.rebuild import RebuildReport, rebuild, topic_reader
+from shared import kafka
 from shared.access.models import Role
 from shared.events import EventRecord
 
@@ -135,7 +136,7 @@ async def produce(
     partitions = list(range(PARTITIONS))
     started = time.perf_counter()
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka.client_options(settings),
         acks=1,
         linger_ms=20,
         max_batch_size=1024 * 1024,

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import asyncpg
 import sqlalchemy as sa
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.environment import BenchEnvironment
 from bench.services import CLOCK_TICKS
@@ -88,7 +87,7 @@ async def scalar(env: BenchEnvironment, statement: str, **params: object) -> int
 async def consumer_lag(env: BenchEnvironment, *, topic: str, group: str) -> int:
     """Messages on `topic` that `group` has not committed yet."""
     ends = await kafka.end_offsets(env.settings(), topic)
-    admin = AIOKafkaAdminClient(bootstrap_servers=env.settings().kafka_bootstrap_servers)
+    admin = kafka.admin(env.settings())
     await admin.start()
     try:
         committed = await kafka.committed_offsets(admin, group, list(ends))

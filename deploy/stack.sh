@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# The local stack: a project-local PostgreSQL cluster and a single-node Apache Kafka (KRaft),
-# both on loopback, data under .stack/ in the checkout.
+# The local stack: a project-local PostgreSQL cluster and Apache Kafka (KRaft), both on loopback,
+# data under .stack/ in the checkout. Kafka is one combined broker and controller, or a cluster
+# when SANWU_KAFKA_BROKERS (or KAFKA_BROKERS) is above 1: node N's ports are the base ports
+# (SANWU_KAFKA_PORT, SANWU_KAFKA_CONTROLLER_PORT) plus 10 × (N - 1).
 #
 #   deploy/stack.sh up        start both (idempotent) and wait until each answers
 #   deploy/stack.sh down      stop both
 #   deploy/stack.sh status    say what runs
 #   deploy/stack.sh pg-stop | pg-kill | pg-start | kafka-stop | kafka-start | kafka-kill
-#                             single parts, for fault tests
+#                             single parts, for fault tests (kafka-* act on every node)
+#   deploy/stack.sh kafka-node-stop | kafka-node-kill | kafka-node-start N
+#                             one Kafka node by its node id
+#   deploy/stack.sh kafka-leader     the node id of the active controller
+#   deploy/stack.sh kafka-env        the SANWU_KAFKA_* settings clients of this stack need
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +21,12 @@ PG_PORT="${SANWU_PG_PORT:-55432}"
 KAFKA_PORT="${SANWU_KAFKA_PORT:-59092}"
 CONTROLLER_PORT="${SANWU_KAFKA_CONTROLLER_PORT:-59093}"
 KAFKA_HEAP="${SANWU_KAFKA_HEAP:-512m}"
+CONTROLLER_HEAP="${SANWU_KAFKA_CONTROLLER_HEAP:-256m}"
+PORT_STRIDE=10
+# An extra SASL_SSL listener (SCRAM-SHA-256/512) per broker: its base port, the broker's
+# certificate chain and unencrypted PKCS#8 key in PEM, and one SCRAM user created when the
+# storage is formatted (the same SANWU_KAFKA_USERNAME and password settings clients read).
+SASL_SSL_PORT="${SANWU_KAFKA_SASL_SSL_PORT:-}"
 
 mkdir -p "$STACK"
 PG_DIR="$STACK/pg"
@@ -30,8 +42,8 @@ fi
 PG_DATA="$PG_DIR/data"
 PG_LOG="$PG_DIR/postgres.log"
 KAFKA_DIR="$STACK/kafka"
-KAFKA_LIBS="$KAFKA_DIR/libs"
-KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_LIBS="${SANWU_KAFKA_LIBS:-$KAFKA_DIR/libs}"
+KAFKA_TOOLS="$KAFKA_DIR/tools"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -116,6 +128,7 @@ kafka_libs() {
   [ -f "$KAFKA_LIBS/.complete" ] && cmp -s "$ROOT/deploy/kafka/pom.xml" "$KAFKA_LIBS/.complete" && return
   command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Kafka: apt-get install maven"
   log "resolving Kafka jars from Maven Central (deploy/kafka/pom.xml)"
+  mkdir -p "$KAFKA_DIR"
   rm -rf "$KAFKA_LIBS"; mkdir -p "$KAFKA_LIBS"
   mvn -q -B -Dstyle.color=never -f "$ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" >"$KAFKA_DIR/maven.log" 2>&1 \
@@ -123,80 +136,299 @@ kafka_libs() {
   cp "$ROOT/deploy/kafka/pom.xml" "$KAFKA_LIBS/.complete"
 }
 
-kafka_java() {  # kafka_java MAINCLASS ARGS...
+# The command-line tools (kafka-metadata-quorum), only for clusters: one jar beside the broker's.
+kafka_tools() {
+  local pom="$ROOT/deploy/kafka/tools/pom.xml"
+  [ -f "$KAFKA_TOOLS/.complete" ] && cmp -s "$pom" "$KAFKA_TOOLS/.complete" && return
+  log "resolving the Kafka tools from Maven Central (deploy/kafka/tools/pom.xml)"
+  rm -rf "$KAFKA_TOOLS"; mkdir -p "$KAFKA_TOOLS"
+  mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DexcludeTransitive=true \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_TOOLS" >"$KAFKA_DIR/maven-tools.log" 2>&1 \
+    || { cat "$KAFKA_DIR/maven-tools.log" >&2; die "Maven could not resolve the Kafka tools"; }
+  cp "$pom" "$KAFKA_TOOLS/.complete"
+}
+
+kafka_java() {  # kafka_java MAINCLASS ARGS...  (heap: KAFKA_HEAP)
   java "-Xms128m" "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
     "-Dlog4j2.configurationFile=$ROOT/deploy/kafka/log4j2.properties" \
     -cp "$KAFKA_LIBS/*" "$@"
 }
 
-kafka_config() {
-  mkdir -p "$KAFKA_DIR/data"
-  cat >"$KAFKA_DIR/server.properties" <<EOF
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$KAFKA_DIR/data
+# How many brokers and separate controllers (0: every broker is also a controller). A stack
+# directory keeps the layout its storage was formatted for.
+kafka_layout() {
+  local wanted_brokers="${SANWU_KAFKA_BROKERS:-${KAFKA_BROKERS:-}}"
+  local wanted_controllers="${SANWU_KAFKA_CONTROLLERS:-${KAFKA_CONTROLLERS:-}}"
+  local saved_brokers="" saved_controllers=""
+  if [ -f "$KAFKA_DIR/layout" ]; then
+    read -r saved_brokers saved_controllers <"$KAFKA_DIR/layout"
+  elif [ -f "$KAFKA_DIR/data/meta.properties" ]; then
+    saved_brokers=1 saved_controllers=0
+  fi
+  BROKERS="${wanted_brokers:-${saved_brokers:-1}}"
+  CONTROLLERS="${wanted_controllers:-${saved_controllers:-0}}"
+  [[ "$BROKERS" =~ ^[1-9][0-9]*$ && "$CONTROLLERS" =~ ^[0-9]+$ ]] \
+    || die "KAFKA_BROKERS must be 1 or more and KAFKA_CONTROLLERS 0 or more"
+  if [ -n "$saved_brokers" ] && [ "$BROKERS $CONTROLLERS" != "$saved_brokers $saved_controllers" ]; then
+    die "$STACK holds Kafka with $saved_brokers broker(s) and $saved_controllers separate controller(s), not $BROKERS and $CONTROLLERS: use another SANWU_STACK_DIR"
+  fi
+  NODES=$((BROKERS + CONTROLLERS))
+  REPLICAS=$((BROKERS < 3 ? BROKERS : 3))
+  MIN_ISR=$((REPLICAS > 2 ? 2 : 1))  # two of three; a pair must survive the loss of one
+}
+
+single() { [ "$NODES" = 1 ]; }
+is_broker() { [ "$1" -le "$BROKERS" ]; }
+is_controller() { [ "$CONTROLLERS" = 0 ] || [ "$1" -gt "$BROKERS" ]; }
+# Node 1 of a single-node stack keeps the layout it always had: everything in kafka/.
+node_dir() { if single; then echo "$KAFKA_DIR"; else echo "$KAFKA_DIR/node-$1"; fi; }
+client_port() { echo $((KAFKA_PORT + PORT_STRIDE * ($1 - 1))); }
+secure_port() { echo $((SASL_SSL_PORT + PORT_STRIDE * ($1 - 1))); }
+controller_port() {
+  if [ "$CONTROLLERS" = 0 ]; then echo $((CONTROLLER_PORT + PORT_STRIDE * ($1 - 1)))
+  else echo $((CONTROLLER_PORT + PORT_STRIDE * ($1 - BROKERS - 1))); fi
+}
+# The port that answers once the node serves: a broker's client port, a controller's own.
+node_port() { if is_broker "$1"; then client_port "$1"; else controller_port "$1"; fi; }
+node_roles() {
+  if is_broker "$1" && is_controller "$1"; then echo broker,controller
+  elif is_broker "$1"; then echo broker; else echo controller; fi
+}
+node_ids() { seq 1 "$NODES"; }
+
+voters() {
+  local id list=()
+  for id in $(node_ids); do
+    is_controller "$id" && list+=("$id@127.0.0.1:$(controller_port "$id")")
+  done
+  local IFS=,; echo "${list[*]}"
+}
+
+bootstrap_servers() {
+  local id list=()
+  for ((id = 1; id <= BROKERS; id++)); do list+=("127.0.0.1:$(client_port "$id")"); done
+  local IFS=,; echo "${list[*]}"
+}
+
+pem_inline() { awk '{ printf "%s\\n", $0 }' "$1"; }  # a PEM file as one properties value
+
+kafka_password() {
+  if [ -n "${SANWU_KAFKA_PASSWORD_FILE:-}" ]; then head -1 "$SANWU_KAFKA_PASSWORD_FILE"
+  else printf '%s' "${SANWU_KAFKA_PASSWORD:-}"; fi
+}
+
+node_listeners() {  # node_listeners ID: the listeners, advertised listeners and protocol map
+  local id=$1 listeners=() advertised=() map="CONTROLLER:PLAINTEXT"
+  if is_broker "$id"; then
+    listeners+=("PLAINTEXT://127.0.0.1:$(client_port "$id")")
+    advertised+=("PLAINTEXT://127.0.0.1:$(client_port "$id")")
+    map+=",PLAINTEXT:PLAINTEXT"
+    if [ -n "$SASL_SSL_PORT" ]; then
+      listeners+=("SASL_SSL://127.0.0.1:$(secure_port "$id")")
+      advertised+=("SASL_SSL://127.0.0.1:$(secure_port "$id")")
+      map+=",SASL_SSL:SASL_SSL"
+    fi
+  fi
+  is_controller "$id" && listeners+=("CONTROLLER://127.0.0.1:$(controller_port "$id")")
+  local IFS=,
+  echo "listeners=${listeners[*]}"
+  is_broker "$id" && echo "advertised.listeners=${advertised[*]}"
+  echo "controller.listener.names=CONTROLLER"
+  is_broker "$id" && echo "inter.broker.listener.name=PLAINTEXT"
+  echo "listener.security.protocol.map=$map"
+}
+
+secure_listener_config() {
+  [ -f "${SANWU_KAFKA_TLS_CERT:-}" ] && [ -f "${SANWU_KAFKA_TLS_KEY:-}" ] \
+    || die "SANWU_KAFKA_SASL_SSL_PORT needs SANWU_KAFKA_TLS_CERT and SANWU_KAFKA_TLS_KEY (PEM files)"
+  cat <<EOF
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.certificate.chain=$(pem_inline "$SANWU_KAFKA_TLS_CERT")
+listener.name.sasl_ssl.ssl.keystore.key=$(pem_inline "$SANWU_KAFKA_TLS_KEY")
+EOF
+}
+
+kafka_node_config() {  # kafka_node_config ID
+  local id=$1 dir; dir="$(node_dir "$1")"
+  mkdir -p "$dir/data"
+  (
+    umask 077  # the secure listener's key may be in it
+    {
+      echo "process.roles=$(node_roles "$id")"
+      echo "node.id=$id"
+      echo "controller.quorum.voters=$(voters)"
+      node_listeners "$id"
+      cat <<EOF
+log.dirs=$dir/data
 auto.create.topics.enable=false
 num.partitions=6
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=$REPLICAS
 offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=$REPLICAS
+transaction.state.log.min.isr=$MIN_ISR
+share.coordinator.state.topic.replication.factor=$REPLICAS
+share.coordinator.state.topic.min.isr=$MIN_ISR
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=33554432
 delete.topic.enable=true
 EOF
-  if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
-    log "formatting Kafka storage"
-    local cluster_id
-    cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid | tail -1)"
-    kafka_java kafka.tools.StorageTool format -t "$cluster_id" \
-      -c "$KAFKA_DIR/server.properties" >/dev/null
-  fi
+      if ! single; then
+        echo "default.replication.factor=$REPLICAS"
+        echo "min.insync.replicas=$MIN_ISR"
+      fi
+      if [ -n "$SASL_SSL_PORT" ] && is_broker "$id"; then secure_listener_config; fi
+    } >"$dir/server.properties"
+  )
 }
 
-kafka_running() { [ -f "$KAFKA_PID" ] && kill -0 "$(cat "$KAFKA_PID")" 2>/dev/null; }
+cluster_id() {  # one id for every node of the stack, made when the first is formatted
+  if single; then kafka_java kafka.tools.StorageTool random-uuid | tail -1; return; fi
+  [ -f "$KAFKA_DIR/cluster.id" ] \
+    || kafka_java kafka.tools.StorageTool random-uuid | tail -1 >"$KAFKA_DIR/cluster.id"
+  cat "$KAFKA_DIR/cluster.id"
+}
 
-kafka_start() {
-  if port_open "$KAFKA_PORT"; then
-    log "Kafka already answers on 127.0.0.1:$KAFKA_PORT"; return
+kafka_format() {  # kafka_format ID: once per node
+  local dir; dir="$(node_dir "$1")"
+  [ -f "$dir/data/meta.properties" ] && return
+  if single; then log "formatting Kafka storage"; else log "formatting Kafka storage of node $1"; fi
+  local scram=()
+  if [ -n "$SASL_SSL_PORT" ] && [ -n "${SANWU_KAFKA_USERNAME:-}" ]; then
+    local user="$SANWU_KAFKA_USERNAME" password; password="$(kafka_password)"
+    scram=(--add-scram "SCRAM-SHA-256=[name=$user,password=$password]"
+      --add-scram "SCRAM-SHA-512=[name=$user,password=$password]")
   fi
+  kafka_java kafka.tools.StorageTool format -t "$(cluster_id)" -c "$dir/server.properties" \
+    "${scram[@]}" >/dev/null
+  single || echo "$BROKERS $CONTROLLERS" >"$KAFKA_DIR/layout"
+}
+
+node_pid_file() { echo "$(node_dir "$1")/kafka.pid"; }
+node_running() { local f; f="$(node_pid_file "$1")"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+node_name() { if single; then echo Kafka; else echo "Kafka node $1 ($(node_roles "$1"))"; fi; }
+
+kafka_node_launch() {  # kafka_node_launch ID
+  local id=$1 dir heap=$KAFKA_HEAP; dir="$(node_dir "$1")"
+  is_broker "$id" || heap=$CONTROLLER_HEAP
+  kafka_node_config "$id"
+  kafka_format "$id"
+  setsid bash -c "$(declare -f kafka_java); KAFKA_LIBS='$KAFKA_LIBS' KAFKA_HEAP='$heap' ROOT='$ROOT' \
+    kafka_java kafka.Kafka '$dir/server.properties'" \
+    >"$dir/server.log" 2>&1 </dev/null &
+  echo $! >"$(node_pid_file "$id")"
+}
+
+kafka_node_wait() {  # kafka_node_wait ID
+  local id=$1
+  wait_for 90 "$(node_name "$id") (127.0.0.1:$(node_port "$id"))" port_open "$(node_port "$id")" \
+    || { tail -30 "$(node_dir "$id")/server.log" >&2; die "$(node_name "$id") did not start"; }
+}
+
+kafka_preflight() {
   command -v java >/dev/null || die "Java 17+ is needed to run Kafka: apt-get install openjdk-17-jre-headless"
   kafka_libs
-  kafka_config
-  setsid bash -c "$(declare -f kafka_java); KAFKA_LIBS='$KAFKA_LIBS' KAFKA_HEAP='$KAFKA_HEAP' ROOT='$ROOT' \
-    kafka_java kafka.Kafka '$KAFKA_DIR/server.properties'" \
-    >"$KAFKA_DIR/server.log" 2>&1 </dev/null &
-  echo $! >"$KAFKA_PID"
-  wait_for 90 "Kafka (127.0.0.1:$KAFKA_PORT)" port_open "$KAFKA_PORT" \
-    || { tail -30 "$KAFKA_DIR/server.log" >&2; die "Kafka did not start"; }
+  single || kafka_tools  # now rather than when a fault test first asks for the leader
 }
 
-kafka_stop() {  # kafka_stop [SIGNAL]
-  kafka_running || { rm -f "$KAFKA_PID"; return 0; }
-  local pid; pid="$(cat "$KAFKA_PID")"
-  kill "-${1:-TERM}" -- "-$pid" 2>/dev/null || kill "-${1:-TERM}" "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + 60))
-  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null || true
-  while port_open "$KAFKA_PORT"; do sleep 0.2; done
-  rm -f "$KAFKA_PID"
-  log "Kafka stopped"
+answers() {  # answers ID: whether the node serves already (and says so)
+  port_open "$(node_port "$1")" || return 1
+  log "$(node_name "$1") already answers on 127.0.0.1:$(node_port "$1")"
+}
+
+# Every node is launched before any is waited for: a broker serves only once a quorum of
+# controllers has formed.
+kafka_start() {
+  local id launched=()
+  for id in $(node_ids); do
+    answers "$id" && continue
+    [ ${#launched[@]} -gt 0 ] || kafka_preflight
+    kafka_node_launch "$id"
+    launched+=("$id")
+  done
+  for id in "${launched[@]}"; do kafka_node_wait "$id"; done
+}
+
+kafka_node_start() {  # kafka_node_start ID
+  check_node "$1"
+  answers "$1" && return
+  kafka_preflight
+  kafka_node_launch "$1"
+  kafka_node_wait "$1"
+}
+
+# Send the signal to every node named, then wait for each: nodes stopping together do not
+# wait one after the other for a controller that is going away too.
+kafka_nodes_stop() {  # kafka_nodes_stop SIGNAL ID...
+  local signal=$1 id; shift
+  local -A pids=()
+  for id in "$@"; do
+    if node_running "$id"; then pids[$id]="$(cat "$(node_pid_file "$id")")"
+    else rm -f "$(node_pid_file "$id")"; fi
+  done
+  for id in "$@"; do
+    [ -n "${pids[$id]:-}" ] || continue
+    kill "-$signal" -- "-${pids[$id]}" 2>/dev/null || kill "-$signal" "${pids[$id]}" 2>/dev/null || true
+  done
+  for id in "$@"; do
+    [ -n "${pids[$id]:-}" ] || continue
+    local pid=${pids[$id]} deadline=$((SECONDS + 60))
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null || true
+    while port_open "$(node_port "$id")"; do sleep 0.2; done
+    rm -f "$(node_pid_file "$id")"
+    if single; then log "Kafka stopped"; else log "$(node_name "$id") stopped ($signal)"; fi
+  done
+}
+
+kafka_stop() {  # kafka_stop [SIGNAL]: brokers first, then separate controllers
+  local brokers=() controllers=() id
+  for id in $(node_ids); do
+    if is_broker "$id"; then brokers+=("$id"); else controllers+=("$id"); fi
+  done
+  kafka_nodes_stop "${1:-TERM}" "${brokers[@]}"
+  [ ${#controllers[@]} = 0 ] || kafka_nodes_stop "${1:-TERM}" "${controllers[@]}"
+}
+
+check_node() {
+  [[ "${1:-}" =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le "$NODES" ] \
+    || die "a node id from 1 to $NODES is needed"
+}
+
+kafka_leader() {  # the active controller's node id, from the quorum as a broker reports it
+  kafka_tools
+  local out
+  out="$(KAFKA_HEAP=128m KAFKA_LIBS="$KAFKA_LIBS/*:$KAFKA_TOOLS" kafka_java \
+    org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$(bootstrap_servers)" \
+    describe --status 2>&1)" || { echo "$out" >&2; die "the quorum could not be described"; }
+  sed -n 's/^LeaderId:[[:space:]]*\([0-9]*\).*/\1/p' <<<"$out"
+}
+
+kafka_env() {  # what a client of this stack needs, for eval; nothing for a single node
+  single && return
+  echo "export SANWU_KAFKA_BOOTSTRAP_SERVERS=\"\${SANWU_KAFKA_BOOTSTRAP_SERVERS:-$(bootstrap_servers)}\""
+  echo "export SANWU_KAFKA_REPLICATION_FACTOR=\"\${SANWU_KAFKA_REPLICATION_FACTOR:-$REPLICAS}\""
+  echo "export SANWU_KAFKA_MIN_INSYNC_REPLICAS=\"\${SANWU_KAFKA_MIN_INSYNC_REPLICAS:-$MIN_ISR}\""
 }
 
 status() {
   if pg_ready; then echo "postgresql: up (127.0.0.1:$PG_PORT)"; else echo "postgresql: down"; fi
-  if port_open "$KAFKA_PORT"; then echo "kafka: up (127.0.0.1:$KAFKA_PORT)"
-  else echo "kafka: down"; fi
+  if single; then
+    if port_open "$KAFKA_PORT"; then echo "kafka: up (127.0.0.1:$KAFKA_PORT)"
+    else echo "kafka: down"; fi
+    return
+  fi
+  local id
+  for id in $(node_ids); do
+    if port_open "$(node_port "$id")"; then
+      echo "kafka node $id ($(node_roles "$id")): up (127.0.0.1:$(node_port "$id"))"
+    else echo "kafka node $id ($(node_roles "$id")): down"; fi
+  done
 }
 
+kafka_layout
 case "${1:-}" in
   up) pg_start; kafka_start ;;
   down) kafka_stop; pg_stop ;;
@@ -207,5 +439,12 @@ case "${1:-}" in
   kafka-start) kafka_start ;;
   kafka-stop) kafka_stop ;;
   kafka-kill) kafka_stop KILL ;;
-  *) echo "usage: $0 up|down|status|pg-start|pg-stop|pg-kill|kafka-start|kafka-stop|kafka-kill" >&2; exit 2 ;;
+  kafka-node-start) kafka_node_start "${2:-}" ;;
+  kafka-node-stop) check_node "${2:-}"; kafka_nodes_stop TERM "$2" ;;
+  kafka-node-kill) check_node "${2:-}"; kafka_nodes_stop KILL "$2" ;;
+  kafka-leader) kafka_leader ;;
+  kafka-env) kafka_env ;;
+  *) echo "usage: $0 up|down|status|pg-start|pg-stop|pg-kill|kafka-start|kafka-stop|kafka-kill" >&2
+     echo "       $0 kafka-node-start|kafka-node-stop|kafka-node-kill N | kafka-leader | kafka-env" >&2
+     exit 2 ;;
 esac

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from shared.config import get_settings
 from shared.db import is_connection_error
+from shared.errors import BrokerRefused
 from shared.migrate import wait_for_database
 
 # A command waits this long for PostgreSQL or Kafka; a service starting waits longer.
@@ -45,6 +46,8 @@ async def require_database() -> None:
 
 def unreachable(exc: BaseException) -> str | None:
     """One line saying which dependency could not be reached, or None for any other error."""
+    if isinstance(exc, BrokerRefused):
+        return exc.detail
     settings = get_settings()
     if _in_chain(exc, KAFKA_ERRORS):
         return f"cannot reach Kafka at {settings.kafka_bootstrap_servers} ({_innermost(exc)})"

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CAMPAIGN_FILE = Path(__file__).resolve().parents[1] / "campaign" / "zongyang-2018.yaml"
@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     # How long a request waits for a free pooled connection before a 503.
     database_pool_timeout_seconds: float = 5.0
     kafka_bootstrap_servers: str = "127.0.0.1:59092"
+    # Topics are created with these (production: 3 and 2; the local single broker: 1 and 1).
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
+    # TLS and SASL/SCRAM towards the brokers. The CA file is the trust anchor for SSL and
+    # SASL_SSL (unset: the system's); the password comes from SANWU_KAFKA_PASSWORD or, when
+    # SANWU_KAFKA_PASSWORD_FILE names a file (a mounted secret), from its first line.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: Path | None = None
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    kafka_password: SecretStr = SecretStr("")
+    kafka_password_file: Path | None = None
     topic_prefix: str = "sanwu."
     event_partitions: int = 6
     status_partitions: int = 6
@@ -76,6 +88,25 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}dead-letter"
 
     @model_validator(mode="after")
+    def _check_kafka(self) -> "Settings":
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError(
+                "SANWU_KAFKA_MIN_INSYNC_REPLICAS must not exceed SANWU_KAFKA_REPLICATION_FACTOR"
+            )
+        if self.kafka_password_file is not None:
+            self.kafka_password = SecretStr(_first_line(self.kafka_password_file))
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_username and self.kafka_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"SANWU_KAFKA_SECURITY_PROTOCOL {self.kafka_security_protocol} needs "
+                "SANWU_KAFKA_USERNAME and SANWU_KAFKA_PASSWORD (or SANWU_KAFKA_PASSWORD_FILE)"
+            )
+        if self.kafka_ssl_cafile is not None and not self.kafka_ssl_cafile.is_file():
+            raise ValueError(f"SANWU_KAFKA_SSL_CAFILE: no file {self.kafka_ssl_cafile}")
+        return self
+
+    @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> "Settings":
         if (
             self.environment not in ("local", "test")
@@ -87,6 +118,16 @@ class Settings(BaseSettings):
                 "the built-in secret)"
             )
         return self
+
+
+def _first_line(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(
+            f"SANWU_KAFKA_PASSWORD_FILE: cannot read {path} ({exc.strerror})"
+        ) from None
+    return text.splitlines()[0] if text else ""
 
 
 SettingsT = TypeVar("SettingsT", bound=Settings)

@@ -160,3 +160,13 @@ class CommitOutcomeUnknown(DependencyUnavailable):
             f"{dependency} went away while committing: the request may or may not have taken "
             "effect; repeat it unchanged (an event counts once, whatever the repeats)"
         )
+
+
+class BrokerRefused(DependencyUnavailable):
+    """Kafka answered but refused this client: credentials, certificate or SASL mechanism. No
+    retry mends that, so a process meeting it at start stops there."""
+
+    def __init__(self, dependency: str, reason: str = "") -> None:
+        super().__init__(dependency, reason)
+        self.detail = f"{dependency} refused this client: {reason}"
+        self.args = (self.detail,)

@@ -1,8 +1,11 @@
 """Kafka plumbing with safe settings: idempotent producers (acks=all), consumers that commit
-only by hand, and topics created explicitly with the partitions and configs they need."""
+only by hand, and topics created explicitly with the partitions, replication and configs they
+need. Every client reaches the brokers through `client_options` (bootstrap servers, TLS,
+SASL/SCRAM)."""
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Self
@@ -10,31 +13,63 @@ from typing import Any, Self
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.conn import create_conn
 from aiokafka.errors import (
     CoordinatorLoadInProgressError,
     GroupCoordinatorNotAvailableError,
+    KafkaConnectionError,
     KafkaError,
     NotCoordinatorForGroupError,
+    SaslAuthenticationFailed,
     TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
 )
+from aiokafka.helpers import create_ssl_context
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.config import Settings
+from shared.errors import BrokerRefused
 
 log = structlog.get_logger(__name__)
 
 FOREVER = "-1"
 
 
-def producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+def client_options(settings: Settings) -> dict[str, Any]:
+    """How a client reaches the brokers: bootstrap servers, and TLS and SASL/SCRAM when the
+    settings ask for them. Every producer, consumer and admin client is built with these."""
+    protocol = settings.kafka_security_protocol
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
-        "enable_idempotence": True,  # implies acks=all
-        "acks": "all",
-        "linger_ms": 5,
-        "max_batch_size": 256 * 1024,
-        "request_timeout_ms": 15_000,
-    } | overrides
+        "security_protocol": protocol,
+    }
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    if protocol.startswith("SASL_"):
+        options |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_username,
+            "sasl_plain_password": settings.kafka_password.get_secret_value(),
+        }
+    return options
+
+
+def admin(settings: Settings, **overrides: Any) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**client_options(settings) | overrides)
+
+
+def producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    options: dict[str, Any] = (
+        client_options(settings)
+        | {
+            "enable_idempotence": True,  # implies acks=all
+            "acks": "all",
+            "linger_ms": 5,
+            "max_batch_size": 256 * 1024,
+            "request_timeout_ms": 15_000,
+        }
+        | overrides
+    )
     return AIOKafkaProducer(**options)
 
 
@@ -68,60 +103,44 @@ class LazyProducer:
 def consumer(
     settings: Settings, *topics: str, group_id: str | None, **overrides: Any
 ) -> AIOKafkaConsumer:
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
-        "group_id": group_id,
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "isolation_level": "read_committed",
-        "max_poll_records": 1000,
-    } | overrides
+    options: dict[str, Any] = (
+        client_options(settings)
+        | {
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_committed",
+            "max_poll_records": 1000,
+        }
+        | overrides
+    )
     return AIOKafkaConsumer(*topics, **options)
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
+    def topic(name: str, partitions: int, configs: dict[str, str]) -> NewTopic:
+        return NewTopic(
+            name,
+            num_partitions=partitions,
+            replication_factor=settings.kafka_replication_factor,
+            topic_configs=configs
+            | {"min.insync.replicas": str(settings.kafka_min_insync_replicas)},
+        )
+
+    kept = {"retention.ms": FOREVER, "retention.bytes": FOREVER}
+    compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
     return [
         # Petition events are the record the evaluation rebuilds from: kept forever.
-        NewTopic(
-            settings.events_topic,
-            num_partitions=settings.event_partitions,
-            replication_factor=1,
-            topic_configs={"retention.ms": FOREVER, "retention.bytes": FOREVER},
-        ),
+        topic(settings.events_topic, settings.event_partitions, kept),
         # The latest status per unit and period: compacted so a reader can rebuild from it.
-        NewTopic(
-            settings.status_topic,
-            num_partitions=settings.status_partitions,
-            replication_factor=1,
-            topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
-        ),
+        topic(settings.status_topic, settings.status_partitions, compacted),
         # The latest work-record indicators per unit and period, compacted like statuses.
-        NewTopic(
-            settings.indicator_topic,
-            num_partitions=settings.status_partitions,
-            replication_factor=1,
-            topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
-        ),
+        topic(settings.indicator_topic, settings.status_partitions, compacted),
         # Every raise and clear of a warning, in order per warning: the feed is rebuilt from it.
-        NewTopic(
-            settings.warning_topic,
-            num_partitions=settings.status_partitions,
-            replication_factor=1,
-            topic_configs={"retention.ms": FOREVER, "retention.bytes": FOREVER},
-        ),
+        topic(settings.warning_topic, settings.status_partitions, kept),
         # Every step of every application for the title, keyed by county: kept forever.
-        NewTopic(
-            settings.application_topic,
-            num_partitions=settings.event_partitions,
-            replication_factor=1,
-            topic_configs={"retention.ms": FOREVER, "retention.bytes": FOREVER},
-        ),
-        NewTopic(
-            settings.dead_letter_topic,
-            num_partitions=1,
-            replication_factor=1,
-            topic_configs={"retention.ms": FOREVER},
-        ),
+        topic(settings.application_topic, settings.event_partitions, kept),
+        topic(settings.dead_letter_topic, 1, {"retention.ms": FOREVER}),
     ]
 
 
@@ -141,39 +160,82 @@ async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[st
 
 
 async def _create_missing_topics(settings: Settings) -> list[str]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000
-    )
-    await admin.start()
+    client = admin(settings, request_timeout_ms=10_000)
     try:
-        existing = set(await admin.list_topics())
+        await client.start()
+        existing = set(await client.list_topics())
         missing = [t for t in topic_specs(settings) if t.name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
+                await client.create_topics(missing)
             log.info("topics_created", topics=[t.name for t in missing])
         return [t.name for t in missing]
+    except KafkaConnectionError:
+        await raise_if_refused(settings)
+        raise
     finally:
-        await admin.close()
+        await client.close()
 
 
 async def ensure_topics_if_reachable(settings: Settings) -> None:
     """Create missing topics before a background task needs them; a broker that is away only
-    delays that task, which waits for it, so its absence is not an error here."""
-    with contextlib.suppress(Exception):
+    delays that task, which waits for it, so its absence is not an error here. A broker that
+    refuses this client is: the process stops at start with one line saying why."""
+    try:
         await ensure_topics(settings, timeout=10)
+    except BrokerRefused as refused:
+        log.error("kafka_refused", detail=refused.detail)
+        raise
+    except Exception:
+        return
+
+
+async def raise_if_refused(settings: Settings, *, timeout: float = 10.0) -> None:
+    """After a failed bootstrap: raise BrokerRefused if a broker answered but refused this
+    client (credentials, certificate, mechanism: no retry mends that); return if none did."""
+    options = client_options(settings)
+    options.pop("bootstrap_servers")
+    for server in settings.kafka_bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            connection = await asyncio.wait_for(create_conn(host, int(port), **options), timeout)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            reason = _refusal(settings, exc)
+            if reason is None:
+                continue
+            raise BrokerRefused(f"Kafka at {server.strip()}", reason) from exc
+        connection.close()
+
+
+def _refusal(settings: Settings, exc: BaseException) -> str | None:
+    """Why the broker refused this client, or None when the failure was not a refusal."""
+    mechanism = settings.kafka_sasl_mechanism
+    if isinstance(exc, SaslAuthenticationFailed):
+        return (
+            f"user {settings.kafka_username!r} was not authenticated by {mechanism}: wrong "
+            "user name or password (SANWU_KAFKA_USERNAME, SANWU_KAFKA_PASSWORD[_FILE])"
+        )
+    if isinstance(exc, UnsupportedSaslMechanismError):
+        return f"the listener does not offer {mechanism} (SANWU_KAFKA_SASL_MECHANISM)"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"its TLS certificate was not accepted ({exc.verify_message}; SANWU_KAFKA_SSL_CAFILE)"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason}): does that listener speak TLS?"
+    return None
 
 
 async def delete_topics(settings: Settings, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
+    client = admin(settings)
+    await client.start()
     try:
-        existing = set(await admin.list_topics())
+        existing = set(await client.list_topics())
         doomed = [n for n in names if n in existing]
         if doomed:
-            await admin.delete_topics(doomed)
+            await client.delete_topics(doomed)
     finally:
-        await admin.close()
+        await client.close()
 
 
 async def reachable(settings: Settings, *, timeout: float = 1.0) -> bool:
@@ -191,12 +253,12 @@ async def reachable(settings: Settings, *, timeout: float = 1.0) -> bool:
 
 async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
     """The topic's partitions as the brokers know them now (none when it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
+    client = admin(settings)
+    await client.start()
     try:
-        described = await admin.describe_topics([topic])
+        described = await client.describe_topics([topic])
     finally:
-        await admin.close()
+        await client.close()
     found = [p["partition"] for d in described if d["error_code"] == 0 for p in d["partitions"]]
     return [TopicPartition(topic, p) for p in sorted(found)]
 
@@ -206,13 +268,13 @@ async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, in
     partitions = await partitions_of(settings, topic)
     if not partitions:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await consumer.start()
+    reader = consumer(settings, group_id=None)
+    await reader.start()
     try:
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        ends: dict[TopicPartition, int] = await reader.end_offsets(partitions)
         return ends
     finally:
-        await consumer.stop()
+        await reader.stop()
 
 
 # A group's coordinator is briefly unknown while the broker loads its offsets (a new group,

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import sqlalchemy as sa
-from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import kafka
@@ -105,7 +104,7 @@ async def run_until_committed(consumer: Words, *, settings: Settings, topic: str
 
 
 async def committed_offsets(settings: Settings, group: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
         offsets = await kafka.committed_offsets(admin, group)

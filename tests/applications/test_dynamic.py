@@ -8,7 +8,7 @@ import json
 import uuid
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from services.applications.config import ApplicationsSettings
 from services.applications.main import create_app
@@ -247,12 +247,10 @@ async def topic_ends(settings: ApplicationsSettings) -> dict[TopicPartition, int
 async def rewind(settings: ApplicationsSettings) -> None:
     """Set the service's group back to the start of the status topic (it must have no
     member)."""
+    from shared import kafka
+
     ends = await topic_ends(settings)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=settings.consumer_group,
-        enable_auto_commit=False,
-    )
+    consumer = kafka.consumer(settings, group_id=settings.consumer_group)
     await consumer.start()
     try:
         consumer.assign(list(ends))

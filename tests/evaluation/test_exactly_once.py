@@ -16,7 +16,7 @@ from uuid import UUID
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from services.evaluation.config import EvaluationSettings
@@ -65,11 +65,7 @@ async def group_offsets(
     """The group's committed offsets (after setting them all to `reset_to`, if given). The group
     must have no members."""
     ends = await topic_ends(settings)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=settings.group_id,
-        enable_auto_commit=False,
-    )
+    consumer = kafka.consumer(settings, group_id=settings.group_id)
     await consumer.start()
     try:
         consumer.assign(list(ends))

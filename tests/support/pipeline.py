@@ -155,14 +155,10 @@ async def running_pipeline(
         async with AsyncExitStack() as running:
             db = Database.from_settings(settings, pool_size=2)
             running.push_async_callback(db.dispose)
-            admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+            admin = kafka.admin(settings)
             await admin.start()
             running.push_async_callback(admin.close)
-            offsets = AIOKafkaConsumer(
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                enable_auto_commit=False,
-                isolation_level="read_committed",
-            )
+            offsets = kafka.consumer(settings, group_id=None)
             await offsets.start()
             running.push_async_callback(offsets.stop)
             intake = await running.enter_async_context(

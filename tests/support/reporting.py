@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import RecordMetadata, TopicPartition
 from fastapi import FastAPI
 
@@ -193,7 +192,7 @@ async def wait_committed(
     for record in sent:
         tp = TopicPartition(record.topic, record.partition)
         needed[tp] = max(needed.get(tp, 0), record.offset + 1)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
 

@@ -3,7 +3,8 @@
 The stack is found the way deploy/stack.sh starts it: SANWU_PG_PORT and SANWU_KAFKA_PORT
 (55432 and 59092 by default), so that fault tests can run against a second stack of their own
 (`SANWU_STACK_DIR=... SANWU_PG_PORT=... SANWU_KAFKA_PORT=... SANWU_KAFKA_CONTROLLER_PORT=...`,
-exported for both deploy/stack.sh and pytest). SANWU_TEST_ADMIN_DSN and
+exported for both deploy/stack.sh and pytest). With SANWU_KAFKA_BROKERS above 1 the brokers
+are a cluster on ports 10 apart, as deploy/stack.sh lays them out. SANWU_TEST_ADMIN_DSN and
 SANWU_KAFKA_BOOTSTRAP_SERVERS, when set, win."""
 
 import asyncio
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from shared import kafka
 from shared.config import Settings
@@ -27,7 +28,14 @@ KAFKA_PORT = os.environ.get("SANWU_KAFKA_PORT", "59092")
 BASE_DSN = os.environ.get(
     "SANWU_TEST_ADMIN_DSN", f"postgresql://sanwu@127.0.0.1:{PG_PORT}/postgres"
 )
-KAFKA_BOOTSTRAP = os.environ.get("SANWU_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{KAFKA_PORT}")
+STACK_SCRIPT = str(ROOT / "deploy" / "stack.sh")
+STACK_DIR = Path(os.environ.get("SANWU_STACK_DIR", ROOT / ".stack"))
+BROKERS = int(os.environ.get("SANWU_KAFKA_BROKERS", os.environ.get("KAFKA_BROKERS", "1")))
+PORT_STRIDE = 10  # deploy/stack.sh: node N listens on the base port + 10 × (N - 1)
+KAFKA_BOOTSTRAP = os.environ.get(
+    "SANWU_KAFKA_BOOTSTRAP_SERVERS",
+    ",".join(f"127.0.0.1:{int(KAFKA_PORT) + PORT_STRIDE * n}" for n in range(BROKERS)),
+)
 
 
 @dataclass(frozen=True)
@@ -101,10 +109,10 @@ async def scratch_topic(
 ) -> AsyncIterator[str]:
     """A topic of this run's prefix, deleted afterwards; yields its full name."""
     topic = f"{settings.events_topic}.{name}-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, partitions, 1)])
+        await admin.create_topics([NewTopic(topic, partitions, settings.kafka_replication_factor)])
     finally:
         await admin.close()
     try:
@@ -112,3 +120,30 @@ async def scratch_topic(
     finally:
         with contextlib.suppress(Exception):
             await kafka.delete_topics(settings, [topic])
+
+
+def kafka_libs_dir() -> Path | None:
+    """The Kafka jars of the stack under test when they are complete for this checkout's
+    deploy/kafka/pom.xml (another broker can run from them without resolving its own)."""
+    libs = STACK_DIR / "kafka" / "libs"
+    marker = libs / ".complete"
+    pom = ROOT / "deploy" / "kafka" / "pom.xml"
+    if marker.is_file() and marker.read_bytes() == pom.read_bytes():
+        return libs
+    return None
+
+
+async def stack_command(*args: str) -> str:
+    """Run deploy/stack.sh with these arguments on the stack under test; returns its stdout."""
+    process = await asyncio.create_subprocess_exec(
+        STACK_SCRIPT, *args, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"deploy/stack.sh {' '.join(args)} failed ({process.returncode})")
+    return out.decode()
+
+
+async def kafka_leader() -> int:
+    """The node id of the cluster's active controller."""
+    return int((await stack_command("kafka-leader")).strip())
