@@ -88,7 +88,9 @@ def test_a_process_without_its_secret_stops_at_start_with_one_line(command: list
 def test_every_way_of_running_names_its_environment() -> None:
     """Images and manifests are production; the local scripts and the suite say so."""
     assert "ENV SANWU_ENVIRONMENT=production" in (ROOT / "deploy" / "Dockerfile").read_text()
-    assert "SANWU_ENVIRONMENT: production" in (ROOT / "deploy" / "k8s" / "sanwu.yaml").read_text()
+    k8s_config = ROOT / "deploy" / "k8s" / "base" / "platform" / "config.env"
+    assert "SANWU_ENVIRONMENT=production" in k8s_config.read_text().splitlines()
+    assert "SANWU_ENVIRONMENT: production" in (ROOT / "deploy" / "compose.yaml").read_text()
     assert (
         'SANWU_ENVIRONMENT="${SANWU_ENVIRONMENT:-local}"'
         in (ROOT / "deploy" / "run.sh").read_text()

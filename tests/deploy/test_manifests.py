@@ -1,0 +1,266 @@
+"""The Kubernetes manifests, rendered by kustomize for the base and each overlay, as a cluster
+would get them: valid for Kubernetes and for the operators' custom resources, applied in
+phases by label, and agreeing with what the code expects (settings, topics, ports, probes,
+the campaign file)."""
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from services.applications.config import ApplicationsSettings
+from services.console.config import ConsoleSettings
+from services.evaluation.config import EvaluationSettings
+from services.intake.config import IntakeSettings
+from services.reporting.config import ReportingSettings
+from shared import campaign, kafka
+from shared.config import Settings
+from tests.support.manifests import (
+    K8S,
+    KUBERNETES_VERSIONS,
+    OVERLAYS,
+    ROOT,
+    CustomResourceSchemas,
+    Manifest,
+    kubernetes_problems,
+    named,
+    of_kind,
+    pod_specs,
+    render,
+)
+
+# The first build may compile kustomize (tests/support/manifests.py).
+pytestmark = pytest.mark.timeout(900)
+
+BUILDS = ("base", *(f"overlays/{overlay}" for overlay in OVERLAYS))
+PHASES = {"platform", "migrate", "services", "on-demand"}
+SERVICES = {"console": 8000, "intake": 8001, "evaluation": 8002, "reporting": 8003}
+SERVICES |= {"applications": 8004}
+SETTINGS_CLASSES = (
+    IntakeSettings,
+    EvaluationSettings,
+    ReportingSettings,
+    ApplicationsSettings,
+    ConsoleSettings,
+)
+
+
+def config_env() -> dict[str, str]:
+    lines = (K8S / "base" / "platform" / "config.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def container(pod_spec: Manifest) -> Manifest:
+    (only,) = pod_spec["containers"]
+    assert only["name"] == "sanwu"
+    return only
+
+
+@pytest.fixture(scope="module")
+def custom_resources() -> CustomResourceSchemas:
+    return CustomResourceSchemas.vendored()
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_every_object_is_valid_for_kubernetes_or_its_operator(
+    build: str, custom_resources: CustomResourceSchemas
+) -> None:
+    problems = []
+    for manifest in render(build):
+        name = f"{manifest['kind']}/{manifest['metadata']['name']}"
+        if custom_resources.knows(manifest):
+            problems += [f"{name}: {p}" for p in custom_resources.problems(manifest)]
+            continue
+        for version in KUBERNETES_VERSIONS:
+            if problem := kubernetes_problems(manifest, version):
+                problems.append(f"{name} (Kubernetes {version}): {problem}")
+    assert problems == []
+
+
+def test_the_validators_refuse_an_unknown_field_and_a_wrong_type(
+    custom_resources: CustomResourceSchemas,
+) -> None:
+    """Strict, as `kubectl apply --validate=strict` is: a misspelt field is an error, not
+    silently dropped."""
+    built = render("overlays/production")
+    kafka_cluster = copy.deepcopy(named(built, "Kafka", "sanwu-kafka"))
+    kafka_cluster["spec"]["kafka"]["listenrs"] = []
+    topic = copy.deepcopy(named(built, "KafkaTopic", "sanwu-unit-status"))
+    topic["spec"]["partitions"] = "six"
+    pooler = copy.deepcopy(named(built, "Pooler", "sanwu-pg-pooler-rw"))
+    pooler["spec"]["pgbouncer"]["poolMode"] = "statement"
+    intake = copy.deepcopy(named(built, "Deployment", "intake"))
+    container(intake["spec"]["template"]["spec"])["readinessprobe"] = {}
+
+    assert "'listenrs' was unexpected" in custom_resources.problems(kafka_cluster)[0]
+    assert "'six' is not of type 'integer'" in custom_resources.problems(topic)[0]
+    assert "'statement' is not one of" in custom_resources.problems(pooler)[0]
+    assert "'readinessprobe' was unexpected" in str(kubernetes_problems(intake, "1.30"))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_belongs_to_a_phase_and_each_job_is_selectable(overlay: str) -> None:
+    """The README applies an overlay step by step with `-l sanwu.gov.cn/phase=...`: an object
+    without a phase would never be applied; the on-demand Jobs run one by one by their
+    sanwu.gov.cn/job."""
+    built = render(f"overlays/{overlay}")
+    for manifest in built:
+        labels = manifest["metadata"].get("labels", {})
+        assert labels.get("sanwu.gov.cn/phase") in PHASES, manifest["metadata"]["name"]
+        assert labels.get("app.kubernetes.io/part-of") == "sanwu"
+    jobs = {job["metadata"]["labels"]["sanwu.gov.cn/job"]: job for job in of_kind(built, "Job")}
+    assert set(jobs) == {
+        "migrate",
+        "units-load",
+        "evaluation-rebuild",
+        "reporting-rebuild",
+        "applications-rebuild",
+    }
+    assert jobs["migrate"]["metadata"]["labels"]["sanwu.gov.cn/phase"] == "migrate"
+    assert container(jobs["migrate"]["spec"]["template"]["spec"])["command"] == [
+        "sanwu",
+        "db",
+        "migrate",
+    ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_workload_runs_the_release_image(overlay: str) -> None:
+    images = {container(spec)["image"] for _, spec in pod_specs(render(f"overlays/{overlay}"))}
+    assert len(images) == 1
+    (image,) = images
+    registry, _, rest = image.partition("/")
+    repository, _, tag = rest.rpartition(":")
+    assert "." in registry and repository and tag not in ("", "latest"), image
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_listens_where_its_probes_and_service_look(overlay: str) -> None:
+    """Startup and liveness ask /healthz (answered once the start-up, migrations included, is
+    done); readiness asks /readyz; the uvicorn port is the container's and the Service's."""
+    built = render(f"overlays/{overlay}")
+    for name, port in SERVICES.items():
+        kind = "StatefulSet" if name == "evaluation" else "Deployment"
+        sanwu = container(named(built, kind, name)["spec"]["template"]["spec"])
+        module = f"services.{name}.main:create_app"
+        assert sanwu["command"][:3] == ["uvicorn", module, "--factory"]
+        assert (ROOT / "services" / name / "main.py").exists()
+        assert f"--port={port}" in sanwu["command"]
+        assert sanwu["ports"] == [{"name": "http", "containerPort": port}]
+        assert sanwu["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert sanwu["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert sanwu["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        assert set(sanwu["resources"]) == {"requests", "limits"}
+        service = named(built, "Service", name)
+        assert service["spec"]["ports"][0]["port"] == port
+        assert service["spec"]["selector"] == {"app.kubernetes.io/name": name}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_autoscaled_services_leave_the_count_to_their_autoscaler(overlay: str) -> None:
+    built = render(f"overlays/{overlay}")
+    scaled = {
+        hpa["spec"]["scaleTargetRef"]["name"] for hpa in of_kind(built, "HorizontalPodAutoscaler")
+    }
+    assert scaled == {"intake", "reporting", "console"}
+    for name in scaled:
+        assert "replicas" not in named(built, "Deployment", name)["spec"]
+    budgets = {
+        pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+        for pdb in of_kind(built, "PodDisruptionBudget")
+    }
+    assert budgets == set(SERVICES)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_gets_its_settings_secrets_and_campaign_file(overlay: str) -> None:
+    built = render(f"overlays/{overlay}")
+    configs = {cm["metadata"]["name"]: cm for cm in of_kind(built, "ConfigMap")}
+    env = config_env()
+    campaign_file = Path(env["SANWU_CAMPAIGN_FILE"])
+    for workload, spec in pod_specs(built):
+        sanwu = container(spec)
+        sources = {next(iter(ref.values()))["name"] for ref in sanwu["envFrom"]}
+        assert "sanwu-secrets" in sources, workload["metadata"]["name"]
+        assert any(
+            env.items() <= configs[name]["data"].items() for name in sources if name in configs
+        )
+        url = next(e["value"] for e in sanwu["env"] if e["name"] == "SANWU_DATABASE_URL")
+        assert url.startswith("postgresql+asyncpg://$(SANWU_DATABASE_USER):")
+        mounts = {m["name"]: m["mountPath"] for m in sanwu["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert mounts["campaign"] == str(campaign_file.parent)
+        campaign_map = configs[volumes["campaign"]["configMap"]["name"]]
+        assert campaign_file.name in campaign_map["data"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_overlays_campaign_file_is_one_the_services_accept(overlay: str) -> None:
+    campaign.load(K8S / "overlays" / overlay / "campaign.yaml")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_setting_in_the_config_map_is_one_a_service_reads(overlay: str) -> None:
+    """A misspelt SANWU_ name would be ignored silently (settings ignore unknown names)."""
+    known = {f"SANWU_{field.upper()}" for kind in SETTINGS_CLASSES for field in kind.model_fields}
+    (config,) = [
+        cm["data"]
+        for cm in of_kind(render(f"overlays/{overlay}"), "ConfigMap")
+        if cm["metadata"]["name"].startswith("sanwu-config-")
+    ]
+    assert {name for name in config if name.startswith("SANWU_")} - known == set()
+
+
+def test_only_kafka_clients_get_the_kafka_credentials_and_reach_the_brokers() -> None:
+    """Strimzi admits to the listener exactly the pods labelled as Kafka clients, and those
+    are the pods given the CA and the SCRAM password; the console is not one of them."""
+    built = render("overlays/production")
+    listener = named(built, "Kafka", "sanwu-kafka")["spec"]["kafka"]["listeners"][0]
+    (peer,) = listener["networkPolicyPeers"]
+    assert listener["tls"] and listener["authentication"]["type"] == "scram-sha-512"
+    for workload, spec in pod_specs(built):
+        labels = spec_labels(workload)
+        is_client = all(labels.get(k) == v for k, v in peer["podSelector"]["matchLabels"].items())
+        mounts = {m["name"] for m in container(spec)["volumeMounts"]}
+        assert is_client == ({"kafka-ca", "kafka-user"} <= mounts), workload["metadata"]["name"]
+    assert "sanwu.gov.cn/kafka-client" not in spec_labels(named(built, "Deployment", "console"))
+
+
+def spec_labels(workload: Manifest) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_the_topics_are_those_the_services_create() -> None:
+    """Every topic of shared/kafka.py topic_specs, under the ConfigMap's settings, is a
+    KafkaTopic with the same partitions, replication and configs (min.insync.replicas
+    included), so the topic operator makes exactly what a service would."""
+    env = config_env()
+    topic_settings = ("TOPIC_PREFIX", "EVENT_PARTITIONS", "STATUS_PARTITIONS")
+    topic_settings += ("KAFKA_REPLICATION_FACTOR", "KAFKA_MIN_INSYNC_REPLICAS")
+    settings = Settings(
+        **{name.lower(): env[f"SANWU_{name}"] for name in topic_settings},
+        petitioner_hash_secret="only-to-build-settings",
+    )
+    built = render("overlays/production")
+    topics = {t["spec"]["topicName"]: t["spec"] for t in of_kind(built, "KafkaTopic")}
+    specs = {spec.name: spec for spec in kafka.topic_specs(settings)}
+    assert set(topics) == set(specs)
+    for name, spec in specs.items():
+        assert topics[name]["partitions"] == spec.num_partitions, name
+        assert topics[name]["replicas"] == spec.replication_factor == 3, name
+        configs = {key: str(value) for key, value in topics[name]["config"].items()}
+        assert configs == spec.topic_configs, name
+        assert configs["min.insync.replicas"] == "2"
+
+
+def test_the_pooler_keeps_sessions_for_listen_notify() -> None:
+    built = render("overlays/production")
+    pooler = named(built, "Pooler", "sanwu-pg-pooler-rw")
+    assert pooler["spec"]["pgbouncer"]["poolMode"] == "session"
+    database_url = next(
+        e["value"]
+        for e in container(named(built, "Deployment", "intake")["spec"]["template"]["spec"])["env"]
+        if e["name"] == "SANWU_DATABASE_URL"
+    )
+    assert "@sanwu-pg-pooler-rw:5432/sanwu" in database_url
