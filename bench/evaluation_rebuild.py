@@ -128,10 +128,16 @@ def event_messages(
 
 
 async def produce(
-    settings: EvaluationSettings, topic: str, count: int, *, seed: int, key_id: str
+    settings: EvaluationSettings,
+    topic: str,
+    count: int,
+    *,
+    seed: int,
+    key_id: str,
+    villages: list[str],
 ) -> float:
-    """Put `count` events on `topic` with a raw batch producer; returns the seconds it took."""
-    villages = villages_of(PROVINCE)
+    """Put `count` events over `villages` on `topic` with a raw batch producer; returns the
+    seconds it took."""
     partitioner = DefaultPartitioner()
     partitions = list(range(PARTITIONS))
     started = time.perf_counter()
@@ -207,10 +213,13 @@ class Measured:
         return self.raw_seconds / self.events * 1e6
 
 
-async def measure(ctx: BenchContext, count: int) -> Measured:
-    """Produce `count` events to a topic of their own, then time the baseline and the
-    rebuild over it (the baseline first, so both read a topic the broker has seen once)."""
-    await ensure_province(ctx)
+async def measure(ctx: BenchContext, count: int, villages: list[str] | None = None) -> Measured:
+    """Produce `count` events over `villages` (by default the province's) to a topic of their
+    own, then time the baseline and the rebuild over it (the baseline first, so both read a
+    topic the broker has seen once)."""
+    if villages is None:
+        await ensure_province(ctx)
+        villages = villages_of(PROVINCE)
     prefix = f"{ctx.env.topic_prefix}rebuild-{count}."
     settings = ctx.env.settings_as(EvaluationSettings, topic_prefix=prefix)
     topic = await ctx.env.scratch_topic(
@@ -220,7 +229,9 @@ async def measure(ctx: BenchContext, count: int) -> Measured:
     # Corrections take effect only from a key evaluation knows (domain.md section 4).
     [key] = await ctx.env.create_keys(role=Role.admin, scope_code=None, count=1)
     key_id = key.split("_")[1]
-    produce_seconds = await produce(settings, topic, count, seed=count, key_id=key_id)
+    produce_seconds = await produce(
+        settings, topic, count, seed=count, key_id=key_id, villages=villages
+    )
     ctx.step(f"{count:,} events produced to {topic} in {produce_seconds:.1f} s (setup)")
     decoded, raw_seconds = await consume_raw(settings)
     if decoded != count:

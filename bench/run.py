@@ -20,6 +20,7 @@ from bench import (
     growth,
     intake_batch,
     intake_single,
+    national,
     relay,
     reporting,
 )
@@ -41,6 +42,7 @@ STAGES: list[Stage] = [
     reporting.STAGE,
     console.STAGE,
     growth.STAGE,
+    national.STAGE,  # last: the registry stays national
 ]
 
 app = typer.Typer(

@@ -56,7 +56,12 @@ class WorkFigures:
     cadence_kept: int = 0
     ratings: RatingCounts = field(default_factory=RatingCounts)
 
-    def add(self, kept: bool, ratings: RatingCounts) -> None:
+    def __add__(self, other: "WorkFigures") -> "WorkFigures":
+        whole = WorkFigures(self.cadence_kept, self.ratings)
+        whole.add(other.cadence_kept, other.ratings)
+        return whole
+
+    def add(self, kept: bool | int, ratings: RatingCounts) -> None:
         self.cadence_kept += kept
         self.ratings = RatingCounts(
             satisfied=self.ratings.satisfied + ratings.satisfied,

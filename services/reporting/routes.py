@@ -46,6 +46,14 @@ CODE_PATTERN = r"^[0-9]{12}$"
 Root = Annotated[
     str, Query(pattern=CODE_PATTERN, description="A unit code: the subtree to report on")
 ]
+SummaryRoot = Annotated[
+    str | None,
+    Query(
+        pattern=CODE_PATTERN,
+        description="A unit code: the subtree to report on; without it, the key's scope "
+        "(for a national key, the nation, with the provinces as its children)",
+    ),
+]
 PeriodId = Annotated[
     str,
     Query(
@@ -119,14 +127,15 @@ async def get_status(
     "counties has none at county level) has a total of 0 and no ratio. Each level also says "
     "how many of its units keep their meeting cadence as of today (`cadence_kept`: no slot "
     "ended without a meeting) and the satisfaction rate of their ratings "
-    "(`ratings`, `satisfaction_rate`).",
+    "(`ratings`, `satisfaction_rate`). Without a root, the summary is of the key's scope; a "
+    "national key gets the nation, whose `root` is null.",
     operation_id="getSummary",
 )
 async def get_summary(
-    root: Root,
     period: PeriodId,
     principal: PrincipalDep,
     request: Request,
+    root: SummaryRoot = None,
 ) -> Response:
     service = reporting(request)
     summary = await service.summary(principal=principal, root=root, period=period)

@@ -62,7 +62,7 @@ class ChildSummaryOut(BaseModel):
 
 
 class SummaryOut(BaseModel):
-    root: UnitOut
+    root: UnitOut | None = Field(description="null: the nation (a national key, no root)")
     period: str
     levels: dict[Level, LevelFigures] = Field(
         description="Per campaign level under and including the root"

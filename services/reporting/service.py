@@ -53,6 +53,8 @@ from shared.registry.cache import UnitRef, UnitRegistry
 FEED_CURSOR = "f1"
 ELIGIBLE_CURSOR = "e1"
 SCAN_CHUNK = 500
+# The summary cache's key for the nation (a national key's summary without a root).
+NATION = ""
 
 
 def unit_out(unit: UnitRef) -> UnitOut:
@@ -138,10 +140,14 @@ class ReportingService:
         if unit is None:
             raise UnitNotFound(f"no unit {code} in the registry")
         principal.require_reader_for(self.registry, code)
-        if period is not None and not self.campaign.is_period(period):
+        if period is not None:
+            self._require_period(period)
+        return unit
+
+    def _require_period(self, period: str) -> None:
+        if not self.campaign.is_period(period):
             known = ", ".join(self.campaign.period_ids())
             raise PeriodNotFound(f"no period {period!r}; the campaign has {known}")
-        return unit
 
     # --- status ---------------------------------------------------------------------------
 
@@ -179,22 +185,29 @@ class ReportingService:
 
     # --- summary --------------------------------------------------------------------------
 
-    async def summary(self, *, principal: Principal, root: str, period: str) -> Rendered:
-        unit = await self.readable_unit(principal, root, period)
+    async def summary(self, *, principal: Principal, root: str | None, period: str) -> Rendered:
+        """The summary of `root`; without one, of the key's scope (for a national key, the
+        nation: every province as a child)."""
+        root = root or principal.scope_code
+        if root is None:
+            self._require_period(period)
+        else:
+            unit = await self.readable_unit(principal, root, period)
         stamp = self._stamp()
-        rendered = self.cache.get((root, period), stamp)
+        key = (root or NATION, period)
+        rendered = self.cache.get(key, stamp)
         if rendered is None:
             async with self.db.session() as session:
-                rendered = Rendered.of(await self._summary(session, unit, period))
-            self.cache.put((root, period), stamp, rendered)
+                if root is None:
+                    rendered = Rendered.of(await self._national_summary(session, period))
+                else:
+                    rendered = Rendered.of(await self._summary(session, unit, period))
+            self.cache.put(key, stamp, rendered)
         return rendered
 
     async def _summary(self, session: AsyncSession, unit: UnitRef, period: str) -> SummaryOut:
         root = unit.code
-        children = sorted(
-            (c for c in map(self.registry.get_cached, self.registry.children(root)) if c),
-            key=lambda c: c.code,
-        )
+        children = self._units(self.registry.children(root))
         repository = await ReportingRepository.from_session(session)
         counts = await repository.counts(period, [root, *(c.code for c in children)])
         work = await self.records.summary_figures(
@@ -214,6 +227,41 @@ class ReportingService:
             ],
         )
 
+    async def _national_summary(self, session: AsyncSession, period: str) -> SummaryOut:
+        """Every province as a child; the nation's figures are the sums of theirs."""
+        provinces = self._units(self.registry.roots())
+        repository = await ReportingRepository.from_session(session)
+        counts = await repository.counts(period, [p.code for p in provinces])
+        work: dict[tuple[str, Level], WorkFigures] = {}
+        for province in provinces:
+            work |= await self.records.summary_figures(
+                campaign=self.campaign,
+                root=province,
+                children=[],
+                period=period,
+                levels=levels_under(province.level),
+            )
+        levels = {}
+        for level in CAMPAIGN_LEVELS:
+            figures, whole = Figures(), WorkFigures()
+            for province in provinces:
+                figures += counts.get((province.code, period, level)) or Figures()
+                whole += work.get((province.code, level), WorkFigures())
+            total = sum(self.tree.total(p.code, level) for p in provinces)
+            levels[level] = self._figures(total, level, figures, whole)
+        return SummaryOut(
+            root=None,
+            period=period,
+            levels=levels,
+            children=[
+                ChildSummaryOut(unit=unit_out(p), levels=self._levels(p, period, counts, work))
+                for p in provinces
+            ],
+        )
+
+    def _units(self, codes: list[str]) -> list[UnitRef]:
+        return sorted((u for u in map(self.registry.get_cached, codes) if u), key=lambda u: u.code)
+
     def _levels(
         self,
         unit: UnitRef,
@@ -223,7 +271,7 @@ class ReportingService:
     ) -> dict[Level, LevelFigures]:
         return {
             level: self._figures(
-                unit.code,
+                self.tree.total(unit.code, level),
                 level,
                 counts.get((unit.code, period, level)),
                 work.get((unit.code, level), WorkFigures()),
@@ -232,10 +280,9 @@ class ReportingService:
         }
 
     def _figures(
-        self, code: str, level: Level, figures: Figures | None, work: WorkFigures
+        self, total: int, level: Level, figures: Figures | None, work: WorkFigures
     ) -> LevelFigures:
         figures = figures or Figures()
-        total = self.tree.total(code, level)
         three_no = max(total - figures.not_clean, 0)
         return LevelFigures(
             total=total,

@@ -34,6 +34,9 @@ class UnitRef:
         }
 
 
+# The key of the parentless units among the child lists: no unit code is empty.
+_ROOT = ""
+
 _units = Unit.__table__  # type: ignore[attr-defined]
 _meta = RegistryMeta.__table__  # type: ignore[attr-defined]
 
@@ -85,13 +88,19 @@ class UnitRegistry:
         return any(u.code == scope_code for u in self.ancestors(code))
 
     def children(self, code: str) -> list[str]:
+        return self._child_lists().get(code, [])
+
+    def roots(self) -> list[str]:
+        """The units without a parent (the provinces of a national registry), in code order."""
+        return sorted(self._child_lists().get(_ROOT, []))
+
+    def _child_lists(self) -> dict[str, list[str]]:
         if self._children is None:
             children: dict[str, list[str]] = {}
             for unit in self._units.values():
-                if unit.parent_code:
-                    children.setdefault(unit.parent_code, []).append(unit.code)
+                children.setdefault(unit.parent_code or _ROOT, []).append(unit.code)
             self._children = children
-        return self._children.get(code, [])
+        return self._children
 
     def __len__(self) -> int:
         return len(self._units)

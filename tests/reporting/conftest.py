@@ -16,6 +16,7 @@ TEST_PERIODS = (
     "t-summary",
     "t-instances",
     "t-city",
+    "t-nation",
     "t-eligible",
     "t-feed",
     "t-roots",

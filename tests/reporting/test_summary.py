@@ -175,3 +175,42 @@ async def reader_listening(reader: Reporting) -> bool:
 
 async def changed(three_no: Callable[[], Awaitable[int]]) -> bool:
     return await three_no() == 299
+
+
+async def test_the_nations_summary_sums_its_provinces_and_a_scoped_key_gets_its_own_scope(
+    reporting: Reporting, publisher: StatusPublisher, keys: dict[str, str]
+) -> None:
+    period = "t-nation"
+    sent = await publisher.publish(
+        status("350101100201", period, 1, counts={"collective": 1}, people={"collective": 5})
+    )
+    await wait_committed(reporting.settings, sent)
+
+    response = await reporting.get("/v1/reports/summary", keys["admin"], period=period)
+
+    assert response.status_code == 200
+    nation = response.json()
+    assert nation["root"] is None
+    provinces = [c["unit"] for c in nation["children"]]
+    assert all(p["level"] == "province" and p["parent_code"] is None for p in provinces)
+    assert {"340000000000", "350000000000"} <= {p["code"] for p in provinces}
+    for level in ("county", "township", "village"):
+        each = [c["levels"][level] for c in nation["children"]]
+        whole = nation["levels"][level]
+        assert whole["total"] == sum(f["total"] for f in each) > 0
+        assert whole["three_no"] == sum(f["three_no"] for f in each)
+        assert whole["ratio"] == whole["three_no"] / whole["total"]
+    villages = nation["levels"]["village"]
+    assert villages["three_no"] == villages["total"] - 1
+    assert villages["batches"] == counts(collective=1)
+    assert villages["people"] == counts(collective=5)
+    province = await reporting.get(
+        "/v1/reports/summary", keys["admin"], root="350000000000", period=period
+    )
+    [as_child] = [c for c in nation["children"] if c["unit"]["code"] == "350000000000"]
+    assert as_child["levels"] == province.json()["levels"]
+
+    own = await reporting.get("/v1/reports/summary", keys["county_reader"], period=period)
+    assert own.json()["root"]["code"] == COUNTY
+    unknown = await reporting.get("/v1/reports/summary", keys["admin"], period="no-such-period")
+    assert unknown.status_code == 404
