@@ -245,7 +245,8 @@ async def measure(ctx: BenchContext, count: int, villages: list[str] | None = No
     ctx.step(
         f"rebuild: {report.events_per_second:,.0f} events/s ({report.seconds:.2f} s), "
         f"{report.statuses:,} statuses, {report.indicators:,} indicators, "
-        f"{len(report.differences):,} changed"
+        f"{len(report.differences):,} changed; "
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.phases.items())
     )
     state(ctx).rebuilt_events = count
     return Measured(count, report, raw_seconds)

@@ -73,7 +73,14 @@ async def live_prefix(ctx: BenchContext) -> str:
         prefix = f"{ctx.env.topic_prefix}live."
         settings = ctx.env.settings()
         suffix = len(settings.topic_prefix)
-        for model in (settings.events_topic, settings.status_topic, settings.dead_letter_topic):
+        for model in (
+            settings.events_topic,
+            settings.status_topic,
+            settings.indicator_topic,
+            settings.warning_topic,
+            settings.application_topic,
+            settings.dead_letter_topic,
+        ):
             await ctx.env.scratch_topic(f"live.{model[suffix:]}", like=model)
         run.live_prefix = prefix
     return run.live_prefix
@@ -99,24 +106,31 @@ async def consumer_lag(env: BenchEnvironment, *, topic: str, group: str) -> int:
 
 
 async def wait_for_statuses(ctx: BenchContext, *, prefix: str, timeout: float = 300) -> None:
-    """Until evaluation's status outbox is empty and reporting has applied the whole status
-    topic: what a rebuild published has reached the read model."""
+    """Until evaluation's outbox is empty and reporting has applied the whole status,
+    indicator and warning topics: what a rebuild published has reached the read model."""
     settings = ReportingSettings(topic_prefix=prefix)
+    followed = {
+        "statuses": (settings.status_topic, settings.consumer_group),
+        "indicators": (settings.indicator_topic, settings.indicator_consumer_group),
+        "warnings": (settings.warning_topic, settings.warning_consumer_group),
+    }
     deadline = time.monotonic() + timeout
     shown = 0.0
     while True:
         outbox = await scalar(ctx.env, "SELECT count(*) FROM evaluation.outbox")
-        lag = await consumer_lag(
-            ctx.env, topic=settings.status_topic, group=settings.consumer_group
-        )
-        if outbox == 0 and lag == 0:
+        lags = {
+            name: await consumer_lag(ctx.env, topic=topic, group=group)
+            for name, (topic, group) in followed.items()
+        }
+        if outbox == 0 and not any(lags.values()):
             return
+        behind = ", ".join(f"{name} {lag:,}" for name, lag in lags.items())
         if time.monotonic() > deadline:
             raise TimeoutError(
-                f"statuses not applied in {timeout:.0f} s: outbox {outbox}, lag {lag}"
+                f"the read model not caught up in {timeout:.0f} s: outbox {outbox:,}; {behind}"
             )
         if time.monotonic() - shown > 5:
-            ctx.step(f"waiting for statuses to reach reporting: outbox {outbox:,}, lag {lag:,}")
+            ctx.step(f"waiting for reporting to catch up: outbox {outbox:,}; behind: {behind}")
             shown = time.monotonic()
         await asyncio.sleep(0.5)
 

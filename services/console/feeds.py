@@ -1,5 +1,6 @@
-"""What the pages need from reporting's two feeds, followed per root from a kept cursor: the
-newest version of every warning under the root, and when a status under it last changed.
+"""What the warning pages need from reporting's warnings feed, followed per root from a kept
+cursor: the newest version of every warning under the root. (The overview's count of open
+warnings and its last change come with reporting's summary.)
 
 Every read pulls at least once with the reader's own key, so what was kept for a root is only
 ever shown to a key that may read that root. A feed not yet read to its end (a province's
@@ -24,15 +25,12 @@ class Followed:
     caught_up: bool = False
     warnings: dict[str, dict[str, Any]] = field(default_factory=dict)  # by warning_id
     newest: dict[str, datetime] = field(default_factory=dict)  # when each was raised or cleared
-    open: int = 0  # of the warnings, those not cleared: kept as they arrive, for the overview
-    last_change: datetime | None = None
 
 
 class Feeds:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._warnings: OrderedDict[str, Followed] = OrderedDict()
-        self._changes: OrderedDict[str, Followed] = OrderedDict()
 
     async def warnings(self, session: Session, *, root: str) -> tuple[list[dict[str, Any]], bool]:
         """Every warning under the root at its newest version, newest first, and whether the
@@ -44,23 +42,10 @@ class Feeds:
         )
         return items, followed.caught_up
 
-    async def open_warnings(self, session: Session, *, root: str) -> tuple[int, bool]:
-        """How many warnings under the root are open, and whether the feed was read to its
-        end."""
-        followed = await self._followed_warnings(session, root=root)
-        return followed.open, followed.caught_up
-
     async def _followed_warnings(self, session: Session, *, root: str) -> Followed:
         followed = _kept(self._warnings, root)
         await self._follow(session, followed, path="/v1/warnings", root=root, apply=_warning)
         return followed
-
-    async def last_change(self, session: Session, *, root: str) -> tuple[datetime | None, bool]:
-        followed = _kept(self._changes, root)
-        await self._follow(
-            session, followed, path="/v1/feed/status-changes", root=root, apply=_change
-        )
-        return followed.last_change, followed.caught_up
 
     async def _follow(
         self, session: Session, followed: Followed, *, path: str, root: str, apply: Any
@@ -95,17 +80,8 @@ def _warning(followed: Followed, item: dict[str, Any]) -> None:
     known = followed.warnings.get(warning_id)
     if known is not None and known["version"] >= item["version"]:
         return
-    followed.open += (item["cleared_at"] is None) - (
-        known is not None and known["cleared_at"] is None
-    )
     followed.warnings[warning_id] = item
     followed.newest[warning_id] = _newest(item)
-
-
-def _change(followed: Followed, item: dict[str, Any]) -> None:
-    changed_at = datetime.fromisoformat(item["changed_at"])
-    if followed.last_change is None or changed_at > followed.last_change:
-        followed.last_change = changed_at
 
 
 def _newest(item: dict[str, Any]) -> datetime:

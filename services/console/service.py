@@ -99,10 +99,6 @@ class ConsoleService:
             session=session,
             params={"root": root, "period": period},
         )
-        (open_warnings, warnings_complete), (last_change, changes_complete) = await asyncio.gather(
-            self.feeds.open_warnings(session, root=root),
-            self.feeds.last_change(session, root=root),
-        )
         children = sorted(summary["children"], key=_child_sort_key(sort), reverse=descending)
         return {
             "summary": summary,
@@ -110,10 +106,8 @@ class ConsoleService:
                 (lvl, summary["levels"][lvl]) for lvl in CAMPAIGN_LEVELS if lvl in summary["levels"]
             ],
             "children": children,
-            "open_warnings": open_warnings,
-            "warnings_complete": warnings_complete,
-            "last_change": last_change,
-            "changes_complete": changes_complete,
+            "open_warnings": summary["open_warnings"],
+            "last_change": summary["last_changed_at"],
         }
 
     # --- drill-down -----------------------------------------------------------------------

@@ -110,6 +110,15 @@ class RebuildReport:
     differences: list[tuple[str, str]] = field(default_factory=list)
     swapped: bool = False
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step, in order
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = time.perf_counter() - began
 
     @property
     def events_per_second(self) -> float:
@@ -335,31 +344,40 @@ async def _rebuild(
     try:
         await staging.create_staging(staging_ddl())
         loader = Loader(staging, service)
+        report = loader.report
         await loader.warnings.create_staging(connection)
         await reader.start()
         ends = await reader.end_offsets()
-        await loader.load_all(
-            reader, ends, progress=progress, started=started, on_progress=on_progress
-        )
-        await staging.analyze()
+        with report.phase("read"):
+            await loader.load_all(
+                reader, ends, progress=progress, started=started, on_progress=on_progress
+            )
+            await staging.analyze()
         # Before the indexes that only the aggregations and the live consumer need: the
         # warnings are then found in a thread while the database builds them.
-        await apply_corrections(EvaluationRepository(connection, schema=STAGING), service)
-        report = loader.report
+        with report.phase("corrections"):
+            await apply_corrections(EvaluationRepository(connection, schema=STAGING), service)
         visits = await loader.warnings.load_visits(connection)
         finding = asyncio.create_task(loader.warnings.prepare(visits))
         try:
-            await staging.execute_ddl(staging_ddl(after_load=True))
-            report.statuses = await staging.compute_statuses(service.period_bounds(now), now=now)
-            report.indicators = await staging.compute_indicators(
-                service.period_bounds(now), now=now
-            )
+            with report.phase("indexes"):
+                await staging.execute_ddl(staging_ddl(after_load=True))
+            with report.phase("statuses"):
+                report.statuses = await staging.compute_statuses(
+                    service.period_bounds(now), now=now
+                )
+            with report.phase("indicators"):
+                report.indicators = await staging.compute_indicators(
+                    service.period_bounds(now), now=now
+                )
         finally:
-            await finding
+            with report.phase("warnings"):
+                await finding
         if swap:
-            await swap_in(
-                db=db, reader=reader, loader=loader, service=service, now=now, followed=followed
-            )
+            with report.phase("swap"):
+                await swap_in(
+                    db=db, reader=reader, loader=loader, service=service, now=now, followed=followed
+                )
             report.swapped = True
         else:
             report.differences = await staging.differences()
@@ -376,6 +394,7 @@ async def _rebuild(
         changed=len(report.differences),
         seconds=round(report.seconds, 2),
         per_second=round(report.events_per_second),
+        phases={name: round(seconds, 2) for name, seconds in report.phases.items()},
     )
     return report
 

@@ -39,10 +39,41 @@ class Rendered:
 
 
 class SummaryCache:
+    """Requests for a summary that is being rendered under the same stamp wait for that
+    rendering instead of starting their own: fifty dashboards asking for the nation right
+    after a change cost one rendering, not fifty."""
+
     def __init__(self) -> None:
         self.generation = 0
         self.listening = False
         self._entries: OrderedDict[tuple[str, str], tuple[Stamp, Rendered]] = OrderedDict()
+        self._rendering: dict[tuple[tuple[str, str], Stamp], asyncio.Future[Rendered]] = {}
+
+    async def get_or_render(
+        self, key: tuple[str, str], stamp: Stamp | None, render: Callable[[], Awaitable[Rendered]]
+    ) -> Rendered:
+        found = self.get(key, stamp)
+        if found is not None:
+            return found
+        if stamp is None:
+            return await render()
+        pending = self._rendering.get((key, stamp))
+        if pending is None:
+            pending = asyncio.ensure_future(self._render(key, stamp, render))
+            pending.add_done_callback(_retrieved)
+            self._rendering[(key, stamp)] = pending
+        # A caller that goes away does not cancel a rendering others may be waiting for.
+        return await asyncio.shield(pending)
+
+    async def _render(
+        self, key: tuple[str, str], stamp: Stamp, render: Callable[[], Awaitable[Rendered]]
+    ) -> Rendered:
+        try:
+            rendered = await render()
+        finally:
+            del self._rendering[(key, stamp)]
+        self.put(key, stamp, rendered)
+        return rendered
 
     def stamp(self, registry_version: int) -> Stamp | None:
         """Taken before reading the read model; None while changes cannot be seen."""
@@ -139,7 +170,7 @@ class ExportCache:
             self._size -= len(dropped)
 
 
-def _retrieved(future: "asyncio.Future[bytes]") -> None:
+def _retrieved(future: "asyncio.Future[Any]") -> None:
     # A failed build whose callers all went away is not worth a warning of its own.
     if not future.cancelled():
         future.exception()

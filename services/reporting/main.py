@@ -47,7 +47,9 @@ def create_app(
         app.state.indicator_consumer = IndicatorConsumer(
             db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
         )
-        app.state.warning_consumer = WarningConsumer(db=db, settings=settings, registry=registry)
+        app.state.warning_consumer = WarningConsumer(
+            db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
+        )
         start_change_listener(
             app, db=db, settings=settings, tasks=tasks, caches={SUMMARY_CHANNEL: service.cache}
         )

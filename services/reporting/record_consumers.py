@@ -69,6 +69,8 @@ async def apply_warnings(session: AsyncSession, items: Sequence[StoredWarning]) 
             applied.append(warning)
     await records.save_warnings(applied)
     await records.append_warning_changes(applied)
+    if applied:
+        await live.announce_change()  # summaries count the open warnings
     return Applied(applied=len(applied), ignored=len(items) - len(applied))
 
 

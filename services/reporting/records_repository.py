@@ -107,6 +107,12 @@ class RecordsRepository(Repository):
 
     # --- warnings ---------------------------------------------------------------------------
 
+    async def open_warning_units(self) -> list[str]:
+        """The unit of every warning not cleared (one entry per warning)."""
+        t = early_warnings
+        rows = await self.session.execute(sa.select(t.c.unit_code).where(t.c.cleared_at.is_(None)))
+        return [r.unit_code for r in rows]
+
     async def warning_versions(self, warning_ids: Collection[UUID]) -> dict[UUID, int]:
         if not warning_ids:
             return {}

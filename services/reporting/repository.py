@@ -160,6 +160,14 @@ class ReportingRepository(Repository):
             (r.ancestor_code, r.period, Level(r.level)): Figures.from_row(r._mapping) for r in rows
         }
 
+    async def last_change(self, root_code: str | None, root_level: Level | None) -> Any:
+        """When a status under the root (None: anywhere) last changed; None if none did."""
+        t = status_changes
+        query = sa.select(t.c.changed_at).order_by(t.c.seq.desc()).limit(1)
+        if root_code is not None and root_level is not None:
+            query = query.where(t.c[path_column(root_level)] == root_code)
+        return (await self.session.execute(query)).scalar()
+
     async def changes_after(
         self, *, root_code: str, root_level: Level, after: int, limit: int
     ) -> list[sa.Row[Any]]:

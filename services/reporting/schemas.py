@@ -68,6 +68,10 @@ class SummaryOut(BaseModel):
         description="Per campaign level under and including the root"
     )
     children: list[ChildSummaryOut] = Field(description="The same figures per direct child")
+    open_warnings: int = Field(description="Early warnings under the root not cleared yet")
+    last_changed_at: datetime | None = Field(
+        description="When a status under the root last changed; null if none ever did"
+    )
 
 
 class EligiblePageOut(BaseModel):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +25,7 @@ from services.reporting.cache import (
 )
 from services.reporting.readmodel import ZERO, CountKey, Figures, StoredStatus, criterion_counts
 from services.reporting.record_reads import RecordReads, UnitRecords, WorkFigures
+from services.reporting.records_repository import RecordsRepository
 from services.reporting.repository import (
     ReportingRepository,
 )
@@ -193,17 +195,14 @@ class ReportingService:
             self._require_period(period)
         else:
             unit = await self.readable_unit(principal, root, period)
-        stamp = self._stamp()
-        key = (root or NATION, period)
-        rendered = self.cache.get(key, stamp)
-        if rendered is None:
+
+        async def render() -> Rendered:
             async with self.db.session() as session:
                 if root is None:
-                    rendered = Rendered.of(await self._national_summary(session, period))
-                else:
-                    rendered = Rendered.of(await self._summary(session, unit, period))
-            self.cache.put(key, stamp, rendered)
-        return rendered
+                    return Rendered.of(await self._national_summary(session, period))
+                return Rendered.of(await self._summary(session, unit, period))
+
+        return await self.cache.get_or_render((root or NATION, period), self._stamp(), render)
 
     async def _summary(self, session: AsyncSession, unit: UnitRef, period: str) -> SummaryOut:
         root = unit.code
@@ -225,6 +224,7 @@ class ReportingService:
                 ChildSummaryOut(unit=unit_out(c), levels=self._levels(c, period, counts, work))
                 for c in children
             ],
+            **await self._latest(session, unit),
         )
 
     async def _national_summary(self, session: AsyncSession, period: str) -> SummaryOut:
@@ -257,7 +257,19 @@ class ReportingService:
                 ChildSummaryOut(unit=unit_out(p), levels=self._levels(p, period, counts, work))
                 for p in provinces
             ],
+            **await self._latest(session, None),
         )
+
+    async def _latest(self, session: AsyncSession, root: UnitRef | None) -> dict[str, Any]:
+        """The open warnings under the root (None: the nation) and its last status change."""
+        warned = await (await RecordsRepository.from_session(session)).open_warning_units()
+        repository = await ReportingRepository.from_session(session)
+        if root is None:
+            last = await repository.last_change(None, None)
+            return {"open_warnings": len(warned), "last_changed_at": last}
+        last = await repository.last_change(root.code, root.level)
+        within = sum(1 for code in warned if self.registry.is_within(code, root.code))
+        return {"open_warnings": within, "last_changed_at": last}
 
     def _units(self, codes: list[str]) -> list[UnitRef]:
         return sorted((u for u in map(self.registry.get_cached, codes) if u), key=lambda u: u.code)

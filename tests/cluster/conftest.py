@@ -5,7 +5,10 @@ import os
 
 import pytest
 
+from tests.support.ledger_checks import isolated, supervisor
 from tests.support.stack import BROKERS
+
+__all__ = ["isolated", "supervisor"]  # fixtures of the ledger test
 
 if BROKERS >= 3:
     # Topics as production makes them, unless the run says otherwise.

@@ -18,21 +18,6 @@ import pytest
 
 from shared import kafka
 from shared.config import Settings
-from tests.faults.test_ledger import (
-    SECONDS,
-    Isolated,
-    accepted_in_order,
-    check_intake,
-    check_statuses,
-    demo_villages,
-    evaluation_statuses,
-    expected_statuses,
-    isolated,  # noqa: F401  (fixture)
-    journal_ids,
-    reporting_statuses,
-    supervisor,  # noqa: F401  (fixture)
-    wait_drained,
-)
 from tests.support.cluster import (
     kill_node,
     replicas,
@@ -41,7 +26,19 @@ from tests.support.cluster import (
     victim,
     wait_fully_replicated,
 )
-from tests.support.ledger import run_load, timeout_for
+from tests.support.ledger import ledger_seconds, run_load, timeout_for
+from tests.support.ledger_checks import (
+    Isolated,
+    accepted_in_order,
+    check_intake,
+    check_statuses,
+    demo_villages,
+    evaluation_statuses,
+    expected_statuses,
+    journal_ids,
+    reporting_statuses,
+    wait_drained,
+)
 from tests.support.processes import Supervisor, sanwu
 from tests.support.stack import read_topic, stack_command
 
@@ -50,7 +47,7 @@ REPLICATION_FACTOR = 3
 MIN_INSYNC = "2"
 # A node takes 15-30 s to start on a busy machine: 60 s of load leave room for one kill, its
 # return and a full resynchronisation; a longer SANWU_LEDGER_SECONDS gives more kills.
-LOAD_SECONDS = max(SECONDS, 60)
+LOAD_SECONDS = max(ledger_seconds(), 60)
 # A killed broker is fenced after broker.session.timeout.ms (9 s): its partitions then have new
 # leaders and in-sync replicas without it. The node stays down longer than that.
 DOWN_SECONDS = (12.0, 18.0)
@@ -97,8 +94,8 @@ async def node_chaos(settings: Settings, *, kind: str, seconds: float, seed: int
 @pytest.mark.parametrize("kind", ["broker", "controller"])
 async def test_nothing_is_lost_or_doubled_while_kafka_nodes_are_killed(
     kind: str,
-    supervisor: tuple[Supervisor, str],  # noqa: F811
-    isolated: Isolated,  # noqa: F811
+    supervisor: tuple[Supervisor, str],
+    isolated: Isolated,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     processes, base_url = supervisor

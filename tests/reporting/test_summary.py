@@ -2,6 +2,7 @@
 checked against figures worked out by hand for 枞阳县 (20 townships of 15 villages)."""
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from tests.conftest import COUNTY, SMALL_PROVINCE
@@ -181,9 +182,10 @@ async def test_the_nations_summary_sums_its_provinces_and_a_scoped_key_gets_its_
     reporting: Reporting, publisher: StatusPublisher, keys: dict[str, str]
 ) -> None:
     period = "t-nation"
-    sent = await publisher.publish(
-        status("350101100201", period, 1, counts={"collective": 1}, people={"collective": 5})
+    published = status(
+        "350101100201", period, 1, counts={"collective": 1}, people={"collective": 5}
     )
+    sent = await publisher.publish(published)
     await wait_committed(reporting.settings, sent)
 
     response = await reporting.get("/v1/reports/summary", keys["admin"], period=period)
@@ -209,6 +211,10 @@ async def test_the_nations_summary_sums_its_provinces_and_a_scoped_key_gets_its_
     )
     [as_child] = [c for c in nation["children"] if c["unit"]["code"] == "350000000000"]
     assert as_child["levels"] == province.json()["levels"]
+    # The newest status change under the province is the one just published.
+    changed_at = datetime.fromisoformat(province.json()["last_changed_at"])
+    assert changed_at == published.changed_at
+    assert datetime.fromisoformat(nation["last_changed_at"]) >= changed_at
 
     own = await reporting.get("/v1/reports/summary", keys["county_reader"], period=period)
     assert own.json()["root"]["code"] == COUNTY

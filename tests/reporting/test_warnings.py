@@ -249,3 +249,32 @@ async def test_rebuild_restores_lost_indicators_and_warnings_and_feeds_missed_ve
     assert ours((await pull(reporting, key, root=COUNTY, since=cursor))[0], [later]) == [
         (str(later.warning_id), 1, False)
     ]
+
+
+async def test_the_summary_counts_open_warnings_under_its_root_as_they_are_raised_and_cleared(
+    reporting: Reporting, publisher: StatusPublisher, keys: dict[str, str]
+) -> None:
+    async def open_warnings(root: str) -> int:
+        response = await reporting.get(
+            "/v1/reports/summary", keys["county_reader"], root=root, period="2018"
+        )
+        assert response.status_code == 200, response.text
+        count: int = response.json()["open_warnings"]
+        return count
+
+    before = {root: await open_warnings(root) for root in (COUNTY, TOWNSHIP, SIBLING_TOWNSHIP)}
+    raised = warning(VILLAGE)
+    await publish(reporting, publisher, raised)
+
+    # The summaries were cached before the warning came: they are rendered again.
+    assert await open_warnings(TOWNSHIP) == before[TOWNSHIP] + 1
+    assert await open_warnings(COUNTY) == before[COUNTY] + 1
+    assert await open_warnings(SIBLING_TOWNSHIP) == before[SIBLING_TOWNSHIP]
+
+    await publish(
+        reporting,
+        publisher,
+        raised.model_copy(update={"version": 2, "cleared_at": raised.raised_at}),
+    )
+    assert await open_warnings(TOWNSHIP) == before[TOWNSHIP]
+    assert await open_warnings(COUNTY) == before[COUNTY]

@@ -8,6 +8,7 @@ correction target is one random index."""
 
 import asyncio
 import calendar
+import os
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,12 @@ class Ledger:
             f"{self.requests} requests: {len(self.ok)} ok, {len(self.unknown)} unknown, "
             f"{len(self.failed)} failed"
         )
+
+
+def ledger_seconds() -> float:
+    """How long a ledger test's load runs: SANWU_LEDGER_SECONDS (default 30; `make
+    test-faults-long` runs 300), read when the test module is collected."""
+    return float(os.environ.get("SANWU_LEDGER_SECONDS", "30"))
 
 
 def timeout_for(load_seconds: float) -> int:
