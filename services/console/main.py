@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from services.console.api import Services
 from services.console.application_routes import router as application_router
 from services.console.config import ConsoleSettings, get_settings
+from services.console.headers import SecurityHeadersMiddleware
 from services.console.pages import install_error_pages
 from services.console.routes import router
 from services.console.service import ConsoleService
@@ -72,6 +73,7 @@ def create_app(
         settings=settings,
     )
     install_error_pages(app)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
     app.include_router(application_router)

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, Request, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
 
 from shared.access.models import Role
 from tests.conftest import COUNTY, DEMO_UNITS, SIBLING_TOWNSHIP, TOWNSHIP
@@ -61,17 +61,24 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 class Visit:
-    """A browser tab on the console that remembers every request it made."""
+    """A browser tab on the console that remembers every request it made, and everything the
+    page's content security policy refused."""
 
     def __init__(self, page: Page, *, base_url: str, screenshots: Path) -> None:
         self.page = page
         self.base_url = base_url
         self.screenshots = screenshots
         self.hosts: set[str] = set()
+        self.refused: list[str] = []
         page.on("request", self._seen)
+        page.on("console", self._logged)
 
     def _seen(self, request: Request) -> None:
         self.hosts.add(urlsplit(request.url).hostname or request.url)
+
+    def _logged(self, message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            self.refused.append(message.text)
 
     async def goto(self, path: str) -> None:
         await self.page.goto(self.base_url + path)
@@ -96,7 +103,8 @@ async def visit(
     browser: Browser, console_stack: ConsoleStack, screenshots: Path
 ) -> AsyncIterator[Callable[..., Awaitable[Visit]]]:
     """Opens tabs, each in a context of its own (its own cookies); afterwards, every request
-    any of them made went to the loopback address."""
+    any of them made went to the loopback address, and the pages' content security policy
+    refused nothing they asked for."""
     opened: list[Visit] = []
     contexts = []
 
@@ -116,3 +124,4 @@ async def visit(
         await context.close()
     for tab in opened:
         assert tab.hosts <= LOOPBACK, f"the browser left the machine: {tab.hosts}"
+        assert not tab.refused, f"the content security policy refused: {tab.refused}"

@@ -309,3 +309,15 @@ class TestErrorPages:
         await sign_in(console, console_stack.keys["township_reader"])
         response = await console.get("/overview?unit=340722000000&period=2018")
         assert response.status_code == 403 and "无权查看" in response.text
+
+
+async def test_every_page_tells_the_browser_to_run_no_script_and_be_framed_by_no_one(
+    console: httpx.AsyncClient,
+) -> None:
+    for path in ("/signin", "/static/console.css", "/no-such-page"):
+        response = await console.get(path)
+        policy = response.headers.get("content-security-policy", "")
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy, path
+        assert "script-src" not in policy  # no script may run: default-src 'none' covers it
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
