@@ -76,10 +76,6 @@ def new_correction(record: EventRecord) -> NewCorrection:
     )
 
 
-def is_correction(record: EventRecord) -> bool:
-    return isinstance(record.event, EventVoided | EventReattributed)
-
-
 class Reevaluation:
     """Re-evaluating events against their corrections, with the effects of `calculator`."""
 
