@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import (
@@ -107,11 +107,24 @@ class RecordsRepository(Repository):
 
     # --- warnings ---------------------------------------------------------------------------
 
-    async def open_warning_units(self) -> list[str]:
-        """The unit of every warning not cleared (one entry per warning)."""
-        t = early_warnings
-        rows = await self.session.execute(sa.select(t.c.unit_code).where(t.c.cleared_at.is_(None)))
-        return [r.unit_code for r in rows]
+    async def open_warnings(self, root_code: str | None, root_level: Level | None) -> int:
+        """Warnings under the root (None: anywhere) whose newest version is not cleared; under
+        a root, as the warnings feed places them (by the path when each version was applied,
+        found through the feed's index on that path)."""
+        if root_code is None or root_level is None:
+            t = early_warnings
+            query = sa.select(sa.func.count()).where(t.c.cleared_at.is_(None))
+            return int((await self.session.execute(query)).scalar_one())
+        f = warning_changes
+        newest = (
+            sa.select(f.c.warning_id, f.c.cleared_at)
+            .where(f.c[path_column(root_level)] == root_code)
+            .ext(distinct_on(f.c.warning_id))
+            .order_by(f.c.warning_id, f.c.seq.desc())
+            .subquery()
+        )
+        query = sa.select(sa.func.count()).select_from(newest).where(newest.c.cleared_at.is_(None))
+        return int((await self.session.execute(query)).scalar_one())
 
     async def warning_versions(self, warning_ids: Collection[UUID]) -> dict[UUID, int]:
         if not warning_ids:

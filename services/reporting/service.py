@@ -262,14 +262,13 @@ class ReportingService:
 
     async def _latest(self, session: AsyncSession, root: UnitRef | None) -> dict[str, Any]:
         """The open warnings under the root (None: the nation) and its last status change."""
-        warned = await (await RecordsRepository.from_session(session)).open_warning_units()
+        code, level = (root.code, root.level) if root else (None, None)
+        records = await RecordsRepository.from_session(session)
         repository = await ReportingRepository.from_session(session)
-        if root is None:
-            last = await repository.last_change(None, None)
-            return {"open_warnings": len(warned), "last_changed_at": last}
-        last = await repository.last_change(root.code, root.level)
-        within = sum(1 for code in warned if self.registry.is_within(code, root.code))
-        return {"open_warnings": within, "last_changed_at": last}
+        return {
+            "open_warnings": await records.open_warnings(code, level),
+            "last_changed_at": await repository.last_change(code, level),
+        }
 
     def _units(self, codes: list[str]) -> list[UnitRef]:
         return sorted((u for u in map(self.registry.get_cached, codes) if u), key=lambda u: u.code)
