@@ -10,11 +10,12 @@ its chain.
 import dataclasses
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from services.evaluation.records import Effect, StatusWindow
 from services.evaluation.rules import Facts, criteria_met, people_of
-from shared.cadence import slot_start
+from shared.cadence import Cadence, slot_start
 from shared.campaign import SHANGHAI, Campaign, rolling_window
 from shared.levels import Level
 from shared.registry.cache import UnitRegistry
@@ -22,6 +23,7 @@ from shared.status import ROLLING
 
 ONE_TICK = timedelta(microseconds=1)  # the rolling window excludes its start
 MEMO_LIMIT = 100_000
+UNKNOWN: Any = object()  # not looked up yet (None is an answer: no cadence)
 
 
 class EffectCalculator:
@@ -30,6 +32,7 @@ class EffectCalculator:
         self.registry = registry
         self._chains: dict[str, tuple[tuple[str, Level], ...]] = {}
         self._chains_version = -1
+        self._cadences: dict[str, Cadence | None] = {}  # by unit, cleared with the chains
         self._met: dict[Facts, dict[Level, int]] = {}
         self._slots: dict[tuple[datetime, str], date] = {}
         # The window start of an expiry pass (a lower bound of the latest one): effects older
@@ -71,10 +74,9 @@ class EffectCalculator:
     def meeting_slot(self, unit_code: str, occurred_at: datetime) -> date | None:
         """The slot a meeting of `unit_code` at `occurred_at` falls in; none when the unit's
         level keeps no cadence. Only the unit's own meetings count, in its own level's slots."""
-        chain = self._chain(unit_code)
-        if not chain or chain[0][0] != unit_code:
-            return None
-        cadence = self.campaign.work_records.cadence.get(chain[0][1])
+        cadence = self._cadences.get(unit_code, UNKNOWN)
+        if cadence is UNKNOWN or self._chains_version != self.registry.version:
+            cadence = self._cadence_of(unit_code)
         if cadence is None:
             return None
         key = (occurred_at, cadence.value)  # an enum member hashes in Python, its value in C
@@ -85,10 +87,22 @@ class EffectCalculator:
             slot = self._slots[key] = slot_start(occurred_at.astimezone(SHANGHAI).date(), cadence)
         return slot
 
+    def _cadence_of(self, unit_code: str) -> Cadence | None:
+        """The cadence of the unit's own level, if the unit is a campaign unit whose level
+        keeps one (remembered with the chains)."""
+        chain = self._chain(unit_code)
+        cadence = None
+        if chain and chain[0][0] == unit_code:
+            cadence = self.campaign.work_records.cadence.get(chain[0][1])
+        if chain:
+            self._cadences[unit_code] = cadence
+        return cadence
+
     def _chain(self, unit_code: str) -> tuple[tuple[str, Level], ...]:
         """The unit and its ancestors at campaign levels (cached until the registry changes)."""
         if self._chains_version != self.registry.version:
             self._chains.clear()
+            self._cadences.clear()
             self._chains_version = self.registry.version
         chain = self._chains.get(unit_code)
         if chain is None:
