@@ -38,9 +38,11 @@ async def signed_in(session: aiohttp.ClientSession, console: Service, key: str) 
             raise RuntimeError(f"sign-in answered {answer.status}")
 
 
-async def load_overview(console: Service, *, keys: list[str], seconds: float) -> LoadResult:
-    """One signed-in browser per key, each opening the province overview in a closed loop."""
-    url = f"{console.url}/overview?unit={PROVINCE_CODE}&period={PERIOD}"
+async def load_overview(
+    console: Service, *, keys: list[str], seconds: float, unit: str = PROVINCE_CODE
+) -> LoadResult:
+    """One signed-in browser per key, each opening the unit's overview in a closed loop."""
+    url = f"{console.url}/overview?unit={unit}&period={PERIOD}"
     sessions = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in keys]
     try:
         for session, key in zip(sessions, keys, strict=True):

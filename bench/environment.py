@@ -206,12 +206,5 @@ async def _execute(dsn: str, statement: str) -> None:
 
 async def _delete_topics(env: BenchEnvironment) -> None:
     settings = env.settings()
-    names = [
-        settings.events_topic,
-        settings.status_topic,
-        settings.indicator_topic,
-        settings.warning_topic,
-        settings.application_topic,
-        settings.dead_letter_topic,
-    ]
+    names = [topic.name for topic in kafka.topic_specs(settings)]
     await kafka.delete_topics(settings, names + env.scratch_topics)

@@ -11,7 +11,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.console import load_overview
 from bench.evaluation_rebuild import measure
+from bench.events import EventSource
 from bench.intake_single import INTAKE_APP
 from bench.load import LoadResult, Refused, client_session, closed_loop
 from bench.pipeline import live_prefix, wait_for_statuses
@@ -74,8 +76,6 @@ async def post_events(
     intake: Service, *, key: str, villages: list[str], seconds: float
 ) -> LoadResult:
     """Eight desks posting visits to villages all over the nation."""
-    from bench.events import EventSource
-
     sample = random.Random(15).sample(villages, 5_000)
     source = EventSource(sample)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -91,27 +91,6 @@ async def post_events(
             return 1
 
         return await closed_loop(send, concurrency=8, seconds=seconds, server=intake)
-
-
-async def open_pages(console: Service, *, key: str, seconds: float) -> LoadResult:
-    """A provincial reader opening the overview of the province again and again."""
-    import aiohttp
-
-    from bench.console import signed_in
-
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        await signed_in(session, console, key)
-
-        async def send(_: int) -> int:
-            async with session.get(
-                f"{console.url}/overview?unit={PROVINCE_CODE}&period={PERIOD}"
-            ) as page:
-                await page.read()
-                if page.status != 200:
-                    raise Refused(page.status)
-            return 1
-
-        return await closed_loop(send, concurrency=1, seconds=seconds, server=console)
 
 
 async def summary_results(
@@ -243,7 +222,7 @@ async def every_service_working(
         posted = await post_events(intake, key=desk, villages=villages, seconds=seconds)
         ctx.step(f"desks all over the nation: {posted.describe()}")
         await wait_for_statuses(ctx, prefix=topics["SANWU_TOPIC_PREFIX"])
-        pages = await open_pages(console, key=reader, seconds=seconds)
+        pages = await load_overview(console, keys=[reader], seconds=seconds, unit=PROVINCE_CODE)
         ctx.step(f"console, province overview: {pages.describe('pages/s')}")
         every = services | {"intake": intake, "applications": applications, "console": console}
         results = []

@@ -73,15 +73,8 @@ async def live_prefix(ctx: BenchContext) -> str:
         prefix = f"{ctx.env.topic_prefix}live."
         settings = ctx.env.settings()
         suffix = len(settings.topic_prefix)
-        for model in (
-            settings.events_topic,
-            settings.status_topic,
-            settings.indicator_topic,
-            settings.warning_topic,
-            settings.application_topic,
-            settings.dead_letter_topic,
-        ):
-            await ctx.env.scratch_topic(f"live.{model[suffix:]}", like=model)
+        for model in kafka.topic_specs(settings):
+            await ctx.env.scratch_topic(f"live.{model.name[suffix:]}", like=model.name)
         run.live_prefix = prefix
     return run.live_prefix
 

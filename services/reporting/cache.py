@@ -10,9 +10,9 @@ registry version, and only while the instance is listening."""
 import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import Counter
 from pydantic import BaseModel
@@ -38,6 +38,39 @@ class Rendered:
         return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class SharedWork(Generic[K, V]):
+    """At most one run of the work for a key at a time: a caller asking for a key whose work
+    is running waits for that run instead of starting its own, and a caller that goes away
+    does not cancel a run others may be waiting for."""
+
+    def __init__(self) -> None:
+        self._running: dict[K, asyncio.Future[V]] = {}
+
+    async def run(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
+        pending = self._running.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._run(key, work))
+            pending.add_done_callback(_retrieved)
+            self._running[key] = pending
+        return await asyncio.shield(pending)
+
+    async def _run(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
+        try:
+            return await work()
+        finally:
+            del self._running[key]
+
+
+def _retrieved(future: "asyncio.Future[Any]") -> None:
+    # A failed run whose callers all went away is not worth a warning of its own.
+    if not future.cancelled():
+        future.exception()
+
+
 class SummaryCache:
     """Requests for a summary that is being rendered under the same stamp wait for that
     rendering instead of starting their own: fifty dashboards asking for the nation right
@@ -47,7 +80,7 @@ class SummaryCache:
         self.generation = 0
         self.listening = False
         self._entries: OrderedDict[tuple[str, str], tuple[Stamp, Rendered]] = OrderedDict()
-        self._rendering: dict[tuple[tuple[str, str], Stamp], asyncio.Future[Rendered]] = {}
+        self._rendering: SharedWork[tuple[tuple[str, str], Stamp], Rendered] = SharedWork()
 
     async def get_or_render(
         self, key: tuple[str, str], stamp: Stamp | None, render: Callable[[], Awaitable[Rendered]]
@@ -57,23 +90,13 @@ class SummaryCache:
             return found
         if stamp is None:
             return await render()
-        pending = self._rendering.get((key, stamp))
-        if pending is None:
-            pending = asyncio.ensure_future(self._render(key, stamp, render))
-            pending.add_done_callback(_retrieved)
-            self._rendering[(key, stamp)] = pending
-        # A caller that goes away does not cancel a rendering others may be waiting for.
-        return await asyncio.shield(pending)
 
-    async def _render(
-        self, key: tuple[str, str], stamp: Stamp, render: Callable[[], Awaitable[Rendered]]
-    ) -> Rendered:
-        try:
+        async def render_and_keep() -> Rendered:
             rendered = await render()
-        finally:
-            del self._rendering[(key, stamp)]
-        self.put(key, stamp, rendered)
-        return rendered
+            self.put(key, stamp, rendered)
+            return rendered
+
+        return await self._rendering.run((key, stamp), render_and_keep)
 
     def stamp(self, registry_version: int) -> Stamp | None:
         """Taken before reading the read model; None while changes cannot be seen."""
@@ -123,7 +146,7 @@ class ExportCache:
         self._stamp: Stamp | None = None  # every kept file was built under this one
         self._files: OrderedDict[ExportKey, bytes] = OrderedDict()
         self._size = 0
-        self._building: dict[tuple[ExportKey, Stamp], asyncio.Future[bytes]] = {}
+        self._building: SharedWork[tuple[ExportKey, Stamp], bytes] = SharedWork()
 
     async def get_or_build(
         self, key: ExportKey, stamp: Stamp | None, build: Callable[[], Awaitable[bytes]]
@@ -133,23 +156,13 @@ class ExportCache:
         if stamp == self._stamp and (content := self._files.get(key)) is not None:
             self._files.move_to_end(key)
             return content
-        pending = self._building.get((key, stamp))
-        if pending is None:
-            pending = asyncio.ensure_future(self._build(key, stamp, build))
-            pending.add_done_callback(_retrieved)
-            self._building[(key, stamp)] = pending
-        # A caller that goes away does not cancel a build others may be waiting for.
-        return await asyncio.shield(pending)
 
-    async def _build(
-        self, key: ExportKey, stamp: Stamp, build: Callable[[], Awaitable[bytes]]
-    ) -> bytes:
-        try:
+        async def build_and_keep() -> bytes:
             content = await build()
-        finally:
-            del self._building[(key, stamp)]
-        self._keep(key, stamp, content)
-        return content
+            self._keep(key, stamp, content)
+            return content
+
+        return await self._building.run((key, stamp), build_and_keep)
 
     def _keep(self, key: ExportKey, stamp: Stamp, content: bytes) -> None:
         # Stamps only grow: a build under an older one is already out of date.
@@ -168,9 +181,3 @@ class ExportCache:
         while self._size > self.bytes_kept or len(self._files) > self.files_kept:
             _, dropped = self._files.popitem(last=False)
             self._size -= len(dropped)
-
-
-def _retrieved(future: "asyncio.Future[Any]") -> None:
-    # A failed build whose callers all went away is not worth a warning of its own.
-    if not future.cancelled():
-        future.exception()

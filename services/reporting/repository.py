@@ -1,6 +1,7 @@
 """All of reporting's SQL."""
 
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -160,7 +161,7 @@ class ReportingRepository(Repository):
             (r.ancestor_code, r.period, Level(r.level)): Figures.from_row(r._mapping) for r in rows
         }
 
-    async def last_change(self, root_code: str | None, root_level: Level | None) -> Any:
+    async def last_change(self, root_code: str | None, root_level: Level | None) -> datetime | None:
         """When a status under the root (None: anywhere) last changed; None if none did."""
         t = status_changes
         query = sa.select(t.c.changed_at).order_by(t.c.seq.desc()).limit(1)
