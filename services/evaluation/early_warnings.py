@@ -39,6 +39,7 @@ from services.evaluation.warning_repository import (
     warning_outbox,
 )
 from services.evaluation.warnings import (
+    UUID_ORDER,
     Expected,
     Found,
     Visit,
@@ -54,7 +55,6 @@ from shared.events import EventRecord, PetitionVisit
 from shared.levels import Destination, Level
 from shared.outbox import OutboxRelay
 from shared.registry.cache import UnitRegistry
-from shared.repository import session_connection
 
 
 def warning_relay(db: Database, settings: Settings, *, idle_poll_seconds: float) -> OutboxRelay:
@@ -186,9 +186,7 @@ class EarlyWarnings:
                     if w.scope == unit_code and since <= w.cause_at <= until
                 }
         latest = max((r.accepted_at for r in records), default=None)
-        return await self._reconcile(
-            repository, considered, wanted, known=known, fallback=latest, publish=True
-        )
+        return await self._reconcile(repository, considered, wanted, known=known, fallback=latest)
 
     def county_where_attributed(self, visit: StoredVisit) -> str | None:
         """The county a visit is attributed to now; none when voided."""
@@ -284,18 +282,25 @@ class EarlyWarnings:
             placed = reported(visit)
             placed_visits.append((placed.order, placed, visit))
         placed_visits.sort(key=itemgetter(0))
+        chain, near_threshold = self.chain, self.finder.near_threshold
         for _, placed, visit in placed_visits:
-            placed_now: Visit | None = placed
             if visit.voided or visit.attributed_code != visit.unit_code:
+                reported_near += near_threshold(placed)
+                for unit_code, _ in chain(placed.unit_code):
+                    if unit_code in corrected_units:
+                        as_reported.setdefault(unit_code, []).append(placed)
                 placed_now = standing(visit)
-                reported_near += self.finder.near_threshold(placed)
-            for unit_code, _ in self.chain(placed.unit_code):
+                if placed_now is not None:
+                    standing_near += near_threshold(placed_now)
+                    for unit_code, _ in chain(placed_now.unit_code):
+                        as_standing.setdefault(unit_code, []).append(placed_now)
+                continue
+            # Not corrected: the same as reported and as it stands.
+            standing_near += near_threshold(placed)
+            for unit_code, _ in chain(placed.unit_code):
+                as_standing.setdefault(unit_code, []).append(placed)
                 if unit_code in corrected_units:
                     as_reported.setdefault(unit_code, []).append(placed)
-            if placed_now is not None:
-                standing_near += self.finder.near_threshold(placed_now)
-                for unit_code, _ in self.chain(placed_now.unit_code):
-                    as_standing.setdefault(unit_code, []).append(placed_now)
         wanted = expected(reported_near, standing_near)
         wanted |= self._repeat(visits)
         for unit_code in as_reported.keys() | as_standing.keys():
@@ -319,9 +324,7 @@ class EarlyWarnings:
         # Warnings that no visit gives any more stay as stored (module docstring), cleared.
         kept = {i: w for i, w in stored.items() if i in wanted or w.cleared_at is None}
         known = {v.event_id: v for v in visits}
-        return await self._reconcile(
-            repository, kept, wanted, known=known, fallback=now, publish=True
-        )
+        return await self._reconcile(repository, kept, wanted, known=known, fallback=now, bulk=True)
 
     # --- comparing and storing ------------------------------------------------------------
 
@@ -333,7 +336,7 @@ class EarlyWarnings:
         *,
         known: Mapping[UUID, StoredVisit],
         fallback: datetime | None,
-        publish: bool,
+        bulk: bool = False,
     ) -> list[StoredWarning]:
         clearing = [
             w
@@ -344,7 +347,7 @@ class EarlyWarnings:
         named |= {e for x in wanted.values() if not x.active for e in x.found.event_ids}
         corrected = await repository.corrected_at(named) if named else {}
         changes = []
-        for warning_id in sorted(stored.keys() | wanted.keys()):
+        for warning_id in sorted(stored.keys() | wanted.keys(), key=UUID_ORDER):
             change = _change(
                 stored.get(warning_id),
                 wanted.get(warning_id),
@@ -354,9 +357,8 @@ class EarlyWarnings:
             )
             if change is not None:
                 changes.append(change)
-        await repository.save(changes)
-        if publish:
-            await repository.publish(changes)
+        await repository.save(changes, bulk=bulk)
+        await repository.publish(changes)
         return changes
 
 
@@ -447,8 +449,9 @@ def _placed(visit: StoredVisit, unit_code: str) -> Visit:
 
 class WarningRebuild:
     """The warnings' part of `sanwu evaluation rebuild`: the visit rows noted while the topic
-    is read, COPied into the staging schema beside the rebuilt events; then, in the swap's
-    transaction, every warning found again and the live ones brought in line."""
+    is read, COPied into the staging `warning_visit` (swapped in with the other rebuilt
+    tables); then, once the tables are swapped in, every warning found again and the live
+    ones brought in line."""
 
     def __init__(self, warnings: EarlyWarnings, *, staging: str) -> None:
         self.warnings = warnings
@@ -458,32 +461,28 @@ class WarningRebuild:
         # What `prepare` found, with the number of records noted then.
         self._found: tuple[int, list[StoredVisit], dict[UUID, Expected]] | None = None
 
-    async def create_staging(self, connection: asyncpg.Connection) -> None:
-        await connection.execute(
-            # Without indexes, which would cost more to keep up through the COPY than the few
-            # statements reading the whole table gain from them.
-            f"CREATE TABLE {self.staging}.warning_visit "
-            f"(LIKE {SCHEMA}.warning_visit INCLUDING DEFAULTS)"
-        )
-
     def note(self, record: EventRecord) -> None:
-        """Its row, attributed where reported (`swap_in` sets the county of those corrected)."""
+        """Its row, attributed where reported (`load_visits` sets the county of those
+        corrected)."""
         self._noted += 1
         row = self.warnings.visit_row(record)
         if row is not None:
             self._rows.append((*row[:5], row[4]))
 
-    async def copy(self, connection: asyncpg.Connection) -> None:
+    async def copy(self, connection: asyncpg.Connection, *, schema: str | None = None) -> None:
+        """The rows noted since the last copy, into `schema` (by default the staging one)."""
         rows, self._rows = self._rows, []
-        await WarningRepository(connection, schema=self.staging).copy_visits(rows)
+        await WarningRepository(connection, schema=schema or self.staging).copy_visits(rows)
 
-    async def load_visits(self, connection: asyncpg.Connection) -> list[StoredVisit]:
-        """Every staging visit as corrected, its county set where corrected. Call once the
-        staging tables have every event and correction read so far."""
-        staging = WarningRepository(connection, schema=self.staging)
-        await self.copy(connection)
-        visits = await staging.all_visits()
-        await staging.set_counties(
+    async def load_visits(
+        self, connection: asyncpg.Connection, *, schema: str | None = None
+    ) -> list[StoredVisit]:
+        """Every visit in `schema` (by default the staging one) as corrected, its county set
+        where corrected. Call once its tables have every event and correction read so far."""
+        visits_in = WarningRepository(connection, schema=schema or self.staging)
+        await self.copy(connection, schema=schema)
+        visits = await visits_in.all_visits()
+        await visits_in.set_counties(
             [
                 (v.event_id, self.warnings.county_where_attributed(v))
                 for v in visits
@@ -501,13 +500,11 @@ class WarningRebuild:
         self._found = (noted, visits, wanted)
 
     async def swap_in(self, session: AsyncSession, *, now: datetime) -> list[StoredWarning]:
-        """Call after the staging tables have every event and correction, before they are
-        swapped in."""
+        """Call once the rebuilt tables, with every event and correction, are swapped in."""
+        live = await WarningRepository.from_session(session)
         if self._found is not None and self._found[0] == self._noted:
             _, visits, wanted = self._found
         else:  # records came in since `prepare`: found again
-            visits = await self.load_visits(await session_connection(session))
+            visits = await self.load_visits(live.connection, schema=SCHEMA)
             wanted = self.warnings.everything(visits)
-        live = await WarningRepository.from_session(session)
-        await live.replace_visits(self.staging)
         return await self.warnings.rebuild(live, visits, wanted=wanted, now=now)

@@ -15,6 +15,8 @@
   at version 0.
 - `indicators`: per (unit, period) that ever had a work record: the slots its own meetings
   fell in and the ratings of its subtree per source and rating, versioned like `status`.
+- `warning_visit`: what the early warnings read from a visit beyond `event` (when intake
+  accepted it, the petitioner's keyed hash, its county as reported and as attributed now).
 - `rolling_expiry`: the start of the rolling window at the last expiry pass.
 - `rolling_pending`: effects dated after the moment their rolling status was computed; the
   expiry pass recomputes their units when that time comes.
@@ -36,7 +38,7 @@ from shared.outbox import outbox_table
 
 SCHEMA = "evaluation"
 # Rebuilt from scratch, then swapped in; the other tables stay.
-REBUILT_TABLES = ("event", "correction", "effect", "status", "indicators")
+REBUILT_TABLES = ("event", "correction", "effect", "status", "indicators", "warning_visit")
 # The indicators' rating counts: one column per source and rating, named `source_rating`.
 RATING_COLUMNS = {
     f"{source}_{rating}": (source, rating) for source in RatingSource for rating in Rating
@@ -122,12 +124,27 @@ def tables_in(schema: str, metadata: sa.MetaData | None = None) -> dict[str, sa.
         sa.Column("version", sa.Integer, nullable=False),
         schema=schema,
     )
+    warning_visit = sa.Table(
+        "warning_visit",
+        metadata,
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("accepted_at", moment, nullable=False),
+        sa.Column("occurred_at", moment, nullable=False),
+        sa.Column("petitioner_ref", sa.Text),
+        sa.Column("reported_county", code, nullable=False),
+        sa.Column("county", code),
+        sa.Index("ix_warning_visit_petitioner_ref", "petitioner_ref"),
+        sa.Index("ix_warning_visit_reported_county_occurred_at", "reported_county", "occurred_at"),
+        sa.Index("ix_warning_visit_county_occurred_at", "county", "occurred_at"),
+        schema=schema,
+    )
     return {
         "event": event,
         "correction": correction,
         "effect": effect,
         "status": status,
         "indicators": indicators,
+        "warning_visit": warning_visit,
     }
 
 

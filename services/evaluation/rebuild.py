@@ -14,12 +14,12 @@ kept forever for exactly this, and evaluation reads no other service's tables.
    remaining indexes, aggregates every status in one statement and every (unit, period)'s
    indicators in another.
 4. In one transaction holding the rebuild lock exclusively (live batches wait for it): read
-   and apply what reached the topic meanwhile (the warnings are then found again), bring the
-   live warnings in line, carry the live versions over (unchanged statuses and indicators
-   keep version and changed_at, changed ones get the next version and are published),
-   swap the tables in, and follow a registry load made since the start
-   (`Upkeep.follow_registry`). Events the live consumer applies afterwards are
-   already in the new tables and change nothing.
+   and apply what reached the topic meanwhile (the warnings are then found again), carry the
+   live versions over (unchanged statuses and indicators keep version and changed_at,
+   changed ones get the next version and are published), swap the tables in (the visits
+   the warnings read among them), bring the live warnings in line, and follow a registry
+   load made since the start (`Upkeep.follow_registry`). Events the live consumer applies
+   afterwards are already in the new tables and change nothing.
 
 The cyclic garbage collector is paused throughout (`collector_paused`).
 """
@@ -84,11 +84,15 @@ from shared.registry.cache import UnitRegistry
 log = structlog.get_logger(__name__)
 STAGING = "evaluation_rebuild"
 CHUNK = 20_000
+PARSED_BETWEEN_YIELDS = 1_000
 CORRECTIONS = (EventVoided, EventReattributed)  # a tuple: isinstance is quicker than with |
 INDEXED_AFTER_LOAD = {
     "ix_event_attributed_code",
     "ix_effect_unit_code_occurred_at",
     "ix_effect_occurred_at",
+    "ix_warning_visit_petitioner_ref",
+    "ix_warning_visit_reported_county_occurred_at",
+    "ix_warning_visit_county_occurred_at",
 }
 CORRECTIONS_PER_ROUND = 5_000
 MEETING = EventType.screening_meeting.value
@@ -230,8 +234,8 @@ class Loader:
         self.warnings.note(parsed)
         return parsed
 
-    def rows_of(self, records: list[ConsumerRecord[bytes, bytes]]) -> Rows:
-        rows = Rows()
+    def rows_of(self, records: list[ConsumerRecord[bytes, bytes]], rows: Rows) -> None:
+        """Add the rows of `records` to `rows`."""
         meeting_slot = self.service.meeting_slot
         for record in records:
             parsed = self.parse(record)
@@ -247,7 +251,6 @@ class Loader:
                 rows.corrections.append(correction_record(new_correction(parsed)))
             else:
                 self._add_event(rows, new_event(event))
-        return rows
 
     def _add_event(self, rows: Rows, event: NewEvent) -> None:
         rows.events.append(event_record(event))
@@ -281,7 +284,13 @@ class Loader:
         total = sum(ends.values())
         copying: asyncio.Task[None] | None = None
         async for records in reader.read_to(ends, chunk=CHUNK):
-            rows = self.rows_of(records)
+            rows = Rows()
+            for start in range(0, len(records), PARSED_BETWEEN_YIELDS):
+                self.rows_of(records[start : start + PARSED_BETWEEN_YIELDS], rows)
+                # The previous chunk's COPY data waits in the connection's write buffer,
+                # sent only while the event loop runs: let it, so the database works on it
+                # meanwhile instead of after.
+                await asyncio.sleep(0)
             if copying is not None:
                 await copying
             copying = asyncio.create_task(self.copy(rows))
@@ -357,7 +366,6 @@ async def _rebuild(
         await staging.create_staging(staging_ddl())
         loader = Loader(staging, service)
         report = loader.report
-        await loader.warnings.create_staging(connection)
         await reader.start()
         ends = await reader.end_offsets()
         with report.phase("read"):
@@ -435,10 +443,10 @@ async def swap_in(
         async for records in reader.read_to(ends, chunk=CHUNK):
             items = [Incoming(p) for r in records if (p := loader.parse(r)) is not None]
             await service.apply(session, items, now=now)
-        await loader.warnings.swap_in(session, now=now)
         changed = await swap.merge_history(now=now)
         changed_indicators = await swap.merge_indicator_history(now=now)
         await swap.swap(REBUILT_TABLES)
+        await loader.warnings.swap_in(session, now=now)
         await swap.add_to_outbox(
             [
                 (message.key, message.value, json.dumps(message.headers))

@@ -183,29 +183,6 @@ class WarningRepository(SchemaRepository):
             list(codes),
         )
 
-    async def replace_visits(self, source_schema: str) -> None:
-        """Every visit row replaced by those of `source_schema`'s `warning_visit`. The
-        secondary indexes are built again afterwards: one sort each costs several times less
-        than keeping them up to date row by row."""
-        table = f"{self.schema}.warning_visit"
-        indexes = await self.connection.fetch(
-            """
-            SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition
-            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-            WHERE i.indrelid = $1::regclass AND NOT i.indisprimary
-            """,
-            table,
-        )
-        for index in indexes:
-            await self.connection.execute(f'DROP INDEX {self.schema}."{index["name"]}"')
-        columns = ", ".join(VISIT_COLUMNS)
-        await self.connection.execute(f"DELETE FROM {table}")
-        await self.connection.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source_schema}.warning_visit"
-        )
-        for index in indexes:
-            await self.connection.execute(index["definition"])
-
     # --- corrections ----------------------------------------------------------------------
 
     async def corrected_at(self, event_ids: Iterable[UUID]) -> dict[UUID, datetime]:
@@ -258,24 +235,41 @@ class WarningRepository(SchemaRepository):
         rows = await self.connection.fetch(f"SELECT * FROM {self.schema}.warning")
         return [warning_of(r) for r in rows]
 
-    async def save(self, warnings: Sequence[StoredWarning]) -> None:
-        """In one statement (a rebuild saves every warning at once): the named events travel
-        as array literals, since unnest cannot take arrays of arrays of different lengths."""
+    async def save(self, warnings: Sequence[StoredWarning], *, bulk: bool = False) -> None:
+        """Inserted or updated in one statement; `bulk` (a rebuild saves every warning at
+        once) COPies them into a temporary table first, which costs several times less than
+        sending the named events as array literals."""
         if not warnings:
             return
+        records = [warning_record(w) for w in warnings]
         columns = ", ".join(WARNING_COLUMNS)
         updated = ", ".join(f"{c} = excluded.{c}" for c in WARNING_COLUMNS[1:])
-        records = [warning_record(w) for w in warnings]
-        values = [list(column) for column in zip(*records, strict=True)]
-        values[7] = ["{" + ",".join(map(str, ids)) + "}" for ids in values[7]]
+        if bulk:
+            await self.connection.execute(
+                f"CREATE TEMPORARY TABLE saved_warning (LIKE {self.schema}.warning) "
+                "ON COMMIT DROP"
+            )
+            await self.connection.copy_records_to_table(
+                "saved_warning", records=records, columns=list(WARNING_COLUMNS)
+            )
+            source = f"SELECT {columns} FROM saved_warning"
+            values = []
+        else:
+            # unnest cannot take arrays of arrays of different lengths: the named events
+            # travel as array literals.
+            values = [list(column) for column in zip(*records, strict=True)]
+            values[7] = ["{" + ",".join(map(str, ids)) + "}" for ids in values[7]]
+            source = f"""
+                SELECT w.warning_id, w.kind, w.unit_code, w.scope, w.cause_at, w.raised_at,
+                       w.cleared_at, w.event_ids::uuid[], w.detail::jsonb, w.version
+                FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                            $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[],
+                            $10::int[]) AS w({columns})
+            """
         await self.connection.execute(
             f"""
             INSERT INTO {self.schema}.warning ({columns})
-            SELECT w.warning_id, w.kind, w.unit_code, w.scope, w.cause_at, w.raised_at,
-                   w.cleared_at, w.event_ids::uuid[], w.detail::jsonb, w.version
-            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                        $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[],
-                        $10::int[]) AS w({columns})
+            {source}
             ON CONFLICT (warning_id) DO UPDATE SET {updated}
             """,
             *values,

@@ -251,12 +251,13 @@ class WarningFinder:
             unit_code=unit_code,
             scope=scope,
             cause_at=cause.occurred_at,
-            event_ids=tuple(sorted(v.event_id for v in named)),
+            event_ids=tuple(sorted((v.event_id for v in named), key=UUID_ORDER)),
             detail=detail,
         )
 
 
 by_order = attrgetter("order")
+UUID_ORDER = attrgetter("int")  # sorts UUIDs as they compare, without UUID.__lt__ in Python
 
 
 def by_subtree(
