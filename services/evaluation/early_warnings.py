@@ -479,32 +479,48 @@ class WarningRebuild:
     ) -> list[StoredVisit]:
         """Every visit in `schema` (by default the staging one) as corrected, its county set
         where corrected. Call once its tables have every event and correction read so far."""
-        visits_in = WarningRepository(connection, schema=schema or self.staging)
         await self.copy(connection, schema=schema)
-        visits = await visits_in.all_visits()
-        await visits_in.set_counties(
+        visits = await WarningRepository(connection, schema=schema or self.staging).all_visits()
+        await self._set_counties(connection, visits, schema=schema)
+        return visits
+
+    async def find(self, connection: asyncpg.Connection) -> None:
+        """Every staging visit as corrected (fetched on `connection`, a second one, while the
+        database builds the indexes) and every warning they give (found in a thread), before
+        the swap. Call once the staging tables have every event and correction read so far;
+        then `set_counties`. `swap_in` uses them unless records were noted since."""
+        noted = self._noted
+        await self.copy(connection)
+        visits = await WarningRepository(connection, schema=self.staging).all_visits()
+        wanted = await asyncio.to_thread(self.warnings.everything, visits)
+        self._found = (noted, visits, wanted)
+
+    async def set_counties(self, connection: asyncpg.Connection) -> None:
+        """After `find`: the county of each corrected staging visit as attributed now."""
+        if self._found is not None:
+            await self._set_counties(connection, self._found[1])
+
+    async def _set_counties(
+        self,
+        connection: asyncpg.Connection,
+        visits: list[StoredVisit],
+        *,
+        schema: str | None = None,
+    ) -> None:
+        await WarningRepository(connection, schema=schema or self.staging).set_counties(
             [
                 (v.event_id, self.warnings.county_where_attributed(v))
                 for v in visits
                 if v.voided or v.attributed_code != v.unit_code
             ]
         )
-        return visits
-
-    async def prepare(self, visits: list[StoredVisit]) -> None:
-        """Find every warning of `visits` (from `load_visits`) in a thread, before the swap:
-        the database meanwhile aggregates the statuses. `swap_in` uses them unless records
-        were noted since."""
-        noted = self._noted
-        wanted = await asyncio.to_thread(self.warnings.everything, visits)
-        self._found = (noted, visits, wanted)
 
     async def swap_in(self, session: AsyncSession, *, now: datetime) -> list[StoredWarning]:
         """Call once the rebuilt tables, with every event and correction, are swapped in."""
         live = await WarningRepository.from_session(session)
         if self._found is not None and self._found[0] == self._noted:
             _, visits, wanted = self._found
-        else:  # records came in since `prepare`: found again
+        else:  # records came in since `find`: found again
             visits = await self.load_visits(live.connection, schema=SCHEMA)
             wanted = self.warnings.everything(visits)
         return await self.warnings.rebuild(live, visits, wanted=wanted, now=now)

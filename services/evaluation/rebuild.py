@@ -10,9 +10,9 @@ kept forever for exactly this, and evaluation reads no other service's tables.
    into fresh tables, chunk by chunk.
 2. Apply the corrections to their targets, set-based, with the live consumer's own code
    (which also decides each correction's state).
-3. Find every early warning of the visits in a thread while the database builds the
-   remaining indexes, aggregates every status in one statement and every (unit, period)'s
-   indicators in another.
+3. Fetch the visits on a second connection and find every early warning they give in a
+   thread, while the database builds the remaining indexes, aggregates every status in one
+   statement and every (unit, period)'s indicators in another.
 4. In one transaction holding the rebuild lock exclusively (live batches wait for it): read
    and apply what reached the topic meanwhile (the warnings are then found again), carry the
    live versions over (unchanged statuses and indicators keep version and changed_at,
@@ -368,6 +368,7 @@ async def _rebuild(
         report = loader.report
         await reader.start()
         ends = await reader.end_offsets()
+        report.phases["start"] = time.perf_counter() - started  # campaign, registry, tables
         with report.phase("read"):
             await loader.load_all(
                 reader, ends, progress=progress, started=started, on_progress=on_progress
@@ -377,8 +378,7 @@ async def _rebuild(
         # warnings are then found in a thread while the database builds them.
         with report.phase("corrections"):
             await apply_corrections(EvaluationRepository(connection, schema=STAGING), service)
-        visits = await loader.warnings.load_visits(connection)
-        finding = asyncio.create_task(loader.warnings.prepare(visits))
+        finding = asyncio.create_task(find_warnings(loader.warnings, settings))
         try:
             with report.phase("indexes"):
                 await staging.execute_ddl(staging_ddl(after_load=True))
@@ -393,6 +393,7 @@ async def _rebuild(
         finally:
             with report.phase("warnings"):
                 await finding
+                await loader.warnings.set_counties(connection)
         if swap:
             with report.phase("swap"):
                 await swap_in(
@@ -402,10 +403,12 @@ async def _rebuild(
         else:
             report.differences = await staging.differences()
     finally:
+        ending = time.perf_counter()
         await reader.stop()
         await staging.drop_staging()
         await connection.close()  # releases the running lock
         await db.dispose()
+    report.phases["end"] = time.perf_counter() - ending  # the old tables dropped
     report.seconds = time.perf_counter() - started
     log.info(
         "rebuilt",
@@ -417,6 +420,15 @@ async def _rebuild(
         phases={name: round(seconds, 2) for name, seconds in report.phases.items()},
     )
     return report
+
+
+async def find_warnings(warnings: WarningRebuild, settings: EvaluationSettings) -> None:
+    """`WarningRebuild.find` on a connection of its own, beside the index builds."""
+    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    try:
+        await warnings.find(connection)
+    finally:
+        await connection.close()
 
 
 async def apply_corrections(repository: EvaluationRepository, service: EvaluationService) -> None:

@@ -246,8 +246,7 @@ class WarningRepository(SchemaRepository):
         updated = ", ".join(f"{c} = excluded.{c}" for c in WARNING_COLUMNS[1:])
         if bulk:
             await self.connection.execute(
-                f"CREATE TEMPORARY TABLE saved_warning (LIKE {self.schema}.warning) "
-                "ON COMMIT DROP"
+                f"CREATE TEMPORARY TABLE saved_warning (LIKE {self.schema}.warning) ON COMMIT DROP"
             )
             await self.connection.copy_records_to_table(
                 "saved_warning", records=records, columns=list(WARNING_COLUMNS)

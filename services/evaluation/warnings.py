@@ -209,11 +209,16 @@ class WarningFinder:
         last = None if until is None else micros(until)
         last_rising: int | None = None
         found = []
-        for index, at in enumerate(times):
+        # Whether the unit is rising depends on the moment only, and of visits at one moment
+        # only the first can be an onset: each moment is looked at once.
+        index, length = 0, len(times)
+        while index < length:
+            at = times[index]
+            end = bisect_right(times, at, index)
+            moment, index = index, end
             if first is not None and at <= first - recent:
                 continue  # its own windows reach before the visits given
-            end = bisect_right(times, at, index)
-            recent_start = bisect_right(times, at - recent, 0, index)
+            recent_start = bisect_right(times, at - recent, 0, moment)
             baseline_start = bisect_right(times, at - recent - baseline, 0, recent_start)
             count, before = end - recent_start, recent_start - baseline_start
             if count < rule.minimum or count * rule.baseline_days * denominator < (
@@ -224,7 +229,7 @@ class WarningFinder:
             last_rising = at
             if not onset or (first is not None and at < first) or (last is not None and at > last):
                 continue
-            visit = visits[index]
+            visit = visits[moment]
             detail = {
                 "recent": count,
                 "baseline": before,

@@ -5,12 +5,12 @@ this module's own (48)."""
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 
 from services.evaluation.early_warnings import WarningRebuild
 from services.evaluation.rebuild import rebuild
-from services.evaluation.warning_repository import StoredVisit
 from shared.db import Database
 from shared.registry.generator import ProvinceShape, generate, write_csv
 from shared.registry.loader import load_file
@@ -54,13 +54,13 @@ async def test_a_visit_read_under_the_swap_lock_still_warns(
 ) -> None:
     # 4 people to the county: short of the village's collective rule by the margin.
     near = events.visit(village, occurred_at=T.isoformat(), destination="county", headcount=4)
-    find_warnings = WarningRebuild.prepare
+    find_warnings = WarningRebuild.find
 
-    async def find_then_post(self: WarningRebuild, visits: list[StoredVisit]) -> None:
-        await find_warnings(self, visits)
+    async def find_then_post(self: WarningRebuild, connection: asyncpg.Connection) -> None:
+        await find_warnings(self, connection)
         await wait_applied(db, await desk.post(near))  # on the topic after the rebuild's ends
 
-    monkeypatch.setattr(WarningRebuild, "prepare", find_then_post)
+    monkeypatch.setattr(WarningRebuild, "find", find_then_post)
     await rebuild(evaluation.settings, clock=evaluation.clock)
 
     warnings = await warnings_naming(db, near["event_id"])
