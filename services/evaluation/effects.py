@@ -34,7 +34,6 @@ class EffectCalculator:
         self._chains_version = -1
         self._cadences: dict[str, Cadence | None] = {}  # by unit, cleared with the chains
         self._met: dict[Facts, dict[Level, int]] = {}
-        self._slots: dict[tuple[datetime, str], date] = {}
         # The window start of an expiry pass (a lower bound of the latest one): effects older
         # than it left the rolling period already.
         self._rolling_passed: datetime | None = None
@@ -79,13 +78,8 @@ class EffectCalculator:
             cadence = self._cadence_of(unit_code)
         if cadence is None:
             return None
-        key = (occurred_at, cadence.value)  # an enum member hashes in Python, its value in C
-        slot = self._slots.get(key)
-        if slot is None:  # many meetings share their moment: the time zone lookup is remembered
-            if len(self._slots) > MEMO_LIMIT:
-                self._slots.clear()
-            slot = self._slots[key] = slot_start(occurred_at.astimezone(SHANGHAI).date(), cadence)
-        return slot
+        # Not remembered: hashing a moment costs as much as converting it.
+        return slot_start(occurred_at.astimezone(SHANGHAI).date(), cadence)
 
     def _cadence_of(self, unit_code: str) -> Cadence | None:
         """The cadence of the unit's own level, if the unit is a campaign unit whose level
