@@ -1,6 +1,8 @@
-"""Rendered summaries per (root, period), so that repeated reads of a province summary cost a
-dictionary lookup rather than a query and a few dozen figures; and eligible-list files per
-(root, period, level, format), so that a province's export is not built again for every call.
+"""Rendered responses: summaries per (root, period), so that repeated reads of a province
+summary cost a dictionary lookup rather than a query and a few dozen figures, and pages of
+eligible units per (root, period, level, cursor, limit), which dashboards poll alike; and
+eligible-list files per (root, period, level, format), so that a province's export is not
+built again for every call.
 
 Every transaction that writes the read model sends a NOTIFY on CHANNEL on commit; each instance
 starts a new generation of its cache when one arrives, whichever instance made the change (see
@@ -23,6 +25,7 @@ EXPORT_BYTES_KEPT = 64 * 1024 * 1024
 EXPORT_FILES_KEPT = 256
 
 Stamp = tuple[int, int]  # (cache generation, registry version)
+CacheKey = tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,19 +74,20 @@ def _retrieved(future: "asyncio.Future[Any]") -> None:
         future.exception()
 
 
-class SummaryCache:
-    """Requests for a summary that is being rendered under the same stamp wait for that
+class RenderedCache:
+    """Rendered responses by key (a tuple of strings, the first naming the kind of response).
+    Requests for a response that is being rendered under the same stamp wait for that
     rendering instead of starting their own: fifty dashboards asking for the nation right
     after a change cost one rendering, not fifty."""
 
     def __init__(self) -> None:
         self.generation = 0
         self.listening = False
-        self._entries: OrderedDict[tuple[str, str], tuple[Stamp, Rendered]] = OrderedDict()
-        self._rendering: SharedWork[tuple[tuple[str, str], Stamp], Rendered] = SharedWork()
+        self._entries: OrderedDict[CacheKey, tuple[Stamp, Rendered]] = OrderedDict()
+        self._rendering: SharedWork[tuple[CacheKey, Stamp], Rendered] = SharedWork()
 
     async def get_or_render(
-        self, key: tuple[str, str], stamp: Stamp | None, render: Callable[[], Awaitable[Rendered]]
+        self, key: CacheKey, stamp: Stamp | None, render: Callable[[], Awaitable[Rendered]]
     ) -> Rendered:
         found = self.get(key, stamp)
         if found is not None:
@@ -102,14 +106,14 @@ class SummaryCache:
         """Taken before reading the read model; None while changes cannot be seen."""
         return (self.generation, registry_version) if self.listening else None
 
-    def get(self, key: tuple[str, str], stamp: Stamp | None) -> Rendered | None:
+    def get(self, key: CacheKey, stamp: Stamp | None) -> Rendered | None:
         entry = self._entries.get(key)
         if stamp is None or entry is None or entry[0] != stamp:
             return None
         self._entries.move_to_end(key)
         return entry[1]
 
-    def put(self, key: tuple[str, str], stamp: Stamp | None, rendered: Rendered) -> None:
+    def put(self, key: CacheKey, stamp: Stamp | None, rendered: Rendered) -> None:
         if stamp is None:
             return
         self._entries[key] = (stamp, rendered)

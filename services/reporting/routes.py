@@ -153,12 +153,15 @@ async def get_summary(
                 exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             },
         },
+        304: NOT_MODIFIED,
         404: NOT_FOUND,
     },
+    openapi_extra=CONDITIONAL,
     summary="Units of a level under the root that are eligible to apply (three-no now)",
     description="Pages in unit-code order: pass `next_cursor` back as `cursor` for the next "
     "page. With `format=csv` or `format=xlsx`, the whole list as a file, with the units that "
-    "are not eligible and why.",
+    "are not eligible and why. A page's ETag lets a client poll with If-None-Match and get "
+    "304 while nothing changed.",
     operation_id="getEligibleUnits",
 )
 async def get_eligible(
@@ -175,10 +178,10 @@ async def get_eligible(
         ExportFormat,
         Query(alias="format", description="`csv` or `xlsx`: the whole list as a file"),
     ] = ExportFormat.json,
-) -> Response | EligiblePageOut:
+) -> Response:
     service = reporting(request)
     if file_format is ExportFormat.json:
-        return await service.eligible_page(
+        page = await service.eligible_page(
             principal=principal,
             root=root,
             period=period,
@@ -186,6 +189,7 @@ async def get_eligible(
             cursor=cursor,
             limit=limit,
         )
+        return with_etag(page, request)
     csv = file_format is ExportFormat.csv
     write = exports.to_csv if csv else exports.to_xlsx
     content = await service.export(

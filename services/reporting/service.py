@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.reporting.cache import (
     ExportCache,
     Rendered,
+    RenderedCache,
     Stamp,
-    SummaryCache,
     export_builds_total,
 )
 from services.reporting.readmodel import ZERO, CountKey, Figures, StoredStatus, criterion_counts
@@ -55,8 +55,10 @@ from shared.registry.cache import UnitRef, UnitRegistry
 FEED_CURSOR = "f1"
 ELIGIBLE_CURSOR = "e1"
 SCAN_CHUNK = 500
-# The summary cache's key for the nation (a national key's summary without a root).
-NATION = ""
+# The rendered cache's keys: a summary's (root or NATION, period), an eligible page's
+# (ELIGIBLE_PAGE, root, period, level, cursor, limit).
+NATION = ""  # a national key's summary without a root
+ELIGIBLE_PAGE = "eligible"
 
 
 def unit_out(unit: UnitRef) -> UnitOut:
@@ -117,7 +119,7 @@ class ReportingService:
         self._campaign = campaign
         self.clock = clock
         self.tree = UnitTree(registry)
-        self.cache = SummaryCache()
+        self.cache = RenderedCache()
         self.exports = ExportCache()
         self.records = RecordReads(db=db, registry=registry, tree=self.tree, clock=clock)
         self._cached_day: date | None = None
@@ -319,17 +321,26 @@ class ReportingService:
         level: Level,
         cursor: str | None,
         limit: int,
-    ) -> EligiblePageOut:
+    ) -> Rendered:
+        """A page of `EligiblePageOut`, rendered once per cache stamp like a summary."""
         await self.readable_unit(principal, root, period)
-        members = self.tree.members(root, level)
-        start = 0
-        if cursor:
-            after = cursors.decode(ELIGIBLE_CURSOR, cursor, field="cursor")
-            start = bisect_right(members, after, key=lambda u: u.code)
+        after = cursors.decode(ELIGIBLE_CURSOR, cursor, field="cursor") if cursor else None
+
+        async def render() -> Rendered:
+            members = self.tree.members(root, level)
+            start = 0 if after is None else bisect_right(members, after, key=lambda u: u.code)
+            return Rendered.of(await self._eligible_page(members[start:], period, limit))
+
+        key = (ELIGIBLE_PAGE, root, period, level.value, cursor or "", str(limit))
+        return await self.cache.get_or_render(key, self._stamp(), render)
+
+    async def _eligible_page(
+        self, members: list[UnitRef], period: str, limit: int
+    ) -> EligiblePageOut:
         found: list[UnitRef] = []
         async with self.db.connection() as connection:
             repository = ReportingRepository(connection)
-            for chunk in _chunks(members[start:]):
+            for chunk in _chunks(members):
                 not_clean = await repository.not_clean_codes(period, _codes(chunk))
                 found += (unit for unit in chunk if unit.code not in not_clean)
                 if len(found) > limit:

@@ -122,13 +122,15 @@ async def test_bad_parameters_are_422_naming_the_field(
     assert field in {error["field"] for error in body["errors"]}
 
 
-async def test_summary_and_status_answer_304_until_they_change(
+async def test_summary_status_and_eligible_page_answer_304_until_they_change(
     reporting: Reporting, publisher: StatusPublisher, keys: dict[str, str]
 ) -> None:
     period = "t-etag"
+    eligible = {"root": TOWNSHIP, "period": period, "level": "village", "limit": 1000}
     reads = [
         ("/v1/reports/summary", {"root": TOWNSHIP, "period": period}),
         (f"/v1/units/{VILLAGE}/status", {"period": period}),
+        ("/v1/reports/eligible", eligible),
     ]
     key = keys["township_reader"]
     first = [await reporting.get(url, key, **params) for url, params in reads]
@@ -148,6 +150,9 @@ async def test_summary_and_status_answer_304_until_they_change(
             url, params=params, headers={"Authorization": f"Bearer {key}", "If-None-Match": etag}
         )
         assert changed.status_code == 200 and changed.headers["etag"] != etag
+    listed = (await reporting.get("/v1/reports/eligible", key, **eligible)).json()["items"]
+    assert VILLAGE in {i["code"] for i in first[2].json()["items"]}
+    assert VILLAGE not in {i["code"] for i in listed}
 
 
 async def test_the_openapi_schema_documents_the_reporting_responses(reporting: Reporting) -> None:
@@ -155,7 +160,8 @@ async def test_the_openapi_schema_documents_the_reporting_responses(reporting: R
     summary = schema["paths"]["/v1/reports/summary"]["get"]["responses"]
     assert summary["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/SummaryOut")
     assert {"304", "403", "404", "422"} <= set(summary)
-    eligible = schema["paths"]["/v1/reports/eligible"]["get"]["responses"]["200"]["content"]
-    assert {"application/json", "text/csv"} <= set(eligible)
+    eligible = schema["paths"]["/v1/reports/eligible"]["get"]["responses"]
+    assert {"application/json", "text/csv"} <= set(eligible["200"]["content"])
+    assert "304" in eligible
     feed = schema["paths"]["/v1/feed/status-changes"]["get"]["responses"]["200"]
     assert feed["content"]["application/json"]["schema"]["$ref"].endswith("/FeedPageOut")

@@ -3,7 +3,7 @@ requests ask for it at the same moment."""
 
 import asyncio
 
-from services.reporting.cache import Rendered, SummaryCache
+from services.reporting.cache import Rendered, RenderedCache
 
 KEY = ("340722000000", "2018")
 
@@ -21,8 +21,8 @@ class CountedRendering:
         return Rendered(f'{{"rendering":{self.started}}}'.encode(), f'"{self.started}"')
 
 
-def listening_cache() -> SummaryCache:
-    cache = SummaryCache()
+def listening_cache() -> RenderedCache:
+    cache = RenderedCache()
     cache.listening = True
     return cache
 
@@ -60,7 +60,7 @@ async def test_a_change_starts_a_new_rendering_and_a_caller_leaving_cancels_none
 
 
 async def test_without_listening_every_request_renders() -> None:
-    cache, render = SummaryCache(), CountedRendering()
+    cache, render = RenderedCache(), CountedRendering()
     render.release.set()
     for _ in range(3):
         await cache.get_or_render(KEY, cache.stamp(1), render)
