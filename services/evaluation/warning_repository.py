@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 import sqlalchemy as sa
 
 from services.evaluation.models import SCHEMA
@@ -17,6 +18,7 @@ from shared.early_warning import EarlyWarning, WarningKind
 from shared.outbox import outbox_table
 
 warning_outbox = outbox_table(SCHEMA, sa.MetaData(), name="warning_outbox")
+SCHEMA_VERSION = EarlyWarning.model_fields["schema_version"].default
 
 VISIT_COLUMNS = (
     "event_id",
@@ -71,16 +73,23 @@ class StoredWarning:
     detail: dict[str, Any]
     version: int
 
-    def published(self) -> EarlyWarning:
-        return EarlyWarning(
-            warning_id=self.warning_id,
-            kind=self.kind,
-            unit_code=self.unit_code,
-            raised_at=self.raised_at,
-            cleared_at=self.cleared_at,
-            event_ids=[str(i) for i in self.event_ids],
-            detail=self.detail,
-            version=self.version,
+    def message(self) -> bytes:
+        """The `EarlyWarning` as published, written straight from the warning rather than
+        through the model (a rebuild publishes every warning at once; the tests read it back
+        with the model)."""
+        return orjson.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "warning_id": self.warning_id,
+                "kind": self.kind,
+                "unit_code": self.unit_code,
+                "raised_at": self.raised_at,
+                "cleared_at": self.cleared_at,
+                "event_ids": self.event_ids,
+                "detail": self.detail,
+                "version": self.version,
+            },
+            default=str,  # ids read back from the database are asyncpg's own UUID type
         )
 
 
@@ -280,10 +289,7 @@ class WarningRepository(SchemaRepository):
             return
         await self.connection.copy_records_to_table(
             "warning_outbox",
-            records=[
-                (str(w.warning_id).encode(), w.published().model_dump_json().encode(), "{}")
-                for w in warnings
-            ],
+            records=[(str(w.warning_id).encode(), w.message(), "{}") for w in warnings],
             columns=["key", "value", "headers"],
             schema_name=SCHEMA,
         )

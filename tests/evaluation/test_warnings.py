@@ -319,6 +319,14 @@ async def test_a_void_clears_what_its_event_alone_raised_and_redelivery_raises_n
     assert all(
         (m.cleared_at is None) == (m.version == 1) for m in messages if m.kind == "near_threshold"
     )
+    latest = {str(m.warning_id): m for m in messages if m.version == 2}
+    assert {
+        i: (m.kind, m.unit_code, m.raised_at, m.cleared_at, sorted(m.event_ids), m.detail)
+        for i, m in latest.items()
+    } == {
+        i: (w["kind"], w["unit_code"], w["raised_at"], w["cleared_at"], w["event_ids"], w["detail"])
+        for i, w in after.items()
+    }
 
     # The same records applied again (a redelivery): nothing changes, nothing is published.
     records = await topic_records(settings, {p["event_id"] for p in [near, *repeated, *voids]})
