@@ -40,6 +40,9 @@ class EvaluationSettings(Settings):
     status_relay_batch_size: int = 1000
     status_relay_idle_poll_seconds: float = 1.0
     clock_offset_seconds: float = 0.0
+    # PostgreSQL's work_mem and maintenance_work_mem in `sanwu evaluation rebuild`'s own
+    # sessions: its index builds and aggregations sort every event of the topic.
+    rebuild_sort_memory: str = Field("256MB", pattern=r"^[0-9]+(kB|MB|GB)$")
     # Fault injection for the crash tests: the consumer exits abruptly at that point of the
     # first batch that applies something.
     evaluation_crash_at: CrashPoint | None = None

@@ -54,3 +54,20 @@ def indicator_message(row: Mapping[str, Any], correlation_id: str | None = None)
         value=orjson.dumps(value),
         headers=headers,
     )
+
+
+def indicator_json(alias: str) -> str:
+    """The SQL of `indicator_message`'s value from an `indicators` row `alias`, for a rebuild
+    to publish every changed row in one statement (a test reads both back as the model)."""
+    ratings = ", ".join(
+        f"'{source}', json_build_object("
+        + ", ".join(f"'{rating}', {alias}.{source}_{rating}" for rating in RATINGS)
+        + ")"
+        for source in SOURCES
+    )
+    return (
+        f"json_build_object('schema_version', {SCHEMA_VERSION}, "
+        f"'unit_code', {alias}.unit_code, 'period', {alias}.period, "
+        f"'meetings_held', {alias}.meetings_held, 'ratings', json_build_object({ratings}), "
+        f"'changed_at', {alias}.changed_at, 'version', {alias}.version)"
+    )

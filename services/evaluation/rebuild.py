@@ -46,7 +46,6 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from services.evaluation.config import Clock, EvaluationSettings
 from services.evaluation.correcting import new_correction
 from services.evaluation.early_warnings import EarlyWarnings, WarningRebuild
-from services.evaluation.indicators import indicator_message
 from services.evaluation.models import REBUILT_TABLES, tables_in
 from services.evaluation.rebuild_repository import RebuildRepository
 from services.evaluation.records import (
@@ -355,7 +354,7 @@ async def _rebuild(
     await registry.refresh()
     followed = registry.version  # the effects are computed with this registry
     service = EvaluationService(campaign=campaign, registry=registry, schema=STAGING, publish=False)
-    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    connection = await rebuild_connection(settings)
     reader = topic_reader(settings)
     staging = RebuildRepository(connection, schema=STAGING)
     if not await staging.try_lock_running():
@@ -422,9 +421,17 @@ async def _rebuild(
     return report
 
 
+async def rebuild_connection(settings: EvaluationSettings) -> asyncpg.Connection:
+    memory = settings.rebuild_sort_memory
+    return await asyncpg.connect(
+        asyncpg_dsn(settings.database_url),
+        server_settings={"work_mem": memory, "maintenance_work_mem": memory},
+    )
+
+
 async def find_warnings(warnings: WarningRebuild, settings: EvaluationSettings) -> None:
     """`WarningRebuild.find` on a connection of its own, beside the index builds."""
-    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    connection = await rebuild_connection(settings)
     try:
         await warnings.find(connection)
     finally:
@@ -456,7 +463,7 @@ async def swap_in(
             items = [Incoming(p) for r in records if (p := loader.parse(r)) is not None]
             await service.apply(session, items, now=now)
         changed = await swap.merge_history(now=now)
-        changed_indicators = await swap.merge_indicator_history(now=now)
+        await swap.merge_indicator_history(now=now)  # and their changes published
         await swap.swap(REBUILT_TABLES)
         await loader.warnings.swap_in(session, now=now)
         await swap.add_to_outbox(
@@ -464,13 +471,6 @@ async def swap_in(
                 (message.key, message.value, json.dumps(message.headers))
                 for message in (message_of(status_of(row)) for row in changed)
             ]
-        )
-        await swap.add_to_outbox(
-            [
-                (message.key, message.value, json.dumps(message.headers))
-                for message in map(indicator_message, changed_indicators)
-            ],
-            table="indicator_outbox",
         )
         live = await UpkeepRepository.from_session(session)
         await live.set_rolling_window_start(rolling_window(now)[0])

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.evaluation.indicator_repository import any_content, indicator_aggregates
-from services.evaluation.indicators import INDICATOR_COLUMNS, INDICATOR_CONTENT
+from services.evaluation.indicators import INDICATOR_COLUMNS, INDICATOR_CONTENT, indicator_json
 from services.evaluation.models import SCHEMA
 from services.evaluation.records import CONTENT, STATUS_COLUMNS
 from services.evaluation.repository import SchemaRepository, aggregates, listed
@@ -169,25 +169,45 @@ class RebuildRepository(SchemaRepository):
         kept changing while the rebuild ran). A pair that never counts anything any more keeps
         its row, clean. Returns the statuses that differ from the live ones: to publish."""
         zeros = ", ".join("0" for _ in CONTENT[:-1])
-        return await self._merge_history(
+        await self._merge_history(
             "status",
             columns=STATUS_COLUMNS,
             content=CONTENT,
             cleared=f"true, {zeros}, '{{}}'",
             now=now,
         )
+        return await self.connection.fetch(
+            f"""
+            SELECT {listed(STATUS_COLUMNS, "n")} FROM {self.staging}.status n
+            LEFT JOIN {SCHEMA}.status o ON o.unit_code = n.unit_code AND o.period = n.period
+            WHERE o.unit_code IS NULL OR n.version <> o.version
+            """
+        )
 
-    async def merge_indicator_history(self, *, now: datetime) -> list[asyncpg.Record]:
+    async def merge_indicator_history(self, *, now: datetime) -> int:
         """`merge_history` for the indicators: a pair without work records any more keeps its
-        row, empty. Returns the indicators that differ from the live ones: to publish."""
+        row, empty. The indicators that differ from the live ones go into the indicator outbox
+        straight from the table (a rebuild may publish one per village); returns how many."""
         zeros = ", ".join("0" for _ in INDICATOR_CONTENT[1:])
-        return await self._merge_history(
+        await self._merge_history(
             "indicators",
             columns=INDICATOR_COLUMNS,
             content=INDICATOR_CONTENT,
             cleared=f"'{{}}', {zeros}",
             now=now,
         )
+        result = await self.connection.execute(
+            f"""
+            INSERT INTO {SCHEMA}.indicator_outbox (key, value, headers)
+            SELECT convert_to(n.unit_code || ':' || n.period, 'UTF8'),
+                   convert_to({indicator_json("n")}::text, 'UTF8'), '{{}}'
+            FROM {self.staging}.indicators n
+            LEFT JOIN {SCHEMA}.indicators o ON o.unit_code = n.unit_code AND o.period = n.period
+            WHERE o.unit_code IS NULL OR n.version <> o.version
+            ORDER BY n.unit_code, n.period
+            """
+        )
+        return rows_affected(result)
 
     async def _merge_history(
         self,
@@ -197,7 +217,7 @@ class RebuildRepository(SchemaRepository):
         content: Sequence[str],
         cleared: str,
         now: datetime,
-    ) -> list[asyncpg.Record]:
+    ) -> None:
         """`columns`: (unit_code, period, ..., changed_at, version), of which `content` is
         compared; `cleared`: the columns between period and changed_at of a pair that has
         nothing any more."""
@@ -223,13 +243,6 @@ class RebuildRepository(SchemaRepository):
             """,
             now,
         )
-        return await self.connection.fetch(
-            f"""
-            SELECT {listed(columns, "n")} FROM {self.staging}.{table} n
-            LEFT JOIN {SCHEMA}.{table} o ON o.unit_code = n.unit_code AND o.period = n.period
-            WHERE o.unit_code IS NULL OR n.version <> o.version
-            """
-        )
 
     async def swap(self, tables: Sequence[str]) -> None:
         """Put the rebuilt tables in place of the live ones (call holding the rebuild lock).
@@ -240,11 +253,9 @@ class RebuildRepository(SchemaRepository):
             await self.connection.execute(f"ALTER TABLE {SCHEMA}.{table} SET SCHEMA {self.retired}")
             await self.connection.execute(f"ALTER TABLE {self.staging}.{table} SET SCHEMA {SCHEMA}")
 
-    async def add_to_outbox(
-        self, rows: Sequence[tuple[bytes, bytes, str]], *, table: str = "outbox"
-    ) -> None:
-        """(key, value, headers as JSON) of the changes to publish, into the outbox `table`."""
+    async def add_to_outbox(self, rows: Sequence[tuple[bytes, bytes, str]]) -> None:
+        """(key, value, headers as JSON) of the status changes to publish, into the outbox."""
         if rows:
             await self.connection.copy_records_to_table(
-                table, records=rows, columns=["key", "value", "headers"], schema_name=SCHEMA
+                "outbox", records=rows, columns=["key", "value", "headers"], schema_name=SCHEMA
             )

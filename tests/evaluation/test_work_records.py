@@ -470,3 +470,4 @@ class TestRebuild:
         assert after["version"] == before["version"] + 1
         messages = await wait_published(evaluation.settings, unit, after["version"])
         assert messages[-1].meetings_held == held(before)
+        assert messages[-1] == indicators_of(after)  # as the database wrote it, field by field
