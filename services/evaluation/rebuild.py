@@ -26,7 +26,6 @@ The cyclic garbage collector is paused throughout (`collector_paused`).
 
 import asyncio
 import gc
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,9 +60,7 @@ from services.evaluation.repository import EvaluationRepository
 from services.evaluation.service import (
     EvaluationService,
     Incoming,
-    message_of,
     new_event,
-    status_of,
 )
 from services.evaluation.upkeep import Upkeep
 from services.evaluation.upkeep_repository import UpkeepRepository
@@ -462,16 +459,10 @@ async def swap_in(
         async for records in reader.read_to(ends, chunk=CHUNK):
             items = [Incoming(p) for r in records if (p := loader.parse(r)) is not None]
             await service.apply(session, items, now=now)
-        changed = await swap.merge_history(now=now)
-        await swap.merge_indicator_history(now=now)  # and their changes published
+        changed = await swap.merge_history(now=now)  # and the changes published
+        await swap.merge_indicator_history(now=now)
         await swap.swap(REBUILT_TABLES)
         await loader.warnings.swap_in(session, now=now)
-        await swap.add_to_outbox(
-            [
-                (message.key, message.value, json.dumps(message.headers))
-                for message in (message_of(status_of(row)) for row in changed)
-            ]
-        )
         live = await UpkeepRepository.from_session(session)
         await live.set_rolling_window_start(rolling_window(now)[0])
         await live.mark_future_effects(now)
@@ -480,5 +471,5 @@ async def swap_in(
         await live.set_followed_registry_version(followed)
         following = EvaluationService(campaign=service.campaign, registry=service.registry)
         moved = await Upkeep(following).follow_registry(session, now=now)
-        loader.report.differences = [(row["unit_code"], row["period"]) for row in changed]
+        loader.report.differences = changed
         loader.report.differences += [(s.unit_code, s.period) for s in moved]

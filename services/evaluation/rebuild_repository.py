@@ -5,12 +5,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from services.evaluation.indicator_repository import any_content, indicator_aggregates
 from services.evaluation.indicators import INDICATOR_COLUMNS, INDICATOR_CONTENT, indicator_json
 from services.evaluation.models import SCHEMA
-from services.evaluation.records import CONTENT, STATUS_COLUMNS
+from services.evaluation.records import CONTENT, STATUS_COLUMNS, status_json
 from services.evaluation.repository import SchemaRepository, aggregates, listed
 from shared.locks import LockName, lock_key
 from shared.repository import rows_affected
@@ -164,10 +162,11 @@ class RebuildRepository(SchemaRepository):
         )
         return [(row["unit_code"], row["period"]) for row in rows]
 
-    async def merge_history(self, *, now: datetime) -> list[asyncpg.Record]:
+    async def merge_history(self, *, now: datetime) -> list[tuple[str, str]]:
         """Under the rebuild lock: bring the history up to date with the live statuses (they
         kept changing while the rebuild ran). A pair that never counts anything any more keeps
-        its row, clean. Returns the statuses that differ from the live ones: to publish."""
+        its row, clean. The statuses that differ from the live ones go into the outbox;
+        returns their (unit, period)."""
         zeros = ", ".join("0" for _ in CONTENT[:-1])
         await self._merge_history(
             "status",
@@ -176,18 +175,12 @@ class RebuildRepository(SchemaRepository):
             cleared=f"true, {zeros}, '{{}}'",
             now=now,
         )
-        return await self.connection.fetch(
-            f"""
-            SELECT {listed(STATUS_COLUMNS, "n")} FROM {self.staging}.status n
-            LEFT JOIN {SCHEMA}.status o ON o.unit_code = n.unit_code AND o.period = n.period
-            WHERE o.unit_code IS NULL OR n.version <> o.version
-            """
-        )
+        return await self._publish_changes("status", "outbox", status_json("n"))
 
-    async def merge_indicator_history(self, *, now: datetime) -> int:
+    async def merge_indicator_history(self, *, now: datetime) -> list[tuple[str, str]]:
         """`merge_history` for the indicators: a pair without work records any more keeps its
-        row, empty. The indicators that differ from the live ones go into the indicator outbox
-        straight from the table (a rebuild may publish one per village); returns how many."""
+        row, empty. The indicators that differ from the live ones go into the indicator
+        outbox; returns their (unit, period)."""
         zeros = ", ".join("0" for _ in INDICATOR_CONTENT[1:])
         await self._merge_history(
             "indicators",
@@ -196,18 +189,31 @@ class RebuildRepository(SchemaRepository):
             cleared=f"'{{}}', {zeros}",
             now=now,
         )
-        result = await self.connection.execute(
+        return await self._publish_changes("indicators", "indicator_outbox", indicator_json("n"))
+
+    async def _publish_changes(
+        self, table: str, outbox: str, message: str
+    ) -> list[tuple[str, str]]:
+        """Each rebuilt row `n` of `table` whose version differs from the live one's into
+        `outbox`, its message `message` written by the database (a rebuild may publish one per
+        village: no row travels through Python), keyed by `shared.status.status_key`."""
+        rows = await self.connection.fetch(
             f"""
-            INSERT INTO {SCHEMA}.indicator_outbox (key, value, headers)
-            SELECT convert_to(n.unit_code || ':' || n.period, 'UTF8'),
-                   convert_to({indicator_json("n")}::text, 'UTF8'), '{{}}'
-            FROM {self.staging}.indicators n
-            LEFT JOIN {SCHEMA}.indicators o ON o.unit_code = n.unit_code AND o.period = n.period
-            WHERE o.unit_code IS NULL OR n.version <> o.version
-            ORDER BY n.unit_code, n.period
+            WITH changed AS (
+                INSERT INTO {SCHEMA}.{outbox} (key, value, headers)
+                SELECT convert_to(n.unit_code || ':' || n.period, 'UTF8'),
+                       convert_to(({message})::text, 'UTF8'), '{{}}'
+                FROM {self.staging}.{table} n
+                LEFT JOIN {SCHEMA}.{table} o
+                    ON o.unit_code = n.unit_code AND o.period = n.period
+                WHERE o.unit_code IS NULL OR n.version <> o.version
+                ORDER BY n.unit_code, n.period
+                RETURNING key
+            )
+            SELECT convert_from(key, 'UTF8') AS key FROM changed
             """
         )
-        return rows_affected(result)
+        return [(unit_code, period) for unit_code, period in (r["key"].split(":", 1) for r in rows)]
 
     async def _merge_history(
         self,
@@ -252,10 +258,3 @@ class RebuildRepository(SchemaRepository):
         for table in tables:
             await self.connection.execute(f"ALTER TABLE {SCHEMA}.{table} SET SCHEMA {self.retired}")
             await self.connection.execute(f"ALTER TABLE {self.staging}.{table} SET SCHEMA {SCHEMA}")
-
-    async def add_to_outbox(self, rows: Sequence[tuple[bytes, bytes, str]]) -> None:
-        """(key, value, headers as JSON) of the status changes to publish, into the outbox."""
-        if rows:
-            await self.connection.copy_records_to_table(
-                "outbox", records=rows, columns=["key", "value", "headers"], schema_name=SCHEMA
-            )

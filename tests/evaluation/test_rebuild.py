@@ -13,9 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from services.evaluation.rebuild import RebuildRunning, rebuild
+from services.evaluation.service import status_of
 from shared.access.models import Role
 from shared.db import Database
 from shared.locks import LockName, lock_key
+from shared.status import UnitStatus
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.helpers import (
     Desk,
@@ -151,6 +153,8 @@ class TestRebuild:
                 break
             await asyncio.sleep(0.1)
         assert published[-1]["value"]["version"] == after[key]["version"]
+        # As the database wrote it, field by field.
+        assert UnitStatus.model_validate(published[-1]["value"]) == status_of(after[key])
 
     async def test_swapped_in_tables_are_the_migrated_ones(
         self, evaluation: Evaluation, live_run: list[str], db: Database
