@@ -59,7 +59,9 @@ class RebuildRepository(SchemaRepository):
             )
 
     async def analyze(self) -> None:
-        for table in ("event", "correction", "effect"):
+        """Statistics for the loaded tables: the rebuild's own statements need them, and the
+        live batches after the swap (the visits the warnings read, among them)."""
+        for table in ("event", "correction", "effect", "warning_visit"):
             await self.connection.execute(f"ANALYZE {self.staging}.{table}")
 
     async def compute_statuses(
