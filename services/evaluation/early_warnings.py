@@ -357,8 +357,7 @@ class EarlyWarnings:
             )
             if change is not None:
                 changes.append(change)
-        await repository.save(changes, bulk=bulk)
-        await repository.publish(changes)
+        await repository.save(changes, bulk=bulk)  # and published
         return changes
 
 

@@ -19,6 +19,13 @@ from shared.outbox import outbox_table
 
 warning_outbox = outbox_table(SCHEMA, sa.MetaData(), name="warning_outbox")
 SCHEMA_VERSION = EarlyWarning.model_fields["schema_version"].default
+# `StoredWarning.message` written by the database from a `warning` row `w`.
+MESSAGE_JSON = (
+    f"json_build_object('schema_version', {SCHEMA_VERSION}, 'warning_id', w.warning_id, "
+    "'kind', w.kind, 'unit_code', w.unit_code, 'raised_at', w.raised_at, "
+    "'cleared_at', w.cleared_at, 'event_ids', w.event_ids, 'detail', w.detail, "
+    "'version', w.version)"
+)
 
 VISIT_COLUMNS = (
     "event_id",
@@ -75,8 +82,8 @@ class StoredWarning:
 
     def message(self) -> bytes:
         """The `EarlyWarning` as published, written straight from the warning rather than
-        through the model (a rebuild publishes every warning at once; the tests read it back
-        with the model)."""
+        through the model (a rebuild has the database write it, `MESSAGE_JSON`; the tests
+        read both back with the model)."""
         return orjson.dumps(
             {
                 "schema_version": SCHEMA_VERSION,
@@ -245,35 +252,58 @@ class WarningRepository(SchemaRepository):
         return [warning_of(r) for r in rows]
 
     async def save(self, warnings: Sequence[StoredWarning], *, bulk: bool = False) -> None:
-        """Inserted or updated in one statement; `bulk` (a rebuild saves every warning at
-        once) COPies them into a temporary table first, which costs several times less than
-        sending the named events as array literals."""
+        """Each warning inserted or updated, and its change into the warning outbox, in the
+        caller's transaction. `bulk` (a rebuild saves every warning at once) COPies them into
+        a temporary table first and has the database write the messages from it: sending the
+        named events as array literals and the messages one by one costs several times more."""
         if not warnings:
             return
         records = [warning_record(w) for w in warnings]
+        if bulk:
+            await self._save_copied(records)
+            return
+        # unnest cannot take arrays of arrays of different lengths: the named events travel
+        # as array literals.
+        values = [list(column) for column in zip(*records, strict=True)]
+        values[7] = ["{" + ",".join(map(str, ids)) + "}" for ids in values[7]]
+        await self._upsert(
+            f"""
+            SELECT w.warning_id, w.kind, w.unit_code, w.scope, w.cause_at, w.raised_at,
+                   w.cleared_at, w.event_ids::uuid[], w.detail::jsonb, w.version
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                        $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[],
+                        $10::int[]) AS w({", ".join(WARNING_COLUMNS)})
+            """,
+            *values,
+        )
+        await self.connection.copy_records_to_table(
+            "warning_outbox",
+            records=[(str(w.warning_id).encode(), w.message(), "{}") for w in warnings],
+            columns=["key", "value", "headers"],
+            schema_name=SCHEMA,
+        )
+
+    async def _save_copied(self, records: list[tuple[Any, ...]]) -> None:
+        await self.connection.execute(
+            f"CREATE TEMPORARY TABLE saved_warning (LIKE {self.schema}.warning) ON COMMIT DROP"
+        )
+        await self.connection.copy_records_to_table(
+            "saved_warning", records=records, columns=list(WARNING_COLUMNS)
+        )
+        await self._upsert(f"SELECT {', '.join(WARNING_COLUMNS)} FROM saved_warning")
+        await self.connection.execute(
+            f"""
+            INSERT INTO {SCHEMA}.warning_outbox (key, value, headers)
+            SELECT convert_to(w.warning_id::text, 'UTF8'),
+                   convert_to(({MESSAGE_JSON})::text, 'UTF8'), '{{}}'
+            FROM saved_warning w
+            ORDER BY w.warning_id
+            """
+        )
+
+    async def _upsert(self, source: str, *values: Any) -> None:
         columns = ", ".join(WARNING_COLUMNS)
         updated = ", ".join(f"{c} = excluded.{c}" for c in WARNING_COLUMNS[1:])
-        if bulk:
-            await self.connection.execute(
-                f"CREATE TEMPORARY TABLE saved_warning (LIKE {self.schema}.warning) ON COMMIT DROP"
-            )
-            await self.connection.copy_records_to_table(
-                "saved_warning", records=records, columns=list(WARNING_COLUMNS)
-            )
-            source = f"SELECT {columns} FROM saved_warning"
-            values = []
-        else:
-            # unnest cannot take arrays of arrays of different lengths: the named events
-            # travel as array literals.
-            values = [list(column) for column in zip(*records, strict=True)]
-            values[7] = ["{" + ",".join(map(str, ids)) + "}" for ids in values[7]]
-            source = f"""
-                SELECT w.warning_id, w.kind, w.unit_code, w.scope, w.cause_at, w.raised_at,
-                       w.cleared_at, w.event_ids::uuid[], w.detail::jsonb, w.version
-                FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                            $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[],
-                            $10::int[]) AS w({columns})
-            """
         await self.connection.execute(
             f"""
             INSERT INTO {self.schema}.warning ({columns})
@@ -281,15 +311,4 @@ class WarningRepository(SchemaRepository):
             ON CONFLICT (warning_id) DO UPDATE SET {updated}
             """,
             *values,
-        )
-
-    async def publish(self, warnings: Sequence[StoredWarning]) -> None:
-        """Each change into the warning outbox, in the caller's transaction."""
-        if not warnings:
-            return
-        await self.connection.copy_records_to_table(
-            "warning_outbox",
-            records=[(str(w.warning_id).encode(), w.message(), "{}") for w in warnings],
-            columns=["key", "value", "headers"],
-            schema_name=SCHEMA,
         )

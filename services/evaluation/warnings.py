@@ -201,6 +201,8 @@ class WarningFinder:
         [since, until]. The visits must include every one dated after
         since - 2 x recent_days - baseline_days."""
         rule = self.rules.rising
+        if len(visits) < rule.minimum:
+            return []  # no window can hold the minimum (most villages, nationwide)
         recent = rule.recent_days * DAY
         baseline = rule.baseline_days * DAY
         numerator, denominator = self._factor

@@ -383,7 +383,11 @@ def _names_one_of(value: bytes, event_ids: set[str]) -> bool:
 
 
 async def test_rebuild_gives_the_warnings_of_the_incremental_evaluation(
-    counties: Iterator[County], desk: Desk, db: Database, evaluation: Evaluation
+    counties: Iterator[County],
+    desk: Desk,
+    db: Database,
+    evaluation: Evaluation,
+    settings: Settings,
 ) -> None:
     county = next(counties)
     village, other = county.villages[0], county.villages[3]  # in two townships
@@ -411,6 +415,8 @@ async def test_rebuild_gives_the_warnings_of_the_incremental_evaluation(
     }
     assert any(w["cleared_at"] is not None for w in incremental.values() if w["kind"] == "rising")
     everyone_before = await all_warnings(db)
+    await wait_published(settings, incremental)
+    published_before = len(await published(settings, set(incremental)))
 
     # Lost here, found again by the rebuild; no other warning changes.
     async with db.engine.begin() as connection:
@@ -429,6 +435,25 @@ async def test_rebuild_gives_the_warnings_of_the_incremental_evaluation(
     assert {i: w for i, w in everyone_after.items() if i not in rebuilt} == {
         i: w for i, w in everyone_before.items() if i not in incremental
     }
+
+    # Published once each again, as the database wrote them from the rebuilt rows.
+    async def republished() -> bool:
+        return len(await published(settings, set(rebuilt))) == published_before + len(rebuilt)
+
+    await wait_until(republished, timeout=20, message="the rebuilt warnings on the topic")
+    latest = {str(m.warning_id): m for m in await published(settings, set(rebuilt))}
+    assert {
+        i: (
+            m.kind,
+            m.unit_code,
+            sorted(m.event_ids),
+            m.raised_at,
+            m.cleared_at,
+            m.detail,
+            m.version,
+        )
+        for i, m in latest.items()
+    } == {i: (*[w[k] for k in compared], w["version"]) for i, w in rebuilt.items()}
 
 
 async def all_warnings(db: Database) -> dict[str, dict[str, Any]]:
