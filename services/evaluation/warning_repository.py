@@ -123,7 +123,7 @@ def warning_record(warning: StoredWarning) -> tuple[Any, ...]:
         warning.raised_at,
         warning.cleared_at,
         list(warning.event_ids),
-        json.dumps(warning.detail, sort_keys=True),
+        orjson.dumps(warning.detail).decode(),  # jsonb: the key order is the database's
         warning.version,
     )
 
