@@ -21,6 +21,7 @@ The petitioner reference here is intake's keyed hash; it is never logged.
 """
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -272,8 +273,9 @@ class EarlyWarnings:
                 corrected_units.update(c for c, _ in self.chain(visit.unit_code))
                 if not visit.voided:
                     corrected_units.update(c for c, _ in self.chain(visit.attributed_code))
-        as_reported: dict[str, list[Visit]] = {}  # of the corrected units only
-        as_standing: dict[str, list[Visit]] = {}
+        as_reported: defaultdict[str, list[Visit]] = defaultdict(list)  # corrected units only
+        as_standing: defaultdict[str, list[Visit]] = defaultdict(list)
+        standing_at: defaultdict[str, list[int]] = defaultdict(list)  # their moments, for rising
         reported_near: list[Found] = []  # of the corrected visits only
         standing_near: list[Found] = []
         # In order, so that each unit's visits are too.
@@ -282,30 +284,33 @@ class EarlyWarnings:
             placed = reported(visit)
             placed_visits.append((placed.order, placed, visit))
         placed_visits.sort(key=itemgetter(0))
-        chain, near_threshold = self.chain, self.finder.near_threshold
-        for _, placed, visit in placed_visits:
+        chains, chain, near_threshold = self._chains, self.chain, self.finder.near_threshold
+        for (at, _), placed, visit in placed_visits:
             if visit.voided or visit.attributed_code != visit.unit_code:
                 reported_near += near_threshold(placed)
                 for unit_code, _ in chain(placed.unit_code):
                     if unit_code in corrected_units:
-                        as_reported.setdefault(unit_code, []).append(placed)
+                        as_reported[unit_code].append(placed)
                 placed_now = standing(visit)
                 if placed_now is not None:
                     standing_near += near_threshold(placed_now)
                     for unit_code, _ in chain(placed_now.unit_code):
-                        as_standing.setdefault(unit_code, []).append(placed_now)
+                        as_standing[unit_code].append(placed_now)
+                        standing_at[unit_code].append(at)
                 continue
             # Not corrected: the same as reported and as it stands.
             standing_near += near_threshold(placed)
-            for unit_code, _ in chain(placed.unit_code):
-                as_standing.setdefault(unit_code, []).append(placed)
+            for unit_code, _ in chains.get(placed.unit_code) or chain(placed.unit_code):
+                as_standing[unit_code].append(placed)
+                standing_at[unit_code].append(at)
                 if unit_code in corrected_units:
-                    as_reported.setdefault(unit_code, []).append(placed)
+                    as_reported[unit_code].append(placed)
         wanted = expected(reported_near, standing_near)
         wanted |= self._repeat(visits)
+        rising = self.finder.rising
         for unit_code in as_reported.keys() | as_standing.keys():
-            now = self.finder.rising(unit_code, as_standing.get(unit_code, []))
-            before = self.finder.rising(unit_code, as_reported.get(unit_code, []))
+            now = rising(unit_code, as_standing[unit_code], times=standing_at[unit_code])
+            before = rising(unit_code, as_reported[unit_code])
             wanted |= expected(before, now)
         return wanted
 

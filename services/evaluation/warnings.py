@@ -196,17 +196,20 @@ class WarningFinder:
         *,
         since: datetime | None = None,
         until: datetime | None = None,
+        times: Sequence[int] | None = None,
     ) -> list[Found]:
         """The onsets among `visits` (those of the unit's subtree, sorted by `order`) dated in
         [since, until]. The visits must include every one dated after
-        since - 2 x recent_days - baseline_days."""
+        since - 2 x recent_days - baseline_days. `times`: their moments (`Visit.at`), if the
+        caller has them."""
         rule = self.rules.rising
         if len(visits) < rule.minimum:
             return []  # no window can hold the minimum (most villages, nationwide)
         recent = rule.recent_days * DAY
         baseline = rule.baseline_days * DAY
         numerator, denominator = self._factor
-        times = [v.order[0] for v in visits]
+        if times is None:
+            times = [v.order[0] for v in visits]
         first = None if since is None else micros(since)
         last = None if until is None else micros(until)
         last_rising: int | None = None
