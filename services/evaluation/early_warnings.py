@@ -462,7 +462,7 @@ class WarningRebuild:
         self.staging = staging
         self._rows: list[tuple[Any, ...]] = []
         self._noted = 0  # records noted, visits or not
-        # What `prepare` found, with the number of records noted then.
+        # What `find` found, with the number of records noted then.
         self._found: tuple[int, list[StoredVisit], dict[UUID, Expected]] | None = None
 
     def note(self, record: EventRecord) -> None:

@@ -19,13 +19,6 @@ from shared.outbox import outbox_table
 
 warning_outbox = outbox_table(SCHEMA, sa.MetaData(), name="warning_outbox")
 SCHEMA_VERSION = EarlyWarning.model_fields["schema_version"].default
-# `StoredWarning.message` written by the database from a `warning` row `w`.
-MESSAGE_JSON = (
-    f"json_build_object('schema_version', {SCHEMA_VERSION}, 'warning_id', w.warning_id, "
-    "'kind', w.kind, 'unit_code', w.unit_code, 'raised_at', w.raised_at, "
-    "'cleared_at', w.cleared_at, 'event_ids', w.event_ids, 'detail', w.detail, "
-    "'version', w.version)"
-)
 
 VISIT_COLUMNS = (
     "event_id",
@@ -82,7 +75,7 @@ class StoredWarning:
 
     def message(self) -> bytes:
         """The `EarlyWarning` as published, written straight from the warning rather than
-        through the model (a rebuild has the database write it, `MESSAGE_JSON`; the tests
+        through the model (a rebuild has the database write it, `warning_json`; the tests
         read both back with the model)."""
         return orjson.dumps(
             {
@@ -98,6 +91,18 @@ class StoredWarning:
             },
             default=str,  # ids read back from the database are asyncpg's own UUID type
         )
+
+
+def warning_json(alias: str) -> str:
+    """The SQL of `StoredWarning.message` from a `warning` row `alias`, for a rebuild to
+    publish every warning in one statement."""
+    return (
+        f"json_build_object('schema_version', {SCHEMA_VERSION}, "
+        f"'warning_id', {alias}.warning_id, 'kind', {alias}.kind, "
+        f"'unit_code', {alias}.unit_code, 'raised_at', {alias}.raised_at, "
+        f"'cleared_at', {alias}.cleared_at, 'event_ids', {alias}.event_ids, "
+        f"'detail', {alias}.detail, 'version', {alias}.version)"
+    )
 
 
 def visit_of(row: asyncpg.Record) -> StoredVisit:
@@ -295,7 +300,7 @@ class WarningRepository(SchemaRepository):
             f"""
             INSERT INTO {SCHEMA}.warning_outbox (key, value, headers)
             SELECT convert_to(w.warning_id::text, 'UTF8'),
-                   convert_to(({MESSAGE_JSON})::text, 'UTF8'), '{{}}'
+                   convert_to(({warning_json("w")})::text, 'UTF8'), '{{}}'
             FROM saved_warning w
             ORDER BY w.warning_id
             """

@@ -55,8 +55,9 @@ from shared.registry.cache import UnitRef, UnitRegistry
 FEED_CURSOR = "f1"
 ELIGIBLE_CURSOR = "e1"
 SCAN_CHUNK = 500
-# The rendered cache's keys: a summary's (root or NATION, period), an eligible page's
-# (ELIGIBLE_PAGE, root, period, level, cursor, limit).
+# The rendered cache's keys: a summary's (SUMMARY, root or NATION, period), an eligible
+# page's (ELIGIBLE_PAGE, root, period, level, cursor, limit).
+SUMMARY = "summary"
 NATION = ""  # a national key's summary without a root
 ELIGIBLE_PAGE = "eligible"
 
@@ -204,7 +205,8 @@ class ReportingService:
                     return Rendered.of(await self._national_summary(session, period))
                 return Rendered.of(await self._summary(session, unit, period))
 
-        return await self.cache.get_or_render((root or NATION, period), self._stamp(), render)
+        key = (SUMMARY, root or NATION, period)
+        return await self.cache.get_or_render(key, self._stamp(), render)
 
     async def _summary(self, session: AsyncSession, unit: UnitRef, period: str) -> SummaryOut:
         root = unit.code
