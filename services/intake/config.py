@@ -5,6 +5,7 @@ from pydantic import Field
 from shared.config import Settings, settings_or_exit
 
 DEFAULT_MAX_BATCH_EVENTS = 1000
+DEFAULT_GATHERED_STATEMENTS = 2
 
 
 class IntakeSettings(Settings):
@@ -16,6 +17,9 @@ class IntakeSettings(Settings):
     # a relay running on its own (`sanwu intake relay`) leaves a committed event unpublished.
     relay_idle_poll_seconds: float = 0.1
     max_batch_events: int = Field(DEFAULT_MAX_BATCH_EVENTS, ge=1)
+    # Single events posted at the same moment share a statement and a commit; this many such
+    # statements run at once (each takes a pooled connection while it runs).
+    intake_gathered_statements: int = Field(DEFAULT_GATHERED_STATEMENTS, ge=1)
     future_tolerance_seconds: int = 300
     # What people wrote (summary, reason, category, platform) is removed from the journal this
     # long after the event was accepted: three years, the span of the yearly campaign periods a

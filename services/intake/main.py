@@ -62,6 +62,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
             on_accepted=outbox_relay.wake if outbox_relay else None,
             max_batch_events=settings.max_batch_events,
+            gathered_statements=settings.intake_gathered_statements,
         )
         tasks = BackgroundTasks()
         tasks.start("registry-refresh", registry.keep_fresh(settings.registry_refresh_seconds))

@@ -34,6 +34,20 @@ class Prepared:
     record_json: str  # what is published: the payload's JSON without its free text
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An event checked and prepared, with who sent it and when it is accepted."""
+
+    prepared: Prepared
+    key_id: str
+    correlation_id: str
+    accepted_at: datetime
+
+    @property
+    def event_id(self) -> UUID:
+        return self.prepared.event.event_id
+
+
 class KeyedHash:
     """What identifies a person or a matter (`petitioner_ref`, `matter_ref`) is stored and
     published only as this keyed hash: stable, so repeats are recognisable, and not reversible
@@ -95,9 +109,8 @@ def event_record(payload_json: str, *, accepted_at: str, key_id: str) -> bytes:
     ).encode()
 
 
-def journal_row(
-    p: Prepared, *, key_id: str, correlation_id: str, accepted_at: datetime
-) -> dict[str, Any]:
+def journal_row(pending: Pending) -> dict[str, Any]:
+    p = pending.prepared
     event = p.event
     return {
         "event_id": event.event_id,
@@ -108,19 +121,20 @@ def journal_row(
         "occurred_at": event.occurred_at,
         "payload": p.payload_json,
         "content_hash": p.content_hash,
-        "key_id": key_id,
-        "correlation_id": correlation_id or None,
-        "accepted_at": accepted_at,
+        "key_id": pending.key_id,
+        "correlation_id": pending.correlation_id or None,
+        "accepted_at": pending.accepted_at,
     }
 
 
-def outbox_row(
-    p: Prepared, *, key_id: str, correlation_id: str, accepted_at: datetime
-) -> OutboxMessage:
+def outbox_row(pending: Pending) -> OutboxMessage:
+    p = pending.prepared
     return OutboxMessage(
         key=p.county_code.encode(),
-        value=event_record(p.record_json, accepted_at=accepted_at.isoformat(), key_id=key_id),
-        headers={"event_id": str(p.event.event_id), "correlation_id": correlation_id},
+        value=event_record(
+            p.record_json, accepted_at=pending.accepted_at.isoformat(), key_id=pending.key_id
+        ),
+        headers={"event_id": str(p.event.event_id), "correlation_id": pending.correlation_id},
     )
 
 

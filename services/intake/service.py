@@ -5,6 +5,7 @@ published (references as keyed hashes, no free text on the topic) is built in `p
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, Literal
 from uuid import UUID
 
@@ -12,9 +13,11 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import metrics
-from services.intake.config import DEFAULT_MAX_BATCH_EVENTS
+from services.intake.config import DEFAULT_GATHERED_STATEMENTS, DEFAULT_MAX_BATCH_EVENTS
+from services.intake.gathering import Gathering, Outcome, Receipt
 from services.intake.payloads import (
     KeyedHash,
+    Pending,
     Prepared,
     journal_row,
     outbox_row,
@@ -41,13 +44,6 @@ from shared.registry.cache import UnitRegistry
 
 
 @dataclass(frozen=True, slots=True)
-class Receipt:
-    event_id: UUID
-    accepted_at: datetime
-    duplicate: bool
-
-
-@dataclass(frozen=True, slots=True)
 class ItemResult:
     event_id: str | None
     status: Literal["accepted", "duplicate", "rejected"]
@@ -64,10 +60,15 @@ class IntakeService:
         future_tolerance: timedelta,
         on_accepted: Callable[[], None] | None = None,
         max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS,
+        gathered_statements: int = DEFAULT_GATHERED_STATEMENTS,
     ) -> None:
-        """`on_accepted` is called after events were journalled (to wake the outbox relay)."""
+        """`on_accepted` is called after events were journalled (to wake the outbox relay).
+        Single events are journalled by at most `gathered_statements` statements at once."""
         self.db = db
         self.max_batch_events = max_batch_events
+        self._gathering = Gathering(
+            self._store, statements=gathered_statements, max_events=max_batch_events
+        )
         self.on_accepted = on_accepted
         self.registry = registry
         self._keyed_hash = KeyedHash(petitioner_secret)
@@ -218,15 +219,17 @@ class IntakeService:
     # --- accepting -------------------------------------------------------------------------
 
     async def accept(self, *, event: Event, principal: Principal, correlation_id: str) -> Receipt:
-        now = datetime.now(UTC)
-        county = await self.check(event, principal, now=now)
-        outcome = await self._store(
-            [self._prepare(event, county)],
-            principal=principal,
-            correlation_id=correlation_id,
-            now=now,
+        county = await self.check(event, principal, now=datetime.now(UTC))
+        # Accepted when it joins the others waiting: their statement journals and publishes
+        # them in that order.
+        result = await self._gathering.store(
+            Pending(
+                self._prepare(event, county),
+                key_id=principal.key_id,
+                correlation_id=correlation_id,
+                accepted_at=datetime.now(UTC),
+            )
         )
-        result = outcome[event.event_id]
         if isinstance(result, DomainError):
             raise result
         return result
@@ -258,9 +261,13 @@ class IntakeService:
             except (InvalidInput, OutOfScope) as exc:
                 slots.append(ItemResult(_raw_id(item), "rejected", problem_of(exc)))
                 metrics.rejected.labels(exc.slug).inc()
-        prepared = [s for s in slots if isinstance(s, Prepared)]
         outcome = await self._store(
-            prepared, principal=principal, correlation_id=correlation_id, now=now
+            _first_of_each(
+                [s for s in slots if isinstance(s, Prepared)],
+                key_id=principal.key_id,
+                correlation_id=correlation_id,
+                now=now,
+            )
         )
         results: list[ItemResult] = []
         first_hash: dict[UUID, str] = {}
@@ -284,70 +291,35 @@ class IntakeService:
             reported.add(event_id)
         return results
 
-    async def _store(
-        self,
-        prepared: list[Prepared],
-        *,
-        principal: Principal,
-        correlation_id: str,
-        now: datetime,
-    ) -> dict[UUID, Receipt | DomainError]:
-        """Journal the new events with their outbox messages; classify the rest."""
-        first: dict[UUID, Prepared] = {}
-        for item in prepared:
-            first.setdefault(item.event.event_id, item)
-        # Acceptance is a total order: the i-th event of a batch is accepted i µs after the
-        # first, so that of two corrections of one event in a batch the later item comes last.
-        accepted_at = {
-            event_id: now + timedelta(microseconds=position)
-            for position, event_id in enumerate(first)
-        }
+    async def _store(self, pending: list[Pending]) -> dict[UUID, Outcome]:
+        """Journal the new events (distinct ids) with their outbox messages; classify the
+        rest as repeats or conflicts."""
         # Journal rows go in event-id order, the same lock order in every transaction.
-        ordered = sorted(first.values(), key=lambda p: p.event.event_id)
-        # The outbox keeps the batch's own order: that is the order per county on the topic.
-        # Only the messages of events new to the journal are stored, in the same statement.
-        key_id = principal.key_id
-        rows = [
-            journal_row(
-                p,
-                key_id=key_id,
-                correlation_id=correlation_id,
-                accepted_at=accepted_at[p.event.event_id],
-            )
-            for p in ordered
-        ]
-        messages = [
-            (
-                event_id,
-                outbox_row(
-                    p,
-                    key_id=key_id,
-                    correlation_id=correlation_id,
-                    accepted_at=accepted_at[event_id],
-                ),
-            )
-            for event_id, p in first.items()
-        ]
+        rows = [journal_row(p) for p in sorted(pending, key=attrgetter("event_id"))]
+        # The outbox keeps the order given: that is the order per county on the topic. Only
+        # the messages of events new to the journal are stored, in the same statement.
+        messages = [(p.event_id, outbox_row(p)) for p in pending]
         async with self.db.connection(commits=True) as connection:
             store = EventRepository(connection)
             inserted = await store.insert_new(rows, messages=messages)
-            existing = await store.receipts([i for i in first if i not in inserted])
+            existing = await store.receipts(
+                [p.event_id for p in pending if p.event_id not in inserted]
+            )
         if inserted and self.on_accepted is not None:
             self.on_accepted()
-        outcome: dict[UUID, Receipt | DomainError] = {
+        outcome: dict[UUID, Outcome] = {
             event_id: Receipt(event_id, accepted_at, duplicate=False)
             for event_id, accepted_at in inserted.items()
         }
+        hashes = {p.event_id: p.prepared.content_hash for p in pending}
         for event_id, stored in existing.items():
-            if stored.content_hash == first[event_id].content_hash:
+            if stored.content_hash == hashes[event_id]:
                 outcome[event_id] = Receipt(event_id, stored.accepted_at, duplicate=True)
             else:
                 outcome[event_id] = EventConflict(
                     f"event {event_id} was already accepted with other content"
                 )
-        metrics.count_outcomes(
-            (item.event.type, outcome[item.event.event_id]) for item in first.values()
-        )
+        metrics.count_outcomes((p.prepared.event.type, outcome[p.event_id]) for p in pending)
         return outcome
 
     # --- reading ---------------------------------------------------------------------------
@@ -388,6 +360,26 @@ def _raw_id(item: Any) -> str | None:
     except UnicodeEncodeError:
         return None
     return value
+
+
+def _first_of_each(
+    prepared: list[Prepared], *, key_id: str, correlation_id: str, now: datetime
+) -> list[Pending]:
+    """A batch's events, the first of each id: acceptance is a total order, the i-th event
+    is accepted i µs after the first, so that of two corrections of one event in a batch the
+    later item comes last."""
+    first: dict[UUID, Prepared] = {}
+    for item in prepared:
+        first.setdefault(item.event.event_id, item)
+    return [
+        Pending(
+            p,
+            key_id=key_id,
+            correlation_id=correlation_id,
+            accepted_at=now + timedelta(microseconds=i),
+        )
+        for i, p in enumerate(first.values())
+    ]
 
 
 def _corrections_in(events: Iterable[Event]) -> dict[UUID, KnownTarget]:
