@@ -50,5 +50,3 @@ class StoredEventOut(BaseModel):
         description="Voids and re-attributions that target this event, oldest first."
     )
 
-
-EventIn = Event

@@ -1,6 +1,7 @@
 """POST /v1/events and GET /v1/events/{id}: durable acceptance, duplicates, conflicts,
 rejections that store nothing, and keys with their scopes."""
 
+import json
 from typing import Any
 
 import httpx
@@ -167,6 +168,50 @@ class TestRejections:
         )
         assert body["errors"][0]["field"] == "type"
         assert not await journal_has(db, event["event_id"])
+
+    @pytest.mark.parametrize(
+        ("content_type", "accepted"),
+        [
+            (None, True),
+            ("application/json; charset=utf-8", True),
+            ("application/vnd.sanwu+json", True),
+            ("text/plain", False),
+            ("application/x-www-form-urlencoded", False),
+        ],
+    )
+    async def test_a_body_is_read_as_json_only_when_its_type_says_json_or_says_nothing(
+        self,
+        intake: httpx.AsyncClient,
+        keys: dict[str, str],
+        db: Database,
+        content_type: str | None,
+        accepted: bool,
+    ) -> None:
+        event = events.visit(VILLAGE)
+        headers = bearer(keys["admin"]) | ({"Content-Type": content_type} if content_type else {})
+        # Raw content: httpx sends no Content-Type of its own.
+        response = await intake.post(
+            "/v1/events", content=json.dumps(event).encode(), headers=headers
+        )
+
+        if accepted:
+            assert response.status_code == 202, response.text
+        else:
+            body = assert_problem(response, 422)
+            assert body["errors"][0]["type"] == "content_type"
+        assert await journal_has(db, event["event_id"]) is accepted
+
+    async def test_a_body_that_is_not_json_is_422_and_stores_nothing(
+        self, intake: httpx.AsyncClient, keys: dict[str, str]
+    ) -> None:
+        response = await intake.post(
+            "/v1/events",
+            content=b'{"event_id": ',
+            headers=bearer(keys["admin"]) | {"Content-Type": "application/json"},
+        )
+
+        body = assert_problem(response, 422)
+        assert body["errors"][0]["type"] == "json_invalid"
 
     async def test_correction_needs_a_reason_and_a_known_new_unit(
         self, intake: httpx.AsyncClient, keys: dict[str, str], db: Database
