@@ -2,7 +2,8 @@
 summary cost a dictionary lookup rather than a query and a few dozen figures, and pages of
 eligible units per (root, period, level, cursor, limit), which dashboards poll alike; and
 eligible-list files per (root, period, level, format), so that a province's export is not
-built again for every call.
+built again for every call. Statuses per (unit, period), kept and forgotten one by one
+(`StatusCache`).
 
 Every transaction that writes the read model sends a NOTIFY on CHANNEL on commit; each instance
 starts a new generation of its cache when one arrives, whichever instance made the change (see
@@ -12,7 +13,7 @@ registry version, and only while the instance is listening."""
 import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -20,7 +21,12 @@ from prometheus_client import Counter
 from pydantic import BaseModel
 
 CHANNEL = "reporting_changes"
+# Which statuses a transaction changed: "unit/period" keys joined by commas, or EVERY_STATUS.
+STATUS_CHANNEL = "reporting_statuses"
+EVERY_STATUS = "*"
+NOTIFY_PAYLOAD_BYTES = 7000  # PostgreSQL refuses a payload of 8000 bytes or more
 ENTRIES_KEPT = 2048
+STATUSES_KEPT = 100_000
 EXPORT_BYTES_KEPT = 64 * 1024 * 1024
 EXPORT_FILES_KEPT = 256
 
@@ -124,6 +130,76 @@ class RenderedCache:
     def new_generation(self, *_: Any) -> None:
         self.generation += 1
         self._entries.clear()
+
+
+StatusKey = tuple[str, str]  # (unit code, period)
+
+
+def status_payload(keys: Collection[StatusKey] | None) -> str:
+    """The STATUS_CHANNEL payload naming these statuses (None: every status)."""
+    if keys is None:
+        return EVERY_STATUS
+    payload = ",".join(f"{code}/{period}" for code, period in keys)
+    return payload if len(payload.encode()) < NOTIFY_PAYLOAD_BYTES else EVERY_STATUS
+
+
+def status_keys(payload: str) -> list[StatusKey] | None:
+    """The statuses a STATUS_CHANNEL payload names; None for every status."""
+    if payload == EVERY_STATUS:
+        return None
+    return [tuple(key.split("/", 1)) for key in payload.split(",") if key]  # type: ignore[misc]
+
+
+class StatusCache:
+    """Rendered statuses by (unit, period): a unit's status is read from the database once and
+    served from memory until it changes, so a village's status costs no round trip.
+
+    Every transaction that changes statuses names them on STATUS_CHANNEL (or says every status,
+    as a rebuild does); each instance forgets those when the notification arrives, and the
+    instance that applied them at once. A status read while a notification arrived is not kept
+    (it may predate the change), nor while the instance is not listening. An entry also keeps
+    the registry version it was rendered under, since the body names the unit's place."""
+
+    def __init__(self, entries_kept: int = STATUSES_KEPT) -> None:
+        self.entries_kept = entries_kept
+        self.listening = False
+        self.generation = 0  # one more for every notification
+        self._entries: OrderedDict[StatusKey, tuple[int, Rendered]] = OrderedDict()
+
+    def stamp(self) -> int | None:
+        """Taken before reading a status; None while changes cannot be seen."""
+        return self.generation if self.listening else None
+
+    def get(self, key: StatusKey, registry_version: int) -> Rendered | None:
+        if not self.listening or (entry := self._entries.get(key)) is None:
+            return None
+        if entry[0] != registry_version:
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(
+        self, key: StatusKey, stamp: int | None, registry_version: int, rendered: Rendered
+    ) -> None:
+        if stamp is None or stamp != self.generation or not self.listening:
+            return
+        self._entries[key] = (registry_version, rendered)
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.entries_kept:
+            self._entries.popitem(last=False)
+
+    def new_generation(self, *args: Any) -> None:
+        """A notification (connection, pid, channel, payload); none when listening starts."""
+        self.forget(status_keys(args[3]) if len(args) == 4 else None)
+
+    def forget(self, keys: Collection[StatusKey] | None) -> None:
+        """Drop these statuses (None: every one)."""
+        self.generation += 1
+        if keys is None:
+            self._entries.clear()
+            return
+        for key in keys:
+            self._entries.pop(key, None)
 
 
 ExportKey = tuple[str, str, str, str]  # (root, period, level, format)

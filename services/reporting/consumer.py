@@ -4,7 +4,7 @@ dead-letter topic with their reason; the consumer goes on. `ReadModelConsumer` i
 status, indicator and warning consumers share."""
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import ClassVar, TypeVar
 
 import structlog
@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.cache import StatusKey
 from services.reporting.config import ReportingSettings
 from services.reporting.projection import Applied, apply_changes, follow_registry
 from services.reporting.readmodel import StoredStatus, path_of
@@ -91,7 +92,7 @@ class ReadModelConsumer(BatchConsumer[Item, Applied]):
         db: Database,
         settings: ReportingSettings,
         registry: UnitRegistry,
-        on_change: Callable[[], None] = lambda: None,
+        on_change: Callable[[Collection[StatusKey] | None], None] = lambda _: None,
     ) -> None:
         topic, group_id = self.source(settings)
         super().__init__(
@@ -103,11 +104,12 @@ class ReadModelConsumer(BatchConsumer[Item, Applied]):
             batch_size=settings.reporting_batch_size,
         )
         self.registry = registry
-        self.on_change = on_change  # after each commit that changed the read model
+        # After each commit that changed the read model, with the statuses it changed.
+        self.on_change = on_change
 
     def committed(self, result: Applied) -> None:
         if result.applied:
-            self.on_change()
+            self.on_change(result.statuses)
         self.counters.count(result)
 
     async def dead_lettered(self, letters: Sequence[DeadLetter]) -> None:
@@ -146,5 +148,5 @@ class StatusConsumer(ReadModelConsumer[StoredStatus]):
         async with self.db.session() as session:
             moved = await follow_registry(session, self.registry)
         if moved:
-            self.on_change()
+            self.on_change(None)
         self._placed_version = version

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.reporting.cache import CHANNEL as SUMMARY_CHANNEL
+from services.reporting.cache import STATUS_CHANNEL
 from services.reporting.config import ReportingSettings, get_settings
 from services.reporting.consumer import StatusConsumer
 from services.reporting.record_consumers import IndicatorConsumer, WarningConsumer
@@ -41,17 +42,19 @@ def create_app(
         service = ReportingService(db=db, registry=registry, campaign=started.campaign, clock=clock)
         service.tree.refresh()
         app.state.reporting = service
-        app.state.consumer = StatusConsumer(
-            db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
-        )
-        app.state.indicator_consumer = IndicatorConsumer(
-            db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
-        )
-        app.state.warning_consumer = WarningConsumer(
-            db=db, settings=settings, registry=registry, on_change=service.cache.new_generation
-        )
+        for state, kind in (
+            ("consumer", StatusConsumer),
+            ("indicator_consumer", IndicatorConsumer),
+            ("warning_consumer", WarningConsumer),
+        ):
+            consumer = kind(db=db, settings=settings, registry=registry, on_change=service.changed)
+            setattr(app.state, state, consumer)
         start_change_listener(
-            app, db=db, settings=settings, tasks=tasks, caches={SUMMARY_CHANNEL: service.cache}
+            app,
+            db=db,
+            settings=settings,
+            tasks=tasks,
+            caches={SUMMARY_CHANNEL: service.cache, STATUS_CHANNEL: service.statuses},
         )
         if settings.reporting_run_consumer:
             await start_consumers(

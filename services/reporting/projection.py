@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.cache import StatusKey
 from services.reporting.readmodel import CountDeltas, StoredStatus, path_of
 from services.reporting.repository import ReportingRepository
 from shared.registry.cache import UnitRegistry
@@ -18,6 +19,7 @@ log = structlog.get_logger(__name__)
 class Applied:
     applied: int
     ignored: int
+    statuses: tuple[StatusKey, ...] = ()  # the statuses it changed
 
 
 async def apply_changes(session: AsyncSession, changes: Sequence[StoredStatus]) -> Applied:
@@ -43,8 +45,10 @@ async def apply_changes(session: AsyncSession, changes: Sequence[StoredStatus]) 
     await repository.add_counts(deltas.nonzero())
     await repository.append_changes(applied)
     if applied:
-        await repository.announce_change()
-    return Applied(applied=len(applied), ignored=len(changes) - len(applied))
+        await repository.announce_change(statuses=list(latest))
+    return Applied(
+        applied=len(applied), ignored=len(changes) - len(applied), statuses=tuple(latest)
+    )
 
 
 async def follow_registry(session: AsyncSession, registry: UnitRegistry) -> int:
@@ -65,6 +69,6 @@ async def follow_registry(session: AsyncSession, registry: UnitRegistry) -> int:
         deltas.replace(status, status.moved(*placement[status.unit_code]))
     await repository.add_counts(deltas.nonzero())
     await repository.move_units(moved)
-    await repository.announce_change()
+    await repository.announce_change(statuses=None)
     log.info("units_moved", units=len(moved))
     return len(moved)

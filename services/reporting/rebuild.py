@@ -97,7 +97,7 @@ async def rebuild(
         state.taken_from_live += await work_records.merge_newer_live_rows()
         await staging.swap()
         await work_records.swap()
-        await live.announce_change()
+        await live.announce_change(statuses=None)
     state.seconds = time.monotonic() - started
     if progress:
         progress(state)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.cache import CHANNEL
+from services.reporting.cache import CHANNEL, STATUS_CHANNEL, StatusKey, status_payload
 from services.reporting.models import (
     COUNTS,
     FIGURE_COLUMNS,
@@ -56,9 +56,13 @@ class ReportingRepository(Repository):
     async def lock_writes(self) -> None:
         await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(APPLY_LOCK)))
 
-    async def announce_change(self) -> None:
-        """Tell every instance, when this transaction commits, that the read model changed."""
+    async def announce_change(self, *, statuses: Collection[StatusKey] | None = ()) -> None:
+        """Tell every instance, when this transaction commits, that the read model changed,
+        and which statuses changed (None: any of them)."""
         await self.session.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+        if statuses is None or statuses:
+            payload = status_payload(statuses)
+            await self.session.execute(sa.select(sa.func.pg_notify(STATUS_CHANNEL, payload)))
 
     async def statuses(
         self, keys: Collection[tuple[str, str]]

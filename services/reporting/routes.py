@@ -111,8 +111,7 @@ async def get_status(
     request: Request,
 ) -> Response:
     service = reporting(request)
-    status = await service.status(principal=principal, code=code, period=period)
-    return with_etag(Rendered.of(status), request)
+    return with_etag(await service.status(principal=principal, code=code, period=period), request)
 
 
 @router.get(

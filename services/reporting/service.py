@@ -8,7 +8,7 @@ three-no, so a unit without any status counts as three-no.
 
 import asyncio
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from fractions import Fraction
@@ -21,6 +21,8 @@ from services.reporting.cache import (
     Rendered,
     RenderedCache,
     Stamp,
+    StatusCache,
+    StatusKey,
     export_builds_total,
 )
 from services.reporting.readmodel import ZERO, CountKey, Figures, StoredStatus, criterion_counts
@@ -121,6 +123,7 @@ class ReportingService:
         self.clock = clock
         self.tree = UnitTree(registry)
         self.cache = RenderedCache()
+        self.statuses = StatusCache()
         self.exports = ExportCache()
         self.records = RecordReads(db=db, registry=registry, tree=self.tree, clock=clock)
         self._cached_day: date | None = None
@@ -156,7 +159,14 @@ class ReportingService:
 
     # --- status ---------------------------------------------------------------------------
 
-    async def status(self, *, principal: Principal, code: str, period: str) -> UnitStatusOut:
+    def changed(self, statuses: Collection[StatusKey] | None) -> None:
+        """This instance changed the read model (and these statuses; None: any): what it keeps
+        is forgotten now, before the notification reaches the others."""
+        self.cache.new_generation()
+        if statuses is None or statuses:
+            self.statuses.forget(statuses)
+
+    async def status(self, *, principal: Principal, code: str, period: str) -> Rendered:
         unit = await self.readable_unit(principal, code, period)
         if unit.level not in CAMPAIGN_LEVELS:
             raise InvalidInput(
@@ -164,6 +174,16 @@ class ReportingService:
                 "villages",
                 errors=[{"field": "code", "message": "not a campaign level", "type": "unit_level"}],
             )
+        key, version = (code, period), self.registry.version
+        if (kept := self.statuses.get(key, version)) is not None:
+            return kept
+        stamp = self.statuses.stamp()
+        rendered = Rendered.of(await self._read_status(unit, period))
+        self.statuses.put(key, stamp, version, rendered)
+        return rendered
+
+    async def _read_status(self, unit: UnitRef, period: str) -> UnitStatusOut:
+        code = unit.code
         async with self.db.connection() as connection:
             stored = await ReportingRepository(connection).status(code, period)
         if stored is None:

@@ -28,6 +28,7 @@ TEST_PERIODS = (
     "t-moves",
     "t-records",
     "t-records-rebuild",
+    "t-status-cache",
 )
 PLAN_PERIOD = "t-plan-2018"
 
