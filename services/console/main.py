@@ -21,7 +21,7 @@ from shared.campaign import system_now
 from shared.migrate import upgrade_service
 from shared.service_start import start_service
 from shared.web import create_app as create_service_app
-from shared.web import database_ready, serving, start_change_listener
+from shared.web import database_ready, include_routes, serving, start_change_listener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 STATIC = Path(__file__).parent / "static"
@@ -75,6 +75,6 @@ def create_app(
     install_error_pages(app)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(router)
-    app.include_router(application_router)
+    include_routes(app, router)
+    include_routes(app, application_router)
     return app

@@ -13,7 +13,7 @@ from services.evaluation.worker import EvaluationWorker
 from shared import logging as sanwu_logging
 from shared.campaign import CampaignFileError
 from shared.web import create_app as create_service_app
-from shared.web import database_ready, kafka_ready, serving, start_change_listener
+from shared.web import database_ready, include_routes, kafka_ready, serving, start_change_listener
 
 log = structlog.get_logger(__name__)
 
@@ -53,5 +53,5 @@ def create_app(
         lifespan=lifespan,
         checks={"database": database_ready, "kafka": kafka_ready, "consumer": consumer_ready},
     )
-    app.include_router(router)
+    include_routes(app, router)
     return app

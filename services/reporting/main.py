@@ -20,7 +20,7 @@ from shared.campaign import system_now
 from shared.migrate import upgrade_service
 from shared.service_start import start_consumers, start_service
 from shared.web import create_app as create_service_app
-from shared.web import database_ready, kafka_ready, serving, start_change_listener
+from shared.web import database_ready, include_routes, kafka_ready, serving, start_change_listener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -80,5 +80,5 @@ def create_app(
         checks={"database": database_ready},
         reported={"kafka": kafka_ready},
     )
-    app.include_router(router)
+    include_routes(app, router)
     return app
