@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import Example
 from pydantic import ValidationError
 
+from services.intake.gathering import Receipt
 from services.intake.schemas import (
     BatchIn,
     BatchOut,
@@ -33,6 +34,12 @@ def intake(request: Request) -> IntakeService:
     # From app state rather than a dependency: one less to resolve on every post.
     service: IntakeService = request.app.state.intake
     return service
+
+
+def receipt_json(receipt: Receipt) -> bytes:
+    """The receipt as `ReceiptOut` renders it, written without building the model. An id
+    read back from the journal is asyncpg's own UUID type, written by `str`."""
+    return orjson.dumps(receipt, default=str, option=orjson.OPT_UTC_Z)
 
 
 def _event_body() -> dict[str, Any]:
@@ -94,15 +101,11 @@ async def post_event(request: Request) -> Response:
     # The key is read here rather than as a dependency (documented for every /v1/ route by
     # shared.problems): resolving it cost a tenth of the route's time.
     principal = await get_principal(request)
-    # The receipt is rendered here rather than validated again against the response model.
     receipt = await intake(request).accept(
         event=event, principal=principal, correlation_id=correlation_id(request)
     )
-    body = ReceiptOut(
-        event_id=receipt.event_id, accepted_at=receipt.accepted_at, duplicate=receipt.duplicate
-    )
     return Response(
-        body.model_dump_json(),
+        receipt_json(receipt),
         status_code=status.HTTP_200_OK if receipt.duplicate else status.HTTP_202_ACCEPTED,
         media_type="application/json",
     )

@@ -49,4 +49,3 @@ class StoredEventOut(BaseModel):
     corrections: list[dict[str, Any]] = Field(
         description="Voids and re-attributions that target this event, oldest first."
     )
-

@@ -1,8 +1,9 @@
 """Single events posted at the same moment share a statement: each is still answered for
 itself, repeats and conflicts among them are told apart as for events posted one after the
-other, and one event's failure answers that event alone."""
+other, and one event's failure answers that event alone. The receipt each gets."""
 
 import asyncio
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -13,6 +14,8 @@ import sqlalchemy as sa
 
 from services.intake.gathering import Gathering, Outcome, Receipt
 from services.intake.payloads import KeyedHash, Pending, prepare
+from services.intake.routes import receipt_json
+from services.intake.schemas import ReceiptOut
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import DependencyUnavailable
@@ -204,3 +207,19 @@ class TestGathering:
         assert isinstance(outcomes[1], asyncio.CancelledError)
         assert isinstance(outcomes[0], Receipt) and isinstance(outcomes[2], Receipt)
         assert store.statements == [[p.event_id for p in items]]
+
+
+@pytest.mark.parametrize("microsecond", [0, 120])
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_a_receipt_is_written_as_its_response_model_renders_it(
+    microsecond: int, duplicate: bool
+) -> None:
+    receipt = Receipt(
+        UUID("0d3c1a52-5b7e-4e59-9f62-1f0c2b7b8f11"),
+        datetime(2026, 12, 1, 8, 30, 5, microsecond, tzinfo=UTC),
+        duplicate=duplicate,
+    )
+
+    written = receipt_json(receipt)
+
+    assert written == ReceiptOut.model_validate(asdict(receipt)).model_dump_json().encode()
