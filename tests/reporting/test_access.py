@@ -140,7 +140,8 @@ async def test_summary_status_and_eligible_page_answer_304_until_they_change(
         again = await reporting.client.get(
             url, params=params, headers={"Authorization": f"Bearer {key}", "If-None-Match": etag}
         )
-        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+        assert again.status_code == 304, (url, etag, again.headers["etag"], again.text)
+        assert again.content == b"" and again.headers["etag"] == etag
 
     sent = await publisher.publish(status(VILLAGE, period, 1))
     await wait_committed(reporting.settings, sent)
