@@ -16,7 +16,7 @@ from services.reporting.schemas import (
 from services.reporting.service import ReportingService
 from shared.early_warning import WarningKind
 from shared.levels import Level
-from shared.web import PrincipalDep
+from shared.web import PrincipalDep, QueryText, get_principal
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
 NOT_MODIFIED: dict[str, Any] = {"description": "Not modified: the If-None-Match ETag is current"}
@@ -46,14 +46,20 @@ CODE_PATTERN = r"^[0-9]{12}$"
 Root = Annotated[
     str, Query(pattern=CODE_PATTERN, description="A unit code: the subtree to report on")
 ]
-SummaryRoot = Annotated[
-    str | None,
-    Query(
-        pattern=CODE_PATTERN,
-        description="A unit code: the subtree to report on; without it, the key's scope "
-        "(for a national key, the nation, with the provinces as its children)",
-    ),
-]
+PERIOD = QueryText(
+    "period",
+    "A period of the campaign (e.g. `2018`), or `rolling`",
+    min_length=1,
+    max_length=64,
+    examples=("2018",),
+)
+SUMMARY_ROOT = QueryText(
+    "root",
+    "A unit code: the subtree to report on; without it, the key's scope (for a national key, "
+    "the nation, with the provinces as its children)",
+    required=False,
+    pattern=CODE_PATTERN,
+)
 PeriodId = Annotated[
     str,
     Query(
@@ -118,7 +124,9 @@ async def get_status(
     "/reports/summary",
     response_model=SummaryOut,
     responses={304: NOT_MODIFIED, 404: NOT_FOUND},
-    openapi_extra=CONDITIONAL,
+    openapi_extra={
+        "parameters": [PERIOD.documented(), SUMMARY_ROOT.documented(), *CONDITIONAL["parameters"]]
+    },
     summary="Three-no units against the campaign targets, per level and per direct child",
     description="For each campaign level at and under the root: how many units there are, "
     "how many are three-no, the ratio and whether the campaign's target is met; the same per "
@@ -130,12 +138,12 @@ async def get_status(
     "national key gets the nation, whose `root` is null.",
     operation_id="getSummary",
 )
-async def get_summary(
-    period: PeriodId,
-    principal: PrincipalDep,
-    request: Request,
-    root: SummaryRoot = None,
-) -> Response:
+async def get_summary(request: Request) -> Response:
+    # Read here rather than declared: see QueryText.
+    period = PERIOD.value(request)
+    root = SUMMARY_ROOT.value(request)
+    principal = await get_principal(request)
+    assert period is not None
     service = reporting(request)
     summary = await service.summary(principal=principal, root=root, period=period)
     return with_etag(summary, request)

@@ -95,6 +95,9 @@ async def test_unknown_units_and_periods_are_404(
         (f"/v1/units/{VILLAGE}/status", {}, "period"),
         (f"/v1/units/{COUNTY[:4]}00000000/status", {"period": "2018"}, "code"),  # a city
         ("/v1/reports/summary", {"root": "abc", "period": "2018"}, "root"),
+        ("/v1/reports/summary", {"root": COUNTY}, "period"),
+        ("/v1/reports/summary", {"root": COUNTY, "period": ""}, "period"),
+        ("/v1/reports/summary", {"root": COUNTY, "period": "9" * 65}, "period"),
         ("/v1/reports/eligible", {"root": COUNTY, "period": "2018", "level": "city"}, "level"),
         (
             "/v1/reports/eligible",
