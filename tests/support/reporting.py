@@ -207,6 +207,33 @@ async def wait_committed(
         await admin.close()
 
 
+async def wait_caught_up(settings: ReportingSettings, *, timeout: float = 30.0) -> None:
+    """Until reporting's three consumers have committed past the end of their topics as it
+    is now: what earlier tests published (warnings count in every summary) is applied."""
+    sources = [
+        (settings.status_topic, settings.consumer_group),
+        (settings.indicator_topic, settings.indicator_consumer_group),
+        (settings.warning_topic, settings.warning_consumer_group),
+    ]
+    needed = [(group, await kafka.end_offsets(settings, topic)) for topic, group in sources]
+    admin = kafka.admin(settings)
+    await admin.start()
+    try:
+
+        async def done() -> bool:
+            for group, ends in needed:
+                committed = await kafka.committed_offsets(admin, group)
+                if committed is None or any(
+                    committed.get(tp, 0) < end for tp, end in ends.items() if end > 0
+                ):
+                    return False
+            return True
+
+        await wait_until(done, timeout=timeout, message="reporting to catch up with its topics")
+    finally:
+        await admin.close()
+
+
 def demo_units() -> list[dict[str, Any]]:
     with DEMO_UNITS.open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
