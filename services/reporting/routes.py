@@ -1,7 +1,12 @@
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from functools import cached_property
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from services.reporting import exports
 from services.reporting.cache import Rendered
@@ -16,7 +21,7 @@ from services.reporting.schemas import (
 from services.reporting.service import ReportingService
 from shared.early_warning import WarningKind
 from shared.levels import Level
-from shared.web import PrincipalDep, QueryText, get_principal
+from shared.web import PrincipalDep, get_principal
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
 NOT_MODIFIED: dict[str, Any] = {"description": "Not modified: the If-None-Match ETag is current"}
@@ -42,6 +47,61 @@ def reporting(request: Request) -> ReportingService:
     return service
 
 
+@dataclass(frozen=True)
+class QueryText:
+    """A text query parameter that a hot route reads itself (`value`) and documents with
+    `openapi_extra` (`documented`) exactly as FastAPI documents a declared one: resolving
+    declared parameters cost a third of a cached summary's CPU. A bad value is a 422 naming
+    the parameter, with pydantic's error types, as FastAPI would answer."""
+
+    name: str
+    description: str
+    required: bool = True
+    pattern: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    examples: tuple[str, ...] = ()
+
+    @cached_property
+    def _adapter(self) -> TypeAdapter[str]:
+        constraints = StringConstraints(
+            pattern=self.pattern, min_length=self.min_length, max_length=self.max_length
+        )
+        return TypeAdapter(Annotated[str, constraints])
+
+    def value(self, request: Request) -> str | None:
+        raw = request.query_params.get(self.name)
+        if raw is None:
+            if not self.required:
+                return None
+            self._refuse([{"type": "missing", "loc": (), "msg": "Field required", "input": None}])
+        try:
+            return self._adapter.validate_python(raw)
+        except ValidationError as exc:
+            self._refuse(exc.errors())
+
+    def _refuse(self, errors: Iterable[Any]) -> NoReturn:
+        raise RequestValidationError(
+            [{**error, "loc": ("query", self.name, *error["loc"])} for error in errors]
+        )
+
+    def documented(self) -> dict[str, Any]:
+        schema: dict[str, Any] = self._adapter.json_schema()
+        if not self.required:
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        schema["description"] = self.description
+        if self.examples:
+            schema["examples"] = list(self.examples)
+        schema["title"] = self.name.replace("_", " ").title()
+        return {
+            "name": self.name,
+            "in": "query",
+            "required": self.required,
+            "schema": schema,
+            "description": self.description,
+        }
+
+
 CODE_PATTERN = r"^[0-9]{12}$"
 Root = Annotated[
     str, Query(pattern=CODE_PATTERN, description="A unit code: the subtree to report on")
@@ -63,10 +123,10 @@ SUMMARY_ROOT = QueryText(
 PeriodId = Annotated[
     str,
     Query(
-        min_length=1,
-        max_length=64,
-        description="A period of the campaign (e.g. `2018`), or `rolling`",
-        examples=["2018"],
+        min_length=PERIOD.min_length,
+        max_length=PERIOD.max_length,
+        description=PERIOD.description,
+        examples=list(PERIOD.examples),
     ),
 ]
 # If-None-Match is read from the request in `with_etag` (a declared header parameter costs its
@@ -139,10 +199,10 @@ async def get_status(
     operation_id="getSummary",
 )
 async def get_summary(request: Request) -> Response:
-    # Read here rather than declared: see QueryText.
+    # Read here rather than declared (see QueryText), the key first as a dependency was.
+    principal = await get_principal(request)
     period = PERIOD.value(request)
     root = SUMMARY_ROOT.value(request)
-    principal = await get_principal(request)
     assert period is not None
     service = reporting(request)
     summary = await service.summary(principal=principal, root=root, period=period)

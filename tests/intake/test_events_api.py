@@ -270,6 +270,12 @@ class TestKeys:
         assert_problem(await intake.post("/v1/events", json=event, headers=headers), 401)
         assert not await journal_has(db, event["event_id"])
 
+    async def test_a_bad_body_without_a_key_is_401_not_a_report_of_its_fields(
+        self, intake: httpx.AsyncClient
+    ) -> None:
+        event = events.visit(VILLAGE) | {"headcount": "many"}
+        assert_problem(await intake.post("/v1/events", json=event), 401)
+
     async def test_desk_key_outside_its_scope_is_403_and_stores_nothing(
         self, intake: httpx.AsyncClient, keys: dict[str, str], db: Database
     ) -> None:

@@ -72,9 +72,13 @@ async def test_desk_keys_and_missing_keys_are_refused(
     missing = await reporting.client.get(
         "/v1/reports/summary", params={"root": COUNTY, "period": "2018"}
     )
+    missing_with_bad_root = await reporting.client.get(
+        "/v1/reports/summary", params={"root": "abc", "period": "2018"}
+    )
 
     assert_problem(desk, 403)
     assert_problem(missing, 401)
+    assert_problem(missing_with_bad_root, 401)  # the key is checked before the parameters
 
 
 @pytest.mark.parametrize(
