@@ -303,15 +303,27 @@ class TopicReader:
     chunks of records until every partition has been read up to `ends`, and may be called
     again with later ends to read what arrived meanwhile."""
 
-    def __init__(self, settings: Settings, topic: str, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        *,
+        partitions: list[TopicPartition] | None = None,
+        **overrides: Any,
+    ) -> None:
+        """`partitions`: only those (by default every partition of the topic)."""
         self.settings = settings
         self.topic = topic
         self.consumer = consumer(settings, group_id=None, **overrides)
         self.partitions: list[TopicPartition] = []
+        self._only = partitions
         self.started = False
 
     async def start(self) -> None:
-        self.partitions = await partitions_of(self.settings, self.topic)
+        if self._only is None:
+            self.partitions = await partitions_of(self.settings, self.topic)
+        else:
+            self.partitions = list(self._only)
         await self.consumer.start()
         self.started = True
         if self.partitions:
@@ -351,6 +363,11 @@ class TopicReader:
             return {}
         begins: dict[TopicPartition, int] = await self.consumer.beginning_offsets(self.partitions)
         return begins
+
+    def seek(self, offsets: dict[TopicPartition, int]) -> None:
+        """Read on from `offsets` (as if `read_to(offsets)` had been called)."""
+        for tp, offset in offsets.items():
+            self.consumer.seek(tp, offset)
 
     async def positions(self) -> dict[TopicPartition, int]:
         """The offset of the next record to read, per partition."""

@@ -1,3 +1,4 @@
+import os
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Literal
@@ -43,6 +44,9 @@ class EvaluationSettings(Settings):
     # PostgreSQL's work_mem and maintenance_work_mem in `sanwu evaluation rebuild`'s own
     # sessions: its index builds and aggregations sort every event of the topic.
     rebuild_sort_memory: str = Field("256MB", pattern=r"^[0-9]+(kB|MB|GB)$")
+    # Processes that read the topic in a rebuild, each a share of its partitions (at most one
+    # per partition): turning messages into rows takes a core per process.
+    rebuild_readers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     # Fault injection for the crash tests: the consumer exits abruptly at that point of the
     # first batch that applies something.
     evaluation_crash_at: CrashPoint | None = None

@@ -7,7 +7,8 @@ kept forever for exactly this, and evaluation reads no other service's tables.
 
 1. Stream the topic up to its end offsets at the start. Each event's effects (with its own
    attribution, on the registry as loaded at the start) are computed in memory and COPied
-   into fresh tables, chunk by chunk.
+   into fresh tables, chunk by chunk; the partitions are shared out among reader processes
+   (`rebuild_readers`), one per core by default.
 2. Apply the corrections to their targets, set-based, with the live consumer's own code
    (which also decides each correction's state).
 3. Fetch the visits on a second connection and find every early warning they give in a
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -46,6 +48,7 @@ from services.evaluation.config import Clock, EvaluationSettings
 from services.evaluation.correcting import new_correction
 from services.evaluation.early_warnings import EarlyWarnings, WarningRebuild
 from services.evaluation.models import REBUILT_TABLES, tables_in
+from services.evaluation.rebuild_readers import Read, read_in_processes, shares_of
 from services.evaluation.rebuild_repository import RebuildRepository
 from services.evaluation.records import (
     CORRECTION_COLUMNS,
@@ -132,12 +135,23 @@ class RebuildReport:
     def events_per_second(self) -> float:
         return self.messages / self.seconds if self.seconds else 0.0
 
+    @property
+    def read(self) -> Read:
+        return Read(self.messages, self.events, self.skipped)
 
-def topic_reader(settings: EvaluationSettings) -> kafka.TopicReader:
-    """The whole petition-event topic, fetched in large chunks."""
+    def add(self, read: Read) -> None:
+        """Count what a reader process read."""
+        self.messages, self.events, self.skipped = self.read + read
+
+
+def topic_reader(
+    settings: EvaluationSettings, *, partitions: list[TopicPartition] | None = None
+) -> kafka.TopicReader:
+    """The petition-event topic (or only `partitions` of it), fetched in large chunks."""
     return kafka.TopicReader(
         settings,
         settings.events_topic,
+        partitions=partitions,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
     )
@@ -209,6 +223,12 @@ class Loader:
         )
 
     def parse(self, record: ConsumerRecord[bytes, bytes]) -> EventRecord | None:
+        """The record's event, unless it cannot be applied or was read before."""
+        parsed = self.decode(record)
+        return parsed if parsed is not None and self.first(parsed) else None
+
+    def decode(self, record: ConsumerRecord[bytes, bytes]) -> EventRecord | None:
+        """The record's event, unless it cannot be applied (counted as skipped)."""
         self.report.messages += 1
         try:
             parsed = EventRecord.model_validate_json(record.value or b"")
@@ -222,13 +242,26 @@ class Loader:
         ):
             self.report.skipped += 1
             return None
-        event_id = event.event_id
+        return parsed
+
+    def first(self, parsed: EventRecord) -> bool:
+        """Whether the event is read for the first time (then noted for the warnings)."""
+        event_id = parsed.event.event_id
         if event_id in self.seen:
-            return None
+            return False
         self.seen.add(event_id)
         self.report.events += 1
         self.warnings.note(parsed)
-        return parsed
+        return True
+
+    async def tail(
+        self, records: list[ConsumerRecord[bytes, bytes]], repository: RebuildRepository
+    ) -> list[EventRecord]:
+        """The events of records read after the rebuild's ends, each once. The events that
+        reader processes read are in the staging tables, not in `seen`: looked up there."""
+        decoded = [p for r in records if (p := self.decode(r)) is not None]
+        self.seen |= await repository.stored_ids([p.event.event_id for p in decoded])
+        return [p for p in decoded if self.first(p)]
 
     def rows_of(self, records: list[ConsumerRecord[bytes, bytes]], rows: Rows) -> None:
         """Add the rows of `records` to `rows`."""
@@ -271,13 +304,10 @@ class Loader:
         reader: kafka.TopicReader,
         ends: dict[TopicPartition, int],
         *,
-        progress: Callable[[Progress], None] | None,
-        started: float,
-        on_progress: Callable[[int, int], None] | None = None,
+        on_chunk: Callable[[], None],
     ) -> None:
         """Read to `ends`; each chunk is COPied while the next one is read and parsed.
-        `on_progress` gets (messages read, offsets to read: the topic starts at 0)."""
-        total = sum(ends.values())
+        `on_chunk` is called after each chunk is parsed."""
         copying: asyncio.Task[None] | None = None
         async for records in reader.read_to(ends, chunk=CHUNK):
             rows = Rows()
@@ -290,14 +320,49 @@ class Loader:
             if copying is not None:
                 await copying
             copying = asyncio.create_task(self.copy(rows))
-            if progress is not None:
-                progress(Progress(self.report.messages, time.perf_counter() - started))
-            if on_progress is not None:
-                on_progress(min(self.report.messages, total), total)
+            on_chunk()
         if copying is not None:
             await copying
-        if on_progress is not None:
-            on_progress(total, total)  # transaction markers take offsets but are no messages
+
+
+async def read_topic(
+    loader: Loader,
+    reader: kafka.TopicReader,
+    ends: dict[TopicPartition, int],
+    settings: EvaluationSettings,
+    *,
+    on_read: Callable[[Read], None],
+) -> None:
+    """Read the topic to `ends` into the staging tables: in this process, or shared out
+    among reader processes (`rebuild_readers`); then `reader` reads on from `ends`."""
+    shares = shares_of(ends, settings.rebuild_readers)
+    if len(shares) <= 1:
+        await loader.load_all(reader, ends, on_chunk=lambda: on_read(loader.report.read))
+        return
+    read = await read_in_processes(
+        shares, partial(read_share, loader.service, settings), on_read=on_read
+    )
+    loader.report.add(read)
+    reader.seek(ends)
+
+
+async def read_share(
+    service: EvaluationService,
+    settings: EvaluationSettings,
+    ends: dict[TopicPartition, int],
+    tell: Callable[[Read], None],
+) -> Read:
+    """A reader process's part: its partitions to `ends`, COPied on a connection of its own."""
+    connection = await rebuild_connection(settings)
+    reader = topic_reader(settings, partitions=list(ends))
+    try:
+        loader = Loader(RebuildRepository(connection, schema=STAGING), service)
+        await reader.start()
+        await loader.load_all(reader, ends, on_chunk=lambda: tell(loader.report.read))
+        return loader.report.read
+    finally:
+        await reader.stop()
+        await connection.close()
 
 
 async def rebuild(
@@ -365,10 +430,18 @@ async def _rebuild(
         await reader.start()
         ends = await reader.end_offsets()
         report.phases["start"] = time.perf_counter() - started  # campaign, registry, tables
+        total = sum(ends.values())
+
+        def on_read(read: Read) -> None:
+            if progress is not None:
+                progress(Progress(read.messages, time.perf_counter() - started))
+            if on_progress is not None:
+                on_progress(min(read.messages, total), total)
+
         with report.phase("read"):
-            await loader.load_all(
-                reader, ends, progress=progress, started=started, on_progress=on_progress
-            )
+            await read_topic(loader, reader, ends, settings, on_read=on_read)
+            if on_progress is not None:
+                on_progress(total, total)  # transaction markers take offsets but are no messages
             await staging.analyze()
         # Before the indexes that only the aggregations and the live consumer need: the
         # warnings are then found in a thread while the database builds them.
@@ -457,7 +530,7 @@ async def swap_in(
         swap = await RebuildRepository.from_session(session, schema=STAGING)
         ends = await reader.end_offsets()
         async for records in reader.read_to(ends, chunk=CHUNK):
-            items = [Incoming(p) for r in records if (p := loader.parse(r)) is not None]
+            items = [Incoming(p) for p in await loader.tail(records, swap)]
             await service.apply(session, items, now=now)
         changed = await swap.merge_history(now=now)  # and the changes published
         await swap.merge_indicator_history(now=now)

@@ -4,6 +4,7 @@ aggregated in one statement, then given the live history and swapped in."""
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from services.evaluation.indicator_repository import any_content, indicator_aggregates
 from services.evaluation.indicators import INDICATOR_COLUMNS, INDICATOR_CONTENT, indicator_json
@@ -57,6 +58,21 @@ class RebuildRepository(SchemaRepository):
             await self.connection.copy_records_to_table(
                 table, records=rows, columns=list(columns), schema_name=self.staging
             )
+
+    async def stored_ids(self, event_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of `event_ids` whose event or correction the staging tables have (not the
+        placeholders of targets that never came)."""
+        if not event_ids:
+            return set()
+        rows = await self.connection.fetch(
+            f"""
+            SELECT event_id FROM {self.staging}.event WHERE known AND event_id = ANY($1::uuid[])
+            UNION ALL
+            SELECT event_id FROM {self.staging}.correction WHERE event_id = ANY($1::uuid[])
+            """,
+            list(event_ids),
+        )
+        return {row["event_id"] for row in rows}
 
     async def analyze(self) -> None:
         """Statistics for the loaded tables: the rebuild's own statements need them, and the

@@ -1,19 +1,30 @@
 """`sanwu evaluation rebuild`: every status recomputed from the topic equals the live one, field
 by field, and so does every correction's state (refused ones included); what differs is
 repaired with the next version and published; the swapped-in tables are the migrated ones; the
-live consumer carries on after a swap."""
+live consumer carries on after a swap. Reader processes: any number of them rebuilds the same
+tables, one that fails or dies fails the rebuild and changes nothing, and a message they read
+that reaches the topic again before the swap is applied once."""
 
 import asyncio
+import json
 import os
 import random
 import re
+import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiokafka import TopicPartition
 
+from services.evaluation.config import EvaluationSettings
+from services.evaluation.early_warnings import WarningRebuild
 from services.evaluation.rebuild import RebuildRunning, rebuild
+from services.evaluation.rebuild_readers import ReaderFailed, shares_of
+from services.evaluation.rebuild_repository import RebuildRepository
 from services.evaluation.service import status_of
+from shared import kafka
 from shared.access.models import Role
 from shared.db import Database
 from shared.locks import LockName, lock_key
@@ -229,3 +240,133 @@ async def tamper(db: Database, key: tuple[str, str]) -> None:
             ),
             {"unit": key[0], "period": key[1]},
         )
+
+
+def readers(evaluation: Evaluation, count: int) -> EvaluationSettings:
+    return evaluation.settings.model_copy(update={"rebuild_readers": count})
+
+
+async def evaluation_tables(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every rebuilt table's rows and the warnings, in a fixed order."""
+    tables = {}
+    async with db.engine.connect() as connection:
+        for table in ("event", "correction", "effect", "status", "indicators", "warning"):
+            rows = await connection.execute(
+                sa.text(f"SELECT * FROM evaluation.{table} ORDER BY 1, 2")
+            )
+            tables[table] = [tuple(map(str, row)) for row in rows]
+    return tables
+
+
+async def staging_schemas(db: Database) -> list[str]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'evaluation_rebuild%'")
+        )
+        return [row[0] for row in rows]
+
+
+def test_partitions_are_shared_out_by_their_messages_and_no_share_is_empty() -> None:
+    ends = {TopicPartition("t", p): size for p, size in enumerate([900, 100, 500, 500, 0, 300])}
+
+    shares = shares_of(ends, 2)
+
+    assert sorted(sum(share.values()) for share in shares) == [1100, 1200]
+    assert sorted(tp.partition for share in shares for tp in share) == [0, 1, 2, 3, 4, 5]
+    assert all(ends[tp] == end for share in shares for tp, end in share.items())
+    assert len(shares_of(ends, 64)) == 6  # at most one share per partition
+    assert shares_of(ends, 1) == [ends]
+    assert shares_of({}, 2) == []
+
+
+class TestReaderProcesses:
+    async def test_one_reader_and_several_rebuild_the_same_tables(
+        self, evaluation: Evaluation, live_run: list[str], db: Database
+    ) -> None:
+        one = await rebuild(readers(evaluation, 1), clock=evaluation.clock)
+        tables = await evaluation_tables(db)
+
+        several = await rebuild(readers(evaluation, 4), clock=evaluation.clock)
+
+        assert (several.messages, several.events, several.skipped) == (
+            one.messages,
+            one.events,
+            one.skipped,
+        )
+        assert several.differences == one.differences == []
+        assert await evaluation_tables(db) == tables
+
+    @pytest.mark.parametrize("fault", ["raises", "is killed"])
+    async def test_a_reader_that_fails_fails_the_rebuild_and_changes_nothing(
+        self,
+        fault: str,
+        evaluation: Evaluation,
+        live_run: list[str],
+        db: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        tables = await evaluation_tables(db)
+        rebuilding = os.getpid()
+
+        async def copy_then_fail(self: RebuildRepository, table: str, **rows: Any) -> None:
+            if os.getpid() != rebuilding and table == "effect":  # in a reader process
+                if fault == "is killed":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                raise RuntimeError("no space left on device")
+
+        monkeypatch.setattr(RebuildRepository, "copy", copy_then_fail)
+        with pytest.raises(ReaderFailed) as failed:
+            await rebuild(readers(evaluation, 2), clock=evaluation.clock)
+
+        reason = "exit code -9" if fault == "is killed" else "RuntimeError: no space left"
+        assert re.search(r"the reader of partitions \d+(, \d+)* failed: ", str(failed.value))
+        assert reason in str(failed.value)
+        assert await evaluation_tables(db) == tables
+        assert await staging_schemas(db) == []
+        monkeypatch.undo()
+        report = await rebuild(readers(evaluation, 2), clock=evaluation.clock)  # not locked out
+        assert report.swapped and report.differences == []
+
+    async def test_a_message_read_by_a_reader_that_comes_again_before_the_swap_is_applied_once(
+        self,
+        evaluation: Evaluation,
+        live_run: list[str],
+        db: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        tables = await evaluation_tables(db)
+        before = await rebuild(readers(evaluation, 2), clock=evaluation.clock)
+        visit = await first_visit_message(evaluation.settings)
+        find = WarningRebuild.find
+
+        async def find_then_repeat(self: WarningRebuild, connection: Any) -> None:
+            await find(self, connection)  # the readers are done: the repeat is in the tail
+            await publish_again(evaluation.settings, visit)
+
+        monkeypatch.setattr(WarningRebuild, "find", find_then_repeat)
+        report = await rebuild(readers(evaluation, 2), clock=evaluation.clock)
+
+        assert report.messages == before.messages + 1
+        assert report.events == before.events
+        assert report.differences == []
+        assert await evaluation_tables(db) == tables
+
+
+async def first_visit_message(settings: EvaluationSettings) -> Any:
+    async for records in kafka.read_to_end(settings, settings.events_topic):
+        for record in records:
+            if json.loads(record.value)["event"]["type"] == "petition_visit":
+                return record
+    raise AssertionError("no visit on the topic")
+
+
+async def publish_again(settings: EvaluationSettings, record: Any) -> None:
+    """As the relay does when it publishes a row again after a fault: same key, same bytes."""
+    producer = kafka.producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.events_topic, record.value, key=record.key, headers=list(record.headers)
+        )
+    finally:
+        await producer.stop()

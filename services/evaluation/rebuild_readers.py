@@ -1,0 +1,127 @@
+"""A rebuild's read phase shared out among processes.
+
+Turning messages into rows (decoding, attributing, encoding them for COPY) is most of a
+rebuild's time, and in one process it runs on one core while the database takes the rows on
+another with little to do. So the topic's partitions are shared out among
+`rebuild_readers` processes, forked once the rebuild has the campaign and the registry (they
+share its memory), each reading its partitions with a consumer and a database connection of
+its own.
+
+An event's repeats are on its own partition (intake publishes a journal row under the same
+key every time), so a process that drops the repeats among its partitions drops them all.
+"""
+
+import asyncio
+import multiprocessing
+from collections.abc import Callable, Coroutine, Sequence
+from multiprocessing.connection import Connection
+from typing import Any, NamedTuple
+
+from aiokafka import TopicPartition
+
+POLL_SECONDS = 0.25
+
+
+class Read(NamedTuple):
+    """What a reader read: messages, distinct events and corrections applied, skipped."""
+
+    messages: int = 0
+    events: int = 0
+    skipped: int = 0
+
+    def __add__(self, other: Any) -> "Read":
+        return Read(*(a + b for a, b in zip(self, other, strict=True)))
+
+
+Ends = dict[TopicPartition, int]
+# Reads one share up to its ends, telling its counts as it goes; runs in a reader process.
+ShareReader = Callable[[Ends, Callable[[Read], None]], Coroutine[Any, Any, Read]]
+
+
+class ReaderFailed(Exception):
+    pass
+
+
+def shares_of(ends: Ends, readers: int) -> list[Ends]:
+    """The partitions in at most `readers` shares of about the same number of messages (the
+    largest partition first to the share with the fewest)."""
+    count = max(1, min(readers, len(ends)))
+    shares: list[Ends] = [{} for _ in range(count)]
+    sizes = [0] * count
+    for tp in sorted(ends, key=lambda tp: (-ends[tp], tp.partition)):
+        least = sizes.index(min(sizes))
+        shares[least][tp] = ends[tp]
+        sizes[least] += ends[tp]
+    return [share for share in shares if share]
+
+
+async def read_in_processes(
+    shares: Sequence[Ends], read: ShareReader, *, on_read: Callable[[Read], None]
+) -> Read:
+    """Each share read by `read` in a process of its own; `on_read` gets the counts so far
+    of all of them, a few times a second. Raises `ReaderFailed` as soon as one fails (the
+    others are stopped)."""
+    context = multiprocessing.get_context("fork")  # the registry is shared, not loaded again
+    counts = context.Array("q", 3 * len(shares), lock=False)
+    readers = []
+    try:
+        for index, share in enumerate(shares):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_read_share,
+                args=(read, share, counts, index, sender),
+                name=f"rebuild-reader-{index}",
+                daemon=True,
+            )
+            process.start()
+            sender.close()
+            readers.append((process, receiver, share))
+        while any(process.exitcode is None for process, _, _ in readers):
+            _raise_if_failed(readers)
+            on_read(_total(counts, len(shares)))
+            await asyncio.sleep(POLL_SECONDS)
+        _raise_if_failed(readers)
+        total = _total(counts, len(shares))
+        on_read(total)
+        return total
+    finally:
+        for process, receiver, _ in readers:
+            if process.exitcode is None:
+                process.kill()
+            process.join()
+            receiver.close()
+
+
+def _total(counts: Any, shares: int) -> Read:
+    return sum((Read(*counts[3 * i : 3 * i + 3]) for i in range(shares)), Read())
+
+
+def _raise_if_failed(readers: list[tuple[Any, Connection, Ends]]) -> None:
+    for process, receiver, share in readers:
+        if process.exitcode not in (None, 0):
+            reason = _reason(receiver) or f"exit code {process.exitcode}"
+            partitions = ", ".join(str(tp.partition) for tp in sorted(share))
+            raise ReaderFailed(f"the reader of partitions {partitions} failed: {reason}")
+
+
+def _reason(receiver: Connection) -> str | None:
+    """What the reader said before it ended; none if it was ended without a word."""
+    try:
+        return str(receiver.recv()) if receiver.poll() else None
+    except EOFError:
+        return None
+
+
+def _read_share(
+    read: ShareReader, share: Ends, counts: Any, index: int, errors: Connection
+) -> None:
+    """A reader process: its own event loop, its counts in its slots of `counts`."""
+
+    def tell(read: Read) -> None:
+        counts[3 * index : 3 * index + 3] = list(read)
+
+    try:
+        tell(asyncio.run(read(share, tell)))
+    except BaseException as exc:  # said to the rebuild, which fails with it
+        errors.send(f"{type(exc).__name__}: {exc}")
+        raise SystemExit(1) from None
