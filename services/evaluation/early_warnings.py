@@ -38,6 +38,7 @@ from services.evaluation.warning_repository import (
     StoredWarning,
     WarningRepository,
     warning_outbox,
+    warning_record,
 )
 from services.evaluation.warnings import (
     UUID_ORDER,
@@ -314,22 +315,31 @@ class EarlyWarnings:
             wanted |= expected(before, now)
         return wanted
 
-    async def rebuild(
+    async def rebuilt(
         self,
-        repository: WarningRepository,
+        live: WarningRepository,
+        rebuilt: WarningRepository,
         visits: Sequence[StoredVisit],
         *,
         wanted: Mapping[UUID, Expected],
         now: datetime,
-    ) -> list[StoredWarning]:
-        """Bring the live warnings in line with `wanted`, every warning `visits` give
+    ) -> "asyncio.Future[list[StoredWarning]]":
+        """How the live warnings come in line with `wanted`, every warning `visits` give
         (`everything`): those the live ones lack are raised, those that differ get the next
-        version; published."""
-        stored = {w.warning_id: w for w in await repository.all_warnings()}
+        version. The live warnings and the corrections' times (of the `rebuilt` tables) are
+        read now; the changes are worked out in a thread, so that the connection can go on
+        meanwhile."""
+        stored = {w.warning_id: w for w in await live.all_warnings()}
         # Warnings that no visit gives any more stay as stored (module docstring), cleared.
         kept = {i: w for i, w in stored.items() if i in wanted or w.cleared_at is None}
+        named = _named(kept, wanted)
+        corrected = await rebuilt.corrected_at(named) if named else {}
         known = {v.event_id: v for v in visits}
-        return await self._reconcile(repository, kept, wanted, known=known, fallback=now, bulk=True)
+        return asyncio.ensure_future(
+            asyncio.to_thread(
+                _changes, kept, wanted, known=known, corrected=corrected, fallback=now
+            )
+        )
 
     # --- comparing and storing ------------------------------------------------------------
 
@@ -341,29 +351,48 @@ class EarlyWarnings:
         *,
         known: Mapping[UUID, StoredVisit],
         fallback: datetime | None,
-        bulk: bool = False,
     ) -> list[StoredWarning]:
-        clearing = [
-            w
-            for i, w in stored.items()
-            if w.cleared_at is None and (i not in wanted or not wanted[i].active)
-        ]
-        named = {e for w in clearing for e in w.event_ids}
-        named |= {e for x in wanted.values() if not x.active for e in x.found.event_ids}
+        named = _named(stored, wanted)
         corrected = await repository.corrected_at(named) if named else {}
-        changes = []
-        for warning_id in sorted(stored.keys() | wanted.keys(), key=UUID_ORDER):
-            change = _change(
-                stored.get(warning_id),
-                wanted.get(warning_id),
-                known=known,
-                corrected=corrected,
-                fallback=fallback,
-            )
-            if change is not None:
-                changes.append(change)
-        await repository.save(changes, bulk=bulk)  # and published
+        changes = _changes(stored, wanted, known=known, corrected=corrected, fallback=fallback)
+        await repository.save(changes)  # and published
         return changes
+
+
+def _named(stored: Mapping[UUID, StoredWarning], wanted: Mapping[UUID, Expected]) -> set[UUID]:
+    """The events whose corrections' times `_changes` may read: those of the warnings that
+    are to be cleared."""
+    clearing = [
+        w
+        for i, w in stored.items()
+        if w.cleared_at is None and (i not in wanted or not wanted[i].active)
+    ]
+    named = {e for w in clearing for e in w.event_ids}
+    named |= {e for x in wanted.values() if not x.active for e in x.found.event_ids}
+    return named
+
+
+def _changes(
+    stored: Mapping[UUID, StoredWarning],
+    wanted: Mapping[UUID, Expected],
+    *,
+    known: Mapping[UUID, StoredVisit],
+    corrected: Mapping[UUID, datetime],
+    fallback: datetime | None,
+) -> list[StoredWarning]:
+    """The next version of each warning that changes, in the order of their ids."""
+    changes = []
+    for warning_id in sorted(stored.keys() | wanted.keys(), key=UUID_ORDER):
+        change = _change(
+            stored.get(warning_id),
+            wanted.get(warning_id),
+            known=known,
+            corrected=corrected,
+            fallback=fallback,
+        )
+        if change is not None:
+            changes.append(change)
+    return changes
 
 
 def _change(
@@ -454,8 +483,8 @@ def _placed(visit: StoredVisit, unit_code: str) -> Visit:
 class WarningRebuild:
     """The warnings' part of `sanwu evaluation rebuild`: the visit rows noted while the topic
     is read, COPied into the staging `warning_visit` (swapped in with the other rebuilt
-    tables); then, once the tables are swapped in, every warning found again and the live
-    ones brought in line."""
+    tables); every warning found before the swap, the changes to the live ones worked out
+    under its lock while the histories are merged, and saved once the tables are in."""
 
     def __init__(self, warnings: EarlyWarnings, *, staging: str) -> None:
         self.warnings = warnings
@@ -519,12 +548,42 @@ class WarningRebuild:
             ]
         )
 
-    async def swap_in(self, session: AsyncSession, *, now: datetime) -> list[StoredWarning]:
-        """Call once the rebuilt tables, with every event and correction, are swapped in."""
-        live = await WarningRepository.from_session(session)
+    async def reconcile(
+        self, session: AsyncSession, *, now: datetime
+    ) -> "asyncio.Future[list[StoredWarning]]":
+        """Under the rebuild's lock, before the swap, once the staging tables have every event
+        and correction: start working out how the live warnings change
+        (`EarlyWarnings.rebuilt`); `swap_in` saves the changes."""
+        connection = (await WarningRepository.from_session(session)).connection
         if self._found is not None and self._found[0] == self._noted:
             _, visits, wanted = self._found
         else:  # records came in since `find`: found again
-            visits = await self.load_visits(live.connection, schema=SCHEMA)
-            wanted = self.warnings.everything(visits)
-        return await self.warnings.rebuild(live, visits, wanted=wanted, now=now)
+            visits = await self.load_visits(connection)
+            wanted = await asyncio.to_thread(self.warnings.everything, visits)
+        return await self.warnings.rebuilt(
+            WarningRepository(connection, schema=SCHEMA),
+            WarningRepository(connection, schema=self.staging),
+            visits,
+            wanted=wanted,
+            now=now,
+        )
+
+    async def stage(
+        self, changes: "asyncio.Future[list[StoredWarning]]", spare: asyncpg.Connection
+    ) -> list[StoredWarning]:
+        """The changes `reconcile` works out, COPied into the staging schema on `spare` (not
+        the swap's connection) as soon as they are known."""
+        found = await changes
+        records = await asyncio.to_thread(lambda: [warning_record(w) for w in found])
+        await WarningRepository(spare, schema=self.staging).stage(records)
+        return found
+
+    async def swap_in(
+        self, session: AsyncSession, staged: "asyncio.Future[list[StoredWarning]]"
+    ) -> list[StoredWarning]:
+        """Once the rebuilt tables are swapped in: the live warnings brought in line with the
+        changes `stage` staged (saved and published)."""
+        changes = await staged
+        live = await WarningRepository.from_session(session)
+        await live.save_staged(self.staging)
+        return changes

@@ -532,10 +532,20 @@ async def swap_in(
         async for records in reader.read_to(ends, chunk=CHUNK):
             items = [Incoming(p) for p in await loader.tail(records, swap)]
             await service.apply(session, items, now=now)
-        changed = await swap.merge_history(now=now)  # and the changes published
-        await swap.merge_indicator_history(now=now)
-        await swap.swap(REBUILT_TABLES)
-        await loader.warnings.swap_in(session, now=now)
+        # The warnings' changes are worked out and staged meanwhile, on the rebuild's own
+        # connection.
+        changes = await loader.warnings.reconcile(session, now=now)
+        warnings = asyncio.ensure_future(
+            loader.warnings.stage(changes, loader.repository.connection)
+        )
+        try:
+            changed = await swap.merge_history(now=now)  # and the changes published
+            await swap.merge_indicator_history(now=now)
+            await swap.swap(REBUILT_TABLES)
+            await loader.warnings.swap_in(session, warnings)
+        except BaseException:
+            await asyncio.gather(warnings, return_exceptions=True)  # the connection is free
+            raise
         live = await UpkeepRepository.from_session(session)
         await live.set_rolling_window_start(rolling_window(now)[0])
         await live.mark_future_effects(now)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from services.evaluation.indicator_repository import any_content, indicator_aggregates
 from services.evaluation.indicators import INDICATOR_COLUMNS, INDICATOR_CONTENT, indicator_json
-from services.evaluation.models import SCHEMA
+from services.evaluation.models import REBUILT_TABLES, SCHEMA
 from services.evaluation.records import CONTENT, STATUS_COLUMNS, status_json
 from services.evaluation.repository import SchemaRepository, aggregates, listed
 from shared.locks import LockName, lock_key
@@ -40,6 +40,12 @@ class RebuildRepository(SchemaRepository):
         await self.drop_staging()
         await self.connection.execute(f"CREATE SCHEMA {self.staging}")
         await self.execute_ddl(ddl)
+        # Autovacuum would vacuum the loaded tables while the rebuild needs every core, and
+        # the swap would wait a second per table for it to give way; `swap` turns it back on.
+        for table in REBUILT_TABLES:
+            await self.connection.execute(
+                f"ALTER TABLE {self.staging}.{table} SET (autovacuum_enabled = false)"
+            )
         # Big sorts and hash aggregates stay in memory.
         await self.connection.execute("SET work_mem = '256MB'")
 
@@ -195,10 +201,10 @@ class RebuildRepository(SchemaRepository):
         )
         return await self._publish_changes("status", "outbox", status_json("n"))
 
-    async def merge_indicator_history(self, *, now: datetime) -> list[tuple[str, str]]:
+    async def merge_indicator_history(self, *, now: datetime) -> None:
         """`merge_history` for the indicators: a pair without work records any more keeps its
         row, empty. The indicators that differ from the live ones go into the indicator
-        outbox; returns their (unit, period)."""
+        outbox."""
         zeros = ", ".join("0" for _ in INDICATOR_CONTENT[1:])
         await self._merge_history(
             "indicators",
@@ -207,31 +213,37 @@ class RebuildRepository(SchemaRepository):
             cleared=f"'{{}}', {zeros}",
             now=now,
         )
-        return await self._publish_changes("indicators", "indicator_outbox", indicator_json("n"))
+        await self._publish_changes_only("indicators", "indicator_outbox", indicator_json("n"))
 
     async def _publish_changes(
         self, table: str, outbox: str, message: str
     ) -> list[tuple[str, str]]:
         """Each rebuilt row `n` of `table` whose version differs from the live one's into
         `outbox`, its message `message` written by the database (a rebuild may publish one per
-        village: no row travels through Python), keyed by `shared.status.status_key`."""
+        village: no row travels through Python), keyed by `shared.status.status_key`; returns
+        their (unit, period)."""
         rows = await self.connection.fetch(
             f"""
-            WITH changed AS (
-                INSERT INTO {SCHEMA}.{outbox} (key, value, headers)
-                SELECT convert_to(n.unit_code || ':' || n.period, 'UTF8'),
-                       convert_to(({message})::text, 'UTF8'), '{{}}'
-                FROM {self.staging}.{table} n
-                LEFT JOIN {SCHEMA}.{table} o
-                    ON o.unit_code = n.unit_code AND o.period = n.period
-                WHERE o.unit_code IS NULL OR n.version <> o.version
-                ORDER BY n.unit_code, n.period
-                RETURNING key
-            )
+            WITH changed AS ({self._changes_into(table, outbox, message)} RETURNING key)
             SELECT convert_from(key, 'UTF8') AS key FROM changed
             """
         )
         return [(unit_code, period) for unit_code, period in (r["key"].split(":", 1) for r in rows)]
+
+    async def _publish_changes_only(self, table: str, outbox: str, message: str) -> None:
+        """`_publish_changes` without reading the keys back."""
+        await self.connection.execute(self._changes_into(table, outbox, message))
+
+    def _changes_into(self, table: str, outbox: str, message: str) -> str:
+        return f"""
+            INSERT INTO {SCHEMA}.{outbox} (key, value, headers)
+            SELECT convert_to(n.unit_code || ':' || n.period, 'UTF8'),
+                   convert_to(({message})::text, 'UTF8'), '{{}}'
+            FROM {self.staging}.{table} n
+            LEFT JOIN {SCHEMA}.{table} o ON o.unit_code = n.unit_code AND o.period = n.period
+            WHERE o.unit_code IS NULL OR n.version <> o.version
+            ORDER BY n.unit_code, n.period
+            """
 
     async def _merge_history(
         self,
@@ -276,3 +288,6 @@ class RebuildRepository(SchemaRepository):
         for table in tables:
             await self.connection.execute(f"ALTER TABLE {SCHEMA}.{table} SET SCHEMA {self.retired}")
             await self.connection.execute(f"ALTER TABLE {self.staging}.{table} SET SCHEMA {SCHEMA}")
+            await self.connection.execute(
+                f"ALTER TABLE {SCHEMA}.{table} RESET (autovacuum_enabled)"
+            )

@@ -19,6 +19,7 @@ from shared.outbox import outbox_table
 
 warning_outbox = outbox_table(SCHEMA, sa.MetaData(), name="warning_outbox")
 SCHEMA_VERSION = EarlyWarning.model_fields["schema_version"].default
+STAGED = "saved_warning"  # `stage`'s table
 
 VISIT_COLUMNS = (
     "event_id",
@@ -256,17 +257,12 @@ class WarningRepository(SchemaRepository):
         rows = await self.connection.fetch(f"SELECT * FROM {self.schema}.warning")
         return [warning_of(r) for r in rows]
 
-    async def save(self, warnings: Sequence[StoredWarning], *, bulk: bool = False) -> None:
+    async def save(self, warnings: Sequence[StoredWarning]) -> None:
         """Each warning inserted or updated, and its change into the warning outbox, in the
-        caller's transaction. `bulk` (a rebuild saves every warning at once) COPies them into
-        a temporary table first and has the database write the messages from it: sending the
-        named events as array literals and the messages one by one costs several times more."""
+        caller's transaction."""
         if not warnings:
             return
         records = [warning_record(w) for w in warnings]
-        if bulk:
-            await self._save_copied(records)
-            return
         # unnest cannot take arrays of arrays of different lengths: the named events travel
         # as array literals.
         values = [list(column) for column in zip(*records, strict=True)]
@@ -288,20 +284,31 @@ class WarningRepository(SchemaRepository):
             schema_name=SCHEMA,
         )
 
-    async def _save_copied(self, records: list[tuple[Any, ...]]) -> None:
+    # A rebuild saves every warning at once. Sending the named events as array literals and
+    # the messages one by one would cost several times more: the warnings are COPied into a
+    # table of the staging schema (`stage`, on a connection of the rebuild's own, while the
+    # swap's transaction works on other things), and the database writes their messages.
+
+    async def stage(self, records: Sequence[tuple[Any, ...]]) -> None:
+        """`warning_record`s into this (staging) schema's `saved_warning`, for `save_staged`."""
+        await self.connection.execute(f"DROP TABLE IF EXISTS {self.schema}.{STAGED}")
         await self.connection.execute(
-            f"CREATE TEMPORARY TABLE saved_warning (LIKE {self.schema}.warning) ON COMMIT DROP"
+            f"CREATE UNLOGGED TABLE {self.schema}.{STAGED} (LIKE {SCHEMA}.warning) "
+            "WITH (autovacuum_enabled = false)"
         )
         await self.connection.copy_records_to_table(
-            "saved_warning", records=records, columns=list(WARNING_COLUMNS)
+            STAGED, records=records, columns=list(WARNING_COLUMNS), schema_name=self.schema
         )
-        await self._upsert(f"SELECT {', '.join(WARNING_COLUMNS)} FROM saved_warning")
+
+    async def save_staged(self, staging: str) -> None:
+        """`save` of the warnings that `stage` put in the schema `staging`."""
+        await self._upsert(f"SELECT {', '.join(WARNING_COLUMNS)} FROM {staging}.{STAGED}")
         await self.connection.execute(
             f"""
             INSERT INTO {SCHEMA}.warning_outbox (key, value, headers)
             SELECT convert_to(w.warning_id::text, 'UTF8'),
                    convert_to(({warning_json("w")})::text, 'UTF8'), '{{}}'
-            FROM saved_warning w
+            FROM {staging}.{STAGED} w
             ORDER BY w.warning_id
             """
         )

@@ -108,7 +108,18 @@ async def schema_shape(db: Database) -> dict[str, list[tuple[str, ...]]]:
                 "WHERE schemaname = 'evaluation' ORDER BY indexname"
             )
         )
-        return {"columns": [tuple(r) for r in columns], "indexes": [tuple(r) for r in indexes]}
+        options = await connection.execute(
+            sa.text(
+                "SELECT c.relname, c.reloptions FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'evaluation' AND c.relkind = 'r' ORDER BY c.relname"
+            )
+        )
+        return {
+            "columns": [tuple(r) for r in columns],
+            "indexes": [tuple(r) for r in indexes],
+            "options": [(r[0], str(r[1])) for r in options],  # autovacuum on again, say
+        }
 
 
 class TestRebuild:
