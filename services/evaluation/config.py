@@ -47,6 +47,10 @@ class EvaluationSettings(Settings):
     # Processes that read the topic in a rebuild, each a share of its partitions (at most one
     # per partition): turning messages into rows takes a core per process.
     rebuild_readers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    # PostgreSQL's parallel workers per index build in a rebuild (max_parallel_maintenance_
+    # workers, never above the server's own). Unset: the server's, unless it runs on this
+    # machine, where the warnings are found meanwhile: then the cores left after those two.
+    rebuild_index_workers: int | None = Field(None, ge=0, le=64)
     # Fault injection for the crash tests: the consumer exits abruptly at that point of the
     # first batch that applies something.
     evaluation_crash_at: CrashPoint | None = None

@@ -12,21 +12,24 @@ kept forever for exactly this, and evaluation reads no other service's tables.
 2. Apply the corrections to their targets, set-based, with the live consumer's own code
    (which also decides each correction's state).
 3. Fetch the visits on a second connection and find every early warning they give in a
-   thread, while the database builds the remaining indexes, aggregates every status in one
-   statement and every (unit, period)'s indicators in another.
+   thread, while the database builds the remaining indexes (leaving the thread a core when
+   it shares the machine: `index_workers`), aggregates every status in one statement and
+   every (unit, period)'s indicators in another.
 4. In one transaction holding the rebuild lock exclusively (live batches wait for it): read
    and apply what reached the topic meanwhile (the warnings are then found again), carry the
    live versions over (unchanged statuses and indicators keep version and changed_at,
-   changed ones get the next version and are published), swap the tables in (the visits
-   the warnings read among them), bring the live warnings in line, and follow a registry
-   load made since the start (`Upkeep.follow_registry`). Events the live consumer applies
-   afterwards are already in the new tables and change nothing.
+   changed ones get the next version and are published) while the warnings' changes are
+   worked out in a thread and staged on the rebuild's own connection, swap the tables in
+   (the visits the warnings read among them), save the warnings' changes, and follow a
+   registry load made since the start (`Upkeep.follow_registry`). Events the live consumer
+   applies afterwards are already in the new tables and change nothing.
 
 The cyclic garbage collector is paused throughout (`collector_paused`).
 """
 
 import asyncio
 import gc
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +44,7 @@ import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -450,6 +454,8 @@ async def _rebuild(
         finding = asyncio.create_task(find_warnings(loader.warnings, settings))
         try:
             with report.phase("indexes"):
+                if (workers := index_workers(settings)) is not None:
+                    await staging.limit_index_workers(workers)
                 await staging.execute_ddl(staging_ddl(after_load=True))
             with report.phase("statuses"):
                 report.statuses = await staging.compute_statuses(
@@ -497,6 +503,20 @@ async def rebuild_connection(settings: EvaluationSettings) -> asyncpg.Connection
         asyncpg_dsn(settings.database_url),
         server_settings={"work_mem": memory, "maintenance_work_mem": memory},
     )
+
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", ""})
+
+
+def index_workers(settings: EvaluationSettings, *, cores: int | None = None) -> int | None:
+    """Parallel workers per index build (`rebuild_index_workers`); None: the server's own.
+    Beside the builds, a thread finds the warnings; when PostgreSQL shares this machine's
+    `cores`, the builds leave it one."""
+    if settings.rebuild_index_workers is not None:
+        return settings.rebuild_index_workers
+    if (make_url(settings.database_url).host or "") not in LOCAL_HOSTS:
+        return None
+    return max(0, (cores or os.cpu_count() or 1) - 2)  # the build's own process, the thread
 
 
 async def find_warnings(warnings: WarningRebuild, settings: EvaluationSettings) -> None:

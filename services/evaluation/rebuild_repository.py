@@ -49,6 +49,14 @@ class RebuildRepository(SchemaRepository):
         # Big sorts and hash aggregates stay in memory.
         await self.connection.execute("SET work_mem = '256MB'")
 
+    async def limit_index_workers(self, workers: int) -> None:
+        """At most `workers` parallel workers per index build (never more than the server's
+        own setting)."""
+        allowed = int(await self.connection.fetchval("SHOW max_parallel_maintenance_workers"))
+        await self.connection.execute(
+            f"SET max_parallel_maintenance_workers = {min(workers, allowed)}"
+        )
+
     async def execute_ddl(self, ddl: Sequence[str]) -> None:
         for statement in ddl:
             await self.connection.execute(statement)

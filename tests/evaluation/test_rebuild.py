@@ -20,7 +20,12 @@ from aiokafka import TopicPartition
 
 from services.evaluation.config import EvaluationSettings
 from services.evaluation.early_warnings import WarningRebuild
-from services.evaluation.rebuild import RebuildRunning, rebuild
+from services.evaluation.rebuild import (
+    RebuildRunning,
+    index_workers,
+    rebuild,
+    rebuild_connection,
+)
 from services.evaluation.rebuild_readers import ReaderFailed, shares_of
 from services.evaluation.rebuild_repository import RebuildRepository
 from services.evaluation.service import status_of
@@ -288,6 +293,33 @@ def test_partitions_are_shared_out_by_their_messages_and_no_share_is_empty() -> 
     assert len(shares_of(ends, 64)) == 6  # at most one share per partition
     assert shares_of(ends, 1) == [ends]
     assert shares_of({}, 2) == []
+
+
+def test_index_builds_leave_a_core_to_the_warnings_when_postgresql_shares_the_machine() -> None:
+    local = EvaluationSettings(database_url="postgresql+asyncpg://sanwu@127.0.0.1:5432/sanwu")
+    remote = EvaluationSettings(database_url="postgresql+asyncpg://sanwu@db.internal:5432/sanwu")
+
+    assert index_workers(local, cores=2) == 0
+    assert index_workers(local, cores=8) == 6
+    assert index_workers(remote, cores=2) is None  # the server's own setting
+    chosen = local.model_copy(update={"rebuild_index_workers": 3})
+    assert index_workers(chosen, cores=2) == 3
+
+
+async def test_index_workers_are_never_set_above_the_servers_own(
+    evaluation: Evaluation,
+) -> None:
+    connection = await rebuild_connection(evaluation.settings)
+    try:
+        allowed = int(await connection.fetchval("SHOW max_parallel_maintenance_workers"))
+        repository = RebuildRepository(connection, schema="evaluation_rebuild")
+
+        await repository.limit_index_workers(allowed + 5)
+        assert await connection.fetchval("SHOW max_parallel_maintenance_workers") == str(allowed)
+        await repository.limit_index_workers(0)
+        assert await connection.fetchval("SHOW max_parallel_maintenance_workers") == "0"
+    finally:
+        await connection.close()
 
 
 class TestReaderProcesses:
