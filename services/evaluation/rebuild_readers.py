@@ -12,7 +12,11 @@ key every time), so a process that drops the repeats among its partitions drops 
 """
 
 import asyncio
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import Callable, Coroutine, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
@@ -69,7 +73,7 @@ async def read_in_processes(
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
                 target=_read_share,
-                args=(read, share, counts, index, sender),
+                args=(read, share, counts, index, sender, os.getpid()),
                 name=f"rebuild-reader-{index}",
                 daemon=True,
             )
@@ -113,15 +117,30 @@ def _reason(receiver: Connection) -> str | None:
 
 
 def _read_share(
-    read: ShareReader, share: Ends, counts: Any, index: int, errors: Connection
+    read: ShareReader, share: Ends, counts: Any, index: int, errors: Connection, rebuild: int
 ) -> None:
     """A reader process: its own event loop, its counts in its slots of `counts`."""
 
     def tell(read: Read) -> None:
         counts[3 * index : 3 * index + 3] = list(read)
 
+    _end_with(rebuild)
     try:
         tell(asyncio.run(read(share, tell)))
     except BaseException as exc:  # said to the rebuild, which fails with it
         errors.send(f"{type(exc).__name__}: {exc}")
         raise SystemExit(1) from None
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _end_with(rebuild: int) -> None:
+    """Be killed when the rebuild process `rebuild` ends, however it ends: a reader left
+    behind would go on COPying into staging tables that the next rebuild creates again."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != rebuild:  # it ended before the line above
+        raise SystemExit(1)

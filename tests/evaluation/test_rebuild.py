@@ -11,6 +11,7 @@ import os
 import random
 import re
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +321,65 @@ async def test_index_workers_are_never_set_above_the_servers_own(
         assert await connection.fetchval("SHOW max_parallel_maintenance_workers") == "0"
     finally:
         await connection.close()
+
+
+READERS_FOREVER = """
+import asyncio
+from aiokafka import TopicPartition
+from services.evaluation.rebuild_readers import read_in_processes
+
+async def forever(share, tell):
+    await asyncio.sleep(3600)
+
+shares = [{TopicPartition("t", 0): 1}, {TopicPartition("t", 1): 1}]
+asyncio.run(read_in_processes(shares, forever, on_read=lambda read: None))
+"""
+
+
+def children_of(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+async def test_readers_end_when_the_rebuild_is_killed() -> None:
+    rebuild_process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", READERS_FOREVER, cwd=ROOT
+    )
+    readers: list[int] = []
+    try:
+        for _ in range(100):
+            readers = children_of(rebuild_process.pid)
+            if len(readers) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len(readers) == 2, "the reader processes did not start"
+
+        rebuild_process.kill()
+        await rebuild_process.wait()
+
+        for _ in range(50):
+            if not any(map(running, readers)):
+                break
+            await asyncio.sleep(0.1)
+        assert not any(map(running, readers)), "readers outlived the rebuild"
+    finally:
+        if rebuild_process.returncode is None:
+            rebuild_process.kill()
+            await rebuild_process.wait()
+        for reader in filter(running, readers):
+            os.kill(reader, signal.SIGKILL)  # only if they outlived it
 
 
 class TestReaderProcesses:
