@@ -318,7 +318,7 @@ class EarlyWarnings:
     async def rebuilt(
         self,
         live: WarningRepository,
-        rebuilt: WarningRepository,
+        staging: WarningRepository,
         visits: Sequence[StoredVisit],
         *,
         wanted: Mapping[UUID, Expected],
@@ -326,14 +326,14 @@ class EarlyWarnings:
     ) -> "asyncio.Future[list[StoredWarning]]":
         """How the live warnings come in line with `wanted`, every warning `visits` give
         (`everything`): those the live ones lack are raised, those that differ get the next
-        version. The live warnings and the corrections' times (of the `rebuilt` tables) are
+        version. The live warnings and the corrections' times (of the `staging` tables) are
         read now; the changes are worked out in a thread, so that the connection can go on
         meanwhile."""
         stored = {w.warning_id: w for w in await live.all_warnings()}
         # Warnings that no visit gives any more stay as stored (module docstring), cleared.
         kept = {i: w for i, w in stored.items() if i in wanted or w.cleared_at is None}
         named = _named(kept, wanted)
-        corrected = await rebuilt.corrected_at(named) if named else {}
+        corrected = await staging.corrected_at(named) if named else {}
         known = {v.event_id: v for v in visits}
         return asyncio.ensure_future(
             asyncio.to_thread(

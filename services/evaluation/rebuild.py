@@ -33,7 +33,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import date, datetime
 from functools import partial
 from typing import Any
@@ -145,7 +145,7 @@ class RebuildReport:
 
     def add(self, read: Read) -> None:
         """Count what a reader process read."""
-        self.messages, self.events, self.skipped = self.read + read
+        self.messages, self.events, self.skipped = astuple(self.read + read)
 
 
 def topic_reader(

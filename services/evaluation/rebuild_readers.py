@@ -18,23 +18,29 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import astuple, dataclass
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple
+from typing import Any
 
 from aiokafka import TopicPartition
 
 POLL_SECONDS = 0.25
 
 
-class Read(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Read:
     """What a reader read: messages, distinct events and corrections applied, skipped."""
 
     messages: int = 0
     events: int = 0
     skipped: int = 0
 
-    def __add__(self, other: Any) -> "Read":
-        return Read(*(a + b for a, b in zip(self, other, strict=True)))
+    def __add__(self, other: "Read") -> "Read":
+        return Read(
+            self.messages + other.messages,
+            self.events + other.events,
+            self.skipped + other.skipped,
+        )
 
 
 Ends = dict[TopicPartition, int]
@@ -122,7 +128,7 @@ def _read_share(
     """A reader process: its own event loop, its counts in its slots of `counts`."""
 
     def tell(read: Read) -> None:
-        counts[3 * index : 3 * index + 3] = list(read)
+        counts[3 * index : 3 * index + 3] = list(astuple(read))
 
     _end_with(rebuild)
     try:

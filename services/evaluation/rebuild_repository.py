@@ -46,8 +46,6 @@ class RebuildRepository(SchemaRepository):
             await self.connection.execute(
                 f"ALTER TABLE {self.staging}.{table} SET (autovacuum_enabled = false)"
             )
-        # Big sorts and hash aggregates stay in memory.
-        await self.connection.execute("SET work_mem = '256MB'")
 
     async def limit_index_workers(self, workers: int) -> None:
         """At most `workers` parallel workers per index build (never more than the server's
@@ -209,10 +207,10 @@ class RebuildRepository(SchemaRepository):
         )
         return await self._publish_changes("status", "outbox", status_json("n"))
 
-    async def merge_indicator_history(self, *, now: datetime) -> None:
+    async def merge_indicator_history(self, *, now: datetime) -> list[tuple[str, str]]:
         """`merge_history` for the indicators: a pair without work records any more keeps its
         row, empty. The indicators that differ from the live ones go into the indicator
-        outbox."""
+        outbox; returns their (unit, period)."""
         zeros = ", ".join("0" for _ in INDICATOR_CONTENT[1:])
         await self._merge_history(
             "indicators",
@@ -221,37 +219,31 @@ class RebuildRepository(SchemaRepository):
             cleared=f"'{{}}', {zeros}",
             now=now,
         )
-        await self._publish_changes_only("indicators", "indicator_outbox", indicator_json("n"))
+        return await self._publish_changes("indicators", "indicator_outbox", indicator_json("n"))
 
     async def _publish_changes(
         self, table: str, outbox: str, message: str
     ) -> list[tuple[str, str]]:
         """Each rebuilt row `n` of `table` whose version differs from the live one's into
         `outbox`, its message `message` written by the database (a rebuild may publish one per
-        village: no row travels through Python), keyed by `shared.status.status_key`; returns
-        their (unit, period)."""
+        village: no row travels through Python), keyed by `shared.status.status_key`."""
         rows = await self.connection.fetch(
             f"""
-            WITH changed AS ({self._changes_into(table, outbox, message)} RETURNING key)
+            WITH changed AS (
+                INSERT INTO {SCHEMA}.{outbox} (key, value, headers)
+                SELECT convert_to(n.unit_code || ':' || n.period, 'UTF8'),
+                       convert_to(({message})::text, 'UTF8'), '{{}}'
+                FROM {self.staging}.{table} n
+                LEFT JOIN {SCHEMA}.{table} o
+                    ON o.unit_code = n.unit_code AND o.period = n.period
+                WHERE o.unit_code IS NULL OR n.version <> o.version
+                ORDER BY n.unit_code, n.period
+                RETURNING key
+            )
             SELECT convert_from(key, 'UTF8') AS key FROM changed
             """
         )
         return [(unit_code, period) for unit_code, period in (r["key"].split(":", 1) for r in rows)]
-
-    async def _publish_changes_only(self, table: str, outbox: str, message: str) -> None:
-        """`_publish_changes` without reading the keys back."""
-        await self.connection.execute(self._changes_into(table, outbox, message))
-
-    def _changes_into(self, table: str, outbox: str, message: str) -> str:
-        return f"""
-            INSERT INTO {SCHEMA}.{outbox} (key, value, headers)
-            SELECT convert_to(n.unit_code || ':' || n.period, 'UTF8'),
-                   convert_to(({message})::text, 'UTF8'), '{{}}'
-            FROM {self.staging}.{table} n
-            LEFT JOIN {SCHEMA}.{table} o ON o.unit_code = n.unit_code AND o.period = n.period
-            WHERE o.unit_code IS NULL OR n.version <> o.version
-            ORDER BY n.unit_code, n.period
-            """
 
     async def _merge_history(
         self,
