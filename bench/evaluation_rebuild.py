@@ -4,7 +4,7 @@ aiokafka consumer that reads the same topic and decodes every message the same w
 The events are put on a topic of their own as intake's relay would have published them (an
 `EventRecord` in intake's canonical JSON, keyed by county, on a topic configured like the
 petition-event topic), by a raw batch producer: producing is setup and is not timed. The
-rebuild is the real one (`services.evaluation.rebuild.rebuild`, as the command runs it, swap
+rebuild is the real one (`services.evaluation.rebuild.run.rebuild`, as the command runs it, swap
 included) and is timed as the command reports it: from its start to the swapped result.
 """
 
@@ -22,7 +22,9 @@ from bench.pipeline import PROVINCE, ensure_province, state, villages_of
 from bench.report import GrowthSeries, Result, Target
 from bench.stage import BenchContext, Stage
 from services.evaluation.config import EvaluationSettings
-from services.evaluation.rebuild import RebuildReport, rebuild, topic_reader
+from services.evaluation.rebuild.loader import topic_reader
+from services.evaluation.rebuild.report import RebuildReport
+from services.evaluation.rebuild.run import rebuild
 from shared import kafka
 from shared.access.models import Role
 from shared.events import EventRecord
@@ -226,7 +228,7 @@ async def measure(ctx: BenchContext, count: int, villages: list[str] | None = No
         settings.events_topic.removeprefix(ctx.env.topic_prefix),
         like=ctx.env.settings().events_topic,
     )
-    # Corrections take effect only from a key evaluation knows (domain.md section 4).
+    # Corrections take effect only from a key evaluation knows (docs/domain.md section 4).
     [key] = await ctx.env.create_keys(role=Role.admin, scope_code=None, count=1)
     key_id = key.split("_")[1]
     produce_seconds = await produce(
@@ -273,8 +275,8 @@ async def run(ctx: BenchContext) -> list[Result]:
         "0.05 % incidents, 0.5 % corrections, the rest clean visits) over the 30,000 villages "
         "of a generated province, produced as "
         "intake publishes them (EventRecord JSON keyed by county) to a topic of their own; the "
-        "rebuild is `services.evaluation.rebuild.rebuild` with its swap, timed from its start to "
-        "the swapped tables as `sanwu evaluation rebuild` reports it. The baseline is a bare "
+        "rebuild is `services.evaluation.rebuild.run.rebuild` with its swap, timed from its start "
+        "to the swapped tables as `sanwu evaluation rebuild` reports it. The baseline is a bare "
         "aiokafka consumer with the rebuild's fetch settings decoding every message into an "
         "EventRecord."
     )

@@ -66,7 +66,7 @@ console (pages in Chinese; sign in with a key below): http://127.0.0.1:${SANWU_C
 
 demo desk key   (枞阳县 340722000000): $desk_key
 demo reader key (枞阳县 340722000000): $reader_key
-demo bureau keys (信访局), for applying for the title (README: "Applying for the title"):
+demo bureau keys (信访局), for applying for the title (docs/api.md: "Applications (port 8004)"):
   county   (枞阳县 340722000000): $county_bureau_key
   city     (铜陵市 340700000000): $city_bureau_key
   province (安徽省 340000000000): $province_bureau_key

@@ -1,4 +1,4 @@
-"""Meeting cadence (domain.md section 7): the slots of a level and which of them a unit kept.
+"""Meeting cadence (docs/domain.md section 7): the slots of a level and which of them a unit kept.
 
 A slot is named by its first day (Asia/Shanghai). A period's slots are those that start on a
 date inside it; a slot that has not ended yet is open, neither held nor missed.

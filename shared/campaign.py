@@ -1,4 +1,4 @@
-"""The campaign file: periods, targets and the rule table (domain.md sections 3-5), as data.
+"""The campaign file: periods, targets and the rule table (docs/domain.md sections 3-5), as data.
 
 Evaluation applies the rules; reporting names the periods and compares with the targets. The
 file is checked when loaded; a bad file stops the service with a message naming the line.
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shared.config import clock_offset
 from shared.early_warning import WarningRules
 from shared.indicators import WorkRecordRules
 from shared.levels import CAMPAIGN_LEVELS, Destination, Level
@@ -218,7 +219,9 @@ class Campaign:
 
 
 def system_now() -> datetime:
-    return datetime.now(UTC)
+    """Now, as every service takes it: the system's clock moved by SANWU_CLOCK_OFFSET_SECONDS
+    (test and local runs only)."""
+    return datetime.now(UTC) + clock_offset()
 
 
 class CurrentCampaign:
@@ -331,7 +334,7 @@ def parse(text: str, *, source: str = "campaign", today: date | None = None) -> 
         warnings=spec.warnings,
         applications=spec.applications,
     )
-    return campaign.as_of(today or datetime.now(SHANGHAI).date())
+    return campaign.as_of(today or system_now().astimezone(SHANGHAI).date())
 
 
 def load(path: Path, *, today: date | None = None) -> Campaign:

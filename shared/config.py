@@ -5,6 +5,7 @@ Defaults match the local stack started by `make up`. Secrets have a usable defau
 secret left at its default stops the process at start with one line naming it.
 """
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -23,6 +24,33 @@ class LogSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SANWU_", extra="ignore")
 
     log_level: str = "INFO"
+
+
+class ClockSettings(BaseSettings):
+    """Only the clock: what every service takes for now (`shared.campaign.system_now`).
+    Test and local runs may move it by SANWU_CLOCK_OFFSET_SECONDS, to see a date or hour
+    without waiting for it; production refuses an offset."""
+
+    model_config = SettingsConfigDict(env_prefix="SANWU_", extra="ignore")
+
+    environment: Literal["local", "test", "production"] = "production"
+    clock_offset_seconds: float = 0.0
+
+    @model_validator(mode="after")
+    def _no_offset_in_production(self) -> "ClockSettings":
+        refuse_clock_offset(self.environment, self.clock_offset_seconds)
+        return self
+
+
+def refuse_clock_offset(environment: str, offset_seconds: float) -> None:
+    if environment == "production" and offset_seconds:
+        raise ValueError("clock offsets are for tests and local runs, not production")
+
+
+@lru_cache
+def clock_offset() -> timedelta:
+    """How far every service's clock runs from the system's (read once per process)."""
+    return timedelta(seconds=settings_or_exit(ClockSettings).clock_offset_seconds)
 
 
 class Settings(BaseSettings):
@@ -62,6 +90,8 @@ class Settings(BaseSettings):
     auth_failure_limit: str = "60/minute"
     # The whole request body must have arrived within this time of the request's start.
     request_body_timeout_seconds: float = 30.0
+    # Read by `clock_offset`; here too so that a production service refuses it at start.
+    clock_offset_seconds: float = 0.0
 
     @property
     def events_topic(self) -> str:
@@ -107,6 +137,11 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _no_clock_offset_in_production(self) -> "Settings":
+        refuse_clock_offset(self.environment, self.clock_offset_seconds)
+        return self
+
+    @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> "Settings":
         if (
             self.environment not in ("local", "test")
@@ -130,7 +165,7 @@ def _first_line(path: Path) -> str:
     return text.splitlines()[0] if text else ""
 
 
-SettingsT = TypeVar("SettingsT", bound=Settings)
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 def settings_or_exit(kind: type[SettingsT]) -> SettingsT:

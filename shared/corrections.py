@@ -1,4 +1,4 @@
-"""What a counted event's corrections do to it (domain.md section 4), decided in one place:
+"""What a counted event's corrections do to it (docs/domain.md section 4), decided in one place:
 intake asks it before accepting a correction of an event it knows, evaluation to apply them.
 
 Pure: the caller gives the target's own unit, its corrections and how to tell whether a scope

@@ -198,7 +198,7 @@ class Database:
     async def ping(self) -> bool:
         try:
             async with self.engine.connect() as connection:
-                await connection.execute(sa.text("SELECT 1"))
+                await connection.execute(sa.select(1))
             return True
         except Exception:
             return False

@@ -1,4 +1,4 @@
-"""Early warnings (社会矛盾排查预警, domain.md section 8): the rules as campaign data, and a
+"""Early warnings (社会矛盾排查预警, docs/domain.md section 8): the rules as campaign data, and a
 warning as published on the warning topic.
 
 Evaluation raises and clears warnings from the events it applies; each change is one message

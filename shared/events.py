@@ -1,6 +1,6 @@
 """Petition events: one pydantic model per type, joined in a discriminated union on `type`.
 
-These are the payloads front desks and other systems post (domain.md section 2). What crosses
+These are the payloads front desks and other systems post (docs/domain.md section 2). What crosses
 Kafka is an `EventRecord`: the accepted event without its free text, plus who accepted it and
 when.
 """

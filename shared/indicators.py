@@ -1,4 +1,4 @@
-"""Work-record indicators of a unit for a period (domain.md section 7), as published on the
+"""Work-record indicators of a unit for a period (docs/domain.md section 7), as published on the
 indicator topic.
 
 Evaluation produces one message per change, keyed `unit_code:period` like a status, with the

@@ -25,10 +25,10 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 from aiokafka.helpers import create_ssl_context
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.config import Settings
 from shared.errors import BrokerRefused
+from shared.retry import retry_until_done
 
 log = structlog.get_logger(__name__)
 
@@ -145,18 +145,14 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 
 
 async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[str]:
-    """Create the project's topics if missing; returns the names created. Retries while a
-    broker that has just started is not yet serving."""
-    retrying = AsyncRetrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_exponential(multiplier=0.2, max=3),
-        retry=retry_if_exception_type(KafkaError),
-        reraise=True,
+    """Create the project's topics if missing; returns the names created. Retries, up to
+    `timeout` seconds, while a broker that has just started is not yet serving."""
+    return await retry_until_done(
+        lambda: _create_missing_topics(settings),
+        event="topics_not_ensured",
+        retry_if=lambda error: isinstance(error, KafkaError),
+        within=timeout,
     )
-    async for attempt in retrying:
-        with attempt:
-            return await _create_missing_topics(settings)
-    raise AssertionError("unreachable")
 
 
 async def _create_missing_topics(settings: Settings) -> list[str]:

@@ -31,3 +31,13 @@ RANK: dict[str, int] = {
 }
 
 CAMPAIGN_LEVELS: tuple[Level, ...] = (Level.county, Level.township, Level.village)
+
+# The levels as the campaign's documents name them in Chinese (the pages, the exports and the
+# application materials all use these words).
+LEVEL_NAMES: dict[Level, str] = {
+    Level.province: "省",
+    Level.city: "市",
+    Level.county: "县（区）",
+    Level.township: "乡镇（街道）",
+    Level.village: "村（居）",
+}

@@ -14,10 +14,10 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from shared.db import asyncpg_dsn, is_connection_error
 from shared.locks import LockName, lock_key
+from shared.retry import retry_until_done
 
 MIGRATION_LOCK = lock_key(LockName.migrations)
 REGISTRY_MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,18 +48,16 @@ async def upgrade_service(location: Path, *, schema: str, url: str) -> None:
 
 
 async def wait_for_database(url: str, *, timeout: float = 120.0) -> None:
-    """A process that starts while PostgreSQL is down or still recovering waits for it rather
-    than exiting."""
-    retrying = AsyncRetrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_exponential(multiplier=0.2, max=3),
-        retry=retry_if_exception(is_connection_error),
-        reraise=True,
+    """A process that starts while PostgreSQL is down or still recovering waits for it, up to
+    `timeout` seconds, rather than exiting."""
+
+    async def connect() -> None:
+        connection = await asyncpg.connect(asyncpg_dsn(url), timeout=3)
+        await connection.close()
+
+    await retry_until_done(
+        connect, event="database_waited_for", retry_if=is_connection_error, within=timeout
     )
-    async for attempt in retrying:
-        with attempt:
-            connection = await asyncpg.connect(asyncpg_dsn(url), timeout=3)
-            await connection.close()
 
 
 def run_env() -> None:
@@ -83,16 +81,14 @@ def run_env() -> None:
         engine = create_async_engine(url, poolclass=NullPool)
         try:
             async with engine.connect() as connection:
-                await connection.execute(sa.text(f"SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                await connection.execute(sa.select(sa.func.pg_advisory_lock(MIGRATION_LOCK)))
                 try:
-                    await connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    await connection.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
                     await connection.commit()
                     await connection.run_sync(migrate)
                     await connection.commit()
                 finally:
-                    await connection.execute(
-                        sa.text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
-                    )
+                    await connection.execute(sa.select(sa.func.pg_advisory_unlock(MIGRATION_LOCK)))
                     await connection.commit()
         finally:
             await engine.dispose()

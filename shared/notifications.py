@@ -21,6 +21,7 @@ import structlog
 
 from shared.config import Settings
 from shared.db import asyncpg_dsn
+from shared.repository import ping
 from shared.retry import keep_running
 
 log = structlog.get_logger(__name__)
@@ -95,7 +96,7 @@ class ChangeListener:
                     await lost.wait()
             if lost.is_set() or connection.is_closed():
                 raise ListenerLost("the listening connection closed")
-            await connection.fetchval("SELECT 1", timeout=PING_TIMEOUT_SECONDS)
+            await ping(connection, timeout=PING_TIMEOUT_SECONDS)
 
     @staticmethod
     def _on_notification(cache: Invalidated, on_lost: Callable[[], None]) -> Callable[..., None]:

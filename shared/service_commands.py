@@ -1,14 +1,15 @@
 """The bodies of a service's `consume` and `rebuild` commands, one way for every service: the
-service says which settings and migrations, and what to run on the database."""
+service gives its blueprint (`shared.boot`) and what to run on the database."""
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
 
-from shared import kafka
-from shared import logging as sanwu_logging
+from shared import boot
+from shared.boot import Blueprint
+from shared.campaign import CampaignFileError, system_now
 from shared.cli import ProgressHook, echo_err, progress_bar, require_database, run
 from shared.config import Settings
 from shared.db import Database
@@ -19,34 +20,20 @@ T = TypeVar("T")
 REBUILD_POOL_SIZE = 2
 
 
-def consume(
-    settings_of: Callable[[], S],
-    *,
-    migrate: Callable[[S], Awaitable[None]],
-    pool_size: int,
-    work: Callable[[Database, S], Awaitable[Any]],
-) -> None:
-    """Migrate, create the topics and run `work` (the consumers) until interrupted."""
-
-    async def run_consumers() -> None:
-        settings = settings_of()
-        sanwu_logging.configure(settings.log_level, json=settings.log_json)
-        await migrate(settings)
-        await kafka.ensure_topics(settings)
-        db = Database.from_settings(settings, pool_size=pool_size)
-        try:
-            await work(db, settings)
-        finally:
-            await db.dispose()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        run(run_consumers())
+def consume(blueprint: Blueprint, settings: Settings) -> None:
+    """The service's consumers, relays and loops without its web app, until interrupted."""
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            run(boot.run_until_stopped(blueprint, settings, clock=system_now))
+    except CampaignFileError as exc:
+        echo_err(f"the campaign file is invalid:\n{exc}")
+        raise typer.Exit(1) from exc
 
 
 def rebuild(
     settings_of: Callable[[], S],
     *,
-    migrate: Callable[[S], Awaitable[None]],
+    blueprint: Callable[[S], Blueprint],
     shown: bool | None,
     work: Callable[[Database, S, ProgressHook | None], Awaitable[T]],
 ) -> T:
@@ -56,7 +43,7 @@ def rebuild(
     async def run_rebuild(on_progress: ProgressHook | None) -> T:
         settings = settings_of()
         await require_database()
-        await migrate(settings)
+        await boot.migrate(blueprint(settings), settings)
         db = Database.from_settings(settings, pool_size=REBUILD_POOL_SIZE)
         try:
             return await work(db, settings, on_progress)

@@ -19,7 +19,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from shared import kafka
-from shared.access.cache import CHANNEL as KEY_CHANNEL
 from shared.access.cache import KeyCache
 from shared.access.service import Principal
 from shared.config import Settings, get_settings
@@ -27,9 +26,8 @@ from shared.db import Database
 from shared.errors import DomainError, NotFound, PayloadTooLarge, RequestTimeout
 from shared.lifespan import BackgroundTasks
 from shared.logging import CorrelationIdMiddleware
-from shared.notifications import ChangeListener, Invalidated
 from shared.problems import document_problems, install_problem_handlers, problem
-from shared.ratelimit import FailedAuthentications, KeyRateLimiter
+from shared.ratelimit import KeyRateLimiter
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -229,22 +227,6 @@ async def database_ready(app: FastAPI) -> bool:
 
 async def kafka_ready(app: FastAPI) -> bool:
     return await kafka.reachable(app.state.settings, timeout=CHECK_TIMEOUT_SECONDS)
-
-
-def start_change_listener(
-    app: FastAPI,
-    *,
-    db: Database,
-    settings: Settings,
-    tasks: BackgroundTasks,
-    caches: dict[str, Invalidated] | None = None,
-) -> None:
-    """Keep API keys (and any other caches given, by channel) in memory, exact across processes;
-    the listener runs among `tasks`."""
-    keys = KeyCache(db, failures=FailedAuthentications(settings.auth_failure_limit))
-    app.state.keys = keys
-    listener = ChangeListener(settings, {KEY_CHANNEL: keys, **(caches or {})})
-    tasks.start("change-listener", listener.run())
 
 
 def operation_id_of(route: APIRoute) -> str:

@@ -1,8 +1,8 @@
 """Advisory-lock keys come from one function over namespaced names: no two locks share a key."""
 
 from services.applications.repository import STEPS_LOCK
-from services.evaluation.rebuild_repository import RUNNING_LOCK
-from services.evaluation.repository import REBUILD_LOCK
+from services.evaluation.live.repository.events import REBUILD_LOCK
+from services.evaluation.rebuild.repository import RUNNING_LOCK
 from services.reporting.repository import APPLY_LOCK
 from shared.locks import LockName, lock_key
 from shared.migrate import MIGRATION_LOCK

@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
+from services.evaluation.live.repository.events import EvaluationRepository
 from services.evaluation.records import DeadLetterRecord
-from services.evaluation.repository import EvaluationRepository
 from shared.db import Database
 
 

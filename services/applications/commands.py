@@ -13,26 +13,17 @@ applications_app = typer.Typer(
 
 @applications_app.command("consume")
 def consume() -> None:
-    """Apply the status topic to the service's view of statuses and flag the units that lose
-    their status, with the relay that publishes the flags' steps, without serving the API
+    """Apply the status and indicator topics to the service's view and flag the units that
+    lose their status, with the relay that publishes the flags' steps, without serving the API
     (until interrupted)."""
-    import asyncio
-
-    from services.applications.config import ApplicationsSettings, get_settings
-    from services.applications.consumer import StatusConsumer
-    from services.applications.main import migrate, relay
+    from services.applications.config import get_settings
+    from services.applications.main import blueprint
     from shared import service_commands
-    from shared.db import Database
 
-    async def consumer_and_relay(db: Database, settings: ApplicationsSettings) -> None:
-        outbox_relay = relay(db, settings)
-        await asyncio.gather(
-            StatusConsumer(db=db, settings=settings, on_flag=outbox_relay.wake).run(),
-            outbox_relay.run(),
-        )
-
-    # The pool: the consumer and the relay.
-    service_commands.consume(get_settings, migrate=migrate, pool_size=3, work=consumer_and_relay)
+    settings = get_settings().model_copy(
+        update={"applications_run_consumer": True, "applications_run_relay": True}
+    )
+    service_commands.consume(blueprint(settings), settings)
 
 
 @applications_app.command("rebuild")
@@ -42,7 +33,7 @@ def rebuild(progress: Annotated[bool | None, PROGRESS_OPTION] = None) -> None:
     are. Safe while the service runs."""
     from services.applications import rebuild as rebuilding
     from services.applications.config import ApplicationsSettings, get_settings
-    from services.applications.main import migrate
+    from services.applications.main import blueprint
     from shared import service_commands
     from shared.cli import ProgressHook
     from shared.db import Database
@@ -52,7 +43,9 @@ def rebuild(progress: Annotated[bool | None, PROGRESS_OPTION] = None) -> None:
     ) -> rebuilding.RebuildResult:
         return await rebuilding.rebuild(db=db, settings=settings, on_progress=on_progress)
 
-    result = service_commands.rebuild(get_settings, migrate=migrate, shown=progress, work=statuses)
+    result = service_commands.rebuild(
+        get_settings, blueprint=blueprint, shown=progress, work=statuses
+    )
     echo_err(
         f"rebuilt: {result.applied} statuses applied from {result.messages} messages over "
         f"{result.offsets_total} offsets ({result.malformed} malformed skipped), "

@@ -14,15 +14,19 @@ the same unit happen one after the other, never crossed."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.applications.history import record_step
-from services.applications.repository import ApplicationsRepository
-from services.applications.status_repository import Key, StatusRepository
+from services.applications.repository import (
+    ApplicationsRepository,
+    FlagsRepository,
+    Key,
+    StatusRepository,
+)
 from services.applications.workflow import Action
+from shared.campaign import system_now
 from shared.status import UnitStatus
 
 log = structlog.get_logger(__name__)
@@ -53,19 +57,20 @@ async def apply_statuses(session: AsyncSession, statuses: Sequence[UnitStatus]) 
     """Apply statuses in the order given (a unit's own in the order published)."""
     if not statuses:
         return Applied()
-    repository = await StatusRepository.from_session(session)
-    await repository.lock_exclusive()
+    stored = await StatusRepository.from_session(session)
+    await stored.lock()
     keys = {(s.unit_code, s.period) for s in statuses}
-    newer = newer_than_stored(statuses, await repository.stored_versions(keys))
+    newer = newer_than_stored(statuses, await stored.stored_versions(keys))
     latest = {(s.unit_code, s.period): s for s in newer}
-    await repository.save(list(latest.values()))
-    held = await repository.keys_with_units(latest.keys())
+    await stored.save(list(latest.values()))
+    flags = await FlagsRepository.from_session(session)
+    held = await flags.keys_with_units(latest.keys())
     if held:
         await (await ApplicationsRepository.from_session(session)).lock_steps()
     flagged = cleared = 0
     for status in newer:
         if (status.unit_code, status.period) in held:
-            raised, dropped = await follow(session, repository=repository, status=status)
+            raised, dropped = await follow(session, flags=flags, status=status)
             flagged += raised
             cleared += dropped
     return Applied(
@@ -74,14 +79,14 @@ async def apply_statuses(session: AsyncSession, statuses: Sequence[UnitStatus]) 
 
 
 async def follow(
-    session: AsyncSession, *, repository: StatusRepository, status: UnitStatus
+    session: AsyncSession, *, flags: FlagsRepository, status: UnitStatus
 ) -> tuple[int, int]:
     """Flag or clear the unit's applications after its status changed; (flagged, cleared)."""
     if status.three_no:
-        changes = await repository.clear(unit_code=status.unit_code, period=status.period)
+        changes = await flags.clear(unit_code=status.unit_code, period=status.period)
         action = Action.flag_cleared
     else:
-        changes = await repository.flag(
+        changes = await flags.flag(
             unit_code=status.unit_code,
             period=status.period,
             since=status.changed_at,
@@ -94,7 +99,7 @@ async def follow(
             application_id=change.application_id,
             unit_code=change.unit_code,
             action=action,
-            at=datetime.now(UTC),
+            at=system_now(),
             detail={
                 "event_ids": change.event_ids,
                 "status_version": status.version,

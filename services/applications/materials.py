@@ -23,7 +23,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from services.applications.records import Application, AppliedUnit, Step
 from shared.campaign import SHANGHAI
 from shared.errors import DependencyUnavailable
-from shared.levels import Level
+from shared.levels import LEVEL_NAMES
 from shared.registry.cache import UnitRegistry
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -33,13 +33,6 @@ FONT_FILE = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 BOLD_FONT_FILE = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 FONT_SC = 2
 
-LEVEL_NAMES = {
-    Level.province: "省",
-    Level.city: "市",
-    Level.county: "县（区）",
-    Level.township: "乡镇（街道）",
-    Level.village: "村（居）",
-}
 APPLICATION_STATES = {
     "draft": "草稿（未申报）",
     "submitted": "已申报，待市级初审",

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.applications.config import ApplicationsSettings
-from services.applications.consumer import parse
 from services.applications.flags import apply_statuses
 from shared.db import Database
+from shared.messages import parse_unit_status
 from shared.status import UnitStatus
 from shared.topic_reading import RebuildCounts, read_whole
 
@@ -41,7 +41,7 @@ async def rebuild(
         progress=result,
         required_as="status topic",
     ):
-        parsed = [parse(record) for record in records]
+        parsed = [parse_unit_status(record) for record in records]
         statuses = [s for s in parsed if isinstance(s, UnitStatus)]
         result.messages += len(records)
         result.malformed += len(records) - len(statuses)

@@ -1,4 +1,5 @@
-"""The service's records as its code handles them (rows read from, or written to, its schema)."""
+"""The service's records as its code handles them: what the repository package makes of the rows
+of its schema (the statuses stay `models.UnitStatusRow`s)."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -6,20 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from services.applications.workflow import Action, ApplicationState, UnitState
-
-
-@dataclass(frozen=True, slots=True)
-class StatusNow:
-    """A unit's latest status for a period as the status topic told it (none: three-no)."""
-
-    unit_code: str
-    period: str
-    three_no: bool
-    counting_event_ids: list[str]
-    version: int
-    changed_at: datetime | None
-    counts: dict[str, int]
-    people: dict[str, int]
+from shared.application_steps import ApplicationStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,22 +56,9 @@ class Step:
     detail: dict[str, Any]
     at: datetime
 
-    def message(self) -> dict[str, Any]:
+    def message(self) -> ApplicationStep:
         """The step as published on the applications topic and served by the feed."""
-        return {
-            "step_id": self.step_id,
-            "application_id": str(self.application_id),
-            "county_code": self.county_code,
-            "period": self.period,
-            "unit_code": self.unit_code,
-            "action": self.action.value,
-            "key_id": self.key_id,
-            "role": self.role,
-            "scope_code": self.scope_code,
-            "reason": self.reason,
-            "detail": self.detail,
-            "at": self.at.isoformat(),
-        }
+        return ApplicationStep.model_validate(self, from_attributes=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +74,12 @@ class Title:
     reason: str | None
     flag_since: datetime | None
     flag_event_ids: list[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlagChange:
+    """One application unit flagged or cleared, with the events it was flagged for."""
+
+    application_id: UUID
+    unit_code: str
+    event_ids: list[str]

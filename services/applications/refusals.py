@@ -2,12 +2,13 @@
 candidate at all, or a decision on no unit of the application) is 422; a unit the state does not
 allow (not eligible now, already applied for, in the wrong state, flagged) is 409."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from services.applications.models import UnitStatusRow
 from services.applications.records import Application
-from services.applications.repository import ApplicationsRepository
 from services.applications.schemas import ApplicationIn
 from services.applications.workflow import STAGE_FROM, Stage
 from shared.errors import InvalidInput, StateConflict
@@ -16,6 +17,15 @@ from shared.registry.cache import UnitRegistry
 
 Refusal = dict[str, Any]
 Decision = tuple[str, str, str | None]  # (unit code, decision, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where units stand for a period: their stored statuses (none: three-no) and the live
+    application each is in, if any."""
+
+    statuses: Mapping[str, UnitStatusRow]
+    live: Mapping[str, UUID]
 
 
 def refusal(index: int, code: str, *, kind: str, message: str, **extra: Any) -> Refusal:
@@ -37,11 +47,7 @@ def raise_refusals(input_errors: list[Refusal], conflicts: list[Refusal]) -> Non
 
 
 async def check_units(
-    repository: ApplicationsRepository,
-    *,
-    registry: UnitRegistry,
-    body: ApplicationIn,
-    county_code: str,
+    body: ApplicationIn, *, registry: UnitRegistry, county_code: str, standing: Standing
 ) -> None:
     """Every unit refused is named with why: 422 for units that are no candidates at all,
     409 for units not eligible now or already in a live application for the period."""
@@ -74,21 +80,20 @@ async def check_units(
             )
         seen.add(code)
     candidates = [u.code for u in body.units]
-    found = await conflicts(repository, codes=candidates, period=body.period)
+    found = conflicts(standing, codes=candidates, period=body.period)
     refused = {b["unit_code"] for b in bad}
     raise_refusals(bad, [c for c in found if c["unit_code"] not in refused])
 
 
-async def conflicts(
-    repository: ApplicationsRepository,
+def conflicts(
+    standing: Standing,
     *,
     codes: Sequence[str],
     period: str,
     application_id: UUID | None = None,
 ) -> list[Refusal]:
     """Units not eligible now (with their counting events) or in another live application."""
-    statuses = await repository.statuses(codes, period)
-    live = await repository.live_units(codes, period)
+    statuses, live = standing.statuses, standing.live
     found = []
     for index, code in enumerate(codes):
         status = statuses.get(code)

@@ -1,30 +1,32 @@
+"""The applications API: parse, authorise (the key; the service checks its role and scope),
+call the service, render."""
+
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from services.applications.materials import PDF_MEDIA_TYPE, XLSX_MEDIA_TYPE, Materials, render
-from services.applications.records import Application, Step, Title
+from services.applications.records import Application
 from services.applications.schemas import (
     ApplicationIn,
     ApplicationListOut,
     ApplicationOut,
-    ApplicationUnitOut,
     AwardIn,
     FeedPageOut,
-    FlagOut,
     HistoryOut,
     ReviewIn,
     RevokeIn,
     StepOut,
     TitleOut,
     TitlesOut,
-    TitleUnitOut,
 )
 from services.applications.service import ApplicationsService
 from services.applications.workflow import ApplicationState, etag
+from shared.access.service import Principal
 from shared.registry.cache import UnitRegistry
 from shared.web import PrincipalDep
 
@@ -55,76 +57,38 @@ CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def applications(request: Request) -> ApplicationsService:
-    service: ApplicationsService = request.app.state.applications
-    return service
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request: the key it carries, the service it calls, and the response whose ETag it
+    sets."""
 
+    principal: Principal
+    service: ApplicationsService
+    response: Response
 
-def flag_out(since: Any, event_ids: list[str] | None) -> FlagOut | None:
-    return None if since is None else FlagOut(since=since, event_ids=event_ids or [])
+    @property
+    def registry(self) -> UnitRegistry:
+        return self.service.registry
 
+    def answer(self, application: Application) -> ApplicationOut:
+        """The application, its version as the ETag."""
+        self.response.headers["ETag"] = etag(application.version)
+        return ApplicationOut.of(application, self.registry)
 
-def application_out(application: Application, registry: UnitRegistry) -> ApplicationOut:
-    units = []
-    for unit in application.units:
-        ref = registry.get_cached(unit.unit_code)
-        units.append(
-            ApplicationUnitOut(
-                code=unit.unit_code,
-                name=ref.name if ref else "",
-                level=ref.level if ref else "village",
-                state=unit.state.value,
-                self_evaluation=unit.self_evaluation,
-                rectifications=unit.rectifications,
-                evidence=unit.evidence,
-                decision_reason=unit.decision_reason,
-                flag=flag_out(unit.flag_since, unit.flag_event_ids),
-            )
+    async def decided(
+        self, application_id: UUID, *, body: ReviewIn | AwardIn, if_match: str | None
+    ) -> ApplicationOut:
+        application = await self.service.deciding.decide(
+            principal=self.principal, application_id=application_id, if_match=if_match, body=body
         )
-    return ApplicationOut(
-        application_id=application.application_id,
-        county_code=application.county_code,
-        period=application.period,
-        state=application.state.value,
-        version=application.version,
-        created_at=application.created_at,
-        updated_at=application.updated_at,
-        units=units,
-    )
+        return self.answer(application)
 
 
-def step_out(step: Step) -> StepOut:
-    return StepOut.model_validate(step.message())
+async def call_of(principal: PrincipalDep, request: Request, response: Response) -> Call:
+    return Call(principal, request.app.state.applications, response)
 
 
-def title_out(title: Title, registry: UnitRegistry) -> TitleOut:
-    ref = registry.get_cached(title.unit_code)
-    state = (
-        "revoked"
-        if title.state.value == "revoked"
-        else "at_risk"
-        if title.flag_since is not None
-        else "held"
-    )
-    return TitleOut(
-        unit=TitleUnitOut(
-            code=title.unit_code,
-            name=ref.name if ref else "",
-            level=ref.level if ref else "village",
-            parent_code=ref.parent_code if ref else None,
-        ),
-        period=title.period,
-        state=state,
-        application_id=title.application_id,
-        version=title.version,
-        reason=title.reason,
-        flag=flag_out(title.flag_since, title.flag_event_ids),
-    )
-
-
-def answered(response: Response, application: Application, request: Request) -> ApplicationOut:
-    response.headers["ETag"] = etag(application.version)
-    return application_out(application, applications(request).registry)
+CallDep = Annotated[Call, Depends(call_of)]
 
 
 @router.post(
@@ -141,11 +105,8 @@ def answered(response: Response, application: Application, request: Request) -> 
     "why, and nothing is stored. The ETag is the version to send as If-Match next.",
     operation_id="createApplication",
 )
-async def create_application(
-    body: ApplicationIn, principal: PrincipalDep, request: Request, response: Response
-) -> ApplicationOut:
-    application = await applications(request).create(principal=principal, body=body)
-    return answered(response, application, request)
+async def create_application(body: ApplicationIn, call: CallDep) -> ApplicationOut:
+    return call.answer(await call.service.applying.create(principal=call.principal, body=body))
 
 
 @router.post(
@@ -160,22 +121,46 @@ async def create_application(
     operation_id="submitApplication",
 )
 async def submit_application(
-    application_id: UUID,
-    principal: PrincipalDep,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
+    application_id: UUID, call: CallDep, if_match: IfMatch = None
 ) -> ApplicationOut:
-    application = await applications(request).submit(
-        principal=principal, application_id=application_id, if_match=if_match
+    application = await call.service.applying.submit(
+        principal=call.principal, application_id=application_id, if_match=if_match
     )
-    return answered(response, application, request)
+    return call.answer(application)
 
 
-@router.post(
-    "/applications/{application_id}/review",
-    response_model=ApplicationOut,
-    responses=CHANGE_RESPONSES,
+def decisions_route(
+    model: type[ReviewIn | AwardIn],
+    *,
+    path: str,
+    summary: str,
+    description: str,
+    operation_id: str,
+) -> None:
+    """The route of one stage's decisions on an application's units (the city's review, the
+    province's award): the same but for the body it takes."""
+
+    async def decide(
+        application_id: UUID,
+        body: model,  # type: ignore[valid-type]
+        call: CallDep,
+        if_match: IfMatch = None,
+    ) -> ApplicationOut:
+        return await call.decided(application_id, body=body, if_match=if_match)
+
+    router.post(
+        path,
+        response_model=ApplicationOut,
+        responses=CHANGE_RESPONSES,
+        summary=summary,
+        description=description,
+        operation_id=operation_id,
+    )(decide)
+
+
+decisions_route(
+    ReviewIn,
+    path="/applications/{application_id}/review",
     summary="The city's initial review (初审): approve or return each submitted unit",
     description="City bureau over the application's county only. Approved units become "
     "`recommended` (推荐) to the province; returned units (a reason is required) leave the "
@@ -183,42 +168,15 @@ async def submit_application(
     "calls; the application is `reviewed` once no unit awaits review.",
     operation_id="reviewApplication",
 )
-async def review_application(
-    application_id: UUID,
-    body: ReviewIn,
-    principal: PrincipalDep,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-) -> ApplicationOut:
-    application = await applications(request).review(
-        principal=principal, application_id=application_id, if_match=if_match, body=body
-    )
-    return answered(response, application, request)
-
-
-@router.post(
-    "/applications/{application_id}/award",
-    response_model=ApplicationOut,
-    responses=CHANGE_RESPONSES,
+decisions_route(
+    AwardIn,
+    path="/applications/{application_id}/award",
     summary="The province's decision (命名): award or reject each recommended unit",
     description="Province bureau only. Awarded units hold the title for the period; a "
     "rejection needs a reason. A flagged unit cannot be awarded (409). The application is "
     "`decided` once no unit awaits a decision.",
     operation_id="awardApplication",
 )
-async def award_application(
-    application_id: UUID,
-    body: AwardIn,
-    principal: PrincipalDep,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-) -> ApplicationOut:
-    application = await applications(request).award(
-        principal=principal, application_id=application_id, if_match=if_match, body=body
-    )
-    return answered(response, application, request)
 
 
 @router.get(
@@ -229,15 +187,15 @@ async def award_application(
     operation_id="listApplications",
 )
 async def list_applications(
-    principal: PrincipalDep,
-    request: Request,
+    call: CallDep,
     root: Root = None,
     period: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     state: ApplicationState | None = None,
 ) -> ApplicationListOut:
-    service = applications(request)
-    found = await service.find(principal=principal, root=root, period=period, state=state)
-    return ApplicationListOut(items=[application_out(a, service.registry) for a in found])
+    found = await call.service.reads.find(
+        principal=call.principal, root=root, period=period, state=state
+    )
+    return ApplicationListOut(items=[ApplicationOut.of(a, call.registry) for a in found])
 
 
 @router.get(
@@ -249,13 +207,11 @@ async def list_applications(
     "is the version to send as If-Match.",
     operation_id="getApplication",
 )
-async def get_application(
-    application_id: UUID, principal: PrincipalDep, request: Request, response: Response
-) -> ApplicationOut:
-    application = await applications(request).get(
-        principal=principal, application_id=application_id
+async def get_application(application_id: UUID, call: CallDep) -> ApplicationOut:
+    application = await call.service.reads.get(
+        principal=call.principal, application_id=application_id
     )
-    return answered(response, application, request)
+    return call.answer(application)
 
 
 @router.get(
@@ -267,11 +223,10 @@ async def get_application(
     "own steps (a unit flagged or its flag cleared by a status change).",
     operation_id="getApplicationHistory",
 )
-async def get_history(
-    application_id: UUID, principal: PrincipalDep, request: Request
-) -> HistoryOut:
-    steps = await applications(request).history(principal=principal, application_id=application_id)
-    return HistoryOut(items=[step_out(s) for s in steps])
+async def get_history(application_id: UUID, call: CallDep) -> HistoryOut:
+    reads = call.service.reads
+    steps = await reads.history(principal=call.principal, application_id=application_id)
+    return HistoryOut(items=[StepOut.of(s) for s in steps])
 
 
 @router.get(
@@ -292,16 +247,15 @@ async def get_history(
 )
 async def get_materials(
     application_id: UUID,
-    principal: PrincipalDep,
-    request: Request,
+    call: CallDep,
     file_format: Annotated[
         Literal["xlsx", "pdf"], Query(alias="format", description="The file's format")
     ] = "pdf",
 ) -> Response:
-    service = applications(request)
-    application = await service.get(principal=principal, application_id=application_id)
-    steps = await service.history(principal=principal, application_id=application_id)
-    materials = Materials(application, steps, service.registry, made_at=service.clock())
+    reads = call.service.reads
+    application = await reads.get(principal=call.principal, application_id=application_id)
+    steps = await reads.history(principal=call.principal, application_id=application_id)
+    materials = Materials(application, steps, call.registry, made_at=call.service.clock())
     # Setting a PDF subsets the font: CPU work kept off the event loop.
     content, media_type, name = await run_in_threadpool(render, materials, file_format=file_format)
     disposition = f"attachment; filename*=UTF-8''{quote(name)}"
@@ -316,12 +270,9 @@ async def get_materials(
     "for the period since the award); revoked ones (摘牌) as `revoked` with the reason.",
     operation_id="listTitles",
 )
-async def list_titles(
-    period: PeriodQuery, principal: PrincipalDep, request: Request, root: Root = None
-) -> TitlesOut:
-    service = applications(request)
-    titles = await service.titles(principal=principal, root=root, period=period)
-    return TitlesOut(items=[title_out(t, service.registry) for t in titles])
+async def list_titles(period: PeriodQuery, call: CallDep, root: Root = None) -> TitlesOut:
+    titles = await call.service.reads.titles(principal=call.principal, root=root, period=period)
+    return TitlesOut(items=[TitleOut.of(t, call.registry) for t in titles])
 
 
 @router.post(
@@ -342,17 +293,14 @@ async def revoke_title(
     code: Annotated[str, Path(pattern=CODE_PATTERN)],
     period: Annotated[str, Path(min_length=1, max_length=64)],
     body: RevokeIn,
-    principal: PrincipalDep,
-    request: Request,
-    response: Response,
+    call: CallDep,
     if_match: IfMatch = None,
 ) -> TitleOut:
-    service = applications(request)
-    title = await service.revoke(
-        principal=principal, code=code, period=period, if_match=if_match, reason=body.reason
+    title = await call.service.deciding.revoke(
+        principal=call.principal, code=code, period=period, if_match=if_match, reason=body.reason
     )
-    response.headers["ETag"] = etag(title.version)
-    return title_out(title, service.registry)
+    call.response.headers["ETag"] = etag(title.version)
+    return TitleOut.of(title, call.registry)
 
 
 @router.get(
@@ -365,15 +313,14 @@ async def revoke_title(
     operation_id="getApplicationSteps",
 )
 async def get_feed(
-    principal: PrincipalDep,
-    request: Request,
+    call: CallDep,
     root: Root = None,
     since: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous pull")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Steps per pull")] = 100,
 ) -> FeedPageOut:
-    steps, cursor = await applications(request).feed(
-        principal=principal, root=root, since=since, limit=limit
+    steps, cursor = await call.service.reads.feed(
+        principal=call.principal, root=root, since=since, limit=limit
     )
-    return FeedPageOut(items=[step_out(s) for s in steps], next_cursor=cursor)
+    return FeedPageOut(items=[StepOut.of(s) for s in steps], next_cursor=cursor)

@@ -1,7 +1,8 @@
-"""What the applications API takes and returns (api.md, "Applications service")."""
+"""What the applications API takes and returns (docs/api.md, "Applications"), and how the
+service's records are rendered into it."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import (
@@ -12,8 +13,11 @@ from pydantic import (
     model_validator,
 )
 
+from services.applications.records import Application, Step, Title
+from services.applications.workflow import UnitState
 from shared.events import NO_NUL, NO_NUL_SCHEMA, Reason, UnitCode
 from shared.levels import Level
+from shared.registry.cache import UnitRegistry
 
 SelfEvaluation = Annotated[
     str,
@@ -126,6 +130,16 @@ class FlagOut(BaseModel):
     event_ids: list[str] = Field(description="The events that made it so")
 
 
+def flag_of(since: datetime | None, event_ids: list[str] | None) -> FlagOut | None:
+    return None if since is None else FlagOut(since=since, event_ids=event_ids or [])
+
+
+def name_and_level(registry: UnitRegistry, code: str) -> tuple[str, Level]:
+    """As the registry has them (a unit it no longer holds: no name, a village)."""
+    ref = registry.get_cached(code)
+    return (ref.name, ref.level) if ref else ("", Level.village)
+
+
 class ApplicationUnitOut(BaseModel):
     code: str
     name: str
@@ -152,6 +166,35 @@ class ApplicationOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     units: list[ApplicationUnitOut]
+
+    @classmethod
+    def of(cls, application: Application, registry: UnitRegistry) -> Self:
+        units = []
+        for unit in application.units:
+            name, level = name_and_level(registry, unit.unit_code)
+            units.append(
+                ApplicationUnitOut(
+                    code=unit.unit_code,
+                    name=name,
+                    level=level,
+                    state=unit.state.value,
+                    self_evaluation=unit.self_evaluation,
+                    rectifications=unit.rectifications,
+                    evidence=unit.evidence,
+                    decision_reason=unit.decision_reason,
+                    flag=flag_of(unit.flag_since, unit.flag_event_ids),
+                )
+            )
+        return cls(
+            application_id=application.application_id,
+            county_code=application.county_code,
+            period=application.period,
+            state=application.state.value,
+            version=application.version,
+            created_at=application.created_at,
+            updated_at=application.updated_at,
+            units=units,
+        )
 
 
 class ApplicationListOut(BaseModel):
@@ -182,6 +225,10 @@ class StepOut(BaseModel):
     detail: dict[str, Any]
     at: datetime
 
+    @classmethod
+    def of(cls, step: Step) -> Self:
+        return cls.model_validate(step.message().model_dump())
+
 
 class HistoryOut(BaseModel):
     items: list[StepOut]
@@ -207,6 +254,30 @@ class TitleOut(BaseModel):
     version: int = Field(description="The application's version: If-Match to revoke")
     reason: str | None = Field(description="Why it was revoked (or the award's reason)")
     flag: FlagOut | None
+
+    @classmethod
+    def of(cls, title: Title, registry: UnitRegistry) -> Self:
+        """`at_risk` while the holder is flagged."""
+        name, level = name_and_level(registry, title.unit_code)
+        ref = registry.get_cached(title.unit_code)
+        if title.state == UnitState.revoked:
+            state: Literal["held", "at_risk", "revoked"] = "revoked"
+        else:
+            state = "at_risk" if title.flag_since is not None else "held"
+        return cls(
+            unit=TitleUnitOut(
+                code=title.unit_code,
+                name=name,
+                level=level,
+                parent_code=ref.parent_code if ref else None,
+            ),
+            period=title.period,
+            state=state,
+            application_id=title.application_id,
+            version=title.version,
+            reason=title.reason,
+            flag=flag_of(title.flag_since, title.flag_event_ids),
+        )
 
 
 class TitlesOut(BaseModel):

@@ -1,5 +1,5 @@
 """The title's lifecycle as plain rules, without I/O: states, who may act, and what each
-decision does to a unit (domain.md section 5).
+decision does to a unit (docs/domain.md section 5).
 
     application: draft -> submitted -> reviewed -> decided
     unit:        proposed -> submitted -> recommended -> awarded -> revoked
@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from shared.access.models import Role
 from shared.access.service import Principal
+from shared.application_steps import StepAction
 from shared.errors import OutOfScope, PreconditionFailed, PreconditionRequired
 from shared.levels import Level
 from shared.registry.cache import UnitRegistry
@@ -39,16 +40,8 @@ CLOSED = frozenset({UnitState.returned, UnitState.rejected, UnitState.revoked})
 WATCHED = frozenset({UnitState.submitted, UnitState.recommended, UnitState.awarded})
 
 
-class Action(StrEnum):
-    created = "created"
-    submitted = "submitted"
-    approved = "approved"
-    returned = "returned"
-    awarded = "awarded"
-    rejected = "rejected"
-    flagged = "flagged"
-    flag_cleared = "flag_cleared"
-    revoked = "revoked"
+# What a step does, as the applications topic names it.
+Action = StepAction
 
 
 class Stage(StrEnum):

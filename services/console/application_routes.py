@@ -4,15 +4,26 @@ the province's award, rejection and revocation; each application's history and m
 
 import uuid
 from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.applying import AWAITING, DECISIONS, Applying, decisions_of, unit_errors
-from services.console.pages import render
-from services.console.routes import CODE, FormDep, PeriodQuery, SessionDep, console, period_of
+from services.console.pages import render, sent_on
+from services.console.routes import (
+    CODE,
+    FormDep,
+    PeriodQuery,
+    Place,
+    SessionDep,
+    console,
+    period_of,
+    place_context,
+)
 from services.console.sessions import Session
+from services.console.views import context_of
 from shared.errors import InvalidInput, OutOfScope, PreconditionFailed, StateConflict
 
 router = APIRouter(include_in_schema=False)
@@ -47,17 +58,11 @@ def require_stage(request: Request, session: Session, stage: str) -> None:
 async def application_list(
     request: Request, session: SessionDep, period: PeriodQuery = None
 ) -> HTMLResponse:
-    service = console(request)
-    root = service.home(session)
-    chosen = application_period(request, period)
-    page = await applying(request).listing(session, root=root, period=chosen)
-    context = {
-        "root": service.unit(root),
-        "period": chosen,
-        "periods": applying(request).periods(),
-        "stages": applying(request).stages(session),
-    }
-    return render(request, "applications.html", context | page)
+    place = Place(root=console(request).home(session), period=application_period(request, period))
+    page = await applying(request).listing(session, root=place.root, period=place.period)
+    context = place_context(request, place, periods=applying(request).periods())
+    context["stages"] = applying(request).stages(session)
+    return render(request, "applications.html", context | context_of(page))
 
 
 @router.get("/applications/new")
@@ -74,13 +79,9 @@ async def new_application(
         values = {code: {"self_evaluation": "", "rectifications": ""} for code in unit}
         return _self_evaluation_page(request, period=chosen, values=values)
     candidates = await applying(request).candidates(session, root=root, period=chosen)
-    context = {
-        "root": console(request).unit(root),
-        "period": chosen,
-        "periods": applying(request).periods(),
-        "candidates": candidates,
-    }
-    return render(request, "application_new.html", context)
+    place = Place(root=root, period=chosen)
+    context = place_context(request, place, periods=applying(request).periods())
+    return render(request, "application_new.html", context | {"candidates": candidates})
 
 
 def _self_evaluation_page(
@@ -131,85 +132,77 @@ async def create_application(request: Request, session: SessionDep, form: FormDe
         return _self_evaluation_page(
             request, period=period, values=values, errors=errors, status=status
         )
-    return RedirectResponse(f"/applications/{created['application_id']}", status_code=303)
+    return RedirectResponse(f"/applications/{created}", status_code=303)
+
+
+@dataclass(frozen=True)
+class Acting:
+    """An action taken on an application's page: the form it was sent with, and the units it
+    names (for the page to say which of them the service refused)."""
+
+    application_id: uuid.UUID
+    form: dict[str, str] = field(default_factory=dict)
+    codes: list[str] = field(default_factory=list)
+    stage: str = "apply"
+
+    @property
+    def version(self) -> str:
+        return self.form.get("version", "")
 
 
 @router.get("/applications/{application_id}")
 async def application_page(
     request: Request, session: SessionDep, application_id: ApplicationId
 ) -> HTMLResponse:
-    return await _application_page(request, session, application_id=application_id)
+    return await _application_page(request, session, Acting(application_id))
 
 
 async def _application_page(
     request: Request,
     session: Session,
+    acting: Acting,
     *,
-    application_id: uuid.UUID,
     notice: str = "",
     errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    page = await applying(request).application(session, str(application_id))
+    """The application as it is now; after a refused action, with why and the form as sent."""
+    page = await applying(request).application(session, str(acting.application_id))
     context = {
         "stages": applying(request).stages(session),
         "awaiting": AWAITING,
         "decisions": DECISIONS,
         "notice": notice,
         "errors": errors or {},
-        "values": values or {},
+        "values": acting.form if errors else {},
     }
-    return render(request, "application.html", context | page, status_code=status)
+    return render(request, "application.html", context | context_of(page), status_code=status)
 
 
 async def _acted(
-    request: Request,
-    session: Session,
-    *,
-    application_id: uuid.UUID,
-    form: dict[str, str],
-    act: Awaitable[None],
-    codes: list[str],
-    stage: str = "apply",
+    request: Request, session: Session, acting: Acting, act: Awaitable[None]
 ) -> Response:
     """The application's page after an action: its own again (303) when done; with why, and
     the application as it is now, when the service refused it."""
     try:
         await act
     except PreconditionFailed:
-        return await _application_page(
-            request, session, application_id=application_id, notice=STALE, status=412
-        )
+        return await _application_page(request, session, acting, notice=STALE, status=412)
     except (InvalidInput, StateConflict) as refused:
-        errors = unit_errors(refused.errors, codes=codes, stage=stage)
+        errors = unit_errors(refused.errors, codes=acting.codes, stage=acting.stage)
         conflict = isinstance(refused, StateConflict)
         errors = errors or {"": CONFLICT if conflict else "填写有误：" + refused.detail}
         status = 409 if conflict else 422
-        return await _application_page(
-            request,
-            session,
-            application_id=application_id,
-            errors=errors,
-            values=form,
-            status=status,
-        )
-    return RedirectResponse(f"/applications/{application_id}", status_code=303)
+        return await _application_page(request, session, acting, errors=errors, status=status)
+    return RedirectResponse(f"/applications/{acting.application_id}", status_code=303)
 
 
 @router.post("/applications/{application_id}/submit")
 async def submit_application(
     request: Request, session: SessionDep, form: FormDep, application_id: ApplicationId
 ) -> Response:
-    act = applying(request).act(
-        session,
-        application_id=str(application_id),
-        action="submit",
-        version=form.get("version", ""),
-    )
-    return await _acted(
-        request, session, application_id=application_id, form=form, act=act, codes=[]
-    )
+    acting = Acting(application_id, form=form)
+    return await _acted(request, session, acting, _act(request, session, acting, "submit"))
 
 
 @router.post("/applications/{application_id}/{stage}")
@@ -221,31 +214,29 @@ async def decide(
     stage: Annotated[str, Path(pattern="^(review|award)$")],
 ) -> Response:
     decisions = decisions_of(form, stage=stage)
-    if not decisions:
-        return await _application_page(
-            request,
-            session,
-            application_id=application_id,
-            errors={"": "请至少对一个单位作出决定。"},
-            values=form,
-            status=422,
-        )
-    act = applying(request).act(
-        session,
-        application_id=str(application_id),
-        action=stage,
-        version=form.get("version", ""),
-        body={"decisions": decisions},
-    )
     codes = [d["code"] for d in decisions]
-    return await _acted(
-        request,
+    acting = Acting(application_id, form=form, codes=codes, stage=stage)
+    if not decisions:
+        errors = {"": "请至少对一个单位作出决定。"}
+        return await _application_page(request, session, acting, errors=errors, status=422)
+    act = _act(request, session, acting, stage, body={"decisions": decisions})
+    return await _acted(request, session, acting, act)
+
+
+def _act(
+    request: Request,
+    session: Session,
+    acting: Acting,
+    action: str,
+    *,
+    body: dict[str, object] | None = None,
+) -> Awaitable[None]:
+    return applying(request).applications.act(
         session,
-        application_id=application_id,
-        form=form,
-        act=act,
-        codes=codes,
-        stage=stage,
+        application_id=str(acting.application_id),
+        action=action,
+        version=acting.version,
+        body=body,
     )
 
 
@@ -261,22 +252,15 @@ async def revoke_title(
         application_id = uuid.UUID(form.get("application_id", ""))
     except ValueError:
         raise InvalidInput("the form names no application") from None
-    act = applying(request).revoke(
+    acting = Acting(application_id, form=form, codes=[code], stage="revoke")
+    act = applying(request).applications.revoke(
         session,
         code=code,
         period=period,
-        version=form.get("version", ""),
+        version=acting.version,
         reason=form.get(f"revoke-reason-{code}", "").strip(),
     )
-    return await _acted(
-        request,
-        session,
-        application_id=application_id,
-        form=form,
-        act=act,
-        codes=[code],
-        stage="revoke",
-    )
+    return await _acted(request, session, acting, act)
 
 
 @router.get("/applications/{application_id}/materials")
@@ -286,10 +270,7 @@ async def materials(
     application_id: ApplicationId,
     file_format: Annotated[str, Query(alias="format", pattern="^(pdf|xlsx)$")] = "pdf",
 ) -> Response:
-    content, media_type, disposition = await console(request).download(
-        session,
-        service="applications",
-        path=f"/v1/applications/{application_id}/materials",
-        params={"format": file_format},
+    file = await applying(request).applications.materials(
+        session, application_id=str(application_id), file_format=file_format
     )
-    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+    return sent_on(file)

@@ -6,14 +6,18 @@ the stale version 412 and the page shows the application as it is now."""
 import asyncio
 import re
 from typing import Any
+from uuid import UUID
 
 from services.console import labels
+from services.console.clients.http import Refusal, refusals_of
+from services.console.clients.reporting import Unit
 from services.console.service import ConsoleService
 from services.console.sessions import Session
+from services.console.views import ApplicationPage, ApplicationsPage
 from shared.campaign import ROLLING
 from shared.levels import CAMPAIGN_LEVELS, Level
 
-# What each bureau level does (domain.md section 5), and the decisions of each stage.
+# What each bureau level does (docs/domain.md section 5), and the decisions of each stage.
 STAGE_OF_LEVEL = {Level.county: "apply", Level.city: "review", Level.province: "award"}
 DECISIONS = {"review": ("approve", "return"), "award": ("award", "reject")}
 # The unit state a decision of the stage is taken on.
@@ -25,7 +29,7 @@ INDEXED = re.compile(r"^(?:units|decisions)\[(\d+)\](?:\.(\w+))?")
 class Applying:
     def __init__(self, console: ConsoleService) -> None:
         self.console = console
-        self.services = console.services
+        self.applications = console.clients.applications
 
     def periods(self) -> list[str]:
         """Named periods only: the rolling window is never applied for."""
@@ -41,91 +45,28 @@ class Applying:
         stage = STAGE_OF_LEVEL.get(unit.level) if unit else None
         return {stage} if stage else set()
 
-    async def listing(self, session: Session, *, root: str, period: str) -> dict[str, Any]:
-        params = {"root": root, "period": period}
-        found, titles = await asyncio.gather(
-            self.services.get("applications", "/v1/applications", session=session, params=params),
-            self.services.get("applications", "/v1/titles", session=session, params=params),
-        )
-        items = sorted(found["items"], key=lambda a: a["updated_at"], reverse=True)
-        return {"applications": items, "titles": titles["items"]}
+    async def listing(self, session: Session, *, root: str, period: str) -> ApplicationsPage:
+        found, titles = await self.applications.listing(session, root=root, period=period)
+        newest_first = sorted(found, key=lambda a: a.updated_at, reverse=True)
+        return ApplicationsPage(applications=newest_first, titles=titles)
 
-    async def application(self, session: Session, application_id: str) -> dict[str, Any]:
-        path = f"/v1/applications/{application_id}"
-        found, history = await asyncio.gather(
-            self.services.get("applications", path, session=session),
-            self.services.get("applications", f"{path}/history", session=session),
-        )
-        return {"application": found, "steps": history["items"]}
+    async def application(self, session: Session, application_id: str) -> ApplicationPage:
+        found, steps = await self.applications.application(session, application_id)
+        return ApplicationPage(application=found, steps=steps)
 
-    async def candidates(self, session: Session, *, root: str, period: str) -> list[dict[str, Any]]:
+    async def candidates(self, session: Session, *, root: str, period: str) -> list[Unit]:
         """The eligible units of every campaign level under the root, the county first."""
+        reporting = self.console.clients.reporting
         lists = await asyncio.gather(
             *(
-                self._eligible(session, root=root, period=period, level=lvl)
-                for lvl in CAMPAIGN_LEVELS
+                reporting.eligible(session, root=root, period=period, level=level.value)
+                for level in CAMPAIGN_LEVELS
             )
         )
         return [unit for units in lists for unit in units]
 
-    async def _eligible(
-        self, session: Session, *, root: str, period: str, level: Level
-    ) -> list[dict[str, Any]]:
-        params = {"root": root, "period": period, "level": level.value, "limit": 1000}
-        items: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            page = await self.services.get(
-                "reporting",
-                "/v1/reports/eligible",
-                session=session,
-                params=params | {"cursor": cursor},
-            )
-            items += [item | {"level": level.value} for item in page["items"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return items
-
-    async def create(
-        self, session: Session, *, period: str, units: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        body = {"period": period, "units": units}
-        response = await self.services.send(
-            "applications", "POST", "/v1/applications", session=session, json=body
-        )
-        created: dict[str, Any] = response.json()
-        return created
-
-    async def act(
-        self,
-        session: Session,
-        *,
-        application_id: str,
-        action: str,
-        version: str,
-        body: dict[str, Any] | None = None,
-    ) -> None:
-        """submit, review or award, at the version the page was read at."""
-        await self.services.send(
-            "applications",
-            "POST",
-            f"/v1/applications/{application_id}/{action}",
-            session=session,
-            json=body,
-            headers={"If-Match": f'"{version}"'},
-        )
-
-    async def revoke(
-        self, session: Session, *, code: str, period: str, version: str, reason: str
-    ) -> None:
-        await self.services.send(
-            "applications",
-            "POST",
-            f"/v1/titles/{code}/{period}/revoke",
-            session=session,
-            json={"reason": reason},
-            headers={"If-Match": f'"{version}"'},
-        )
+    async def create(self, session: Session, *, period: str, units: list[dict[str, Any]]) -> UUID:
+        return await self.applications.create(session, period=period, units=units)
 
 
 def decisions_of(form: dict[str, str], *, stage: str) -> list[dict[str, Any]]:
@@ -145,19 +86,19 @@ def unit_errors(
 ) -> dict[str, str]:
     """The service's refusals by unit code, in Chinese; what names no unit under ''."""
     found: dict[str, str] = {}
-    for error in errors or []:
-        field = str(error.get("field") or "")
+    for error in refusals_of(errors):
+        field = error.field or ""
         indexed = INDEXED.match(field)
         # A revocation's one unit is named by the path, its reason by the body.
         index = int(indexed.group(1)) if indexed else 0 if stage == "revoke" else -1
-        code = str(error.get("unit_code") or (codes[index] if 0 <= index < len(codes) else ""))
+        code = error.unit_code or (codes[index] if 0 <= index < len(codes) else "")
         message = _refusal_message(error, part=indexed.group(2) if indexed else field, stage=stage)
         found[code] = f"{found[code]}；{message}" if code in found else message
     return found
 
 
-def _refusal_message(error: dict[str, Any], *, part: str | None, stage: str) -> str:
-    kind = str(error.get("type") or "")
+def _refusal_message(error: Refusal, *, part: str | None, stage: str) -> str:
+    kind = error.type or ""
     if kind in labels.REFUSALS:
         return labels.REFUSALS[kind]
     if kind == "value_error" and part is None and stage in REASON_NEEDED:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.console import labels
+from services.console.clients.http import refusals_of
 
 FORM_TYPES = (
     "petition_visit",
@@ -123,8 +124,8 @@ def beijing_time(value: str) -> str:
 def field_errors(errors: list[dict[str, Any]] | None) -> dict[str, str]:
     """Intake's refusals by form field, in Chinese; what names no field of the form under ''."""
     found: dict[str, str] = {}
-    for error in errors or []:
-        name = str(error.get("field") or "")
+    for error in refusals_of(errors):
+        name = error.field or ""
         message = labels.field_message(error)
         key = name if name in labels.FIELD_NAMES else ""
         found[key] = f"{found[key]}；{message}" if key in found else message

@@ -2,15 +2,11 @@
 kinds, application states, and what a refused field means in the desk's words."""
 
 import re
-from typing import Any
 
-LEVELS = {
-    "province": "省",
-    "city": "市",
-    "county": "县（区）",
-    "township": "乡镇（街道）",
-    "village": "村（居）",
-}
+from services.console.clients.http import Refusal
+from services.console.clients.reporting import Criteria
+from shared.levels import LEVEL_NAMES, Level
+
 LEVEL_TITLES = {"county": "三无县", "township": "三无乡镇", "village": "三无村（居）"}
 DESTINATIONS = {
     "village": "村（居）",
@@ -153,11 +149,11 @@ def _number_in(message: str) -> str:
     return found.group(0) if found else ""
 
 
-def field_message(error: dict[str, Any]) -> str:
+def field_message(error: Refusal) -> str:
     """A refused field, in the desk's words (the API's English message as a last resort)."""
-    kind = str(error.get("type") or "")
-    message = str(error.get("message") or "")
-    field = str(error.get("field") or "")
+    kind = error.type or ""
+    message = error.message or ""
+    field = error.field or ""
     if kind in ("greater_than_equal", "greater_than"):
         return f"不能小于 {_number_in(message)}"
     if kind in ("less_than_equal", "less_than"):
@@ -169,6 +165,24 @@ def field_message(error: dict[str, Any]) -> str:
     if kind == "value_error" and "NUL" in message:
         return "含有不允许的字符"
     return _BY_TYPE.get(kind, f"填写有误（{message}）" if message else "填写有误")
+
+
+def level_name(level: str) -> str:
+    """A level in Chinese, given as a `Level` or as its value."""
+    return LEVEL_NAMES[Level(level)] if level in LEVEL_NAMES else str(level)
+
+
+def not_eligible_reason(batches: Criteria, people: Criteria) -> str:
+    """Why a unit is not eligible, as the eligible list's export words it: visits in batches
+    (批) and people (人次), incidents and negative public opinion in events (起)."""
+    parts = []
+    for criterion, words in CRITERIA.items():
+        count = getattr(batches, criterion)
+        if count and criterion == "incident":
+            parts.append(f"{words}{count}起")
+        elif count:
+            parts.append(f"{words}{count}批{getattr(people, criterion)}人次")
+    return "；".join(parts) or "有计入事件"
 
 
 def percent(ratio: float | None) -> str:

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.console import labels
+from services.console.clients.http import Download
 from services.console.sessions import Session, SessionStore
 from shared.campaign import SHANGHAI
 from shared.errors import (
@@ -52,7 +53,7 @@ def _local_time(value: str | datetime | None) -> str:
 
 templates.env.filters["local_time"] = _local_time
 templates.env.filters["percent"] = labels.percent
-templates.env.filters["level"] = lambda value: labels.LEVELS.get(str(value), str(value))
+templates.env.filters["level"] = labels.level_name
 
 
 def period_label(period: str) -> str:
@@ -80,6 +81,13 @@ def render(
     response = templates.TemplateResponse(request, name, base | context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def sent_on(file: Download) -> Response:
+    """A service's file, handed to the browser as the service named it."""
+    return Response(
+        file.content, media_type=file.media_type, headers={"Content-Disposition": file.disposition}
+    )
 
 
 def _scope_name(request: Request, session: Session | None) -> str:

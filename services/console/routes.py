@@ -3,7 +3,8 @@ every form carries the session's CSRF token, checked before anything is sent on.
 
 import secrets
 import uuid
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -15,12 +16,15 @@ from services.console.pages import (
     SIGNIN_COOKIE,
     CsrfRefused,
     render,
+    sent_on,
     set_cookie,
     to_signin,
 )
 from services.console.service import SORT_KEYS, ConsoleService
 from services.console.sessions import Session, SessionStore, tokens_match
+from services.console.views import context_of
 from shared.errors import (
+    DomainError,
     EventConflict,
     InvalidInput,
     OutOfScope,
@@ -35,6 +39,8 @@ router = APIRouter(include_in_schema=False)
 CODE = r"^[0-9]{12}$"
 UnitQuery = Annotated[str | None, Query(pattern=CODE)]
 PeriodQuery = Annotated[str | None, Query(max_length=64)]
+LevelQuery = Annotated[str, Query(pattern="^(county|township|village)$")]
+CAMPAIGN_LEVEL_NAMES = [level.value for level in CAMPAIGN_LEVELS]
 SIGNIN_NOTICES = {
     "expired": "会话已结束，请重新登录。",
     "revoked": "密钥已被吊销或已过期，会话已结束。",
@@ -81,6 +87,41 @@ def period_of(request: Request, period: str | None) -> str:
     if not service.campaign.get().is_period(period):
         raise PeriodNotFound(f"no period {period}")
     return period
+
+
+def root_of(request: Request, session: Session, unit: str | None) -> str:
+    """The unit a page is about: the one asked for, or the key's home."""
+    return unit or console(request).home(session)
+
+
+@dataclass(frozen=True)
+class Place:
+    """The unit and the period a page is about."""
+
+    root: str
+    period: str
+
+
+async def chosen_place(
+    request: Request, session: SessionDep, unit: UnitQuery = None, period: PeriodQuery = None
+) -> Place:
+    return Place(root=root_of(request, session, unit), period=period_of(request, period))
+
+
+PlaceDep = Annotated[Place, Depends(chosen_place)]
+
+
+def place_context(
+    request: Request, place: Place, *, periods: list[str] | None = None
+) -> dict[str, object]:
+    """What every page of a place shows of it, with the periods to choose from."""
+    service = console(request)
+    return {
+        "root": service.unit(place.root),
+        "period": place.period,
+        "periods": service.periods() if periods is None else periods,
+        "campaign_levels": CAMPAIGN_LEVEL_NAMES,
+    }
 
 
 def within_scope(request: Request, session: Session, code: str) -> None:
@@ -161,27 +202,20 @@ async def signout(request: Request, session: SessionDep, form: FormDep) -> Respo
 async def overview(
     request: Request,
     session: SessionDep,
-    unit: UnitQuery = None,
-    period: PeriodQuery = None,
+    place: PlaceDep,
     sort: Annotated[str, Query(pattern="^(" + "|".join(SORT_KEYS) + ")$")] = "code",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
 ) -> HTMLResponse:
     service = console(request)
-    root = unit or service.home(session)
-    chosen = period_of(request, period)
     page = await service.overview(
-        session, root=root, period=chosen, sort=sort, descending=order == "desc"
+        session, root=place.root, period=place.period, sort=sort, descending=order == "desc"
     )
-    context = {
-        "root": service.unit(root),
-        "trail": service.trail(session, root),
-        "period": chosen,
-        "periods": service.periods(),
+    context = place_context(request, place) | {
+        "trail": service.trail(session, place.root),
         "sort": sort,
         "order": order,
-        "campaign_levels": [level.value for level in CAMPAIGN_LEVELS],
     }
-    return render(request, "overview.html", context | page)
+    return render(request, "overview.html", context | context_of(page))
 
 
 @router.get("/search")
@@ -192,17 +226,11 @@ async def search(
     unit: UnitQuery = None,
     period: PeriodQuery = None,
 ) -> HTMLResponse:
-    service = console(request)
-    root = unit or service.home(session)
+    root = root_of(request, session, unit)
     within_scope(request, session, root)
-    found = service.search(session, root=root, query=q)
-    context = {
-        "root": service.unit(root),
-        "query": q,
-        "found": found,
-        "period": period_of(request, period),
-    }
-    return render(request, "search.html", context)
+    found = console(request).search(session, root=root, query=q)
+    context = place_context(request, Place(root=root, period=period_of(request, period)))
+    return render(request, "search.html", context | {"query": q, "found": found})
 
 
 @router.get("/units/{code}")
@@ -220,13 +248,13 @@ async def unit_page(
         "periods": service.periods(),
         "trail": service.trail(session, code),
     }
-    return render(request, "unit.html", context | page)
+    return render(request, "unit.html", context | context_of(page))
 
 
 @router.get("/events/{event_id}")
 async def event_page(request: Request, session: SessionDep, event_id: uuid.UUID) -> HTMLResponse:
     found = await console(request).event(session, event_id)
-    return render(request, "event.html", found)
+    return render(request, "event.html", context_of(found))
 
 
 # --- 可申报名单 and 预警 -------------------------------------------------------------------------
@@ -234,52 +262,33 @@ async def event_page(request: Request, session: SessionDep, event_id: uuid.UUID)
 
 @router.get("/eligible")
 async def eligible(
-    request: Request,
-    session: SessionDep,
-    unit: UnitQuery = None,
-    period: PeriodQuery = None,
-    level: Annotated[str, Query(pattern="^(county|township|village)$")] = "village",
+    request: Request, session: SessionDep, place: PlaceDep, level: LevelQuery = "village"
 ) -> HTMLResponse:
-    service = console(request)
-    root = unit or service.home(session)
-    chosen = period_of(request, period)
-    page = await service.eligible(session, root=root, period=chosen, level=level)
-    context = {
-        "root": service.unit(root),
-        "period": chosen,
-        "periods": service.periods(),
-        "level": level,
-        "campaign_levels": [lvl.value for lvl in CAMPAIGN_LEVELS],
-    }
-    return render(request, "eligible.html", context | page)
+    page = await console(request).eligible(
+        session, root=place.root, period=place.period, level=level
+    )
+    context = place_context(request, place) | {"level": level}
+    return render(request, "eligible.html", context | context_of(page))
 
 
 @router.get("/eligible/download")
 async def eligible_download(
     request: Request,
     session: SessionDep,
-    unit: UnitQuery = None,
-    period: PeriodQuery = None,
-    level: Annotated[str, Query(pattern="^(county|township|village)$")] = "village",
+    place: PlaceDep,
+    level: LevelQuery = "village",
     file_format: Annotated[str, Query(alias="format", pattern="^(csv|xlsx)$")] = "xlsx",
 ) -> Response:
-    service = console(request)
-    params = {
-        "root": unit or service.home(session),
-        "period": period_of(request, period),
-        "level": level,
-        "format": file_format,
-    }
-    content, media_type, disposition = await service.download(
-        session, service="reporting", path="/v1/reports/eligible", params=params
+    file = await console(request).eligible_file(
+        session, root=place.root, period=place.period, level=level, file_format=file_format
     )
-    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+    return sent_on(file)
 
 
 @router.get("/warnings")
 async def warnings(request: Request, session: SessionDep, unit: UnitQuery = None) -> HTMLResponse:
     service = console(request)
-    root = unit or service.home(session)
+    root = root_of(request, session, unit)
     items, complete = await service.feeds.warnings(session, root=root)
     context = {"root": service.unit(root), "warnings": items, "complete": complete}
     return render(request, "warnings.html", context)
@@ -335,25 +344,30 @@ async def record(request: Request, session: SessionDep, form: FormDep) -> Respon
     payload = forms.payload_of(kind, form, event_id=event_id)
     try:
         await console(request).record(session, payload)
-    except InvalidInput as refused:
-        errors = forms.field_errors(refused.errors) or {"": "填写有误：" + refused.detail}
+    except (InvalidInput, OutOfScope, EventConflict) as refused:
+        errors, status = _refusal_of(refused)
         return _record_page(
-            request, session, kind=kind, values=form, event_id=event_id, errors=errors, status=422
-        )
-    except OutOfScope:
-        errors = {"unit_code": "该单位不在您的密钥范围内，不能为它登记"}
-        return _record_page(
-            request, session, kind=kind, values=form, event_id=event_id, errors=errors, status=403
-        )
-    except EventConflict:
-        errors = {"": "这张表单已经登记过另一份内容，不能再改。请打开新的登记表。"}
-        return _record_page(
-            request, session, kind=kind, values=form, event_id=event_id, errors=errors, status=409
+            request,
+            session,
+            kind=kind,
+            values=form,
+            event_id=event_id,
+            errors=errors,
+            status=status,
         )
     return RedirectResponse(f"/record/{quote(event_id)}", status_code=303)
 
 
+def _refusal_of(refused: DomainError) -> tuple[dict[str, str], int]:
+    """Why intake refused the form, by field, and the status the form is shown again with."""
+    if isinstance(refused, InvalidInput):
+        return forms.field_errors(refused.errors) or {"": "填写有误：" + refused.detail}, 422
+    if isinstance(refused, OutOfScope):
+        return {"unit_code": "该单位不在您的密钥范围内，不能为它登记"}, 403
+    return {"": "这张表单已经登记过另一份内容，不能再改。请打开新的登记表。"}, 409
+
+
 @router.get("/record/{event_id}")
 async def recorded(request: Request, session: SessionDep, event_id: uuid.UUID) -> HTMLResponse:
-    found: dict[str, Any] = await console(request).event(session, event_id)
-    return render(request, "recorded.html", found)
+    found = await console(request).event(session, event_id)
+    return render(request, "recorded.html", context_of(found))

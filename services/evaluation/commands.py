@@ -22,14 +22,13 @@ def consume(
 ) -> None:
     """Apply the petition-event topic without serving the API, until interrupted."""
     from services.evaluation.config import get_settings
-    from services.evaluation.worker import run_until_stopped
-    from shared.campaign import CampaignFileError
+    from services.evaluation.main import blueprint
+    from shared import service_commands
 
-    try:
-        run(run_until_stopped(get_settings(), relay=relay))
-    except CampaignFileError as exc:
-        echo_err(f"the campaign file is invalid:\n{exc}")
-        raise typer.Exit(1) from exc
+    settings = get_settings().model_copy(
+        update={"evaluation_run_consumer": True, "status_relay_enabled": relay}
+    )
+    service_commands.consume(blueprint(settings, settings.clock()), settings)
 
 
 @evaluation_app.command("rebuild")
@@ -47,8 +46,9 @@ def rebuild(
     Those that come out the same keep their version; changed ones get the next version and are
     published."""
     from services.evaluation.config import get_settings
-    from services.evaluation.rebuild import RebuildReport, RebuildRunning
-    from services.evaluation.rebuild import rebuild as run_rebuild
+    from services.evaluation.rebuild.report import RebuildReport
+    from services.evaluation.rebuild.run import RebuildRunning
+    from services.evaluation.rebuild.run import rebuild as run_rebuild
     from shared.campaign import CampaignFileError
 
     settings = get_settings()

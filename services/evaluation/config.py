@@ -1,24 +1,26 @@
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, model_validator
 
+from shared.campaign import system_now
 from shared.config import Settings, settings_or_exit
 
 CrashPoint = Literal["before_commit", "after_commit"]
 
 
 class Clock:
-    """Evaluation's time source. The rolling period moves with it; tests move it forward
-    instead of sleeping."""
+    """Evaluation's time source: every service's (`system_now`, which honours
+    SANWU_CLOCK_OFFSET_SECONDS) moved by `offset`. The rolling period moves with it; tests
+    move it forward instead of sleeping."""
 
     def __init__(self, offset: timedelta = timedelta(0)) -> None:
         self.offset = offset
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        return system_now() + self.offset
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
@@ -40,7 +42,6 @@ class EvaluationSettings(Settings):
     status_relay_enabled: bool = True
     status_relay_batch_size: int = 1000
     status_relay_idle_poll_seconds: float = 1.0
-    clock_offset_seconds: float = 0.0
     # PostgreSQL's work_mem and maintenance_work_mem in `sanwu evaluation rebuild`'s own
     # sessions: its index builds and aggregations sort every event of the topic.
     rebuild_sort_memory: str = Field("256MB", pattern=r"^[0-9]+(kB|MB|GB)$")
@@ -60,14 +61,12 @@ class EvaluationSettings(Settings):
         return f"{self.topic_prefix}{self.evaluation_group}"
 
     def clock(self) -> Clock:
-        return Clock(timedelta(seconds=self.clock_offset_seconds))
+        return Clock()
 
     @model_validator(mode="after")
     def _no_faults_in_production(self) -> "EvaluationSettings":
-        if self.environment == "production" and (
-            self.evaluation_crash_at or self.clock_offset_seconds
-        ):
-            raise ValueError("crash points and clock offsets are for tests, not production")
+        if self.environment == "production" and self.evaluation_crash_at:
+            raise ValueError("crash points are for tests, not production")
         return self
 
 

@@ -22,7 +22,9 @@
   expiry pass recomputes their units when that time comes.
 - `registry_followed`: the registry version the effects follow; the units a later load moved
   (`registry.unit_changes`) are re-evaluated.
-- `outbox`: status changes waiting to be published; `indicator_outbox`: indicator changes.
+- `outbox`: status changes waiting to be published; `indicator_outbox`: indicator changes;
+  `warning_outbox`: early-warning changes (the `warning` table itself is read and written as
+  set-based SQL only: `warnings/repository.py`).
 - `dead_letter`: events the consumer could not apply and sent to the dead-letter topic.
 
 The migrations create the same tables; the rebuild creates fresh copies from these definitions
@@ -184,3 +186,4 @@ dead_letter = sa.Table(
 )
 outbox = outbox_table(SCHEMA, metadata)
 indicator_outbox = outbox_table(SCHEMA, metadata, name="indicator_outbox")
+warning_outbox = outbox_table(SCHEMA, metadata, name="warning_outbox")

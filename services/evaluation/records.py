@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.evaluation.models import RATING_COLUMNS
 from services.evaluation.rules import Facts
 from shared.events import EventType, Rating, RatingSource
 from shared.levels import Destination
@@ -17,6 +18,8 @@ COUNTED = ("skip_level", "non_reception_site", "collective", "incident")
 CONTENT = (*COUNTED, *(f"{name}_people" for name in COUNTED), "counting_event_ids")
 STATUS_COLUMNS = ("unit_code", "period", "three_no", *CONTENT, "changed_at", "version")
 STATUS_SCHEMA_VERSION = UnitStatus.model_fields["schema_version"].default
+INDICATOR_CONTENT = ("meetings_held", *RATING_COLUMNS)
+INDICATOR_COLUMNS = ("unit_code", "period", *INDICATOR_CONTENT, "changed_at", "version")
 PENDING = "pending"  # a correction's state while its target has not arrived
 APPLIED = "applied"
 REFUSED = "refused"
@@ -248,19 +251,3 @@ def effect_record(effect: Effect) -> tuple[Any, ...]:
 def stub_record(event_id: UUID) -> tuple[Any, ...]:
     """A placeholder for a correction's target not seen yet."""
     return (event_id, False, None, None, None, None, None, 0, False, False, None, None, False)
-
-
-def status_json(alias: str) -> str:
-    """The SQL of a status's published value (`service.message_of`) from a `status` row
-    `alias`, for a rebuild to publish every changed row in one statement (a test reads both
-    back as the model)."""
-    counts = ", ".join(f"'{name}', {alias}.{name}" for name in COUNTED)
-    people = ", ".join(f"'{name}', {alias}.{name}_people" for name in COUNTED)
-    return (
-        f"json_build_object('schema_version', {STATUS_SCHEMA_VERSION}, "
-        f"'unit_code', {alias}.unit_code, 'period', {alias}.period, "
-        f"'three_no', {alias}.three_no, 'counts', json_build_object({counts}), "
-        f"'people', json_build_object({people}), "
-        f"'counting_event_ids', {alias}.counting_event_ids, "
-        f"'changed_at', {alias}.changed_at, 'version', {alias}.version)"
-    )

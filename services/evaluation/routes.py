@@ -1,11 +1,13 @@
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 
 from services.evaluation.schemas import EffectOut
-from services.evaluation.worker import EvaluationWorker
 from shared.web import PrincipalDep, SessionDep
+
+if TYPE_CHECKING:
+    from services.evaluation.main import EvaluationWorker
 
 router = APIRouter(prefix="/v1", tags=["evaluation"])
 # 401, 403, 422 and the rest are documented for every route by shared.problems.

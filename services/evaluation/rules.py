@@ -1,4 +1,4 @@
-"""The rule table of domain.md section 3 applied to one event at one unit. Pure: no I/O.
+"""The rule table of docs/domain.md section 3 applied to one event at one unit. Pure: no I/O.
 
 `criteria_met(event, level, rule_table)` says under which criteria an event counts against a
 unit of that level. Whether the event belongs to the unit at all (attribution, period,

@@ -1,4 +1,4 @@
-"""What the evaluation API returns (the public contract of api.md)."""
+"""What the evaluation API returns (the public contract of docs/api.md)."""
 
 from datetime import date
 from enum import StrEnum

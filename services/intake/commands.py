@@ -3,7 +3,7 @@
 
 import contextlib
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +11,7 @@ import typer
 
 from services.intake.config import DEFAULT_MAX_BATCH_EVENTS
 from services.intake.sheets import RecordType, SheetFormat, read_sheet, write_template
+from shared.campaign import system_now
 from shared.cli import PROGRESS_OPTION, echo_err, progress_bar, run
 from shared.errors import InvalidInput
 
@@ -63,7 +64,7 @@ def purge_free_text() -> None:
         try:
             return await purge_older(
                 db,
-                now=datetime.now(UTC),
+                now=system_now(),
                 retention=timedelta(days=settings.free_text_retention_days),
             )
         finally:
@@ -146,13 +147,15 @@ def _post(
 
     from services.intake.importing import ImportFailed, post_rows
 
-    headers = {"Authorization": f"Bearer {key}"}
+    async def post_all() -> "Tally":
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+            with progress_bar("rows", shown=progress) as hook:
+                return await post_rows(client, rows, batch_size=batch_size, progress=hook)
+
     try:
-        with (
-            httpx.Client(base_url=url, headers=headers, timeout=60) as client,
-            progress_bar("rows", shown=progress) as hook,
-        ):
-            return post_rows(client, rows, batch_size=batch_size, progress=hook)
+        tally: Tally = run(post_all())
+        return tally
     except ImportFailed as exc:
         echo_err(f"sanwu: {exc.detail}")
         raise typer.Exit(1) from exc

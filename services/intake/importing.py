@@ -5,7 +5,6 @@ A row without an event id gets one derived from its content (and, for rows of th
 content, from how many came before it in the sheet), so importing a file again, or a corrected
 copy of it, records each row once."""
 
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -21,11 +20,13 @@ from shared.cli import ProgressHook
 from shared.errors import DomainError
 from shared.events import Event, event_adapter
 from shared.problems import validation_errors
+from shared.retry import retry_until_done
 
 ROW_NAMESPACE = uuid.UUID("6f1d6c8e-2b0a-5c3e-9a7d-3e5b1c0f8a24")
 PLACEHOLDER_ID = str(uuid.UUID(int=0))
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 TRIES = 6
+FIRST_PAUSE = 1.0  # seconds before the second try: intake restarting takes a few
 
 
 class ImportFailed(DomainError):
@@ -87,8 +88,8 @@ def parse_rows(
     return parsed, bad
 
 
-def post_rows(
-    client: httpx.Client,
+async def post_rows(
+    client: httpx.AsyncClient,
     rows: Sequence[RowEvent],
     *,
     batch_size: int,
@@ -99,7 +100,7 @@ def post_rows(
     done = 0
     for chunk in _chunks(rows, batch_size):
         body = {"events": [r.event.model_dump(mode="json", exclude_none=True) for r in chunk]}
-        for row, result in zip(chunk, _post_batch(client, body), strict=True):
+        for row, result in zip(chunk, await _post_batch(client, body), strict=True):
             if result["status"] == "accepted":
                 tally.accepted += 1
             elif result["status"] == "duplicate":
@@ -117,24 +118,57 @@ def _chunks(rows: Sequence[RowEvent], size: int) -> Iterator[Sequence[RowEvent]]
         yield rows[start : start + size]
 
 
-def _post_batch(client: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """One batch, tried again while intake is busy or briefly away: the event ids make a
-    repeat harmless."""
-    for attempt in range(1, TRIES + 1):
+class IntakeBusy(Exception):
+    """Intake answered with a status worth trying again (busy or briefly away)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+    @property
+    def retry_after(self) -> float | None:
+        value = self.response.headers.get("Retry-After")
         try:
-            response = client.post("/v1/events/batch", json=body)
-        except httpx.TransportError as exc:
-            if attempt == TRIES:
-                raise ImportFailed(f"cannot reach intake at {client.base_url} ({exc})") from exc
-            time.sleep(attempt)
-            continue
-        if response.status_code == 200:
-            results: list[dict[str, Any]] = response.json()["results"]
-            return results
-        if response.status_code not in RETRIED_STATUSES or attempt == TRIES:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+
+def _retried(error: BaseException) -> bool:
+    return isinstance(error, httpx.TransportError | IntakeBusy)
+
+
+def _pause_of(error: BaseException) -> float | None:
+    return error.retry_after if isinstance(error, IntakeBusy) else None
+
+
+async def _post_batch(client: httpx.AsyncClient, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """One batch, tried again (up to TRIES times) while intake is busy or briefly away,
+    after the pause its Retry-After asks for, if any: the event ids make a repeat harmless."""
+
+    async def post() -> list[dict[str, Any]]:
+        response = await client.post("/v1/events/batch", json=body)
+        if response.status_code in RETRIED_STATUSES:
+            raise IntakeBusy(response)
+        if response.status_code != 200:
             raise ImportFailed(f"intake answered {response.status_code}: {_detail(response)}")
-        time.sleep(float(response.headers.get("Retry-After", attempt)))
-    raise AssertionError("unreachable")
+        results: list[dict[str, Any]] = response.json()["results"]
+        return results
+
+    try:
+        return await retry_until_done(
+            post,
+            event="import_batch_failed",
+            retry_if=_retried,
+            attempts=TRIES,
+            first_pause=FIRST_PAUSE,
+            pause_of=_pause_of,
+        )
+    except httpx.TransportError as exc:
+        raise ImportFailed(f"cannot reach intake at {client.base_url} ({exc})") from exc
+    except IntakeBusy as busy:
+        status = busy.response.status_code
+        raise ImportFailed(f"intake answered {status}: {_detail(busy.response)}") from busy
 
 
 def _detail(response: httpx.Response) -> str:

@@ -11,12 +11,15 @@ Intake runs the purge at start and then every `free_text_purge_interval_seconds`
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import NoReturn
 
 import structlog
 
 from services.intake.repository import EventRepository
+from shared.campaign import system_now
 from shared.db import Database
+from shared.retry import keep_running
 
 log = structlog.get_logger(__name__)
 
@@ -47,17 +50,15 @@ async def keep_purging(
     *,
     retention: timedelta,
     interval_seconds: float,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> None:
+    clock: Callable[[], datetime] = system_now,
+) -> NoReturn:
     """Purge now and then every interval, until cancelled; a failed round (the database
-    down) is logged and tried again at the next."""
-    while True:
-        try:
-            purged = await purge_free_text(db, now=clock(), retention=retention)
-            if purged:
-                log.info("free_text_purged", events=purged, retention_days=retention.days)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("free_text_purge_failed", error=repr(exc))
+    down) is logged and tried again after the backoff."""
+
+    async def purge_then_wait() -> None:
+        purged = await purge_free_text(db, now=clock(), retention=retention)
+        if purged:
+            log.info("free_text_purged", events=purged, retention_days=retention.days)
         await asyncio.sleep(interval_seconds)
+
+    await keep_running(purge_then_wait, event="free_text_purge_failed")

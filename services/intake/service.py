@@ -4,7 +4,7 @@ published (references as keyed hashes, no free text on the topic) is built in `p
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, Literal
 from uuid import UUID
@@ -27,6 +27,7 @@ from services.intake.payloads import (
 from services.intake.repository import EventRepository, KnownTarget
 from shared.access.models import Role
 from shared.access.service import Principal
+from shared.campaign import system_now
 from shared.corrections import CORRECTION_TYPES, Correction, Refusal, covers_in, resolve
 from shared.db import Database
 from shared.errors import DomainError, EventConflict, EventNotFound, InvalidInput, OutOfScope
@@ -219,7 +220,7 @@ class IntakeService:
     # --- accepting -------------------------------------------------------------------------
 
     async def accept(self, *, event: Event, principal: Principal, correlation_id: str) -> Receipt:
-        county = await self.check(event, principal, now=datetime.now(UTC))
+        county = await self.check(event, principal, now=system_now())
         # Accepted when it joins the others waiting: their statement journals and publishes
         # them in that order.
         result = await self._gathering.store(
@@ -227,7 +228,7 @@ class IntakeService:
                 self._prepare(event, county),
                 key_id=principal.key_id,
                 correlation_id=correlation_id,
-                accepted_at=datetime.now(UTC),
+                accepted_at=system_now(),
             )
         )
         if isinstance(result, DomainError):
@@ -237,7 +238,7 @@ class IntakeService:
     async def accept_batch(
         self, *, items: list[Any], principal: Principal, correlation_id: str
     ) -> list[ItemResult]:
-        now = datetime.now(UTC)
+        now = system_now()
         parsed: list[Event | ItemResult] = []
         for index, item in enumerate(items):
             try:

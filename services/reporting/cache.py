@@ -1,8 +1,8 @@
 """Rendered responses: summaries per (root, period), so that repeated reads of a province
 summary cost a dictionary lookup rather than a query and a few dozen figures, and pages of
-eligible units per (root, period, level, cursor, limit), which dashboards poll alike; and
-eligible-list files per (root, period, level, format), so that a province's export is not
-built again for every call. Statuses per (unit, period), kept and forgotten one by one
+eligible and not-eligible units per (root, period, level, cursor, limit), which dashboards
+poll alike; and eligible-list files per (root, period, level, format), so that a province's
+export is not built again for every call. Statuses per (unit, period), kept and forgotten one by one
 (`StatusCache`).
 
 Every transaction that writes the read model sends a NOTIFY on CHANNEL on commit; each instance

@@ -1,6 +1,5 @@
 """`sanwu reporting ...`: run the consumers on their own, rebuild the read model."""
 
-import asyncio
 from typing import Annotated
 
 import typer
@@ -14,29 +13,12 @@ reporting_app = typer.Typer(help="The reporting service's read model.", no_args_
 def consume() -> None:
     """Apply the status, indicator and warning topics to the read model without serving the
     API (until interrupted)."""
-    from services.reporting.config import ReportingSettings, get_settings
-    from services.reporting.consumer import StatusConsumer
-    from services.reporting.main import migrate
-    from services.reporting.record_consumers import IndicatorConsumer, WarningConsumer
+    from services.reporting.config import get_settings
+    from services.reporting.main import blueprint
     from shared import service_commands
-    from shared.db import Database
-    from shared.registry.cache import UnitRegistry
 
-    async def consumers(db: Database, settings: ReportingSettings) -> None:
-        registry = UnitRegistry(db.engine)
-        refresh = asyncio.create_task(registry.keep_fresh(settings.registry_refresh_seconds))
-        try:
-            await registry.refresh()
-            await asyncio.gather(
-                StatusConsumer(db=db, settings=settings, registry=registry).run(),
-                IndicatorConsumer(db=db, settings=settings, registry=registry).run(),
-                WarningConsumer(db=db, settings=settings, registry=registry).run(),
-            )
-        finally:
-            refresh.cancel()
-
-    # The pool: three consumers and the registry.
-    service_commands.consume(get_settings, migrate=migrate, pool_size=4, work=consumers)
+    settings = get_settings().model_copy(update={"reporting_run_consumer": True})
+    service_commands.consume(blueprint(settings), settings)
 
 
 @reporting_app.command("rebuild")
@@ -45,7 +27,7 @@ def rebuild(progress: Annotated[bool | None, PROGRESS_OPTION] = None) -> None:
     Safe while the service runs; feed cursors stay valid."""
     from services.reporting import rebuild as rebuilding
     from services.reporting.config import ReportingSettings, get_settings
-    from services.reporting.main import migrate
+    from services.reporting.main import blueprint
     from shared import service_commands
     from shared.cli import ProgressHook
     from shared.db import Database
@@ -60,7 +42,9 @@ def rebuild(progress: Annotated[bool | None, PROGRESS_OPTION] = None) -> None:
             db=db, settings=settings, registry=registry, on_progress=on_progress
         )
 
-    state = service_commands.rebuild(get_settings, migrate=migrate, shown=progress, work=read_model)
+    state = service_commands.rebuild(
+        get_settings, blueprint=blueprint, shown=progress, work=read_model
+    )
     echo_err(
         f"rebuilt: {state.statuses} statuses from {state.messages} messages over "
         f"{state.offsets_total} offsets ({state.malformed} malformed skipped), "

@@ -12,22 +12,15 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from services.reporting.eligibility import Eligibility, parent_name
 from services.reporting.readmodel import StoredStatus
-from services.reporting.service import Eligibility
 from shared.campaign import SHANGHAI
-from shared.levels import Level
+from shared.levels import LEVEL_NAMES, Level
 from shared.registry.cache import UnitRef, UnitRegistry
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-LEVEL_NAMES = {
-    Level.province: "省",
-    Level.city: "市",
-    Level.county: "县（区）",
-    Level.township: "乡镇（街道）",
-    Level.village: "村（居）",
-}
 RECORD_HEADINGS = ["例会应开", "例会已开", "例会缺开", "满意率"]
 ELIGIBLE_HEADINGS = [
     "单位代码",
@@ -81,8 +74,7 @@ def header_block(
 
 
 def _parent_name(registry: UnitRegistry, unit: UnitRef) -> str:
-    parent = registry.get_cached(unit.parent_code) if unit.parent_code else None
-    return parent.name if parent else ""
+    return parent_name(registry, unit) or ""
 
 
 def record_cells(report: Eligibility, unit: UnitRef) -> list[str]:

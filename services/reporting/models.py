@@ -93,7 +93,7 @@ unit_status = status_table()
 level_counts = counts_table()
 
 # The feed: one row per applied change. `seq` is assigned as max + 1 while holding the apply
-# lock, so sequence order is commit order (see repository.ReportingRepository.lock_writes).
+# lock, so sequence order is commit order (see repository.writes.ReadModelWrites.lock_writes).
 status_changes = sa.Table(
     CHANGES,
     metadata,

@@ -9,7 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.cache import StatusKey
 from services.reporting.readmodel import CountDeltas, StoredStatus, path_of
-from services.reporting.repository import ReportingRepository
+from services.reporting.repository import (
+    CountRepository,
+    FeedRepository,
+    ReadModelWrites,
+    StatusRepository,
+)
 from shared.registry.cache import UnitRegistry
 
 log = structlog.get_logger(__name__)
@@ -26,8 +31,9 @@ async def apply_changes(session: AsyncSession, changes: Sequence[StoredStatus]) 
     """Apply changes in the order given; a version at or below the stored one is ignored."""
     if not changes:
         return Applied(applied=0, ignored=0)
-    repository = await ReportingRepository.from_session(session)
-    await repository.lock_writes()
+    writes = await ReadModelWrites.from_session(session)
+    await writes.lock_writes()
+    repository = await StatusRepository.from_session(session)
     current: dict[tuple[str, str], StoredStatus | None] = dict(
         await repository.statuses({c.key for c in changes})
     )
@@ -42,10 +48,10 @@ async def apply_changes(session: AsyncSession, changes: Sequence[StoredStatus]) 
         applied.append(change)
     latest = {change.key: change for change in applied}  # the last one per key wins
     await repository.save_statuses(list(latest.values()))
-    await repository.add_counts(deltas.nonzero())
-    await repository.append_changes(applied)
+    await (await CountRepository.from_session(session)).add_counts(deltas.nonzero())
+    await (await FeedRepository.from_session(session)).append_changes(applied)
     if applied:
-        await repository.announce_change(statuses=list(latest))
+        await writes.announce_change(statuses=list(latest))
     return Applied(
         applied=len(applied), ignored=len(changes) - len(applied), statuses=tuple(latest)
     )
@@ -54,8 +60,9 @@ async def apply_changes(session: AsyncSession, changes: Sequence[StoredStatus]) 
 async def follow_registry(session: AsyncSession, registry: UnitRegistry) -> int:
     """Move the counts of units the registry has moved (or re-levelled) since they were filed.
     Returns how many units moved."""
-    repository = await ReportingRepository.from_session(session)
-    await repository.lock_writes()
+    writes = await ReadModelWrites.from_session(session)
+    await writes.lock_writes()
+    repository = await StatusRepository.from_session(session)
     moved = []
     for unit_code, level, path in await repository.placements():
         now = path_of(registry, unit_code)
@@ -67,8 +74,8 @@ async def follow_registry(session: AsyncSession, registry: UnitRegistry) -> int:
     placement = {unit_code: (level, path) for unit_code, level, path in moved}
     for status in await repository.statuses_of_units(list(placement)):
         deltas.replace(status, status.moved(*placement[status.unit_code]))
-    await repository.add_counts(deltas.nonzero())
+    await (await CountRepository.from_session(session)).add_counts(deltas.nonzero())
     await repository.move_units(moved)
-    await repository.announce_change(statuses=None)
+    await writes.announce_change(statuses=None)
     log.info("units_moved", units=len(moved))
     return len(moved)

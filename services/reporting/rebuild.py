@@ -11,16 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.reporting.config import ReportingSettings
-from services.reporting.consumer import parse
+from services.reporting.consumers import placed_status
 from services.reporting.readmodel import StoredStatus
 from services.reporting.records import (
     StoredIndicators,
     StoredWarning,
-    parse_indicators,
-    parse_warning,
+    placed_indicators,
+    placed_warning,
 )
-from services.reporting.records_repository import RecordsRebuildRepository, RecordsRepository
-from services.reporting.repository import RebuildRepository, ReportingRepository
+from services.reporting.repository import (
+    ReadModelWrites,
+    RebuildRepository,
+    RecordsRebuildRepository,
+    WarningRepository,
+)
 from shared.db import Database
 from shared.registry.cache import UnitRegistry
 from shared.topic_reading import RebuildCounts, read_whole
@@ -67,7 +71,7 @@ async def rebuild(
     ):
         newest: dict[tuple[str, str], StoredStatus] = {}
         for record in records:
-            parsed = await parse(record, registry)
+            parsed = await placed_status(record, registry)
             if not isinstance(parsed, StoredStatus):
                 state.malformed += 1
             elif parsed.key not in newest or parsed.version > newest[parsed.key].version:
@@ -83,7 +87,7 @@ async def rebuild(
             progress(state)
     warnings = await _stage_records(db=db, settings=settings, registry=registry, state=state)
     async with db.session() as session:
-        live = await ReportingRepository.from_session(session)
+        live = await ReadModelWrites.from_session(session)
         await live.lock_writes()
         staging = await RebuildRepository.from_session(session)
         state.taken_from_live = await staging.merge_newer_live_rows()
@@ -92,7 +96,7 @@ async def rebuild(
         state.statuses = await staging.staged_count()
         work_records = await RecordsRebuildRepository.from_session(session)
         missed = await work_records.missed_warning_versions(warnings)
-        await (await RecordsRepository.from_session(session)).append_warning_changes(missed)
+        await (await WarningRepository.from_session(session)).append_warning_changes(missed)
         state.warning_entries_added = len(missed)
         state.taken_from_live += await work_records.merge_newer_live_rows()
         await staging.swap()
@@ -112,22 +116,20 @@ async def _stage_records(
     warnings: list[StoredWarning] = []
     batch_size = settings.reporting_batch_size
     async for records in read_whole(settings, settings.indicator_topic, batch_size=batch_size):
-        parsed = [await parse_indicators(record, registry) for record in records]
+        parsed = [await placed_indicators(record, registry) for record in records]
         indicators = [p for p in parsed if isinstance(p, StoredIndicators)]
         state.indicator_messages += len(records)
         state.malformed += len(parsed) - len(indicators)
         async with db.session() as session:
             staged = await RecordsRebuildRepository.from_session(session)
-            records_repository = await RecordsRepository.from_session(session)
-            await records_repository.save_indicators(indicators, table=staged.indicators)
+            await staged.stage_indicators(indicators)
     async for records in read_whole(settings, settings.warning_topic, batch_size=batch_size):
-        parsed_warnings = [await parse_warning(record, registry) for record in records]
+        parsed_warnings = [await placed_warning(record, registry) for record in records]
         batch = [p for p in parsed_warnings if isinstance(p, StoredWarning)]
         state.warning_messages += len(records)
         state.malformed += len(parsed_warnings) - len(batch)
         warnings += batch
         async with db.session() as session:
             staged = await RecordsRebuildRepository.from_session(session)
-            records_repository = await RecordsRepository.from_session(session)
-            await records_repository.save_warnings(batch, table=staged.warnings)
+            await staged.stage_warnings(batch)
     return warnings

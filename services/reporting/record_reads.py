@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from services.reporting.records import StoredIndicators, meetings_of, period_days
-from services.reporting.records_repository import RecordsRepository
+from services.reporting.repository import IndicatorRepository, WarningRepository
 from services.reporting.schemas import (
     IndicatorsOut,
     MeetingsOut,
@@ -102,7 +102,7 @@ class RecordReads:
         self, *, campaign: Campaign, unit: UnitRef, unit_out: UnitOut, period: str
     ) -> IndicatorsOut:
         async with self.db.connection() as connection:
-            stored = await RecordsRepository(connection).indicators(unit.code, period)
+            stored = await IndicatorRepository(connection).indicators(unit.code, period)
         meetings = meetings_of(
             stored,
             cadence=self._cadence(campaign, unit.level),
@@ -142,7 +142,7 @@ class RecordReads:
         child_codes = {c.code for c in children}
         figures: dict[tuple[str, Level], WorkFigures] = defaultdict(WorkFigures)
         async with self.db.connection() as connection:
-            repository = RecordsRepository(connection)
+            repository = IndicatorRepository(connection)
             for level in levels:
                 ended = meetings_of(
                     None, cadence=self._cadence(campaign, level), days=days, today=today
@@ -185,7 +185,7 @@ class RecordReads:
         satisfied = campaign.work_records.satisfied_ratings
         stored: dict[str, StoredIndicators] = {}
         async with self.db.connection() as connection:
-            repository = RecordsRepository(connection)
+            repository = IndicatorRepository(connection)
             for start in range(0, len(units), CHUNK):
                 codes = [u.code for u in units[start : start + CHUNK]]
                 stored |= await repository.indicators_among(period, codes)
@@ -204,7 +204,7 @@ class RecordReads:
     ) -> WarningPageOut:
         after = cursors.decode_seq(WARNING_CURSOR, since, field="since") if since else 0
         async with self.db.session() as session:
-            repository = await RecordsRepository.from_session(session)
+            repository = await WarningRepository.from_session(session)
             rows = await repository.warning_changes_after(
                 root_code=root.code,
                 root_level=root.level,

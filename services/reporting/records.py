@@ -1,5 +1,6 @@
 """Work-record indicators and early warnings as reporting keeps them: checked when they arrive
-from their topics, and the cadence of a unit worked out as of a day (domain.md sections 7, 8)."""
+from their topics, and the cadence of a unit worked out as of a day (docs/domain.md sections 7
+and 8)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,15 +14,13 @@ from services.reporting.readmodel import UnitPath, path_of
 from shared.cadence import Cadence, MeetingCadence, cadence_of
 from shared.campaign import SHANGHAI, Campaign, rolling_window
 from shared.consumer import Record, Rejected
-from shared.early_warning import EarlyWarning, WarningKind
+from shared.early_warning import WarningKind
 from shared.events import RatingSource
 from shared.indicators import RatingCounts, UnitIndicators
 from shared.levels import CAMPAIGN_LEVELS, Level
-from shared.messages import decode, identity_problems, indicator_problems
+from shared.messages import parse_early_warning, parse_unit_indicators
 from shared.registry.cache import UnitRef, UnitRegistry
 from shared.status import ROLLING
-
-MAX_EVENT_IDS = 10_000
 
 
 def period_days(campaign: Campaign, period_id: str, now: datetime) -> tuple[date, date]:
@@ -122,14 +121,9 @@ async def registered(
     return unit
 
 
-async def parse_indicators(record: Record, registry: UnitRegistry) -> StoredIndicators | Rejected:
-    message = decode(
-        record,
-        UnitIndicators,
-        what="unit indicators",
-        tombstone="indicators are never deleted",
-        problems=indicator_problems,
-    )
+async def placed_indicators(record: Record, registry: UnitRegistry) -> StoredIndicators | Rejected:
+    """The record's indicators (`parse_unit_indicators`) at its unit's level."""
+    message = parse_unit_indicators(record)
     if isinstance(message, Rejected):
         return message
     unit = await registered(registry, message.unit_code)
@@ -164,31 +158,9 @@ class StoredWarning:
         }
 
 
-def _warning_problems(warning: EarlyWarning, key: bytes | None) -> list[str]:
-    problems = identity_problems(
-        key=key,
-        expected_key=warning.key,
-        key_is="the warning_id",
-        schema_version=warning.schema_version,
-        unit_code=warning.unit_code,
-        version=warning.version,
-    )
-    if len(warning.event_ids) > MAX_EVENT_IDS:
-        problems.append(f"more than {MAX_EVENT_IDS} event_ids")
-    stamps = [warning.raised_at, *([warning.cleared_at] if warning.cleared_at else [])]
-    if any(stamp.utcoffset() is None for stamp in stamps):
-        problems.append("raised_at and cleared_at need an offset")
-    return problems
-
-
-async def parse_warning(record: Record, registry: UnitRegistry) -> StoredWarning | Rejected:
-    warning = decode(
-        record,
-        EarlyWarning,
-        what="an early warning",
-        tombstone="warnings are cleared, never deleted",
-        problems=_warning_problems,
-    )
+async def placed_warning(record: Record, registry: UnitRegistry) -> StoredWarning | Rejected:
+    """The record's warning (`parse_early_warning`) at its unit's place in the registry."""
+    warning = parse_early_warning(record)
     if isinstance(warning, Rejected):
         return warning
     unit = await registered(registry, warning.unit_code, campaign_level=False)

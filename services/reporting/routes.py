@@ -14,6 +14,7 @@ from services.reporting.schemas import (
     EligiblePageOut,
     FeedPageOut,
     IndicatorsOut,
+    NotEligiblePageOut,
     SummaryOut,
     UnitStatusOut,
     WarningPageOut,
@@ -142,6 +143,12 @@ CONDITIONAL: dict[str, Any] = {
         }
     ]
 }
+# The parameters of a paged list of units (eligible or not).
+ListedLevel = Annotated[CampaignLevel, Query(description="The level of the units listed")]
+PageCursor = Annotated[
+    str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+]
+PageLimit = Annotated[int, Query(ge=1, le=1000, description="Units per page")]
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -234,13 +241,11 @@ async def get_summary(request: Request) -> Response:
 async def get_eligible(
     root: Root,
     period: PeriodId,
-    level: Annotated[CampaignLevel, Query(description="The level of the units listed")],
+    level: ListedLevel,
     principal: PrincipalDep,
     request: Request,
-    cursor: Annotated[
-        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Units per page")] = 100,
+    cursor: PageCursor = None,
+    limit: PageLimit = 100,
     file_format: Annotated[
         ExportFormat,
         Query(alias="format", description="`csv` or `xlsx`: the whole list as a file"),
@@ -274,6 +279,39 @@ async def get_eligible(
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@router.get(
+    "/reports/not-eligible",
+    response_model=NotEligiblePageOut,
+    responses={304: NOT_MODIFIED, 404: NOT_FOUND},
+    openapi_extra=CONDITIONAL,
+    summary="Units of a level under the root that are not eligible, with their counts",
+    description="The units that are not three-no now, each with its counting batches and "
+    "people per criterion and the counting events: what the file of the eligible list shows "
+    "on its sheet of units that are not eligible. Pages in unit-code order: pass "
+    "`next_cursor` back as `cursor` for the next page. A page's ETag lets a client poll with "
+    "If-None-Match and get 304 while nothing changed.",
+    operation_id="getNotEligibleUnits",
+)
+async def get_not_eligible(
+    root: Root,
+    period: PeriodId,
+    level: ListedLevel,
+    principal: PrincipalDep,
+    request: Request,
+    cursor: PageCursor = None,
+    limit: PageLimit = 100,
+) -> Response:
+    page = await reporting(request).not_eligible_page(
+        principal=principal,
+        root=root,
+        period=period,
+        level=Level(level.value),
+        cursor=cursor,
+        limit=limit,
+    )
+    return with_etag(page, request)
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""What the reporting API returns (the public contract of api.md, plus additive fields)."""
+"""What the reporting API returns (the public contract of docs/api.md, plus additive fields)."""
 
 from datetime import date, datetime
 from typing import Any
@@ -6,10 +6,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from services.reporting.readmodel import Counts, criterion_counts
 from shared.cadence import Cadence
 from shared.early_warning import WarningKind
 from shared.events import RatingSource
 from shared.levels import Level
+from shared.registry.cache import UnitRef
 
 
 class UnitOut(BaseModel):
@@ -24,6 +26,14 @@ class CountsOut(BaseModel):
     non_reception_site: int = Field(description="非接待场所有关人员")
     collective: int = Field(description="集体上访")
     incident: int = Field(description="极端恶性事件 and 舆论负面炒作 together")
+
+
+def unit_out(unit: UnitRef) -> UnitOut:
+    return UnitOut(code=unit.code, name=unit.name, level=unit.level, parent_code=unit.parent_code)
+
+
+def counts_out(counts: Counts) -> CountsOut:
+    return CountsOut(**criterion_counts(counts))
 
 
 class UnitStatusOut(BaseModel):
@@ -76,6 +86,22 @@ class SummaryOut(BaseModel):
 
 class EligiblePageOut(BaseModel):
     items: list[UnitOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: done")
+
+
+class NotEligibleUnitOut(BaseModel):
+    code: str = Field(examples=["340722100201"])
+    name: str
+    level: Level
+    parent_code: str | None
+    parent_name: str | None = Field(description="The parent unit's name; null without a parent")
+    counts: CountsOut = Field(description="Counting events in batches (批次) per criterion")
+    people: CountsOut = Field(description="Counting visits in people (人次) per criterion")
+    counting_event_ids: list[str] = Field(description="The events that count, for drill-down")
+
+
+class NotEligiblePageOut(BaseModel):
+    items: list[NotEligibleUnitOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: done")
 
 

@@ -17,14 +17,8 @@ import time
 import structlog
 
 from shared.access.metrics import key_lookups
-from shared.access.service import (
-    KeyRecord,
-    Principal,
-    fetch_key,
-    parse_authorization,
-    principal_of,
-    record_expiry,
-)
+from shared.access.repository import KeyRecord, KeyRepository
+from shared.access.service import Principal, parse_authorization, principal_of
 from shared.db import Database
 from shared.errors import DependencyUnavailable, Unauthenticated
 from shared.ratelimit import FailedAuthentications
@@ -82,7 +76,7 @@ class KeyCache:
     async def _lookup(self, key_id: str) -> KeyRecord | None:
         generation = self.generation
         async with self.db.connection() as connection:
-            record = await fetch_key(connection, key_id)
+            record = await KeyRepository(connection).key_record(key_id)
         key_lookups.labels(found=str(record is not None).lower()).inc()
         # Kept only if no change was announced while it was read: the row might predate it.
         if self.listening and generation == self.generation:
@@ -104,7 +98,7 @@ class KeyCache:
             return
         try:
             async with self.db.connection(commits=True) as connection:
-                await record_expiry(connection, key_id)
+                await KeyRepository(connection).record_expiry(key_id)
         except DependencyUnavailable as exc:
             log.warning("key_expiry_not_recorded", key_id=key_id, error=exc.detail)
             return

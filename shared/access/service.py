@@ -19,16 +19,13 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.access.models import ApiKey, KeyAction, KeyAuditEntry, Role
+from shared.access.models import KeyAction, Role
+from shared.access.repository import KeyRecord, KeyRepository
 from shared.errors import OutOfScope, Unauthenticated
 from shared.registry.cache import UnitRegistry
 
-_keys = ApiKey.__table__  # type: ignore[attr-defined]
-_audit = KeyAuditEntry.__table__  # type: ignore[attr-defined]
 PREFIX = "sanwu"
 # What `create` makes: 6 random bytes in hex, and 32 in URL-safe base64 without '_'. Anything
 # else is refused without a lookup.
@@ -120,56 +117,23 @@ async def create(
     user). Returns the key; only its hash is stored."""
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32).replace("_", "-")
-    await connection.execute(
-        _keys.insert().values(
-            key_id=key_id,
-            secret_hash=_hash(secret),
-            role=role.value,
-            scope_code=scope_code,
-            label=label,
-            expires_at=expires_at,
-        )
+    keys = await KeyRepository.from_connection(connection)
+    await keys.add_key(
+        key_id=key_id,
+        secret_hash=_hash(secret),
+        role=role,
+        scope_code=scope_code,
+        label=label,
+        expires_at=expires_at,
     )
-    await connection.execute(
-        _audit.insert().values(
-            action=KeyAction.created.value,
-            key_id=key_id,
-            role=role.value,
-            scope_code=scope_code,
-            actor=actor or os_user(),
-        )
+    await keys.add_audit(
+        action=KeyAction.created,
+        key_id=key_id,
+        role=role.value,
+        scope_code=scope_code,
+        actor=actor or os_user(),
     )
     return f"{PREFIX}_{key_id}_{secret}"
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    """A key's row as authentication needs it."""
-
-    secret_hash: str
-    role: Role
-    scope_code: str | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
-
-
-KEY_RECORD_SQL = """
-    SELECT secret_hash, role, scope_code, expires_at, revoked_at
-      FROM access.api_keys WHERE key_id = $1
-"""
-
-
-async def fetch_key(connection: asyncpg.Connection, key_id: str) -> KeyRecord | None:
-    row = await connection.fetchrow(KEY_RECORD_SQL, key_id)
-    if row is None:
-        return None
-    return KeyRecord(
-        row["secret_hash"],
-        Role(row["role"]),
-        row["scope_code"],
-        row["expires_at"],
-        row["revoked_at"],
-    )
 
 
 def parse_authorization(authorization: str | None) -> tuple[str, str]:
@@ -194,66 +158,27 @@ def principal_of(key_id: str, secret: str, *, record: KeyRecord | None) -> Princ
     return Principal(key_id=key_id, role=record.role, scope_code=record.scope_code)
 
 
-# An expiry, once per key (by `system`): the partial unique index on key_id for expiries makes
-# a second finding a no-op. A key revoked before it expired has no expiry to record.
-_FOUND_EXPIRED = """
-    INSERT INTO access.key_audit (at, action, key_id, role, scope_code, actor)
-    SELECT greatest(expires_at, created_at), 'expired', key_id, role, scope_code, 'system'
-      FROM access.api_keys
-     WHERE expires_at <= now() AND (revoked_at IS NULL OR revoked_at > expires_at)
-"""
-_ONCE = " ON CONFLICT (key_id) WHERE action = 'expired' DO NOTHING"
-RECORD_EXPIRY_SQL = _FOUND_EXPIRED + " AND key_id = $1" + _ONCE
-RECORD_EXPIRIES_SQL = _FOUND_EXPIRED + _ONCE
-
-
-async def record_expiry(connection: asyncpg.Connection, key_id: str) -> None:
-    """Record that a key was found expired (a service refusing it), unless already recorded."""
-    await connection.execute(RECORD_EXPIRY_SQL, key_id)
-
-
-async def record_expiries(connection: AsyncConnection) -> None:
-    """Record every key found expired and not yet recorded so."""
-    await connection.execute(sa.text(RECORD_EXPIRIES_SQL))
-
-
 async def list_keys(connection: AsyncConnection) -> list[dict[str, object]]:
-    await record_expiries(connection)
-    rows = await connection.execute(
-        sa.select(
-            _keys.c.key_id,
-            _keys.c.role,
-            _keys.c.scope_code,
-            _keys.c.label,
-            _keys.c.created_at,
-            _keys.c.expires_at,
-            _keys.c.revoked_at,
-        ).order_by(_keys.c.created_at)
-    )
-    return [dict(r._mapping) for r in rows]
+    """Every key, oldest first (expiries found by this call recorded in the audit)."""
+    keys = await KeyRepository.from_connection(connection)
+    await keys.record_expiries()
+    return await keys.keys()
 
 
 async def revoke(connection: AsyncConnection, key_id: str, *, actor: str | None = None) -> bool:
     """Revoke a live key, recorded in the audit as done by `actor` (default: the
     operating-system user). False if there is no such key or it was already revoked."""
-    revoked = (
-        await connection.execute(
-            _keys.update()
-            .where(_keys.c.key_id == key_id, _keys.c.revoked_at.is_(None))
-            .values(revoked_at=sa.func.now())
-            .returning(_keys.c.role, _keys.c.scope_code)
-        )
-    ).first()
+    keys = await KeyRepository.from_connection(connection)
+    revoked = await keys.revoke(key_id)
     if revoked is None:
         return False
-    await connection.execute(
-        _audit.insert().values(
-            action=KeyAction.revoked.value,
-            key_id=key_id,
-            role=revoked.role,
-            scope_code=revoked.scope_code,
-            actor=actor or os_user(),
-        )
+    role, scope_code = revoked
+    await keys.add_audit(
+        action=KeyAction.revoked,
+        key_id=key_id,
+        role=role,
+        scope_code=scope_code,
+        actor=actor or os_user(),
     )
     return True
 
@@ -262,15 +187,6 @@ async def audit(
     connection: AsyncConnection, *, key_id: str | None = None
 ) -> list[dict[str, object]]:
     """The audit, oldest first (expiries found by this call included)."""
-    await record_expiries(connection)
-    query = sa.select(
-        _audit.c.at,
-        _audit.c.action,
-        _audit.c.key_id,
-        _audit.c.role,
-        _audit.c.scope_code,
-        _audit.c.actor,
-    ).order_by(_audit.c.at, _audit.c.id)
-    if key_id is not None:
-        query = query.where(_audit.c.key_id == key_id)
-    return [dict(row._mapping) for row in await connection.execute(query)]
+    keys = await KeyRepository.from_connection(connection)
+    await keys.record_expiries()
+    return await keys.audit(key_id=key_id)

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.locks import LockName, lock_key
+from shared.repository import session_connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,20 +28,20 @@ class PendingMessage:
     headers: dict[str, str]
 
 
+# Arrays rather than one VALUES row per message: a single fixed statement whatever the count,
+# prepared once per connection; ids follow the given order.
+APPEND_SQL = """
+    INSERT INTO {table} (key, value, headers)
+    SELECT key, value, headers::jsonb
+      FROM unnest($1::bytea[], $2::bytea[], $3::text[])
+           WITH ORDINALITY AS message (key, value, headers, position)
+     ORDER BY position
+"""
+
+
 @functools.cache
-def _append_statement(table: sa.Table) -> sa.TextClause:
-    # Arrays rather than one VALUES row per message: a single fixed statement whatever the
-    # count, prepared once per connection; ids follow the given order.
-    return sa.text(
-        f"""
-        INSERT INTO {table.schema}.{table.name} (key, value, headers)
-        SELECT key, value, headers::jsonb
-          FROM unnest(CAST(:keys AS bytea[]), CAST(:values AS bytea[]),
-                      CAST(:headers AS text[]))
-               WITH ORDINALITY AS message (key, value, headers, position)
-         ORDER BY position
-        """
-    )
+def _append_sql(table: sa.Table) -> str:
+    return APPEND_SQL.format(table=f"{table.schema}.{table.name}")
 
 
 @functools.cache
@@ -51,6 +52,9 @@ def _delete_statement(table: sa.Table) -> sa.Delete:
 
 
 class OutboxRepository:
+    """One outbox table, in the caller's session: the append (set-based) on the session's
+    asyncpg connection, the rest as statements through the session."""
+
     def __init__(self, session: AsyncSession, table: sa.Table) -> None:
         self.session = session
         self.table = table
@@ -58,13 +62,12 @@ class OutboxRepository:
     async def add(self, messages: Sequence[OutboxMessage]) -> None:
         """Append messages in the order given (the order they will be published in)."""
         if messages:
-            await self.session.execute(
-                _append_statement(self.table),
-                {
-                    "keys": [m.key for m in messages],
-                    "values": [m.value for m in messages],
-                    "headers": [json.dumps(m.headers) for m in messages],
-                },
+            connection = await session_connection(self.session)
+            await connection.execute(
+                _append_sql(self.table),
+                [m.key for m in messages],
+                [m.value for m in messages],
+                [json.dumps(m.headers) for m in messages],
             )
 
     async def claim(self, limit: int) -> list[PendingMessage]:

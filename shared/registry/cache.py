@@ -5,15 +5,16 @@ code up in the database at once, so units loaded while the system runs are usabl
 """
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
+from typing import NoReturn
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.levels import Level
-from shared.registry.models import RegistryMeta, Unit
+from shared.registry.repository import RegistryRepository
+from shared.repository import engine_connection
+from shared.retry import keep_running
 
 log = structlog.get_logger(__name__)
 
@@ -36,9 +37,6 @@ class UnitRef:
 
 # The key of the parentless units among the child lists: no unit code is empty.
 _ROOT = ""
-
-_units = Unit.__table__  # type: ignore[attr-defined]
-_meta = RegistryMeta.__table__  # type: ignore[attr-defined]
 
 
 class UnitRegistry:
@@ -116,16 +114,19 @@ class UnitRegistry:
         One load at a time, and the version and the units are read from one snapshot: the
         cache never goes back to an older registry, and its version names exactly the units
         it holds (evaluation records which registry its effects follow by that version)."""
-        async with self._loading, self._engine.connect() as connection:
-            await connection.execution_options(isolation_level="REPEATABLE READ")
-            version = (await connection.execute(sa.select(_meta.c.version))).scalar() or 0
+        async with (
+            self._loading,
+            engine_connection(self._engine) as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            registry = RegistryRepository(connection)
+            version = await registry.version()
             if version <= self.version:
                 return False
-            rows = await connection.execute(
-                sa.select(_units.c.code, _units.c.name, _units.c.level, _units.c.parent_code)
-            )
+            rows = await registry.units()
             self._units = {
-                r.code: UnitRef(r.code, r.name, Level(r.level), r.parent_code) for r in rows
+                code: UnitRef(code, name, Level(level), parent_code)
+                for code, name, level, parent_code in rows
             }
             self._children = None
             self.version = version
@@ -134,18 +135,19 @@ class UnitRegistry:
 
     async def _fetch(self, code: str) -> UnitRef | None:
         """A code the cache lacks: if the database has it, a load happened; reload."""
-        async with self._engine.connect() as connection:
-            exists = (
-                await connection.execute(sa.select(_units.c.code).where(_units.c.code == code))
-            ).first()
-        if exists is None:
+        async with engine_connection(self._engine) as connection:
+            exists = await RegistryRepository(connection).has_unit(code)
+        if not exists:
             return None
         await self.refresh()
         return self._units.get(code)
 
-    async def keep_fresh(self, interval: float) -> None:
-        """Background task: poll the registry version until cancelled."""
-        while True:
+    async def keep_fresh(self, interval: float) -> NoReturn:
+        """Background task: poll the registry version every `interval` seconds until
+        cancelled; a failed poll is logged and tried again after the backoff."""
+
+        async def refresh_then_wait() -> None:
+            await self.refresh()
             await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):
-                await self.refresh()
+
+        await keep_running(refresh_then_wait, event="registry_refresh_failed")

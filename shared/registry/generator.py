@@ -10,7 +10,7 @@ from typing import TextIO
 Row = tuple[str, str, str, str]  # code, name, level, parent_code
 
 # The provinces' two-digit codes (GB/T 2260), and the cities among them without counties
-# (domain.md section 1): their townships sit directly under the city.
+# (docs/domain.md section 1): their townships sit directly under the city.
 PROVINCE_CODES = (
     "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",

@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.levels import RANK, Level
-from shared.registry.models import RegistryMeta, Unit
+from shared.registry.repository import RegistryRepository, UnitLoadRepository
 
 COLUMNS = ("code", "name", "level", "parent_code")
 CODE = re.compile(r"^[0-9]{12}$")
@@ -126,10 +125,6 @@ def check_tree(rows: list[UnitRow], existing: dict[str, tuple[str, str | None]])
         raise RegistryFileError(problems)
 
 
-_units = Unit.__table__  # type: ignore[attr-defined]
-_meta = RegistryMeta.__table__  # type: ignore[attr-defined]
-
-
 async def load_units(
     connection: AsyncConnection,
     rows: Iterable[UnitRow],
@@ -140,72 +135,23 @@ async def load_units(
     (units copied in, units in all) as the copy goes."""
     rows = list(rows)
     report = LoadReport(read=len(rows))
+    load = await UnitLoadRepository.from_connection(connection)
     # One load at a time (readers go on): what a load moved is judged against the last one.
-    await connection.execute(sa.text("LOCK TABLE registry.units IN SHARE ROW EXCLUSIVE MODE"))
-    await connection.execute(sa.text("DROP TABLE IF EXISTS incoming_units"))
-    await connection.execute(
-        sa.text(
-            "CREATE TEMP TABLE incoming_units (code char(12), name text, level text, "
-            "parent_code char(12)) ON COMMIT DROP"
-        )
-    )
-    raw = await connection.get_raw_connection()
+    await load.lock_units()
+    await load.create_incoming()
     for start in range(0, len(rows), COPY_CHUNK):
-        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-            "incoming_units",
-            records=[
-                (r.code, r.name, r.level, r.parent_code) for r in rows[start : start + COPY_CHUNK]
-            ],
-            columns=list(COLUMNS),
-        )
+        chunk = rows[start : start + COPY_CHUNK]
+        await load.copy_incoming([(r.code, r.name, r.level, r.parent_code) for r in chunk])
         if on_progress is not None:
             on_progress(min(start + COPY_CHUNK, len(rows)), len(rows))
-    found = await connection.execute(
-        sa.text(
-            """
-            SELECT i.code FROM incoming_units i JOIN registry.units u USING (code)
-            WHERE (u.level, u.parent_code) IS DISTINCT FROM (i.level, i.parent_code)
-            """
-        )
-    )
-    moved = sorted(found.scalars())
+    moved = await load.moved()
     report.moved = len(moved)
-    result = await connection.execute(
-        sa.text(
-            """
-            INSERT INTO registry.units AS u (code, name, level, parent_code)
-            SELECT code, name, level, parent_code FROM incoming_units
-            ON CONFLICT (code) DO UPDATE
-               SET name = excluded.name, level = excluded.level,
-                   parent_code = excluded.parent_code, updated_at = now()
-             WHERE (u.name, u.level, u.parent_code)
-                   IS DISTINCT FROM (excluded.name, excluded.level, excluded.parent_code)
-            RETURNING (xmax = 0) AS inserted
-            """
-        )
-    )
-    for (inserted,) in result:
-        if inserted:
-            report.added += 1
-        else:
-            report.changed += 1
+    report.added, report.changed = await load.upsert_incoming()
     report.unchanged = report.read - report.added - report.changed
     if report.added or report.changed:
-        version = await connection.scalar(
-            sa.text(
-                "INSERT INTO registry.meta (id, version, loaded_at) VALUES (1, 1, now()) "
-                "ON CONFLICT (id) DO UPDATE SET version = registry.meta.version + 1, "
-                "loaded_at = now() RETURNING version"
-            )
-        )
+        version = await load.next_version()
         if moved:
-            await connection.execute(
-                sa.text(
-                    "INSERT INTO registry.unit_changes (version, code) "
-                    "SELECT :version, unnest(CAST(:codes AS text[]))"
-                ),
-                {"version": version, "codes": moved},
-            )
+            await load.record_changes(version, moved)
     return report
 
 
@@ -216,12 +162,6 @@ async def load_file(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> LoadReport:
     rows = read_rows(path)
-    raw = await connection.get_raw_connection()
-    existing = {  # asyncpg's records directly: a nation's registry is 645,000 of them
-        code: (level, parent_code)
-        for code, level, parent_code in await raw.driver_connection.fetch(  # type: ignore[union-attr]
-            "SELECT code, level, parent_code FROM registry.units"
-        )
-    }
+    existing = await (await RegistryRepository.from_connection(connection)).shape()
     check_tree(rows, existing)
     return await load_units(connection, rows, on_progress=on_progress)

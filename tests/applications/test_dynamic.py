@@ -4,8 +4,6 @@ flags at once every unit that stops being three-no while under review or holding
 naming the events; three-no again clears the flag. Each flag and clearing is a step of the
 history, published to the applications topic. Each test works in a period of its own."""
 
-import json
-import uuid
 from pathlib import Path
 
 from aiokafka import TopicPartition
@@ -14,11 +12,14 @@ from services.applications.config import ApplicationsSettings
 from services.applications.main import create_app
 from services.applications.workflow import UnitState
 from shared.access.models import Role
+from shared.application_steps import ApplicationStep, StepAction
 from shared.config import DEFAULT_CAMPAIGN_FILE
 from shared.db import Database
+from shared.messages import parse_application_step
 from tests.conftest import COUNTY, DEMO_UNITS, SIBLING_VILLAGE, TOWNSHIP, VILLAGE
 from tests.support import events
 from tests.support.app import serve
+from tests.support.dead_letters import dead_letter_reasons
 from tests.support.dynamic import (
     Applications,
     put_application,
@@ -26,9 +27,9 @@ from tests.support.dynamic import (
     stored_statuses,
     unit_row,
 )
+from tests.support.messages import parsed_from_topic
 from tests.support.pipeline import running_pipeline
 from tests.support.reporting import StatusPublisher, status, wait_committed
-from tests.support.stack import read_topic
 from tests.support.waiting import poll
 
 VILLAGES = [f"340722100{n:03d}" for n in range(201, 206)]  # villages of 枞阳镇
@@ -73,10 +74,9 @@ class TestStatusView:
         period = "t-dyn-malformed"
         good = status(VILLAGE, period, 1, three_no=False)
         wrong_key = status(SIBLING_VILLAGE, period, 1, three_no=False)
-        marker = uuid.uuid4().hex.encode()
         sent = await status_publisher.publish_raw(
             [
-                (b"340722100201:" + period.encode(), b"{not json " + marker),
+                (b"340722100201:" + period.encode(), b"{not json"),
                 (b"someone-else:" + period.encode(), wrong_key.model_dump_json().encode()),
                 (good.key, good.model_dump_json().encode()),
             ]
@@ -88,11 +88,10 @@ class TestStatusView:
         )
 
         assert await stored_statuses(db, period) == {VILLAGE: (1, False, good.counting_event_ids)}
-        letters = await read_topic(dynamic.settings, dynamic.settings.dead_letter_topic)
-        ours = [h for _, _, _, h in letters if h.get("dead_letter_by") == b"applications"]
-        reasons = [h["dead_letter_reason"].decode() for h in ours]
-        assert any("not a unit status" in r for r in reasons), reasons
-        assert any("is not unit_code:period" in r for r in reasons), reasons
+        reasons = await dead_letter_reasons(dynamic.settings, sent, by="applications")
+        assert reasons[0] is not None and "not a unit status" in reasons[0], reasons
+        assert reasons[1] is not None and "is not unit_code:period" in reasons[1], reasons
+        assert reasons[2] is None, reasons
 
 
 class TestFlags:
@@ -141,19 +140,25 @@ class TestFlags:
 
         await applied(dynamic, status_publisher, lost)
 
-        async def published() -> list[dict[str, object]]:
-            messages = await read_topic(dynamic.settings, dynamic.settings.application_topic)
+        async def published() -> list[ApplicationStep]:
+            """The flag steps of the application, through the one parser of steps (so keyed
+            by the county)."""
+            steps = await parsed_from_topic(
+                dynamic.settings,
+                dynamic.settings.application_topic,
+                parse_application_step,
+                keys={COUNTY.encode()},
+            )
             return [
-                json.loads(value) | {"key": key}
-                for _, key, value, _ in messages
-                if json.loads(value)["application_id"] == str(application_id)
-                and json.loads(value)["action"] == "flagged"
+                s
+                for s in steps
+                if s.application_id == application_id and s.action == StepAction.flagged
             ]
 
         [message] = await poll(published, timeout=20, message="the flag step to be published")
-        assert message["key"] == COUNTY.encode()
-        assert message["unit_code"] == VILLAGE and message["period"] == period
-        assert message["detail"]["event_ids"] == lost.counting_event_ids  # type: ignore[index]
+        assert message.unit_code == VILLAGE and message.period == period
+        assert message.detail["event_ids"] == lost.counting_event_ids
+        assert (message.key_id, message.role, message.scope_code) == (None, None, None)
 
     async def test_three_no_again_clears_the_flag(
         self, dynamic: Applications, status_publisher: StatusPublisher, db: Database

@@ -12,10 +12,12 @@ import sqlalchemy as sa
 from services.applications.config import ApplicationsSettings
 from services.applications.main import create_app
 from shared.db import Database
+from shared.messages import parse_application_step
 from tests.applications.conftest import OTHER_PROVINCE
 from tests.conftest import COUNTY
 from tests.support.app import bearer, serve
 from tests.support.applications import act, create, decisions
+from tests.support.messages import parsed_from_topic
 from tests.support.outbox import wait_outbox_drained
 from tests.support.stack import read_topic
 
@@ -135,6 +137,21 @@ async def test_each_step_is_published_keyed_by_county(
         "材料不全",
     )
     assert returned["key_id"] == city.split("_")[1] and returned["scope_code"] == "340700000000"
+    # Each passes the one parser of steps, and is the step the history serves.
+    steps = await parsed_from_topic(
+        applications_settings,
+        applications_settings.application_topic,
+        parse_application_step,
+        keys={COUNTY.encode()},
+    )
+    published = [s for s in steps if str(s.application_id) == draft["application_id"]]
+    history = await applications.get(
+        f"/v1/applications/{draft['application_id']}/history", headers=bearer(county)
+    )
+    assert history.status_code == 200, history.text
+    assert [s.model_dump(mode="json", exclude={"schema_version"}) for s in published] == (
+        history.json()["items"]
+    )
 
 
 async def test_the_feed_keeps_to_the_root_and_the_keys_scope(

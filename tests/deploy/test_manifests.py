@@ -100,9 +100,9 @@ def test_the_validators_refuse_an_unknown_field_and_a_wrong_type(
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_object_belongs_to_a_phase_and_each_job_is_selectable(overlay: str) -> None:
-    """The README applies an overlay step by step with `-l sanwu.gov.cn/phase=...`: an object
-    without a phase would never be applied; the on-demand Jobs run one by one by their
-    sanwu.gov.cn/job."""
+    """docs/operations.md applies an overlay step by step with
+    `-l sanwu.gov.cn/phase=...`: an object without a phase would never be applied; the
+    on-demand Jobs run one by one by their sanwu.gov.cn/job."""
     built = render(f"overlays/{overlay}")
     for manifest in built:
         labels = manifest["metadata"].get("labels", {})

@@ -1,4 +1,4 @@
-"""A city without counties (东莞 and three others: domain.md section 1): its townships sit
+"""A city without counties (东莞 and three others: docs/domain.md section 1): its townships sit
 directly under the city. Desks post to its villages and townships; evaluation judges them as
 townships and villages with no county above; reporting summarises the city, whose county
 level is empty. Events of such a city are keyed (and locked) by the city, one stable unit."""

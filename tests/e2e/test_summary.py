@@ -1,6 +1,6 @@
 """A county's summary after desks post a scripted set of events through intake, checked against
 figures worked out by hand for 枞阳县 (20 townships of 15 villages; targets: the county itself,
-≥ 40% of townships, ≥ 50% of villages). The script walks the boundaries of domain.md section 3
+≥ 40% of townships, ≥ 50% of villages). The script walks the boundaries of docs/domain.md section 3
 and ends with voids that make units clean again."""
 
 from dataclasses import dataclass
@@ -59,7 +59,7 @@ async def status(pipeline: Pipeline, code: str, period: str) -> dict[str, Any]:
 
 @dataclass
 class Boundaries:
-    """Phase 1: the boundaries of domain.md section 3, each in a township of its own. 150 of
+    """Phase 1: the boundaries of docs/domain.md section 3, each in a township of its own. 150 of
     300 villages (townships 0-9) and 12 of 20 townships (0-11) are then not three-no; the
     county is."""
 

@@ -1,6 +1,6 @@
-"""The boundaries of domain.md section 3 as data: one event each, and the criteria it meets at a
-village, a township and a county under the plan's rule table. The rule-engine tests and the
-end-to-end tests both go through this table."""
+"""The boundaries of docs/domain.md section 3 as data: one event each, and the criteria it
+meets at a village, a township and a county under the plan's rule table. The rule-engine tests
+and the end-to-end tests both go through this table."""
 
 from dataclasses import dataclass, field
 from typing import Any

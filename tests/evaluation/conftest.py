@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from services.evaluation.config import Clock, EvaluationSettings
+from services.evaluation.main import EvaluationWorker
 from services.evaluation.main import create_app as create_evaluation_app
-from services.evaluation.worker import EvaluationWorker
 from services.intake.config import IntakeSettings
 from services.intake.main import create_app as create_intake_app
 from shared.config import Settings

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from services.evaluation.config import Clock
 from shared.access import service as access_service
 from shared.access.models import Role
-from shared.config import Settings
+from shared.config import Settings, clock_offset
 from shared.db import Database
 from shared.registry.cache import UnitRegistry
 from shared.registry.generator import ProvinceShape
@@ -22,20 +23,16 @@ from tests.support import events
 from tests.support.stack import read_topic
 from tests.support.waiting import wait_until
 
-# A province of this package's own, so that the counties below are never short of units.
+# A province of this package's own (45), so that the counties below are never short of units
+# and no other package counts or moves them.
 WORLDS_PROVINCE = ProvinceShape(
-    province="45", cities=2, counties=8, townships_per_county=4, villages_per_township=3
+    province="45", cities=2, counties=12, townships_per_county=4, villages_per_township=3
 )
-# The demo county first (20 townships), then the small province's four counties, then those
-# of the package's own province.
+# The demo county first (20 townships), then the counties of the package's own province.
 COUNTIES = (
     COUNTY,
-    "350101000000",
-    "350102000000",
-    "350201000000",
-    "350202000000",
-    *(f"4501{n:02d}000000" for n in range(1, 5)),
-    *(f"4502{n:02d}000000" for n in range(1, 5)),
+    *(f"4501{n:02d}000000" for n in range(1, 7)),
+    *(f"4502{n:02d}000000" for n in range(1, 7)),
 )
 # Calendar-year periods no other test directory posts into, and out of the rolling window.
 YEARS = tuple(str(year) for year in range(2019, 2025))
@@ -128,6 +125,12 @@ class Worlds:
         return World(period, county, township, tuple(self.registry.children(township)))
 
 
+def offset_seconds(clock: Clock) -> str:
+    """SANWU_CLOCK_OFFSET_SECONDS for a process whose clock is to read as `clock` does: the
+    run's own offset and what the tests moved it by since."""
+    return str((clock_offset() + clock.offset).total_seconds())
+
+
 class Desk:
     """Posts events through the real intake service with an admin key."""
 
@@ -215,8 +218,9 @@ def mixed_workload(
     worlds: Sequence[World], *, rng: random.Random, count: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Events of every kind over the worlds' villages and townships, then corrections: voids
-    and re-attributions (some to another world). Returns (corrections to post first, before
-    their targets; everything else in posting order)."""
+    and re-attributions (some to another world of the same period: an event keeps its moment,
+    and a world's units are its own in its period only). Returns (corrections to post first,
+    before their targets; everything else in posting order)."""
     posted: list[dict[str, Any]] = []
     for _ in range(count):
         world = rng.choice(worlds)
@@ -245,7 +249,8 @@ def mixed_workload(
         if rng.random() < 0.5:
             corrections.append(events.voided(target))
         else:
-            elsewhere = rng.choice(worlds)
+            period = target["occurred_at"][:4]  # `World.at`: the period's year first
+            elsewhere = rng.choice([w for w in worlds if w.period == period])
             corrections.append(events.reattributed(target, rng.choice(elsewhere.villages[:4])))
     early = corrections[: len(corrections) // 4]
     return early, posted + corrections[len(early) :]

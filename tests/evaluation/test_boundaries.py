@@ -1,4 +1,4 @@
-"""Every boundary of domain.md section 3, end to end: posted to intake, through Kafka, applied
+"""Every boundary of docs/domain.md section 3, end to end: posted to intake, through Kafka, applied
 by the evaluation, and read back from the stored statuses of the village, the township and the
 county. All cases are posted together, each under a county and period of its own."""
 

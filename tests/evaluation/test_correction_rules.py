@@ -1,5 +1,5 @@
 """`shared.corrections.resolve`, the one decision intake and evaluation both take on a target's
-corrections (domain.md section 4), without any service."""
+corrections (docs/domain.md section 4), without any service."""
 
 import uuid
 from datetime import UTC, datetime, timedelta

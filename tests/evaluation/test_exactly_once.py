@@ -9,7 +9,6 @@ import signal
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -20,10 +19,11 @@ from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from services.evaluation.config import EvaluationSettings
-from services.evaluation.consumer import CRASH_EXIT_CODE, EvaluationConsumer
-from services.evaluation.rebuild import rebuild
-from services.evaluation.service import Applied, Incoming
+from services.evaluation.consumers import CRASH_EXIT_CODE, EvaluationConsumer
+from services.evaluation.live.service import Applied, Incoming
+from services.evaluation.rebuild.run import rebuild
 from shared import kafka
+from shared.campaign import system_now
 from shared.db import Database
 from shared.events import EventRecord, event_adapter
 from tests.evaluation.conftest import Evaluation
@@ -34,6 +34,7 @@ from tests.evaluation.helpers import (
     applied_count,
     content,
     mixed_workload,
+    offset_seconds,
     post_workload,
     status,
     wait_applied,
@@ -114,7 +115,7 @@ def crash_env(evaluation: Evaluation, **settings: str) -> dict[str, str]:
     overrides = {
         "SANWU_EVALUATION_SESSION_TIMEOUT_MS": "6000",
         "SANWU_EVALUATION_POLL_MS": "50",
-        "SANWU_CLOCK_OFFSET_SECONDS": str(evaluation.clock.offset.total_seconds()),
+        "SANWU_CLOCK_OFFSET_SECONDS": offset_seconds(evaluation.clock),
         "SANWU_LOG_JSON": "false",
     } | {f"SANWU_{name.upper()}": value for name, value in settings.items()}
     return os.environ | overrides
@@ -247,7 +248,7 @@ def incoming(payload: dict[str, Any], *, key: str) -> Incoming:
     """The payload as intake would publish it when accepted from `key`."""
     event = event_adapter.validate_python(payload)
     key_id = key.split("_")[1]
-    return Incoming(EventRecord(event=event, accepted_at=datetime.now(UTC), key_id=key_id))
+    return Incoming(EventRecord(event=event, accepted_at=system_now(), key_id=key_id))
 
 
 class Overlap:

@@ -11,25 +11,19 @@ import os
 import random
 import re
 import signal
-import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import TopicPartition
 
 from services.evaluation.config import EvaluationSettings
-from services.evaluation.early_warnings import WarningRebuild
-from services.evaluation.rebuild import (
-    RebuildRunning,
-    index_workers,
-    rebuild,
-    rebuild_connection,
-)
-from services.evaluation.rebuild_readers import ReaderFailed, shares_of
-from services.evaluation.rebuild_repository import RebuildRepository
-from services.evaluation.service import status_of
+from services.evaluation.live.statuses import status_of
+from services.evaluation.rebuild.readers import ReaderFailed
+from services.evaluation.rebuild.repository import RebuildRepository
+from services.evaluation.rebuild.run import RebuildRunning, rebuild
+from services.evaluation.rebuild.warnings import WarningRebuild
 from shared import kafka
 from shared.access.models import Role
 from shared.db import Database
@@ -43,12 +37,14 @@ from tests.evaluation.helpers import (
     content,
     create_key,
     mixed_workload,
+    offset_seconds,
     post_workload,
     read_status_topic,
     status,
     wait_applied,
 )
 from tests.support import events
+from tests.support.reference import CRITERIA
 
 ROOT = Path(__file__).resolve().parents[2]
 CORRECTIONS = ("event_voided", "event_reattributed")
@@ -183,6 +179,19 @@ class TestRebuild:
         assert published[-1]["value"]["version"] == after[key]["version"]
         # As the database wrote it, field by field.
         assert UnitStatus.model_validate(published[-1]["value"]) == status_of(after[key])
+        row = after[key]
+        assert published[-1]["value"] == {
+            "schema_version": 1,
+            "unit_code": key[0],
+            "period": key[1],
+            "three_no": row["three_no"],
+            "counts": {c: row[c] for c in CRITERIA},
+            "people": {c: row[f"{c}_people"] for c in CRITERIA},
+            "counting_event_ids": [str(i) for i in row["counting_event_ids"]],
+            "changed_at": published[-1]["value"]["changed_at"],
+            "version": row["version"],
+        }
+        assert datetime.fromisoformat(published[-1]["value"]["changed_at"]) == row["changed_at"]
 
     async def test_swapped_in_tables_are_the_migrated_ones(
         self, evaluation: Evaluation, live_run: list[str], db: Database
@@ -215,8 +224,7 @@ class TestRebuild:
             "evaluation",
             "rebuild",
             "--progress",
-            env=os.environ
-            | {"SANWU_CLOCK_OFFSET_SECONDS": str(evaluation.clock.offset.total_seconds())},
+            env=os.environ | {"SANWU_CLOCK_OFFSET_SECONDS": offset_seconds(evaluation.clock)},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -281,105 +289,6 @@ async def staging_schemas(db: Database) -> list[str]:
             sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'evaluation_rebuild%'")
         )
         return [row[0] for row in rows]
-
-
-def test_partitions_are_shared_out_by_their_messages_and_no_share_is_empty() -> None:
-    ends = {TopicPartition("t", p): size for p, size in enumerate([900, 100, 500, 500, 0, 300])}
-
-    shares = shares_of(ends, 2)
-
-    assert sorted(sum(share.values()) for share in shares) == [1100, 1200]
-    assert sorted(tp.partition for share in shares for tp in share) == [0, 1, 2, 3, 4, 5]
-    assert all(ends[tp] == end for share in shares for tp, end in share.items())
-    assert len(shares_of(ends, 64)) == 6  # at most one share per partition
-    assert shares_of(ends, 1) == [ends]
-    assert shares_of({}, 2) == []
-
-
-def test_index_builds_leave_a_core_to_the_warnings_when_postgresql_shares_the_machine() -> None:
-    local = EvaluationSettings(database_url="postgresql+asyncpg://sanwu@127.0.0.1:5432/sanwu")
-    remote = EvaluationSettings(database_url="postgresql+asyncpg://sanwu@db.internal:5432/sanwu")
-
-    assert index_workers(local, cores=2) == 0
-    assert index_workers(local, cores=8) == 6
-    assert index_workers(remote, cores=2) is None  # the server's own setting
-    chosen = local.model_copy(update={"rebuild_index_workers": 3})
-    assert index_workers(chosen, cores=2) == 3
-
-
-async def test_index_workers_are_never_set_above_the_servers_own(
-    evaluation: Evaluation,
-) -> None:
-    connection = await rebuild_connection(evaluation.settings)
-    try:
-        allowed = int(await connection.fetchval("SHOW max_parallel_maintenance_workers"))
-        repository = RebuildRepository(connection, schema="evaluation_rebuild")
-
-        await repository.limit_index_workers(allowed + 5)
-        assert await connection.fetchval("SHOW max_parallel_maintenance_workers") == str(allowed)
-        await repository.limit_index_workers(0)
-        assert await connection.fetchval("SHOW max_parallel_maintenance_workers") == "0"
-    finally:
-        await connection.close()
-
-
-READERS_FOREVER = """
-import asyncio
-from aiokafka import TopicPartition
-from services.evaluation.rebuild_readers import read_in_processes
-
-async def forever(share, tell):
-    await asyncio.sleep(3600)
-
-shares = [{TopicPartition("t", 0): 1}, {TopicPartition("t", 1): 1}]
-asyncio.run(read_in_processes(shares, forever, on_read=lambda read: None))
-"""
-
-
-def children_of(pid: int) -> list[int]:
-    return [
-        int(child)
-        for task in Path(f"/proc/{pid}/task").iterdir()
-        for child in (task / "children").read_text().split()
-    ]
-
-
-def running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
-async def test_readers_end_when_the_rebuild_is_killed() -> None:
-    rebuild_process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", READERS_FOREVER, cwd=ROOT
-    )
-    readers: list[int] = []
-    try:
-        for _ in range(100):
-            readers = children_of(rebuild_process.pid)
-            if len(readers) == 2:
-                break
-            await asyncio.sleep(0.1)
-        assert len(readers) == 2, "the reader processes did not start"
-
-        rebuild_process.kill()
-        await rebuild_process.wait()
-
-        for _ in range(50):
-            if not any(map(running, readers)):
-                break
-            await asyncio.sleep(0.1)
-        assert not any(map(running, readers)), "readers outlived the rebuild"
-    finally:
-        if rebuild_process.returncode is None:
-            rebuild_process.kill()
-            await rebuild_process.wait()
-        for reader in filter(running, readers):
-            os.kill(reader, signal.SIGKILL)  # only if they outlived it
 
 
 class TestReaderProcesses:

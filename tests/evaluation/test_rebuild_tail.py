@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from services.evaluation.early_warnings import WarningRebuild
-from services.evaluation.rebuild import rebuild
+from services.evaluation.rebuild.run import rebuild
+from services.evaluation.rebuild.warnings import WarningRebuild
 from shared.db import Database
 from shared.registry.generator import ProvinceShape, generate, write_csv
 from shared.registry.loader import load_file

@@ -17,9 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.evaluation.config import EvaluationSettings
-from services.evaluation.main import create_app
-from services.evaluation.rebuild import rebuild
-from services.evaluation.worker import EvaluationWorker
+from services.evaluation.main import EvaluationWorker, create_app
+from services.evaluation.rebuild.run import rebuild
 from shared.db import Database
 from shared.registry.loader import load_file
 from shared.status import ROLLING

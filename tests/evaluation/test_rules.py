@@ -1,4 +1,4 @@
-"""The rule engine on its own: every boundary of domain.md section 3 at every level, and the
+"""The rule engine on its own: every boundary of docs/domain.md section 3 at every level, and the
 rule table read as data (thresholds, comparisons, destination sets, switches)."""
 
 from pathlib import Path

@@ -1,11 +1,11 @@
-"""The warning rules without I/O (services/evaluation/warnings.py): a rising spell raises one
+"""The warning rules without I/O (services/evaluation/warnings/finder.py): a rising spell raises one
 warning, not one per visit; ids are the same for the same kind, unit and cause; the visits as
 they stand override the visits as reported."""
 
 import uuid
 from datetime import datetime, timedelta
 
-from services.evaluation.warnings import Visit, WarningFinder, expected, warning_id
+from services.evaluation.warnings.finder import Visit, WarningFinder, expected, warning_id
 from shared.campaign import CollectiveRule, Comparison, LevelRules
 from shared.early_warning import WarningKind, WarningRules
 from shared.levels import Destination, Level
@@ -69,6 +69,16 @@ def test_ids_follow_kind_unit_and_cause() -> None:
     (found,) = finder().near_threshold(near_at_four)
     assert found.warning_id == warning_id(WarningKind.near_threshold, VILLAGE, visit.event_id)
     assert found.warning_id != warning_id(WarningKind.rising, VILLAGE, visit.event_id)
+
+
+def test_an_id_is_derived_from_kind_unit_and_cause_the_same_in_every_release() -> None:
+    cause = uuid.UUID(int=7)
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, "urn:sanwu:early-warning")
+
+    found = warning_id(WarningKind.near_threshold, VILLAGE, cause)
+
+    assert found == uuid.uuid5(namespace, f"near_threshold:{VILLAGE}:{cause}")
+    assert found == uuid.UUID("ee5d4f3d-e0c3-5596-a5ad-a6a4447b0a92")
 
 
 def test_the_visits_as_they_stand_decide_what_stays_raised() -> None:

@@ -1,7 +1,8 @@
-"""Early warnings (domain.md section 8) through the real pipeline: each kind raised at its
+"""Early warnings (docs/domain.md section 8) through the real pipeline: each kind raised at its
 boundary and not one below it, a void clears what its event alone raised, a redelivered batch
-raises nothing twice, each change is published once on the warning topic, and a rebuild gives
-the same warnings as the incremental evaluation. Units of a province of this module's own
+raises nothing twice, each change is published once on the warning topic (read back through
+`shared.messages.parse_early_warning`), and a rebuild gives the same warnings as the
+incremental evaluation. Units of a province of this module's own
 (47), one county per test, so no other test's visits fall in their windows."""
 
 import uuid
@@ -12,19 +13,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.evaluation.early_warnings import EarlyWarnings
-from services.evaluation.rebuild import rebuild
-from services.evaluation.service import Incoming
+from services.evaluation.live.service import Incoming
+from services.evaluation.rebuild.run import rebuild
+from services.evaluation.warnings.upkeep import EarlyWarnings
 from shared.config import Settings
 from shared.db import Database
-from shared.early_warning import EarlyWarning
-from shared.events import EventRecord
 from shared.registry.generator import ProvinceShape, generate, write_csv
 from shared.registry.loader import load_file
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.helpers import Desk, status, wait_applied
 from tests.support import events
-from tests.support.stack import read_topic
+from tests.support.messages import event_records, published_warnings
 from tests.support.waiting import wait_until
 
 PROVINCE = ProvinceShape(
@@ -100,20 +99,12 @@ async def post_and_wait(desk: Desk, db: Database, *payloads: dict[str, Any]) -> 
     return ids
 
 
-async def published(settings: Settings, warning_ids: set[str]) -> list[EarlyWarning]:
-    """The messages of these warnings on the topic, in order; poison messages other tests put
-    there on purpose (keyed otherwise) are left out."""
-    keys = {i.encode() for i in warning_ids}
-    messages = await read_topic(settings, settings.warning_topic)
-    return [EarlyWarning.model_validate_json(value) for _, key, value, _ in messages if key in keys]
-
-
 async def wait_published(settings: Settings, warnings: dict[str, dict[str, Any]]) -> None:
     """Until the topic holds the latest version of each of these warnings."""
     wanted = {(i, w["version"]) for i, w in warnings.items()}
 
     async def all_there() -> bool:
-        found = await published(settings, set(warnings))
+        found = await published_warnings(settings, set(warnings))
         return wanted <= {(str(w.warning_id), w.version) for w in found}
 
     await wait_until(all_there, timeout=20, message="warnings on the warning topic")
@@ -157,7 +148,7 @@ async def test_near_threshold_at_each_level_and_not_below_or_at_the_threshold(
     }
     assert all(w["version"] == 1 and w["cleared_at"] is None for w in warnings.values())
     await wait_published(settings, warnings)
-    messages = await published(settings, set(warnings))
+    messages = await published_warnings(settings, set(warnings))
     assert sorted(str(m.warning_id) for m in messages) == sorted(warnings)  # once each
     county_warning = next(
         m for m in messages if m.unit_code == county.code and m.detail["headcount"] == 41
@@ -314,7 +305,7 @@ async def test_a_void_clears_what_its_event_alone_raised_and_redelivery_raises_n
     }
     assert all(w["version"] == 2 for w in after.values())
     await wait_published(settings, after)
-    messages = await published(settings, set(after))
+    messages = await published_warnings(settings, set(after))
     assert sorted((str(m.warning_id), m.version) for m in messages) == sorted(
         (i, v) for i in after for v in (1, 2)
     )
@@ -331,7 +322,7 @@ async def test_a_void_clears_what_its_event_alone_raised_and_redelivery_raises_n
     }
 
     # The same records applied again (a redelivery): nothing changes, nothing is published.
-    records = await topic_records(settings, {p["event_id"] for p in [near, *repeated, *voids]})
+    records = await event_records(settings, {p["event_id"] for p in [near, *repeated, *voids]})
     async with evaluation.worker.db.session() as session:
         applied = await evaluation.worker.service.apply(
             session, [Incoming(r) for r in records], now=evaluation.clock.now()
@@ -367,18 +358,6 @@ async def test_a_reattribution_moves_near_threshold_warnings_to_the_new_chain(
         ("near_threshold", county.townships[1], ids(near)),
     }
     assert {i for i, w in after.items() if w["cleared_at"] is not None} == set(before)
-
-
-async def topic_records(settings: Settings, event_ids: set[str]) -> list[EventRecord]:
-    # Other tests put malformed messages on the topic (dead-letter tests): only ours are read.
-    messages = await read_topic(settings, settings.events_topic)
-    wanted = [value for _, _, value, _ in messages if _names_one_of(value, event_ids)]
-    records = [EventRecord.model_validate_json(value) for value in wanted]
-    return [r for r in records if str(r.event_id) in event_ids]
-
-
-def _names_one_of(value: bytes, event_ids: set[str]) -> bool:
-    return any(event_id.encode() in value for event_id in event_ids)
 
 
 # --- rebuild --------------------------------------------------------------------------------
@@ -418,7 +397,7 @@ async def test_rebuild_gives_the_warnings_of_the_incremental_evaluation(
     assert any(w["cleared_at"] is not None for w in incremental.values() if w["kind"] == "rising")
     everyone_before = await all_warnings(db)
     await wait_published(settings, incremental)
-    published_before = len(await published(settings, set(incremental)))
+    published_before = len(await published_warnings(settings, set(incremental)))
 
     # Lost here, found again by the rebuild; no other warning changes.
     async with db.engine.begin() as connection:
@@ -440,10 +419,11 @@ async def test_rebuild_gives_the_warnings_of_the_incremental_evaluation(
 
     # Published once each again, as the database wrote them from the rebuilt rows.
     async def republished() -> bool:
-        return len(await published(settings, set(rebuilt))) == published_before + len(rebuilt)
+        found = await published_warnings(settings, set(rebuilt))
+        return len(found) == published_before + len(rebuilt)
 
     await wait_until(republished, timeout=20, message="the rebuilt warnings on the topic")
-    latest = {str(m.warning_id): m for m in await published(settings, set(rebuilt))}
+    latest = {str(m.warning_id): m for m in await published_warnings(settings, set(rebuilt))}
     assert {
         i: (
             m.kind,

@@ -1,4 +1,4 @@
-"""Meetings and ratings in evaluation (domain.md section 7): they never change three-no status;
+"""Meetings and ratings in evaluation (docs/domain.md section 7): they never change three-no status;
 each (unit, period) keeps the slots its own meetings fell in and the ratings of its subtree per
 source, exactly once, corrected by voids and re-attributions, aged by the rolling period, and
 published as `UnitIndicators` on the indicator topic once per change.
@@ -8,21 +8,18 @@ and the plan's `2018` period, which the other evaluation tests leave to intake."
 
 import json
 import random
-from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from services.evaluation.indicators import indicators_of
-from services.evaluation.rebuild import rebuild
-from services.evaluation.service import Applied
+from services.evaluation.live.indicators import indicators_of
+from services.evaluation.rebuild.run import rebuild
 from shared.cadence import Cadence, cadence_of
 from shared.campaign import SHANGHAI, rolling_window
-from shared.config import Settings
 from shared.db import Database
-from shared.events import Rating
+from shared.events import Rating, RatingSource
 from shared.indicators import RatingCounts, UnitIndicators
 from shared.registry.generator import ProvinceShape, generate, write_csv
 from shared.registry.loader import load_file
@@ -30,29 +27,28 @@ from shared.status import ROLLING
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.helpers import Desk, status, wait_applied
 from tests.evaluation.test_exactly_once import incoming
+from tests.evaluation.work_records import (
+    PERIOD,
+    all_indicators,
+    apply_directly,
+    at,
+    counts,
+    held,
+    indicators,
+    published,
+    township,
+    village,
+    wait_published,
+)
 from tests.support import events
 from tests.support.stack import read_topic
-from tests.support.waiting import poll
 
-PERIOD = "2018"
 FIRST, LAST = date(2018, 4, 30), date(2018, 12, 31)
 SATISFIED = frozenset({Rating.satisfied, Rating.basically_satisfied})
 SHAPE = ProvinceShape(
     province="46", cities=1, counties=2, townships_per_county=3, villages_per_township=4
 )
 COUNTY_A, COUNTY_B = "460101000000", "460102000000"
-
-
-def township(county: str, number: int) -> str:
-    return f"{county[:6]}{99 + number:03d}000"
-
-
-def village(township_code: str, number: int) -> str:
-    return f"{township_code[:9]}{200 + number:03d}"
-
-
-def at(day: date, time: str = "19:00:00+08:00") -> str:
-    return f"{day.isoformat()}T{time}"
 
 
 @pytest.fixture(scope="module")
@@ -63,62 +59,6 @@ async def province(evaluation: Evaluation, db: Database, tmp_path_factory: Any) 
     async with db.engine.begin() as connection:
         await load_file(connection, path)
     await evaluation.worker.registry.refresh()
-
-
-async def indicators(db: Database, unit_code: str, period: str = PERIOD) -> dict[str, Any] | None:
-    async with db.engine.connect() as connection:
-        row = await connection.execute(
-            sa.text(
-                "SELECT * FROM evaluation.indicators WHERE unit_code = :unit AND period = :period"
-            ),
-            {"unit": unit_code, "period": period},
-        )
-        found = row.mappings().first()
-    return dict(found) if found is not None else None
-
-
-async def all_indicators(db: Database) -> dict[tuple[str, str], dict[str, Any]]:
-    async with db.engine.connect() as connection:
-        rows = await connection.execute(sa.text("SELECT * FROM evaluation.indicators"))
-        return {(r["unit_code"], r["period"]): dict(r) for r in rows.mappings()}
-
-
-def held(row: dict[str, Any] | None) -> list[date]:
-    return list(row["meetings_held"]) if row is not None else []
-
-
-def counts(row: dict[str, Any] | None, source: str | None = None) -> RatingCounts:
-    """The rating counts of the stored indicators, of one source or of all."""
-    sources = [source] if source else ["petitioner", "third_party", "representative"]
-    return RatingCounts(
-        **{r.value: sum(row[f"{s}_{r}"] for s in sources) if row is not None else 0 for r in Rating}
-    )
-
-
-async def published(settings: Settings, unit_code: str, period: str = PERIOD) -> list[Any]:
-    wanted = f"{unit_code}:{period}".encode()
-    found = []
-    for _, key, value, _ in await read_topic(settings, settings.indicator_topic):
-        if key == wanted:
-            found.append(UnitIndicators.model_validate_json(value))
-    return found
-
-
-async def wait_published(
-    settings: Settings, unit_code: str, version: int, period: str = PERIOD
-) -> list[UnitIndicators]:
-    async def arrived() -> list[UnitIndicators] | None:
-        messages = await published(settings, unit_code, period)
-        return messages if messages and messages[-1].version >= version else None
-
-    return await poll(arrived, timeout=20, message=f"indicators v{version} of {unit_code}")
-
-
-async def apply_directly(evaluation: Evaluation, db: Database, items: Sequence[Any]) -> Applied:
-    async with db.session() as session:
-        return await evaluation.worker.service.apply(
-            session, list(items), now=evaluation.clock.now()
-        )
 
 
 pytestmark = pytest.mark.usefixtures("province")
@@ -353,6 +293,14 @@ class TestPublished:
         ]
         assert messages[-1].changed_at == stored["changed_at"]
         assert messages[-1] == indicators_of(stored)  # the row as the model has it
+        assert messages[-1] == UnitIndicators(  # and as the test expects it, field by field
+            unit_code=unit,
+            period=PERIOD,
+            meetings_held=[date(2018, 8, 13)],
+            ratings=dict.fromkeys(RatingSource, RatingCounts()),
+            changed_at=stored["changed_at"],
+            version=3,
+        )
         assert set(messages[-1].ratings) == {"petitioner", "third_party", "representative"}
 
     async def test_units_whose_indicators_did_not_change_publish_nothing(
@@ -471,3 +419,12 @@ class TestRebuild:
         messages = await wait_published(evaluation.settings, unit, after["version"])
         assert messages[-1].meetings_held == held(before)
         assert messages[-1] == indicators_of(after)  # as the database wrote it, field by field
+        assert messages[-1] == UnitIndicators(
+            unit_code=unit,
+            period=PERIOD,
+            # The unit's meetings and ratings of the tests above too, as the row holds them.
+            meetings_held=held(before),
+            ratings={source: counts(before, source) for source in RatingSource},
+            changed_at=after["changed_at"],
+            version=before["version"] + 1,
+        )

@@ -3,8 +3,8 @@ after a batch's transaction commits changes nothing once it is back (every flag 
 recorded once, the view at the newest versions); with Kafka down, bureaus keep acting and their
 steps are published when it returns.
 
-These stop Kafka and kill processes: run them on a stack of their own (README, "The two
-commands")."""
+These stop Kafka and kill processes: `make test` runs them on a stack of their own
+(docs/operations.md, "Tests")."""
 
 import asyncio
 import json
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 import yaml
 
 from services.applications.config import ApplicationsSettings
-from services.applications.consumer import CRASH_EXIT_CODE
+from services.applications.consumers import CRASH_EXIT_CODE
 from services.applications.main import create_app
 from services.applications.workflow import UnitState
 from shared import kafka

@@ -1,8 +1,10 @@
 """The ledger test: desks keep posting (new events, repeats, corrections) while the relay, the
 evaluation consumer, the reporting consumer, Kafka and PostgreSQL are killed and restarted at
-random. Afterwards every event the service said it accepted counts exactly once, an unanswered
-one at most once, a refused one never; every status equals what a small reference model computes
-from the accepted events; and the reporting read model equals a rebuild from scratch.
+random; part of the corrections come from a township's desk, many outside its scope. Afterwards
+every event the service said it accepted counts exactly once, an unanswered one at most once, a
+refused one never; every status equals what a small reference model computes from the accepted
+events (with their acceptance times and their senders' scopes); and the reporting read model
+equals a rebuild from scratch.
 
 SANWU_LEDGER_SECONDS sets how long the load runs (default 30; `make test-faults-long` runs 300),
 SANWU_LEDGER_SEED its seed (printed before the run). Each test's timeout follows the length of
@@ -18,6 +20,7 @@ from collections import Counter
 import pytest
 
 from shared.config import Settings
+from tests.conftest import TOWNSHIP
 from tests.support.ledger import ledger_seconds, run_load, timeout_for
 from tests.support.ledger_checks import (
     Isolated,
@@ -98,6 +101,7 @@ async def test_nothing_is_lost_or_doubled_while_parts_are_killed(
             seconds=SECONDS,
             workers=8,
             seed=seed,
+            narrower_key=(isolated.township_key, TOWNSHIP[:9]),
         )
     )
     faults = await chaos(processes, seconds=SECONDS, seed=seed)

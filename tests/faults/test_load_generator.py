@@ -4,12 +4,12 @@ stays flat as the run grows, and a long fault test gets a timeout longer than it
 import importlib.util
 import random
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from shared.campaign import system_now
 from tests.support import events
 from tests.support.ledger import Ledger, Villages, next_event
 
@@ -26,7 +26,7 @@ def ledger_with(accepted: int) -> Ledger:
 
 
 def seconds_per_event(ledger: Ledger, *, picks: int = 2000) -> float:
-    rng, villages, now = random.Random(7), Villages.of(VILLAGES), datetime.now(UTC)
+    rng, villages, now = random.Random(7), Villages.of(VILLAGES), system_now()
     started = time.perf_counter()
     for _ in range(picks):
         next_event(rng, ledger, villages, now)

@@ -6,7 +6,7 @@ import asyncio
 import json
 import subprocess
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.intake.retention import purge_free_text
+from shared.campaign import system_now
 from shared.config import Settings
 from shared.db import Database
 from shared.events import (
@@ -82,7 +83,7 @@ async def payload_of(db: Database, event_id: str) -> tuple[dict[str, Any], str]:
 async def accepted_days_ago(db: Database, event_ids: list[str], *, days: float) -> datetime:
     """Date the events' acceptance back (as if they had been posted that long ago); returns
     the moment `now` they are dated against."""
-    now = datetime.now(UTC)
+    now = system_now()
     async with db.engine.begin() as connection:
         await connection.execute(
             sa.text(
@@ -134,7 +135,7 @@ def test_records_parse_without_free_text_and_older_records_with_it_still_parse()
     old = EventRecord.model_validate_json(json.dumps(record | {"event": incident}))
     built = EventRecord(
         event=event_adapter.validate_python(incident),
-        accepted_at=datetime.now(UTC),
+        accepted_at=system_now(),
         key_id="ab12",
     )
 

@@ -16,6 +16,7 @@ from services.intake.gathering import Gathering, Outcome, Receipt
 from services.intake.payloads import KeyedHash, Pending, prepare
 from services.intake.routes import receipt_json
 from services.intake.schemas import ReceiptOut
+from shared.campaign import system_now
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import DependencyUnavailable
@@ -101,7 +102,7 @@ class TestPostedAtOnce:
 def pending(**fields: Any) -> Pending:
     event = event_adapter.validate_python(events.visit(VILLAGE, **fields))
     prepared = prepare(event, county_code=COUNTY, keyed_hash=KeyedHash("secret"))
-    return Pending(prepared, key_id="key", correlation_id="", accepted_at=datetime.now(UTC))
+    return Pending(prepared, key_id="key", correlation_id="", accepted_at=system_now())
 
 
 class ScriptedStore:
@@ -152,9 +153,7 @@ class TestGathering:
         store = ScriptedStore()
         gathering = Gathering(store, statements=1, max_events=2)
         first, second, third = pending(), pending(), pending()
-        repeat = Pending(
-            first.prepared, key_id="key", correlation_id="", accepted_at=datetime.now(UTC)
-        )
+        repeat = Pending(first.prepared, key_id="key", correlation_id="", accepted_at=system_now())
 
         tasks = await started(*(gathering.store(p) for p in (first, repeat, second, third)))
         store.release.set()

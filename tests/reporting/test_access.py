@@ -29,6 +29,7 @@ def assert_problem(response: httpx.Response, status_code: int) -> dict[str, Any]
 READS = {
     "summary": ("/v1/reports/summary", {"period": "2018"}, "root"),
     "eligible": ("/v1/reports/eligible", {"period": "2018", "level": "village"}, "root"),
+    "not-eligible": ("/v1/reports/not-eligible", {"period": "2018", "level": "village"}, "root"),
     "feed": ("/v1/feed/status-changes", {}, "root"),
 }
 
@@ -89,6 +90,10 @@ async def test_desk_keys_and_missing_keys_are_refused(
         ("/v1/reports/summary", {"root": "340722999999", "period": "2018"}),
         ("/v1/reports/summary", {"root": COUNTY, "period": "no-such-period"}),
         ("/v1/reports/eligible", {"root": COUNTY, "period": "1999", "level": "village"}),
+        (
+            "/v1/reports/not-eligible",
+            {"root": "340722999999", "period": "2018", "level": "village"},
+        ),
         ("/v1/feed/status-changes", {"root": "340722999999"}),
     ],
 )
@@ -124,6 +129,12 @@ async def test_unknown_units_and_periods_are_404(
             {"root": COUNTY, "period": "2018", "level": "village", "cursor": "bogus"},
             "cursor",
         ),
+        (
+            "/v1/reports/not-eligible",
+            {"root": COUNTY, "period": "2018", "level": "village", "cursor": "bogus"},
+            "cursor",
+        ),
+        ("/v1/reports/not-eligible", {"root": COUNTY, "period": "2018", "level": "city"}, "level"),
         ("/v1/feed/status-changes", {"root": COUNTY, "since": "bogus"}, "since"),
         ("/v1/feed/status-changes", {"root": COUNTY, "limit": 1001}, "limit"),
     ],
@@ -144,6 +155,7 @@ async def test_summary_status_and_eligible_page_answer_304_until_they_change(
         ("/v1/reports/summary", {"root": TOWNSHIP, "period": period}),
         (f"/v1/units/{VILLAGE}/status", {"period": period}),
         ("/v1/reports/eligible", eligible),
+        ("/v1/reports/not-eligible", eligible),
     ]
     key = keys["township_reader"]
     # A summary counts the open warnings under its root in every period: what earlier tests

@@ -19,9 +19,10 @@ from tests.support.reporting import Reporting, StatusPublisher, status, wait_com
 from tests.support.waiting import wait_until
 
 PERIOD = "2018"
-# A province of its own, so that no other test's figures move; its names start like formulas.
-PROVINCE, CITY, COUNTY = "520000000000", "520100000000", "520101000000"
-TOWNSHIP = "520101100000"
+# A province of its own (61, no other test's), so that no other test's figures move; its
+# names start like formulas.
+PROVINCE, CITY, COUNTY = "610000000000", "610100000000", "610101000000"
+TOWNSHIP = "610101100000"
 COUNTY_NAME = '=HYPERLINK("http://example.invalid","x")县'
 TOWNSHIP_NAME = "@SUM(1)镇"
 UNITS = [
@@ -29,9 +30,9 @@ UNITS = [
     (CITY, "测试市", "city", PROVINCE),
     (COUNTY, COUNTY_NAME, "county", CITY),
     (TOWNSHIP, TOWNSHIP_NAME, "township", COUNTY),
-    ("520101100201", "-3+村", "village", TOWNSHIP),
-    ("520101100202", "+4村", "village", TOWNSHIP),
-    ("520101100203", "=5村", "village", TOWNSHIP),
+    ("610101100201", "-3+村", "village", TOWNSHIP),
+    ("610101100202", "+4村", "village", TOWNSHIP),
+    ("610101100203", "=5村", "village", TOWNSHIP),
 ]
 VILLAGES = [code for code, _, level, _ in UNITS if level == "village"]
 

@@ -1,4 +1,4 @@
-"""Work-record indicators (domain.md section 7) as reporting serves them from the indicator
+"""Work-record indicators (docs/domain.md section 7) as reporting serves them from the indicator
 topic: the meeting cadence of a unit as of today, the satisfaction of its subtree, the summary's
 figures per level and the export columns."""
 
@@ -18,6 +18,7 @@ from shared.indicators import UnitIndicators
 from tests.conftest import COUNTY, SIBLING_VILLAGE, TOWNSHIP, VILLAGE, bearer, serve
 from tests.reporting.conftest import PLAN_PERIOD
 from tests.reporting.test_access import assert_problem
+from tests.support.dead_letters import dead_letter_reasons
 from tests.support.reporting import (
     Reporting,
     StatusPublisher,
@@ -241,6 +242,8 @@ async def test_malformed_indicators_are_dead_lettered_and_store_nothing(
 
     body = await read(reporting, keys["township_reader"], village, PLAN)
     assert body["version"] == 0 and body["satisfaction"]["total"] == 0
+    reasons = await dead_letter_reasons(reporting.settings, sent, by="reporting-indicators")
+    assert None not in reasons, reasons
 
 
 # --- the summary and the exports --------------------------------------------------------------

@@ -3,8 +3,8 @@ swapping its tables in) never holds up the read model."""
 
 import sqlalchemy as sa
 
-from services.evaluation.rebuild_repository import RUNNING_LOCK
-from services.evaluation.repository import REBUILD_LOCK
+from services.evaluation.live.repository.events import REBUILD_LOCK
+from services.evaluation.rebuild.repository import RUNNING_LOCK
 from shared.db import Database
 from tests.conftest import VILLAGE
 from tests.support.reporting import Reporting, StatusPublisher, status, wait_committed

@@ -1,13 +1,13 @@
 """The read model's arithmetic and the cursors, without any I/O."""
 
-from datetime import UTC, datetime
 from fractions import Fraction
 
 import pytest
 
 from services.reporting.readmodel import CountDeltas, Figures, StoredStatus
-from services.reporting.service import target_met
+from services.reporting.summaries import target_met
 from shared import cursors
+from shared.campaign import system_now
 from shared.errors import InvalidInput
 from shared.levels import Level
 
@@ -25,7 +25,7 @@ def stored(*, three_no: bool, path: tuple[str, ...] = PATH, version: int = 1) ->
         batches=(0, 0, 1, 0) if not three_no else (0, 0, 0, 0),
         people=(0, 0, 6, 0) if not three_no else (0, 0, 0, 0),
         counting_event_ids=(),
-        changed_at=datetime.now(UTC),
+        changed_at=system_now(),
         version=version,
     )
 

@@ -1,25 +1,36 @@
 """Totals come from the registry as it is now: units loaded or moved while reporting runs are
 counted where they are, and a moved unit takes its status along."""
 
+import io
 from pathlib import Path
 from typing import Any
 
 from shared.db import Database
+from shared.registry.generator import ProvinceShape, generate, write_csv
 from shared.registry.loader import load_file
 from tests.support.reporting import Reporting, StatusPublisher, status, wait_committed
 from tests.support.waiting import wait_until
 
 PERIOD = "t-moves"
-# The synthetic province's second city: no other reporting test counts its units.
-COUNTY = "350201000000"
-FROM_TOWNSHIP, TO_TOWNSHIP = "350201100000", "350201101000"
-NEW_VILLAGE = "350201100299"
+# A province of this test's own (62), whose units no other test loads, moves or counts: one
+# county of three townships with three villages each.
+SHAPE = ProvinceShape(
+    province="62", cities=1, counties=1, townships_per_county=3, villages_per_township=3
+)
+COUNTY = "620101000000"
+FROM_TOWNSHIP, TO_TOWNSHIP = "620101100000", "620101101000"
+NEW_VILLAGE = "620101100299"
 
 
-def registry_file(path: Path, parent: str) -> Path:
-    path.write_text(
-        f"code,name,level,parent_code\n{NEW_VILLAGE},新建村,village,{parent}\n", encoding="utf-8"
-    )
+def province_rows() -> str:
+    out = io.StringIO()
+    write_csv(generate(SHAPE), out)
+    return out.getvalue()
+
+
+def registry_file(path: Path, parent: str, *, with_province: bool = False) -> Path:
+    units = province_rows() if with_province else "code,name,level,parent_code\n"
+    path.write_text(units + f"{NEW_VILLAGE},新建村,village,{parent}\n", encoding="utf-8")
     return path
 
 
@@ -42,7 +53,7 @@ async def test_a_unit_loaded_and_then_moved_is_counted_where_it_is(
     tmp_path: Path,
 ) -> None:
     admin = keys["admin"]
-    await load(db, registry_file(tmp_path / "new.csv", FROM_TOWNSHIP))
+    await load(db, registry_file(tmp_path / "new.csv", FROM_TOWNSHIP, with_province=True))
     sent = await publisher.publish(status(NEW_VILLAGE, PERIOD, 1))
     await wait_committed(reporting.settings, sent)
 

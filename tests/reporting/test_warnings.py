@@ -1,4 +1,4 @@
-"""The warnings feed (domain.md section 8) as reporting serves it from the warning topic: every
+"""The warnings feed (docs/domain.md section 8) as reporting serves it from the warning topic: every
 applied version once, in the order applied, filtered by root and kind, across a restart."""
 
 from typing import Any
@@ -13,6 +13,7 @@ from shared.events import RatingSource
 from tests.conftest import COUNTY, SIBLING_TOWNSHIP, SIBLING_VILLAGE, TOWNSHIP, VILLAGE
 from tests.reporting.test_access import assert_problem
 from tests.reporting.test_rebuild import sanwu
+from tests.support.dead_letters import dead_letter_reasons
 from tests.support.reporting import (
     Reporting,
     StatusPublisher,
@@ -168,6 +169,8 @@ async def test_a_malformed_warning_is_dead_lettered_and_stores_nothing(
 
     items, _ = await pull(reporting, keys["county_reader"], root=COUNTY, since=start)
     assert ours(items, [good]) == []
+    reasons = await dead_letter_reasons(reporting.settings, sent, by="reporting-warnings")
+    assert None not in reasons, reasons
 
 
 @pytest.mark.parametrize(

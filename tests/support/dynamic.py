@@ -4,7 +4,7 @@ repository) in the state a test needs; the flags and steps read back."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,12 +14,13 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from services.applications.config import ApplicationsSettings
-from services.applications.consumer import StatusConsumer
+from services.applications.consumers import StatusConsumer
 from services.applications.history import record_step
 from services.applications.main import create_app
 from services.applications.models import application_unit, step, unit_status
 from services.applications.repository import ApplicationsRepository
 from services.applications.workflow import Action, ApplicationState, UnitState
+from shared.campaign import system_now
 from shared.config import Settings
 from shared.db import Database
 from tests.support.app import serve
@@ -71,7 +72,7 @@ async def put_application(
     """An application of the county for the period whose units are in the states given, as
     the workflow would have left it (with its 'created' step)."""
     application_id = uuid4()
-    now = datetime.now(UTC)
+    now = system_now()
     submitted = any(state != UnitState.proposed for state in units.values())
     async with db.session() as session:
         repository = await ApplicationsRepository.from_session(session)

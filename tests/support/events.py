@@ -1,8 +1,10 @@
 """Builders for event payloads as a desk would post them."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
+
+from shared.campaign import system_now
 
 DEFAULT_TIME = "2018-06-03T09:30:00+08:00"
 
@@ -48,7 +50,7 @@ def voided(target: dict[str, Any], *, reason: str = "核查认定不属实") -> 
         "event_id": new_id(),
         "type": "event_voided",
         "unit_code": target["unit_code"],
-        "occurred_at": datetime.now(UTC).isoformat(),
+        "occurred_at": system_now().isoformat(),
         "target_event_id": target["event_id"],
         "reason": reason,
     }
@@ -61,7 +63,7 @@ def reattributed(
         "event_id": new_id(),
         "type": "event_reattributed",
         "unit_code": target["unit_code"],
-        "occurred_at": datetime.now(UTC).isoformat(),
+        "occurred_at": system_now().isoformat(),
         "target_event_id": target["event_id"],
         "new_unit_code": new_unit_code,
         "reason": reason,
@@ -69,7 +71,7 @@ def reattributed(
 
 
 def in_future(minutes: int) -> str:
-    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+    return (system_now() + timedelta(minutes=minutes)).isoformat()
 
 
 def meeting(unit_code: str, *, occurred_at: str = DEFAULT_TIME, **fields: Any) -> dict[str, Any]:

@@ -4,12 +4,18 @@ did not) or unknown (no answer: a timeout or a dropped connection).
 
 Picking the next event costs the same however long the run has gone on: the accepted events
 and visits are kept in lists of their own, and villages by county, so a repeat or a
-correction target is one random index."""
+correction target is one random index.
+
+With a second, narrower key (a township desk's), some corrections go out under it, of events in
+its township or anywhere in the county, re-attributing anywhere in the county: intake refuses
+those outside its scope (403) when it holds the target, and the reference model judges the scope
+of the ones it accepted."""
 
 import asyncio
 import calendar
 import os
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from shared.campaign import system_now
 from tests.support import events
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -33,6 +40,11 @@ class Ledger:
     # Each accepted event once, in the order first accepted (ok's values, ready to pick from).
     accepted: list[dict[str, Any]] = field(default_factory=list)
     visits: list[dict[str, Any]] = field(default_factory=list)
+    # The visits first posted in the narrower key's unit (`home`, a code prefix), and what
+    # became of the corrections sent with that key, by outcome.
+    home: str | None = None
+    home_visits: list[dict[str, Any]] = field(default_factory=list)
+    scoped: Counter[str] = field(default_factory=Counter)
 
     def record(self, event: dict[str, Any], outcome: str) -> None:
         self.requests += 1
@@ -42,6 +54,8 @@ class Ledger:
                 self.accepted.append(event)
                 if event["type"] == "petition_visit":
                     self.visits.append(event)
+                    if self.home and event["unit_code"].startswith(self.home):
+                        self.home_visits.append(event)
             self.ok[event_id] = event
             self.unknown.pop(event_id, None)
             self.failed.pop(event_id, None)
@@ -55,7 +69,7 @@ class Ledger:
     def summary(self) -> str:
         return (
             f"{self.requests} requests: {len(self.ok)} ok, {len(self.unknown)} unknown, "
-            f"{len(self.failed)} failed"
+            f"{len(self.failed)} failed; corrections with the narrower key {dict(self.scoped)}"
         )
 
 
@@ -148,14 +162,27 @@ def next_event(
     )
 
 
-async def post(client: httpx.AsyncClient, event: dict[str, Any]) -> str:
+def narrower_correction(rng: random.Random, ledger: Ledger, villages: Villages) -> dict[str, Any]:
+    """A correction as the narrower key's desk sends it: mostly of a visit first posted in its
+    unit (it may have been moved out since), else of any; a re-attribution to any village."""
+    home = ledger.home_visits if ledger.home_visits and rng.random() < 0.6 else ledger.visits
+    target = rng.choice(home)
+    if rng.random() < 0.4:
+        return events.voided(target)
+    return events.reattributed(target, villages.other_than(rng, target["unit_code"]))
+
+
+async def post(client: httpx.AsyncClient, event: dict[str, Any], *, key: str | None = None) -> str:
+    """Post with the client's key, or another; a refusal for the scope (403) is expected only
+    with another key."""
+    headers = {"Authorization": f"Bearer {key}"} if key else None
     try:
-        response = await client.post("/v1/events", json=event)
+        response = await client.post("/v1/events", json=event, headers=headers)
     except httpx.TransportError:
         return "unknown"
     if response.status_code in (200, 202):
         return "ok"
-    if response.status_code in (503, 429):
+    if response.status_code in (503, 429) or (key and response.status_code == 403):
         return "failed"
     if response.status_code == 504:  # the commit's outcome is unknown to the service too
         return "unknown"
@@ -163,11 +190,19 @@ async def post(client: httpx.AsyncClient, event: dict[str, Any]) -> str:
 
 
 async def run_load(
-    *, base_url: str, key: str, villages: list[str], seconds: float, workers: int, seed: int
+    *,
+    base_url: str,
+    key: str,
+    villages: list[str],
+    seconds: float,
+    workers: int,
+    seed: int,
+    narrower_key: tuple[str, str] | None = None,
 ) -> Ledger:
-    ledger = Ledger()
+    """`narrower_key`: (the key, the code prefix of its scope unit)."""
+    ledger = Ledger(home=narrower_key[1] if narrower_key else None)
     choices = Villages.of(villages)
-    now = datetime.now(UTC)
+    now = system_now()
     headers = {"Authorization": f"Bearer {key}"}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
@@ -177,11 +212,17 @@ async def run_load(
         # requests interleave with its own.
         rng = random.Random(seed + number)
         while loop.time() < deadline:
-            event = next_event(rng, ledger, choices, now)
+            other_key = None
+            if narrower_key and ledger.visits and rng.random() < 0.1:
+                event, other_key = narrower_correction(rng, ledger, choices), narrower_key[0]
+            else:
+                event = next_event(rng, ledger, choices, now)
             started = loop.time()
-            outcome = await post(client, event)
+            outcome = await post(client, event, key=other_key)
             if outcome != "unknown":
                 ledger.slowest = max(ledger.slowest, loop.time() - started)
+            if other_key:
+                ledger.scoped[outcome] += 1
             ledger.record(event, outcome)
 
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=5) as client:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,16 @@ from services.migrations import migrate_all
 from shared import kafka
 from shared.access import service as access_service
 from shared.access.models import Role
+from shared.campaign import system_now
 from shared.config import Settings
 from shared.db import Database
 from shared.registry.loader import load_file
-from tests.conftest import COUNTY, DEMO_UNITS
+from tests.conftest import COUNTY, DEMO_UNITS, TOWNSHIP
 from tests.support import reference
 from tests.support.ledger import Ledger
 from tests.support.processes import Supervisor, free_port, sanwu, uvicorn
 from tests.support.reference import CRITERIA
 from tests.support.stack import (
-    ROOT,
     IsolatedStack,
     create_database,
     drop_database,
@@ -37,8 +36,8 @@ from tests.support.stack import (
 
 
 def demo_villages() -> list[str]:
-    rows = (ROOT / "data" / "demo-units.csv").read_text(encoding="utf-8").splitlines()
-    return [r.split(",")[0] for r in rows if r.split(",")[2:3] == ["village"]]
+    tree = reference.unit_tree(DEMO_UNITS.read_text(encoding="utf-8"))
+    return [code for code, (level, _) in tree.items() if level == "village"]
 
 
 @dataclass
@@ -50,6 +49,7 @@ class Isolated:
     settings: Settings
     db: Database
     desk_key: str
+    township_key: str  # a narrower desk's: many of the county's events are outside it
 
 
 @pytest.fixture
@@ -62,8 +62,9 @@ async def isolated(settings: Settings) -> AsyncIterator[Isolated]:
     async with db.engine.begin() as connection:
         await load_file(connection, DEMO_UNITS)
         key = await access_service.create(connection, role=Role.desk, scope_code=COUNTY)
+        narrower = await access_service.create(connection, role=Role.desk, scope_code=TOWNSHIP)
     await kafka.ensure_topics(own)
-    yield Isolated(stack, own, db, key)
+    yield Isolated(stack, own, db, key, narrower)
     await db.dispose()
     await drop_database(stack.database)
     with contextlib.suppress(Exception):
@@ -131,11 +132,22 @@ async def wait_drained(db: Database) -> None:
 
 
 async def accepted_in_order(db: Database) -> list[dict[str, Any]]:
+    """The journal's events as the reference model takes them: with when they were accepted
+    and the scope of the key that sent them (None: everywhere; NO_KEY: a key nobody has)."""
     async with db.engine.connect() as connection:
         rows = await connection.execute(
-            sa.text("SELECT payload FROM intake.journal ORDER BY accepted_at, event_id")
+            sa.text(
+                "SELECT j.payload, j.accepted_at, k.key_id IS NULL, "
+                "CASE WHEN k.role = 'admin' THEN NULL ELSE k.scope_code END "
+                "FROM intake.journal j LEFT JOIN access.api_keys k USING (key_id) "
+                "ORDER BY j.accepted_at, j.event_id"
+            )
         )
-        return [row[0] for row in rows]
+        return [
+            payload
+            | {"_accepted_at": accepted_at, "_scope": reference.NO_KEY if unknown else scope}
+            for payload, accepted_at, unknown, scope in rows
+        ]
 
 
 Figures = tuple[bool, tuple[int, ...], tuple[int, ...], frozenset[str]]
@@ -167,11 +179,8 @@ async def reporting_statuses(db: Database) -> dict[tuple[str, str], tuple[Any, .
 
 
 def expected_statuses(accepted: list[dict[str, Any]]) -> dict[tuple[str, str], Figures]:
-    parents = {}
-    for line in DEMO_UNITS.read_text(encoding="utf-8").splitlines()[1:]:
-        code, _, level, parent = line.split(",")
-        parents[code] = (level, parent or None)
-    now = datetime.now(UTC)
+    parents = reference.unit_tree(DEMO_UNITS.read_text(encoding="utf-8"))
+    now = system_now()
     spec = yaml.safe_load(Settings().campaign_file.read_text(encoding="utf-8"))
     expected = reference.statuses(
         accepted,

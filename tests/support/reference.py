@@ -1,14 +1,18 @@
-"""A small reference model of the three-no rules, written straight from domain.md sections 3,
-4 and 7 with no code shared with the evaluation service (nor with intake): given everything that
-was accepted, in acceptance order, what is each unit's status in each period, what are its work
-records there (the slots its own meetings fell in, the ratings of its subtree), and what became
-of each correction?
+"""A small reference model of the three-no rules, written straight from docs/domain.md sections
+3, 4 and 7 with no code shared with the services (not even the registry: the model reads its own
+unit tree from the registry files): given everything that was accepted, what is each unit's
+status in each period, what are its work records there (the slots its own meetings fell in, the
+ratings of its subtree), and what became of each correction?
 
 An accepted event may carry `_scope`, the scope unit of the key that sent it: None (or no
-`_scope` at all) for a key that covers everything, or `NO_KEY` for a key unknown to the system.
+`_scope` at all) for a key that covers everything, or `NO_KEY` for a key unknown to the system;
+and `_accepted_at`, when intake accepted it. Corrections are taken by `_accepted_at`, then by
+event id among those accepted at the same instant; without it, in the order given.
 """
 
 import calendar
+import csv
+import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -17,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-# domain.md section 3, the default rule table.
+# docs/domain.md section 3, the default rule table.
 SKIP_LEVEL_DESTINATIONS = {
     "county": {"national"},
     "township": {"province", "national"},
@@ -31,10 +35,20 @@ COLLECTIVE = {  # (destinations, headcount test)
 CRITERIA = ("skip_level", "non_reception_site", "collective", "incident")
 CORRECTIONS = ("event_voided", "event_reattributed")
 WORK_RECORDS = ("screening_meeting", "satisfaction_rating")
-# domain.md section 7, the default cadence: a slot is named by its first day.
+# docs/domain.md section 7, the default cadence: a slot is named by its first day.
 CADENCE = {"county": "month", "township": "half_month", "village": "week"}
 NO_KEY = "no such key"
 Parents = dict[str, tuple[str, str | None]]  # code -> (level, parent_code)
+
+
+def unit_tree(*registry_files: str) -> Parents:
+    """The units of registry files (CSV: code,name,level,parent_code) as the model sees them,
+    a later file's line for a unit replacing an earlier one (a move)."""
+    tree: Parents = {}
+    for text in registry_files:
+        for row in csv.DictReader(io.StringIO(text)):
+            tree[row["code"]] = (row["level"], row["parent_code"] or None)
+    return tree
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,15 @@ def attribution(
     return unit, voided, took_effect
 
 
+def acceptance_order(event: dict[str, Any], position: int) -> tuple[Any, ...]:
+    """Where a correction stands among its target's others: its acceptance time, then its event
+    id for those accepted at the same instant (ids in their canonical lowercase form sort as the
+    UUIDs do); its position when no time is given."""
+    if "_accepted_at" in event:
+        return (event["_accepted_at"], event["event_id"])
+    return (position,)
+
+
 def first_acceptances(
     accepted: list[dict[str, Any]],
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], set[str]]:
@@ -161,7 +184,8 @@ def first_acceptances(
             continue
         seen.add(event["event_id"])
         if event["type"] in CORRECTIONS:
-            corrections[event["target_event_id"]].append(event | {"_accepted": order})
+            place = acceptance_order(event, order)
+            corrections[event["target_event_id"]].append(event | {"_accepted": place})
             correction_ids.add(event["event_id"])
         else:
             facts[event["event_id"]] = event

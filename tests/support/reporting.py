@@ -6,7 +6,7 @@ import asyncio
 import csv
 import uuid
 from contextlib import AsyncExitStack
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,11 @@ from aiokafka.structs import RecordMetadata, TopicPartition
 from fastapi import FastAPI
 
 from services.reporting.config import ReportingSettings
-from services.reporting.consumer import StatusConsumer
+from services.reporting.consumers import StatusConsumer
 from services.reporting.main import create_app
 from services.reporting.service import ReportingService
 from shared import kafka
+from shared.campaign import system_now
 from shared.early_warning import EarlyWarning, WarningKind
 from shared.events import RatingSource
 from shared.indicators import RatingCounts, UnitIndicators
@@ -94,7 +95,7 @@ def status(
         counts=CriterionCounts(**counts),
         people=CriterionCounts(**people),
         counting_event_ids=events,
-        changed_at=datetime.now(UTC),
+        changed_at=system_now(),
         version=version,
     )
 
@@ -117,7 +118,7 @@ def indicators(
             source: RatingCounts(satisfied=s, basically_satisfied=b, dissatisfied=d)
             for source, (s, b, d) in (ratings or {}).items()
         },
-        changed_at=datetime.now(UTC),
+        changed_at=system_now(),
         version=version,
     )
 
@@ -131,7 +132,7 @@ def warning(
     cleared: bool = False,
 ) -> EarlyWarning:
     """A warning as evaluation publishes it; a clear is a later version with `cleared_at`."""
-    now = datetime.now(UTC)
+    now = system_now()
     return EarlyWarning(
         warning_id=warning_id or uuid.uuid4(),
         kind=kind,

@@ -5,7 +5,10 @@ The stack is found the way deploy/stack.sh starts it: SANWU_PG_PORT and SANWU_KA
 (`SANWU_STACK_DIR=... SANWU_PG_PORT=... SANWU_KAFKA_PORT=... SANWU_KAFKA_CONTROLLER_PORT=...`,
 exported for both deploy/stack.sh and pytest). With SANWU_KAFKA_BROKERS above 1 the brokers
 are a cluster on ports 10 apart, as deploy/stack.sh lays them out. SANWU_TEST_ADMIN_DSN and
-SANWU_KAFKA_BOOTSTRAP_SERVERS, when set, win."""
+SANWU_KAFKA_BOOTSTRAP_SERVERS, when set, win.
+
+Tests that stop or kill parts of the stack (marked `faults` or `cluster`) refuse the default
+stack, which a developer or `make run` may be using: `make test-faults` gives them their own."""
 
 import asyncio
 import contextlib
@@ -15,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 from aiokafka.admin import NewTopic
@@ -36,6 +40,24 @@ KAFKA_BOOTSTRAP = os.environ.get(
     "SANWU_KAFKA_BOOTSTRAP_SERVERS",
     ",".join(f"127.0.0.1:{int(KAFKA_PORT) + PORT_STRIDE * n}" for n in range(BROKERS)),
 )
+
+
+# deploy/stack.sh's defaults: the stack `make up` and `make run` start.
+DEFAULT_STACK_DIR = ROOT / ".stack"
+DEFAULT_PORTS = {"PostgreSQL": 55432, "Kafka": 59092, "the Kafka controller": 59093}
+
+
+def default_stack_in_use() -> str | None:
+    """Why the stack under test is the default one (so not to be broken), or None."""
+    ports = [urlsplit(BASE_DSN).port]
+    ports += [int(server.rsplit(":", 1)[1]) for server in KAFKA_BOOTSTRAP.split(",")]
+    ports.append(int(os.environ.get("SANWU_KAFKA_CONTROLLER_PORT", "59093")))
+    for name, port in DEFAULT_PORTS.items():
+        if port in ports:
+            return f"{name} on port {port} is the default stack's"
+    if STACK_DIR.resolve() == DEFAULT_STACK_DIR.resolve():
+        return f"{STACK_DIR} is the default stack's directory"
+    return None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,38 @@
+"""The services behind the pages, one typed client each, all called with the signed-in user's
+key. Each answer is read into the console's own models of the fields its pages use."""
+
+from dataclasses import dataclass
+
+from services.console.clients.applications import ApplicationsClient
+from services.console.clients.evaluation import EvaluationClient
+from services.console.clients.http import ServiceClient
+from services.console.clients.intake import IntakeClient
+from services.console.clients.reporting import ReportingClient
+from services.console.config import ConsoleSettings
+
+
+@dataclass(frozen=True)
+class Clients:
+    intake: IntakeClient
+    evaluation: EvaluationClient
+    reporting: ReportingClient
+    applications: ApplicationsClient
+
+    @classmethod
+    def of(cls, settings: ConsoleSettings) -> "Clients":
+        timeout = settings.console_api_timeout_seconds
+        urls = settings.service_urls
+
+        def http(service: str) -> ServiceClient:
+            return ServiceClient(service, base_url=urls[service], timeout=timeout)
+
+        return cls(
+            intake=IntakeClient(http("intake")),
+            evaluation=EvaluationClient(http("evaluation")),
+            reporting=ReportingClient(http("reporting")),
+            applications=ApplicationsClient(http("applications")),
+        )
+
+    async def close(self) -> None:
+        for client in (self.intake, self.evaluation, self.reporting, self.applications):
+            await client.http.close()

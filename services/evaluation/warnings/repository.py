@@ -1,0 +1,243 @@
+"""The SQL of the early warnings: the visits they read (`warning_visit` beside `event`), the
+warnings raised and cleared, and their outbox (migration 0005_evaluation)."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.evaluation.models import SCHEMA
+from services.evaluation.schema_repository import SchemaRepository
+from services.evaluation.warnings.records import (
+    SCHEMA_VERSION,
+    VISIT_COLUMNS,
+    WARNING_COLUMNS,
+    StoredVisit,
+    StoredWarning,
+    visit_of,
+    warning_of,
+    warning_record,
+)
+from shared.early_warning import WarningKind
+
+STAGED = "saved_warning"  # `stage`'s table
+
+ADD_VISITS = """
+    INSERT INTO {schema}.warning_visit ({columns})
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[],
+                         $5::text[], $6::text[])
+    ORDER BY 1
+    ON CONFLICT (event_id) DO NOTHING
+"""
+VISITS = """
+    SELECT v.event_id, v.accepted_at, v.petitioner_ref, e.unit_code, e.attributed_code,
+           e.voided, e.occurred_at, e.destination, e.headcount
+    FROM {schema}.warning_visit v JOIN {schema}.event e ON e.event_id = v.event_id
+"""  # in the order of `StoredVisit`'s fields
+VISITS_NAMED = VISITS + " WHERE v.event_id = ANY($1::uuid[])"
+VISITS_OF_PETITIONERS = VISITS + " WHERE v.petitioner_ref = ANY($1::text[])"
+VISITS_IN_COUNTY = (
+    VISITS
+    + """ WHERE (v.reported_county = $1 OR v.county = $1)
+      AND v.occurred_at > $2 AND v.occurred_at <= $3"""
+)
+SET_COUNTIES = """
+    UPDATE {schema}.warning_visit v SET county = r.county
+    FROM unnest($1::uuid[], $2::text[]) AS r(event_id, county)
+    WHERE v.event_id = r.event_id AND v.county IS DISTINCT FROM r.county
+"""
+CORRECTED_AT = """
+    SELECT target_event_id, max(accepted_at) AS accepted_at
+    FROM {schema}.correction
+    WHERE target_event_id = ANY($1::uuid[]) AND state = 'applied'
+    GROUP BY target_event_id
+"""
+WARNINGS_IN_SCOPES = """
+    SELECT w.* FROM {schema}.warning w
+    JOIN unnest($1::text[], $2::text[]) AS wanted(kind, scope)
+      ON w.kind = wanted.kind AND w.scope = wanted.scope
+"""
+WARNINGS_NAMING = "SELECT * FROM {schema}.warning WHERE event_ids && $1::uuid[]"
+ALL_WARNINGS = "SELECT * FROM {schema}.warning"
+UPSERT_WARNINGS = """
+    INSERT INTO {schema}.warning ({columns})
+    {source}
+    ON CONFLICT (warning_id) DO UPDATE SET {updated}
+"""
+WARNINGS_FROM_ARRAYS = """
+    SELECT w.warning_id, w.kind, w.unit_code, w.scope, w.cause_at, w.raised_at,
+           w.cleared_at, w.event_ids::uuid[], w.detail::jsonb, w.version
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[],
+                $10::int[]) AS w({columns})
+"""
+WARNINGS_STAGED = "SELECT {columns} FROM {staging}.{staged}"
+DROP_STAGED = "DROP TABLE IF EXISTS {schema}.{staged}"
+CREATE_STAGED = (
+    "CREATE UNLOGGED TABLE {schema}.{staged} (LIKE {live}.warning) "
+    "WITH (autovacuum_enabled = false)"
+)
+PUBLISH_STAGED = """
+    INSERT INTO {live}.warning_outbox (key, value, headers)
+    SELECT convert_to(w.warning_id::text, 'UTF8'),
+           convert_to(({message})::text, 'UTF8'), '{{}}'
+    FROM {staging}.{staged} w
+    ORDER BY w.warning_id
+"""
+
+
+def warning_json(alias: str) -> str:
+    """The SQL of `StoredWarning.message` as published, from a `warning` row `alias`, for a
+    rebuild to publish every warning in one statement."""
+    return (
+        f"json_build_object('schema_version', {SCHEMA_VERSION}, "
+        f"'warning_id', {alias}.warning_id, 'kind', {alias}.kind, "
+        f"'unit_code', {alias}.unit_code, 'raised_at', {alias}.raised_at, "
+        f"'cleared_at', {alias}.cleared_at, 'event_ids', {alias}.event_ids, "
+        f"'detail', {alias}.detail, 'version', {alias}.version)"
+    )
+
+
+class WarningRepository(SchemaRepository):
+    # --- visits ---------------------------------------------------------------------------
+
+    async def add_visits(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows in VISIT_COLUMNS order; a visit recorded before stays as it is."""
+        if not rows:
+            return
+        await self.connection.execute(
+            ADD_VISITS.format(schema=self.schema, columns=", ".join(VISIT_COLUMNS)),
+            *[list(column) for column in zip(*rows, strict=True)],
+        )
+
+    async def copy_visits(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            await self.connection.copy_records_to_table(
+                "warning_visit", records=rows, columns=list(VISIT_COLUMNS), schema_name=self.schema
+            )
+
+    async def visits(self, event_ids: Iterable[UUID]) -> list[StoredVisit]:
+        rows = await self.connection.fetch(VISITS_NAMED.format(schema=self.schema), list(event_ids))
+        return [visit_of(r) for r in rows]
+
+    async def visits_of_petitioners(self, refs: Iterable[str]) -> list[StoredVisit]:
+        rows = await self.connection.fetch(
+            VISITS_OF_PETITIONERS.format(schema=self.schema), list(refs)
+        )
+        return [visit_of(r) for r in rows]
+
+    async def visits_in_county(
+        self, county_code: str, *, after: datetime, until: datetime
+    ) -> list[StoredVisit]:
+        """The visits reported for or attributed to the county, dated in (after, until]."""
+        rows = await self.connection.fetch(
+            VISITS_IN_COUNTY.format(schema=self.schema), county_code, after, until
+        )
+        return [visit_of(r) for r in rows]
+
+    async def all_visits(self) -> list[StoredVisit]:
+        rows = await self.connection.fetch(VISITS.format(schema=self.schema))
+        return [visit_of(r) for r in rows]
+
+    async def set_counties(self, counties: Sequence[tuple[UUID, str | None]]) -> None:
+        """The county each visit is attributed to now (none when voided)."""
+        if not counties:
+            return
+        ids, codes = zip(*counties, strict=True)
+        await self.connection.execute(
+            SET_COUNTIES.format(schema=self.schema), list(ids), list(codes)
+        )
+
+    # --- corrections ----------------------------------------------------------------------
+
+    async def corrected_at(self, event_ids: Iterable[UUID]) -> dict[UUID, datetime]:
+        """When intake accepted the latest applied correction of each of these events."""
+        rows = await self.connection.fetch(CORRECTED_AT.format(schema=self.schema), list(event_ids))
+        return {row["target_event_id"]: row["accepted_at"] for row in rows}
+
+    # --- warnings -------------------------------------------------------------------------
+
+    async def warnings_of(
+        self,
+        *,
+        scopes: dict[WarningKind, Iterable[str]],
+        naming: Iterable[UUID],
+    ) -> list[StoredWarning]:
+        """The warnings of these kinds and scopes, and those naming any of these events."""
+        kinds, values = [], []
+        for kind, scope_values in scopes.items():
+            for scope in scope_values:
+                kinds.append(kind.value)
+                values.append(scope)
+        # Two statements, not one with OR: each then uses its index (kind and scope; the GIN
+        # index of event_ids), where an OR of the two reads the whole table.
+        rows = await self.connection.fetch(
+            WARNINGS_IN_SCOPES.format(schema=self.schema), kinds, values
+        )
+        named = list(naming)
+        if named:
+            rows += await self.connection.fetch(WARNINGS_NAMING.format(schema=self.schema), named)
+        found = {row["warning_id"]: row for row in rows}
+        return [warning_of(r) for r in found.values()]
+
+    async def all_warnings(self) -> list[StoredWarning]:
+        rows = await self.connection.fetch(ALL_WARNINGS.format(schema=self.schema))
+        return [warning_of(r) for r in rows]
+
+    async def save(self, warnings: Sequence[StoredWarning]) -> None:
+        """Each warning inserted or updated, and its change into the warning outbox, in the
+        caller's transaction."""
+        if not warnings:
+            return
+        records = [warning_record(w) for w in warnings]
+        # unnest cannot take arrays of arrays of different lengths: the named events travel
+        # as array literals.
+        values = [list(column) for column in zip(*records, strict=True)]
+        values[7] = ["{" + ",".join(map(str, ids)) + "}" for ids in values[7]]
+        await self._upsert(WARNINGS_FROM_ARRAYS.format(columns=", ".join(WARNING_COLUMNS)), *values)
+        messages = [w.message() for w in warnings]
+        await self.connection.copy_records_to_table(
+            "warning_outbox",
+            records=[(m.key, m.model_dump_json().encode(), "{}") for m in messages],
+            columns=["key", "value", "headers"],
+            schema_name=SCHEMA,
+        )
+
+    # A rebuild saves every warning at once. Sending the named events as array literals and
+    # the messages one by one would cost several times more: the warnings are COPied into a
+    # table of the staging schema (`stage`, on a connection of the rebuild's own, while the
+    # swap's transaction works on other things), and the database writes their messages.
+
+    async def stage(self, records: Sequence[tuple[Any, ...]]) -> None:
+        """`warning_record`s into this (staging) schema's `saved_warning`, for `save_staged`."""
+        await self.connection.execute(DROP_STAGED.format(schema=self.schema, staged=STAGED))
+        await self.connection.execute(
+            CREATE_STAGED.format(schema=self.schema, staged=STAGED, live=SCHEMA)
+        )
+        await self.connection.copy_records_to_table(
+            STAGED, records=records, columns=list(WARNING_COLUMNS), schema_name=self.schema
+        )
+
+    async def save_staged(self, staging: str) -> None:
+        """`save` of the warnings that `stage` put in the schema `staging`."""
+        await self._upsert(
+            WARNINGS_STAGED.format(
+                columns=", ".join(WARNING_COLUMNS), staging=staging, staged=STAGED
+            )
+        )
+        await self.connection.execute(
+            PUBLISH_STAGED.format(
+                live=SCHEMA, message=warning_json("w"), staging=staging, staged=STAGED
+            )
+        )
+
+    async def _upsert(self, source: str, *values: Any) -> None:
+        await self.connection.execute(
+            UPSERT_WARNINGS.format(
+                schema=self.schema,
+                columns=", ".join(WARNING_COLUMNS),
+                source=source,
+                updated=", ".join(f"{c} = excluded.{c}" for c in WARNING_COLUMNS[1:]),
+            ),
+            *values,
+        )
