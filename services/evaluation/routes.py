@@ -1,13 +1,10 @@
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 
 from services.evaluation.schemas import EffectOut
 from shared.web import PrincipalDep, SessionDep
-
-if TYPE_CHECKING:
-    from services.evaluation.main import EvaluationWorker
 
 router = APIRouter(prefix="/v1", tags=["evaluation"])
 # 401, 403, 422 and the rest are documented for every route by shared.problems.
@@ -33,7 +30,7 @@ NOT_FOUND: dict[str, Any] = {
 async def get_effect(
     *, event_id: UUID, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> EffectOut:
-    worker: EvaluationWorker = request.app.state.worker
+    worker = request.app.state.worker  # services.evaluation.main.EvaluationWorker
     return await worker.service.effect(
         session, event_id=event_id, principal=principal, now=worker.clock.now()
     )
