@@ -35,6 +35,11 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 
 T = TypeVar("T")
+ACTOR_OPTION = typer.Option(
+    "--actor",
+    help="Who does this, as the key audit records it (default: the operating-system account "
+    "running sanwu; never LOGNAME or USER)",
+)
 # The levels that have a petition bureau (信访局).
 BUREAU_LEVELS = ("county", "city", "province")
 
@@ -142,8 +147,10 @@ def keys_create(
     ] = None,
     label: Annotated[str | None, typer.Option(help="Who holds the key")] = None,
     expires: Annotated[datetime | None, typer.Option(help="Expiry (ISO date or time, UTC)")] = None,
+    actor: Annotated[str | None, ACTOR_OPTION] = None,
 ) -> None:
     """Create a key and print it, alone on stdout. Only its hash is stored."""
+    who = actor_of(actor)
     if scope is None and role != Role.admin:
         echo_err("--scope is required for desk and reader keys")
         raise typer.Exit(2)
@@ -157,7 +164,7 @@ def keys_create(
             echo_err(f"a bureau's scope is a county, city or province; {scope} is a {unit.level}")
             raise typer.Exit(2)
         return await access_service.create(
-            connection, role=role, scope_code=scope, label=label, expires_at=expires
+            connection, role=role, scope_code=scope, label=label, expires_at=expires, actor=who
         )
 
     typer.echo(run(in_transaction(create, migrated=True)))
@@ -181,10 +188,26 @@ def keys_list() -> None:
         )
 
 
+def actor_of(name: str | None) -> str:
+    """The audit's actor: the name given, or the operating-system account."""
+    if name is None:
+        return access_service.os_user()
+    try:
+        return access_service.named_actor(name)
+    except ValueError as exc:
+        echo_err(f"--actor: {exc}")
+        raise typer.Exit(2) from exc
+
+
 @keys_app.command("revoke")
-def keys_revoke(key_id: str) -> None:
+def keys_revoke(key_id: str, actor: Annotated[str | None, ACTOR_OPTION] = None) -> None:
     """Revoke a key by its id (the part after 'sanwu_'); refused at once from then on."""
-    if not run(in_transaction(lambda _, connection: access_service.revoke(connection, key_id))):
+    who = actor_of(actor)
+
+    async def revoke(_: Database, connection: AsyncConnection) -> bool:
+        return await access_service.revoke(connection, key_id, actor=who)
+
+    if not run(in_transaction(revoke)):
         echo_err(f"no active key {key_id}")
         raise typer.Exit(1)
     echo_err(f"key {key_id} revoked")

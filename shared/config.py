@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CAMPAIGN_FILE = Path(__file__).resolve().parents[1] / "campaign" / "zongyang-2018.yaml"
 LOCAL_ONLY_SECRET = "local-only-petitioner-hash-secret"
+# Outside local and test runs: the hashes of people's references are only as safe as this key.
+MIN_SECRET_BYTES = 32
 
 
 class LogSettings(BaseSettings):
@@ -143,14 +145,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> "Settings":
-        if (
-            self.environment not in ("local", "test")
-            and self.petitioner_hash_secret == LOCAL_ONLY_SECRET
-        ):
+        if self.environment in ("local", "test"):
+            return self
+        if self.petitioner_hash_secret == LOCAL_ONLY_SECRET:
             raise ValueError(
                 "SANWU_PETITIONER_HASH_SECRET must be set "
                 f"(SANWU_ENVIRONMENT is {self.environment}; only local or test runs may use "
                 "the built-in secret)"
+            )
+        length = len(self.petitioner_hash_secret.encode())
+        if length < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"SANWU_PETITIONER_HASH_SECRET must be at least {MIN_SECRET_BYTES} bytes; it "
+                f"has {length} (make one with `openssl rand -hex 32`)"
             )
         return self
 

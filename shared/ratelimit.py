@@ -89,24 +89,26 @@ class KeyRateLimiter:
 
 
 class FailedAuthentications:
-    """Failed authentications per client address. Past the limit, the address gets 429 for
-    anything that would cost a key lookup, until its window ends."""
+    """Failed authentications per name: a client address (past the limit, the address gets 429
+    for anything that would cost a key lookup, until its window ends), or a key id (the
+    console's sign-ins of one key, from any address)."""
 
-    def __init__(self, rate: str) -> None:
+    def __init__(self, rate: str, *, of: str = "from this address") -> None:
         self._windows = FixedWindows(rate)
+        self._of = of
 
-    def count(self, address: str) -> None:
+    def count(self, name: str) -> None:
         if self._windows.item is not None:
-            self._windows.spent(address, time.monotonic())[1] += 1
+            self._windows.spent(name, time.monotonic())[1] += 1
 
-    def check(self, address: str) -> None:
+    def check(self, name: str) -> None:
         windows = self._windows
         if windows.item is None:
             return
         now = time.monotonic()
-        window = windows.spent(address, now)
+        window = windows.spent(name, now)
         if window[1] >= windows.amount:
             raise RateLimited(
-                f"too many failed authentications from this address (limit {windows.item})",
+                f"too many failed authentications {self._of} (limit {windows.item})",
                 retry_after=windows.retry_after(window, now),
             )

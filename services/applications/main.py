@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from services.applications.config import ApplicationsSettings, get_settings
 from services.applications.consumers import IndicatorConsumer, StatusConsumer
+from services.applications.material_files import MaterialFiles
 from services.applications.models import outbox
 from services.applications.routes import router
 from services.applications.service import ApplicationsService
@@ -52,6 +53,7 @@ def blueprint(settings: ApplicationsSettings) -> Blueprint:
                 ),
                 "consumer": consumer,
                 "indicator_consumer": indicator_consumer,
+                "material_files": MaterialFiles(),
             },
             relays={"applications-relay": outbox_relay} if outbox_relay else {},
         )

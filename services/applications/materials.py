@@ -1,37 +1,28 @@
 """The application materials (申报材料) the county sends upward, in Chinese: the application,
 each unit with its self-evaluation, rectifications, evidence and flag, and every step so far.
 
-XLSX: three sheets (申报概况, 申报单位 with one row per unit, 办理过程), every cell written as
-text, so a spreadsheet program never runs what a county typed. PDF: set in Noto Sans CJK
-(the Debian package fonts-noto-cjk, installed by deploy/install-system.sh), embedded as a
-subset, so every reader shows the Chinese without fonts of its own."""
+What each file shows, and the XLSX: three sheets (申报概况, 申报单位 with one row per unit,
+办理过程), every cell written as text, so a spreadsheet program never runs what a county typed.
+The PDF is set in `materials_pdf`; `material_files` renders either once per version."""
 
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from services.applications.records import Application, AppliedUnit, Step
 from shared.campaign import SHANGHAI
-from shared.errors import DependencyUnavailable
 from shared.levels import LEVEL_NAMES
 from shared.registry.cache import UnitRegistry
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-PDF_MEDIA_TYPE = "application/pdf"
-# The collections' faces, and their Simplified Chinese member.
-FONT_FILE = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-BOLD_FONT_FILE = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
-FONT_SC = 2
 
 APPLICATION_STATES = {
     "draft": "草稿（未申报）",
@@ -82,6 +73,10 @@ UNIT_HEADINGS = [
     "审核意见",
 ]
 STEP_HEADINGS = ["时间（北京时间）", "办理环节", "单位代码", "单位名称", "办理人", "理由", "密钥"]
+# The most characters a cell of a spreadsheet holds; a longer text ends with CUT (the PDF
+# carries it whole).
+CELL_CHARACTERS = 32_767
+CUT = "……（超出表格单元格的字数上限，全文见PDF申报材料）"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +221,11 @@ def summary_rows(materials: Materials) -> list[list[str]]:
 
 
 def _text(sheet: WriteOnlyWorksheet, value: str, *, bold: bool = False) -> WriteOnlyCell:
+    # A control character the API let through (a vertical tab, an escape) has no place in a
+    # worksheet's XML: shown as U+FFFD rather than failing the file.
+    value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+    if len(value) > CELL_CHARACTERS:  # what a spreadsheet program keeps of a cell
+        value = value[: CELL_CHARACTERS - len(CUT)] + CUT
     cell = WriteOnlyCell(sheet, value=value)
     cell.data_type = "s"  # text: never a formula, whatever it starts with
     cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -270,85 +270,3 @@ def to_xlsx(materials: Materials) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
-
-
-# --- PDF --------------------------------------------------------------------------------------
-
-FONT = "NotoSansSC"
-
-
-def _document(materials: Materials) -> FPDF:
-    missing = [str(f) for f in (FONT_FILE, BOLD_FONT_FILE) if not f.exists()]
-    if missing:
-        raise DependencyUnavailable(
-            "the CJK font for PDF materials", f"{missing} missing: install fonts-noto-cjk"
-        )
-    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
-    pdf.set_title(materials.title)
-    pdf.set_creator("sanwu")
-    pdf.add_font(FONT, fname=str(FONT_FILE), collection_font_number=FONT_SC)
-    pdf.add_font(FONT, style="B", fname=str(BOLD_FONT_FILE), collection_font_number=FONT_SC)
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.set_margins(left=15, top=15, right=15)
-    pdf.add_page()
-    return pdf
-
-
-def _heading(pdf: FPDF, text: str, *, size: int = 13) -> None:
-    pdf.set_font(FONT, size=size)
-    pdf.ln(2)
-    pdf.multi_cell(0, size * 0.6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.ln(1)
-    pdf.set_font(FONT, size=9)
-
-
-def _table(
-    pdf: FPDF, rows: list[list[str]], *, widths: tuple[int, ...], headings: bool = True
-) -> None:
-    """A table whose first row is its headings (or, without them, of label and value)."""
-    pdf.set_font(FONT, size=9)
-    with pdf.table(
-        col_widths=widths, text_align="LEFT", line_height=5, first_row_as_headings=headings
-    ) as table:
-        for row in rows:
-            cells = table.row()
-            for value in row:
-                cells.cell(value)
-
-
-def _unit_section(pdf: FPDF, materials: Materials, unit: AppliedUnit) -> None:
-    row = dict(zip(UNIT_HEADINGS, unit_row(materials, unit), strict=True))
-    _heading(pdf, f"{row['单位名称']}（{unit.unit_code}，{row['层级']}）", size=11)
-    fields = [[name, row[name] or "无"] for name in UNIT_HEADINGS[3:]]
-    _table(pdf, fields, widths=(30, 150), headings=False)
-
-
-def to_pdf(materials: Materials) -> bytes:
-    pdf = _document(materials)
-    pdf.set_font(FONT, size=16)
-    pdf.multi_cell(0, 9, materials.title, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    _heading(pdf, "一、申报概况")
-    _table(pdf, summary_rows(materials), widths=(45, 135), headings=False)
-    _heading(pdf, "二、申报单位一览")
-    overview = [["单位代码", "单位名称", "层级", "办理状态", "动态管理标记"]]
-    for unit in materials.application.units:
-        row = unit_row(materials, unit)
-        overview.append([row[0], row[1], row[2], row[3], row[10]])
-    _table(pdf, overview, widths=(30, 45, 25, 30, 50))
-    _heading(pdf, "三、各单位自评、整改与证据")
-    for unit in materials.application.units:
-        _unit_section(pdf, materials, unit)
-    _heading(pdf, "四、办理过程")
-    steps = [STEP_HEADINGS[:6]] + [step_row(materials, s)[:6] for s in materials.steps]
-    _table(pdf, steps, widths=(28, 34, 26, 26, 30, 36))
-    return bytes(pdf.output())
-
-
-FORMATS = {"xlsx": (to_xlsx, XLSX_MEDIA_TYPE), "pdf": (to_pdf, PDF_MEDIA_TYPE)}
-
-
-def render(materials: Materials, *, file_format: str) -> tuple[bytes, str, str]:
-    """The file, its media type and its name."""
-    build, media_type = FORMATS[file_format]
-    name = f"申报材料-{materials.application.county_code}-{materials.application.period}"
-    return build(materials), media_type, f"{name}.{file_format}"

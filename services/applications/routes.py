@@ -7,9 +7,10 @@ from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
-from services.applications.materials import PDF_MEDIA_TYPE, XLSX_MEDIA_TYPE, Materials, render
+from services.applications.material_files import MaterialFiles
+from services.applications.materials import XLSX_MEDIA_TYPE, Materials
+from services.applications.materials_pdf import PDF_MEDIA_TYPE
 from services.applications.records import Application
 from services.applications.schemas import (
     ApplicationIn,
@@ -242,12 +243,14 @@ async def get_history(application_id: UUID, call: CallDep) -> HistoryOut:
     summary="The application materials (申报材料), in Chinese, as XLSX or PDF",
     description="The application, each unit with its self-evaluation, rectifications, "
     "evidence and flag, and every step so far. Readers and bureaus whose scope covers the "
-    "application's county.",
+    "application's county. Rendered once per version of the application and its history "
+    "(and kept by each instance); sent with `Cache-Control: no-store`.",
     operation_id="getApplicationMaterials",
 )
 async def get_materials(
     application_id: UUID,
     call: CallDep,
+    request: Request,
     file_format: Annotated[
         Literal["xlsx", "pdf"], Query(alias="format", description="The file's format")
     ] = "pdf",
@@ -256,10 +259,14 @@ async def get_materials(
     application = await reads.get(principal=call.principal, application_id=application_id)
     steps = await reads.history(principal=call.principal, application_id=application_id)
     materials = Materials(application, steps, call.registry, made_at=call.service.clock())
-    # Setting a PDF subsets the font: CPU work kept off the event loop.
-    content, media_type, name = await run_in_threadpool(render, materials, file_format=file_format)
-    disposition = f"attachment; filename*=UTF-8''{quote(name)}"
-    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+    files: MaterialFiles = request.app.state.material_files
+    file = await files.get(materials, file_format=file_format)
+    headers = {
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file.name)}",
+        # What a county wrote about its units: kept by no cache on the way or in the browser.
+        "Cache-Control": "no-store",
+    }
+    return Response(file.content, media_type=file.media_type, headers=headers)
 
 
 @router.get(

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from shared.access.models import Role
-from shared.access.service import Principal
+from shared.access.service import OUTSIDE, Principal
 from shared.application_steps import StepAction
 from shared.errors import OutOfScope, PreconditionFailed, PreconditionRequired
 from shared.levels import Level
@@ -101,7 +101,7 @@ def require_bureau(
     if principal.scope_code is not None and not registry.is_within(
         county_code, principal.scope_code
     ):
-        raise OutOfScope(f"county {county_code} is outside this key's scope")
+        raise OutOfScope(OUTSIDE)
 
 
 def parse_if_match(if_match: str | None) -> int:
@@ -111,7 +111,8 @@ def parse_if_match(if_match: str | None) -> int:
             "send If-Match with the application's version (its ETag) to change it"
         )
     text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 9:
+    # ASCII digits only: a header is Latin-1, and "²" (0xB2) passes str.isdigit() but not int().
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise PreconditionFailed(f"If-Match {if_match!r} is not a version of this application")
     return int(text)
 

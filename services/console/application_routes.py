@@ -100,7 +100,7 @@ def _self_evaluation_page(
 
 
 def _is_code(text: str) -> bool:
-    return len(text) == 12 and text.isdigit()
+    return len(text) == 12 and text.isascii() and text.isdigit()
 
 
 @router.post("/applications")

@@ -18,7 +18,11 @@ class ConsoleSettings(Settings):
     # A session ends this long after sign-in, or after this long without a page.
     console_session_hours: float = Field(8.0, gt=0)
     console_session_idle_minutes: float = Field(30.0, gt=0)
-    # Secure cookies: None follows the request's scheme (https behind a proxy that says so).
+    # Failed sign-ins per key id, from any address, before that key's sign-ins get 429 until
+    # the window ends (the client address's failures count against SANWU_AUTH_FAILURE_LIMIT).
+    console_sign_in_failure_limit: str = "10/minute"
+    # Secure (and `__Host-` prefixed) cookies. None: always in production; in local and test
+    # runs, when the request came over HTTPS (behind a proxy that says so).
     console_secure_cookies: bool | None = None
 
     @property

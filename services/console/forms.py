@@ -105,12 +105,19 @@ def payload_of(kind: str, form: dict[str, str], *, event_id: str) -> dict[str, A
         elif value == "":
             continue
         elif spec.kind == "number":
-            payload[spec.name] = int(value) if value.lstrip("-").isdigit() else value
+            payload[spec.name] = number_or_text(value)
         elif spec.kind == "datetime":
             payload[spec.name] = beijing_time(value)
         else:
             payload[spec.name] = value
     return payload
+
+
+def number_or_text(value: str) -> int | str:
+    """An integer when the field holds one in ASCII digits; otherwise the text as typed, for
+    intake to refuse by field ("²" and "٣" pass str.isdigit() but are no number here)."""
+    digits = value.removeprefix("-")
+    return int(value) if digits.isascii() and digits.isdigit() else value
 
 
 def beijing_time(value: str) -> str:

@@ -18,6 +18,7 @@ from services.console.sessions import SessionStore
 from shared import boot
 from shared.boot import Blueprint, Clock, Parts, Started
 from shared.campaign import system_now
+from shared.ratelimit import FailedAuthentications
 from shared.web import database_ready
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,6 +42,9 @@ def blueprint(settings: ConsoleSettings) -> Blueprint:
             lifetime=timedelta(hours=settings.console_session_hours),
             idle=timedelta(minutes=settings.console_session_idle_minutes),
             clock=started.clock,
+            key_failures=FailedAuthentications(
+                settings.console_sign_in_failure_limit, of="for this key"
+            ),
         )
         console = ConsoleService(
             clients=clients,

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.console import labels
 from services.console.clients.http import Download
 from services.console.sessions import Session, SessionStore
+from shared.access import refusals
 from shared.campaign import SHANGHAI
 from shared.errors import (
     DependencyUnavailable,
@@ -31,6 +32,7 @@ log = structlog.get_logger(__name__)
 HERE = Path(__file__).parent
 SESSION_COOKIE = "sanwu_console"
 SIGNIN_COOKIE = "sanwu_console_signin"
+HOST_PREFIX = "__Host-"
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["labels"] = labels
@@ -42,6 +44,7 @@ class CsrfRefused(DomainError):
     status = 403
     title = "Form refused"
     slug = "csrf"
+    reason = "csrf"
 
 
 def _local_time(value: str | datetime | None) -> str:
@@ -85,9 +88,8 @@ def render(
 
 def sent_on(file: Download) -> Response:
     """A service's file, handed to the browser as the service named it."""
-    return Response(
-        file.content, media_type=file.media_type, headers={"Content-Disposition": file.disposition}
-    )
+    headers = {"Content-Disposition": file.disposition, "Cache-Control": "no-store"}
+    return Response(file.content, media_type=file.media_type, headers=headers)
 
 
 def _scope_name(request: Request, session: Session | None) -> str:
@@ -100,17 +102,42 @@ def _scope_name(request: Request, session: Session | None) -> str:
 
 
 def secure(request: Request) -> bool:
-    configured = request.app.state.settings.console_secure_cookies
-    return request.url.scheme == "https" if configured is None else bool(configured)
+    """Secure cookies: as configured; unset, always in production, and in local and test runs
+    when the request came over HTTPS."""
+    settings = request.app.state.settings
+    if settings.console_secure_cookies is not None:
+        return bool(settings.console_secure_cookies)
+    return settings.environment == "production" or request.url.scheme == "https"
+
+
+def cookie_name(request: Request, name: str) -> str:
+    """A secure cookie is `__Host-` prefixed: the browser then takes it only if it is Secure,
+    for Path=/ and without a Domain, so no other host (a sibling subdomain) can set or shadow
+    it. A cookie over plain HTTP (local and test runs) cannot be Secure, nor so prefixed."""
+    return HOST_PREFIX + name if secure(request) else name
+
+
+def read_cookie(request: Request, name: str) -> str | None:
+    return request.cookies.get(cookie_name(request, name))
 
 
 def set_cookie(
     request: Request, response: Response, *, name: str, value: str, max_age: int
 ) -> None:
     response.set_cookie(
-        name,
+        cookie_name(request, name),
         value,
         max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=secure(request),
+    )
+
+
+def delete_cookie(request: Request, response: Response, *, name: str) -> None:
+    response.delete_cookie(
+        cookie_name(request, name),
         path="/",
         httponly=True,
         samesite="strict",
@@ -121,9 +148,7 @@ def set_cookie(
 def to_signin(request: Request, *, notice: str = "") -> RedirectResponse:
     target = "/signin" + (f"?notice={notice}" if notice else "")
     response = RedirectResponse(target, status_code=303)
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure(request)
-    )
+    delete_cookie(request, response, name=SESSION_COOKIE)
     return response
 
 
@@ -169,6 +194,10 @@ def _message_of(exc: DomainError) -> str:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, Unauthenticated | OutOfScope | CsrfRefused):
+        # Into the same record as the services' refusals, with the session's key if any.
+        session: Session | None = getattr(request.state, "session", None)
+        refusals.record(request, exc, key_id=session.key_id if session else None)
     if isinstance(exc, Unauthenticated):
         return await _signed_out(request, exc)
     if isinstance(exc, DependencyUnavailable):
@@ -185,7 +214,7 @@ async def _signed_out(request: Request, exc: Unauthenticated) -> Response:
     if session is not None:
         await store.end_sessions_of(session.key_id)
     if exc.reason == "missing":
-        return to_signin(request, notice="expired" if request.cookies.get(SESSION_COOKIE) else "")
+        return to_signin(request, notice="expired" if read_cookie(request, SESSION_COOKIE) else "")
     return to_signin(request, notice="revoked")
 
 

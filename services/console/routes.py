@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
+import structlog
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -15,6 +16,8 @@ from services.console.pages import (
     SESSION_COOKIE,
     SIGNIN_COOKIE,
     CsrfRefused,
+    delete_cookie,
+    read_cookie,
     render,
     sent_on,
     set_cookie,
@@ -23,6 +26,8 @@ from services.console.pages import (
 from services.console.service import SORT_KEYS, ConsoleService
 from services.console.sessions import Session, SessionStore, tokens_match
 from services.console.views import context_of
+from shared.access import refusals
+from shared.access.service import OUTSIDE, claimed_key_id
 from shared.errors import (
     DomainError,
     EventConflict,
@@ -34,6 +39,7 @@ from shared.errors import (
 )
 from shared.levels import CAMPAIGN_LEVELS
 
+log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False)
 
 CODE = r"^[0-9]{12}$"
@@ -59,7 +65,7 @@ def _address(request: Request) -> str:
 
 async def current_session(request: Request) -> Session:
     store: SessionStore = request.app.state.sessions
-    session = await store.current(request.cookies.get(SESSION_COOKIE), address=_address(request))
+    session = await store.current(read_cookie(request, SESSION_COOKIE), address=_address(request))
     if session is None:
         raise Unauthenticated("no session", reason="missing")
     request.state.session = session
@@ -128,7 +134,7 @@ def within_scope(request: Request, session: Session, code: str) -> None:
     service = console(request)
     service.unit(code)
     if session.scope_code and not service.registry.is_within(code, session.scope_code):
-        raise OutOfScope(f"unit {code} is outside this key's scope")
+        raise OutOfScope(OUTSIDE)
 
 
 # --- sign in and out ------------------------------------------------------------------------
@@ -152,7 +158,7 @@ async def signin_page(request: Request, notice: str = "") -> HTMLResponse:
 def _signin_form(
     request: Request, *, notice: str = "", error: str = "", status: int = 200
 ) -> HTMLResponse:
-    token = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(32)
+    token = read_cookie(request, SIGNIN_COOKIE) or secrets.token_urlsafe(32)
     response = render(
         request,
         "signin.html",
@@ -168,30 +174,36 @@ async def signin(request: Request) -> Response:
     form = await request.form()
     sent = form.get("csrf_token")
     if not isinstance(sent, str) or not tokens_match(
-        sent, request.cookies.get(SIGNIN_COOKIE) or "\0"
+        sent, read_cookie(request, SIGNIN_COOKIE) or "\0"
     ):
         raise CsrfRefused("the sign-in form's token does not match its cookie")
-    key = form.get("key")
+    sent_key = form.get("key")
+    key = sent_key if isinstance(sent_key, str) else ""
     store: SessionStore = request.app.state.sessions
     try:
-        token, session = await store.sign_in(
-            key if isinstance(key, str) else "", address=_address(request)
-        )
-    except Unauthenticated:
+        token, session = await store.sign_in(key, address=_address(request))
+    except Unauthenticated as refused:
+        refusals.record(request, refused, key_id=claimed_key_id(f"Bearer {key.strip()}"))
         return _signin_form(request, error="密钥无效、已吊销或已过期。", status=401)
-    except RateLimited:
+    except RateLimited as limited:
+        log.warning(
+            "console_sign_in_limited",
+            key_id=claimed_key_id(f"Bearer {key.strip()}"),
+            client=_address(request),
+            detail=limited.detail,
+        )
         return _signin_form(request, error="失败次数过多，请稍后再试。", status=429)
     response = RedirectResponse(home_of(session.role), status_code=303)
     max_age = int(store.lifetime.total_seconds())
     set_cookie(request, response, name=SESSION_COOKIE, value=token, max_age=max_age)
-    response.delete_cookie(SIGNIN_COOKIE, path="/")
+    delete_cookie(request, response, name=SIGNIN_COOKIE)
     return response
 
 
 @router.post("/signout")
 async def signout(request: Request, session: SessionDep, form: FormDep) -> Response:
     store: SessionStore = request.app.state.sessions
-    await store.sign_out(session)
+    await store.sign_out(session, address=_address(request))
     return to_signin(request, notice="signed_out")
 
 

@@ -5,6 +5,11 @@ key sealed (AES-GCM) under a key derived from the token, so neither the table al
 alone gives the key. A session ends at sign-out, `console_session_hours` after sign-in, after
 `console_session_idle_minutes` without a page, and at once when its key is revoked or expires
 (every page checks the key through the shared key cache, which hears of revocations).
+
+Each sign-in, refused sign-in (of a key that exists) and sign-out is recorded in the key audit
+(`access.key_audit`, by `console:<client address>`), a sign-in and sign-out in the transaction
+of its session. Failed sign-ins count against the client address's limit and the key id's: past
+either, sign-ins from that address, or of that key, get 429 until the window ends.
 """
 
 import asyncio
@@ -21,8 +26,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.console.repository import SessionRepository, SessionRow
 from shared.access.cache import KeyCache
+from shared.access.models import KeyAction
+from shared.access.repository import KeyRepository
+from shared.access.service import claimed_key_id, console_actor
 from shared.db import Database
-from shared.errors import Unauthenticated
+from shared.errors import DependencyUnavailable, Unauthenticated
+from shared.ratelimit import FailedAuthentications
 from shared.retry import keep_running
 
 log = structlog.get_logger(__name__)
@@ -91,17 +100,33 @@ class SessionStore:
         lifetime: timedelta,
         idle: timedelta,
         clock: Callable[[], datetime],
+        key_failures: FailedAuthentications | None = None,
     ) -> None:
         self.db = db
         self.keys = keys
         self.lifetime = lifetime
         self.idle = idle
         self.clock = clock
+        self.key_failures = key_failures or FailedAuthentications("")
 
     async def sign_in(self, key: str, *, address: str) -> tuple[str, Session]:
-        """The new session's token and the session; Unauthenticated for a bad key."""
+        """The new session's token and the session; Unauthenticated for a bad key, RateLimited
+        past the address's or the key id's failed sign-ins."""
         key = key.strip()
-        principal = await self.keys.authenticate(f"Bearer {key}", address=address)
+        authorization = f"Bearer {key}"
+        key_id = claimed_key_id(authorization)
+        # Before any look-up, also of a key this process holds: guessing a held key's secret
+        # costs no look-up, and is what these limits stop.
+        self.keys.failures.check(address)
+        if key_id is not None:
+            self.key_failures.check(key_id)
+        try:
+            principal = await self.keys.authenticate(authorization, address=address)
+        except Unauthenticated:
+            if key_id is not None:
+                self.key_failures.count(key_id)
+                await self._refused(key_id, address=address)
+            raise
         token = new_token()
         now = self.clock()
         row = SessionRow(
@@ -117,7 +142,10 @@ class SessionStore:
         )
         async with self.db.connection(commits=True) as connection:
             await SessionRepository(connection).insert(row)
-        log.info("console_signed_in", key_id=principal.key_id, role=row.role)
+            await KeyRepository(connection).record_use(
+                principal.key_id, action=KeyAction.signed_in, actor=console_actor(address)
+            )
+        log.info("console_signed_in", key_id=principal.key_id, role=row.role, client=address)
         session = self._session(row, token)
         assert session is not None  # sealed just now with this token
         return token, session
@@ -148,9 +176,24 @@ class SessionStore:
             raise
         return session
 
-    async def sign_out(self, session: Session) -> None:
+    async def sign_out(self, session: Session, *, address: str) -> None:
         async with self.db.connection(commits=True) as connection:
             await SessionRepository(connection).delete(session.session_id)
+            await KeyRepository(connection).record_use(
+                session.key_id, action=KeyAction.signed_out, actor=console_actor(address)
+            )
+        log.info("console_signed_out", key_id=session.key_id, client=address)
+
+    async def _refused(self, key_id: str, *, address: str) -> None:
+        """The audit's row for a refused sign-in of a key that exists. Not written (the
+        database away), the refusal stands: it is logged and counted all the same."""
+        try:
+            async with self.db.connection(commits=True) as connection:
+                await KeyRepository(connection).record_use(
+                    key_id, action=KeyAction.sign_in_refused, actor=console_actor(address)
+                )
+        except DependencyUnavailable as exc:
+            log.warning("sign_in_refusal_not_recorded", key_id=key_id, error=exc.detail)
 
     async def end_sessions_of(self, key_id: str) -> None:
         async with self.db.connection(commits=True) as connection:

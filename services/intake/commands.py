@@ -105,7 +105,10 @@ def import_sheet(
     ],
     url: Annotated[str, typer.Option("--url", help="Intake's address")] = DEFAULT_INTAKE_URL,
     skip_bad_rows: Annotated[
-        bool, typer.Option("--skip-bad-rows", help="Post the good rows even if some are bad")
+        bool,
+        typer.Option(
+            "--skip-bad-rows", help="Post the good rows even if some are bad or intake refuses some"
+        ),
     ] = False,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=DEFAULT_MAX_BATCH_EVENTS)
@@ -113,9 +116,12 @@ def import_sheet(
     progress: Annotated[bool | None, PROGRESS_OPTION] = None,
 ) -> None:
     """Check every row, report each bad one as `第N行: field: message`, and post nothing if
-    any is bad (unless --skip-bad-rows); then post the rows through POST /v1/events/batch.
-    Prints how many intake accepted, already knew and refused; exits 1 if a row was bad
-    without --skip-bad-rows or intake refused one."""
+    any is bad; then ask intake, as a dry run of every batch, whether it takes every row, and
+    post nothing if it would refuse one (`第N行: intake refused it …`); only then post the rows
+    through POST /v1/events/batch: all of the file or nothing. With --skip-bad-rows, bad and
+    refused rows are left out and the rest posted. A file is at most 20 MiB (an xlsx unpacks
+    to at most 200 MiB) of at most 100,000 rows. Prints how many intake accepted, already knew
+    and refused; exits 1 if anything was bad or refused without --skip-bad-rows."""
     from services.intake.importing import parse_rows
 
     try:
@@ -129,19 +135,29 @@ def import_sheet(
     if bad and not skip_bad_rows:
         echo_err(f"sanwu: {len({r.line for r in bad})} bad rows; nothing was posted")
         raise typer.Exit(1)
-    tally = _post(parsed, url=url, key=key, batch_size=batch_size, progress=progress)
+    tally = _post(
+        parsed, url=url, key=key, batch_size=batch_size, skip=skip_bad_rows, progress=progress
+    )
     for refusal in tally.refused:
         echo_err(str(refusal))
+    if not tally.posted:
+        echo_err(f"sanwu: intake would refuse {len(tally.refused)} rows; nothing was posted")
     typer.echo(
         f"accepted {tally.accepted}, already known {tally.duplicate}, "
         f"refused {len(tally.refused)}, bad rows skipped {len({r.line for r in bad})}"
     )
-    if tally.refused:
+    if tally.refused and not skip_bad_rows:
         raise typer.Exit(1)
 
 
 def _post(
-    rows: "Sequence[RowEvent]", *, url: str, key: str, batch_size: int, progress: bool | None
+    rows: "Sequence[RowEvent]",
+    *,
+    url: str,
+    key: str,
+    batch_size: int,
+    skip: bool,
+    progress: bool | None,
 ) -> "Tally":
     import httpx
 
@@ -151,7 +167,9 @@ def _post(
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
             with progress_bar("rows", shown=progress) as hook:
-                return await post_rows(client, rows, batch_size=batch_size, progress=hook)
+                return await post_rows(
+                    client, rows, batch_size=batch_size, skip_refused=skip, progress=hook
+                )
 
     try:
         tally: Tally = run(post_all())

@@ -2,7 +2,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Body, Request, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import Example
 from pydantic import ValidationError
@@ -119,18 +119,34 @@ async def post_event(request: Request) -> Response:
     description="Each event is checked and stored as by `POST /v1/events`, independently: a "
     "rejected event (its result names why, as a problem) does not stop the others. Results "
     "are `accepted`, `duplicate` or `rejected`, in the order of the events. Every event of "
-    "the batch counts against the key's rate limit.",
+    "the batch counts against the key's rate limit. With `dry_run=true`, the same results "
+    "(repeats and conflicts as the journal holds them now) and nothing stored. With "
+    "`derive_event_ids=true`, each `event_id` is a seed and the event's id is "
+    "`hmac-sha256(SANWU_PETITIONER_HASH_SECRET, seed)` as a UUID (version 8), returned in its "
+    "result: the same seed gives the same id, and an id cannot be traced back to its seed "
+    "without the secret (`sanwu events import` seeds each row without an id of its own from "
+    "its content).",
     operation_id="postEventBatch",
 )
 async def post_batch(
     batch: Annotated[BatchIn, Body(openapi_examples=BATCH_EXAMPLES)],
     request: Request,
     principal: PrincipalDep,
+    dry_run: Annotated[
+        bool, Query(description="Check every event and answer as if stored; store nothing")
+    ] = False,
+    derive_event_ids: Annotated[
+        bool, Query(description="Each event_id is a seed; the event's id is keyed from it")
+    ] = False,
 ) -> Response:
     intake(request).check_batch_size(len(batch.events))
     charge_events(request, principal, events=len(batch.events))
     results = await intake(request).accept_batch(
-        items=batch.events, principal=principal, correlation_id=correlation_id(request)
+        items=batch.events,
+        principal=principal,
+        correlation_id=correlation_id(request),
+        dry_run=dry_run,
+        derive_ids=derive_event_ids,
     )
     # Plain dicts to JSON: validating a thousand results against BatchOut again cost more
     # than writing them.

@@ -3,16 +3,22 @@ with their outbox messages in one statement, which commits on its own. What is j
 published (references as keyed hashes, no free text on the topic) is built in `payloads`."""
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import metrics
+from services.intake.batches import (
+    ItemResult,
+    corrections_in,
+    echoed_id,
+    first_of_each,
+    parsed_items,
+    results_of,
+)
 from services.intake.config import DEFAULT_GATHERED_STATEMENTS, DEFAULT_MAX_BATCH_EVENTS
 from services.intake.gathering import Gathering, Outcome, Receipt
 from services.intake.payloads import (
@@ -36,19 +42,11 @@ from shared.events import (
     EventReattributed,
     EventVoided,
     PetitionVisit,
-    event_adapter,
     unit_codes_of,
 )
 from shared.levels import CAMPAIGN_LEVELS, RANK
-from shared.problems import problem_of, validation_errors
+from shared.problems import problem_of
 from shared.registry.cache import UnitRegistry
-
-
-@dataclass(frozen=True, slots=True)
-class ItemResult:
-    event_id: str | None
-    status: Literal["accepted", "duplicate", "rejected"]
-    error: dict[str, Any] | None = None
 
 
 class IntakeService:
@@ -205,7 +203,8 @@ class IntakeService:
         )
         verdict = resolution.verdicts[event.event_id]
         if verdict.refusal is Refusal.out_of_scope:
-            raise OutOfScope(verdict.reason or "the target is outside this key's scope")
+            # Without the verdict's reason, which names where the target is attributed.
+            raise OutOfScope("the event this correction targets is outside this key's scope")
 
     @staticmethod
     def _unit_fields(event: Event) -> list[tuple[str, str]]:
@@ -236,21 +235,23 @@ class IntakeService:
         return result
 
     async def accept_batch(
-        self, *, items: list[Any], principal: Principal, correlation_id: str
+        self,
+        *,
+        items: list[Any],
+        principal: Principal,
+        correlation_id: str,
+        dry_run: bool = False,
+        derive_ids: bool = False,
     ) -> list[ItemResult]:
+        """A result per item. `dry_run`: what the batch would answer, nothing stored.
+        `derive_ids`: each item's id is a seed, the event's id keyed from it."""
         now = system_now()
-        parsed: list[Event | ItemResult] = []
-        for index, item in enumerate(items):
-            try:
-                parsed.append(event_adapter.validate_python(item))
-            except ValidationError as exc:
-                error = InvalidInput(
-                    f"events[{index}] is invalid", errors=validation_errors(exc.errors())
-                )
-                parsed.append(ItemResult(_raw_id(item), "rejected", problem_of(error)))
-                metrics.rejected.labels("validation").inc()
+        derive = self._keyed_hash.event_id if derive_ids else None
+        parsed = parsed_items(items, derive=derive)
+        if invalid := sum(isinstance(p, ItemResult) for p in parsed):
+            metrics.rejected.labels("validation").inc(invalid)
         events = [e for e in parsed if not isinstance(e, ItemResult)]
-        targets = await self.known_targets(events) | _corrections_in(events)
+        targets = await self.known_targets(events) | corrections_in(events)
         slots: list[ItemResult | Prepared] = []
         for entry, item in zip(parsed, items, strict=True):
             if isinstance(entry, ItemResult):
@@ -260,37 +261,25 @@ class IntakeService:
                 county = await self.check(entry, principal, now=now, targets=targets)
                 slots.append(self._prepare(entry, county))
             except (InvalidInput, OutOfScope) as exc:
-                slots.append(ItemResult(_raw_id(item), "rejected", problem_of(exc)))
+                result = ItemResult(echoed_id(item, derive=derive), "rejected", problem_of(exc))
+                slots.append(result)
                 metrics.rejected.labels(exc.slug).inc()
-        outcome = await self._store(
-            _first_of_each(
-                [s for s in slots if isinstance(s, Prepared)],
-                key_id=principal.key_id,
-                correlation_id=correlation_id,
-                now=now,
-            )
+        pending = first_of_each(
+            [s for s in slots if isinstance(s, Prepared)],
+            key_id=principal.key_id,
+            correlation_id=correlation_id,
+            now=now,
         )
-        results: list[ItemResult] = []
-        first_hash: dict[UUID, str] = {}
-        reported: set[UUID] = set()
-        for slot in slots:
-            if isinstance(slot, ItemResult):
-                results.append(slot)
-                continue
-            event_id = slot.event.event_id
-            result = outcome[event_id]
-            if first_hash.setdefault(event_id, slot.content_hash) != slot.content_hash:
-                result = EventConflict(
-                    f"event {event_id} appears twice in the batch with other content"
-                )
-            if isinstance(result, DomainError):
-                results.append(ItemResult(str(event_id), "rejected", problem_of(result)))
-            elif event_id in reported or result.duplicate:
-                results.append(ItemResult(str(event_id), "duplicate"))
-            else:
-                results.append(ItemResult(str(event_id), "accepted"))
-            reported.add(event_id)
-        return results
+        outcome = await (self._preview(pending) if dry_run else self._store(pending))
+        return results_of(slots, outcome)
+
+    async def _preview(self, pending: list[Pending]) -> dict[UUID, Outcome]:
+        """What storing would answer: new events accepted, repeats and conflicts as the
+        journal holds them now; nothing stored."""
+        async with self.db.connection() as connection:
+            existing = await EventRepository(connection).receipts([p.event_id for p in pending])
+        new = {p.event_id: p.accepted_at for p in pending if p.event_id not in existing}
+        return _outcomes(pending, inserted=new, existing=existing)
 
     async def _store(self, pending: list[Pending]) -> dict[UUID, Outcome]:
         """Journal the new events (distinct ids) with their outbox messages; classify the
@@ -308,18 +297,7 @@ class IntakeService:
             )
         if inserted and self.on_accepted is not None:
             self.on_accepted()
-        outcome: dict[UUID, Outcome] = {
-            event_id: Receipt(event_id, accepted_at, duplicate=False)
-            for event_id, accepted_at in inserted.items()
-        }
-        hashes = {p.event_id: p.prepared.content_hash for p in pending}
-        for event_id, stored in existing.items():
-            if stored.content_hash == hashes[event_id]:
-                outcome[event_id] = Receipt(event_id, stored.accepted_at, duplicate=True)
-            else:
-                outcome[event_id] = EventConflict(
-                    f"event {event_id} was already accepted with other content"
-                )
+        outcome = _outcomes(pending, inserted=inserted, existing=existing)
         metrics.count_outcomes((p.prepared.event.type, outcome[p.event_id]) for p in pending)
         return outcome
 
@@ -347,47 +325,20 @@ def _as_stored(row: Any, *, free_text: bool) -> dict[str, Any]:
     return dict(payload) | {"accepted_at": row.accepted_at, "key_id": row.key_id}
 
 
-MAX_ECHOED_ID = 64
-
-
-def _raw_id(item: Any) -> str | None:
-    """The event id as sent, echoed in an item's result if it can be: short text that is
-    valid UTF-8 (a JSON escape can carry a lone surrogate, which cannot)."""
-    value = item.get("event_id") if isinstance(item, dict) else None
-    if not isinstance(value, str) or len(value) > MAX_ECHOED_ID:
-        return None
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return None
-    return value
-
-
-def _first_of_each(
-    prepared: list[Prepared], *, key_id: str, correlation_id: str, now: datetime
-) -> list[Pending]:
-    """A batch's events, the first of each id: acceptance is a total order, the i-th event
-    is accepted i µs after the first, so that of two corrections of one event in a batch the
-    later item comes last."""
-    first: dict[UUID, Prepared] = {}
-    for item in prepared:
-        first.setdefault(item.event.event_id, item)
-    return [
-        Pending(
-            p,
-            key_id=key_id,
-            correlation_id=correlation_id,
-            accepted_at=now + timedelta(microseconds=i),
-        )
-        for i, p in enumerate(first.values())
-    ]
-
-
-def _corrections_in(events: Iterable[Event]) -> dict[UUID, KnownTarget]:
-    """A batch's own corrections, as targets: a correction of one of them is refused like a
-    correction of a correction in the journal."""
-    return {
-        e.event_id: KnownTarget(e.event_id, e.type, e.unit_code, [])
-        for e in events
-        if isinstance(e, EventVoided | EventReattributed)
+def _outcomes(
+    pending: list[Pending], *, inserted: Mapping[UUID, datetime], existing: Mapping[UUID, Any]
+) -> dict[UUID, Outcome]:
+    """New events accepted; the rest repeats of what the journal holds, or conflicts."""
+    outcome: dict[UUID, Outcome] = {
+        event_id: Receipt(event_id, accepted_at, duplicate=False)
+        for event_id, accepted_at in inserted.items()
     }
+    hashes = {p.event_id: p.prepared.content_hash for p in pending}
+    for event_id, stored in existing.items():
+        if stored.content_hash == hashes[event_id]:
+            outcome[event_id] = Receipt(event_id, stored.accepted_at, duplicate=True)
+        else:
+            outcome[event_id] = EventConflict(
+                f"event {event_id} was already accepted with other content"
+            )
+    return outcome

@@ -4,6 +4,7 @@ into rows of field values named by their line in the sheet."""
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -154,16 +155,25 @@ def write_template(path: Path, *, record_type: RecordType, sheet_format: SheetFo
 # --- reading -----------------------------------------------------------------------------
 
 
+# What an import reads: a file of at most MAX_FILE_BYTES (an xlsx, a zip, unpacking to at most
+# MAX_UNPACKED_BYTES), of at most MAX_ROWS rows of records.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+MAX_ROWS = 100_000
+
+
 def read_sheet(path: Path) -> tuple[RecordType, list[SheetRow]]:
     """The sheet's record type, told by its columns, and its non-empty rows. Headings may be
-    the Chinese ones or the field names; other columns are left out."""
+    the Chinese ones or the field names; other columns are left out. InvalidInput for a file
+    past the limits, naming the limit."""
+    _check_size(path)
     lines = _xlsx_lines(path) if path.suffix.lower() == ".xlsx" else _csv_lines(path)
     headings = next(lines, None)
     if headings is None:
         raise InvalidInput(f"{path.name} is empty")
     fields = [_field_of(h) for h in headings]
     record_type = _record_type_of(fields)
-    rows = []
+    rows: list[SheetRow] = []
     for line, cells in enumerate(lines, start=2):
         values = {
             field: _cell_value(cell)
@@ -171,8 +181,30 @@ def read_sheet(path: Path) -> tuple[RecordType, list[SheetRow]]:
             if field is not None and _cell_value(cell) is not None
         }
         if values:
+            if len(rows) == MAX_ROWS:
+                raise InvalidInput(
+                    f"{path.name} has more than {MAX_ROWS:,} rows of records; an import takes at "
+                    f"most {MAX_ROWS:,}: split the file"
+                )
             rows.append(SheetRow(line, values))
     return record_type, rows
+
+
+def _check_size(path: Path) -> None:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InvalidInput(
+            f"{path.name} is {size / 2**20:.1f} MiB; an import takes files of at most "
+            f"{MAX_FILE_BYTES // 2**20} MiB: split the file"
+        )
+    if path.suffix.lower() == ".xlsx":
+        with zipfile.ZipFile(path) as packed:
+            unpacked = sum(member.file_size for member in packed.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise InvalidInput(
+                f"{path.name} unpacks to {unpacked / 2**20:.1f} MiB; an import takes an xlsx "
+                f"unpacking to at most {MAX_UNPACKED_BYTES // 2**20} MiB: split the file"
+            )
 
 
 def _xlsx_lines(path: Path) -> Iterator[tuple[Any, ...]]:

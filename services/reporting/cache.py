@@ -10,15 +10,16 @@ starts a new generation of its cache when one arrives, whichever instance made t
 shared.notifications). An entry is served only if it was rendered in the current generation and
 registry version, and only while the instance is listening."""
 
-import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Hashable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from prometheus_client import Counter
 from pydantic import BaseModel
+
+from shared.shared_work import SharedWork
 
 CHANNEL = "reporting_changes"
 # Which statuses a transaction changed: "unit/period" keys joined by commas, or EVERY_STATUS.
@@ -45,39 +46,6 @@ class Rendered:
     def of(cls, model: BaseModel) -> "Rendered":
         body = model.model_dump_json().encode()
         return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
-
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class SharedWork(Generic[K, V]):
-    """At most one run of the work for a key at a time: a caller asking for a key whose work
-    is running waits for that run instead of starting its own, and a caller that goes away
-    does not cancel a run others may be waiting for."""
-
-    def __init__(self) -> None:
-        self._running: dict[K, asyncio.Future[V]] = {}
-
-    async def run(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
-        pending = self._running.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._run(key, work))
-            pending.add_done_callback(_retrieved)
-            self._running[key] = pending
-        return await asyncio.shield(pending)
-
-    async def _run(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
-        try:
-            return await work()
-        finally:
-            del self._running[key]
-
-
-def _retrieved(future: "asyncio.Future[Any]") -> None:
-    # A failed run whose callers all went away is not worth a warning of its own.
-    if not future.cancelled():
-        future.exception()
 
 
 class RenderedCache:

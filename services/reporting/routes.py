@@ -277,7 +277,11 @@ async def get_eligible(
     return Response(
         content,
         media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        # A file of units and their records: kept by no cache on the way or in the browser.
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 

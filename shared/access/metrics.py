@@ -8,6 +8,6 @@ key_lookups = Counter(
 refused = Counter(
     "sanwu_access_refused_total",
     "Requests refused for their key: 401 (reason missing, malformed, unknown, revoked, expired) "
-    "and 403 (reason role or scope)",
+    "and 403 (reason role or scope; the console's csrf too)",
     ["status", "reason"],
 )

@@ -42,10 +42,15 @@ class KeyAction(StrEnum):
     created = "created"
     revoked = "revoked"
     expired = "expired"
+    # The key's use in the console, by `console:<client address>`.
+    signed_in = "signed_in"
+    sign_in_refused = "sign_in_refused"
+    signed_out = "signed_out"
 
 
 class KeyAuditEntry(SQLModel, table=True):
-    """Who created or revoked a key, and when a key was found expired: one row each."""
+    """Who created or revoked a key, when a key was found expired, and each sign-in to the
+    console with it (refused ones too) and sign-out: one row each."""
 
     __tablename__ = "key_audit"
     __table_args__ = {"schema": SCHEMA}
@@ -62,6 +67,6 @@ class KeyAuditEntry(SQLModel, table=True):
     key_id: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     role: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     scope_code: str | None = Field(default=None, sa_column=sa.Column(sa.CHAR(12)))
-    # key:<id> (an admin key, through an API), user:<name> (the command line's OS user), or
-    # system (an expiry)
+    # key:<id> (an admin key, through an API), user:<name> (the command line's --actor, or
+    # its operating-system account), system (an expiry) or console:<client address>
     actor: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from shared.access.models import ApiKey, KeyAction, KeyAuditEntry, Role
-from shared.repository import Repository
+from shared.repository import Repository, rows_affected
 
 _keys = ApiKey.__table__  # type: ignore[attr-defined]
 _audit = KeyAuditEntry.__table__  # type: ignore[attr-defined]
@@ -32,6 +32,12 @@ _FOUND_EXPIRED = """
 _ONCE = " ON CONFLICT (key_id) WHERE action = 'expired' DO NOTHING"
 RECORD_EXPIRY_SQL = _FOUND_EXPIRED + " AND key_id = $1" + _ONCE
 RECORD_EXPIRIES_SQL = _FOUND_EXPIRED + _ONCE
+# A use of a key (a console sign-in or sign-out), with the key's role and scope; nothing for a
+# key id no key has.
+RECORD_USE_SQL = """
+    INSERT INTO access.key_audit (action, key_id, role, scope_code, actor)
+    SELECT $2, key_id, role, scope_code, $3 FROM access.api_keys WHERE key_id = $1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,11 @@ class KeyRepository(Repository):
     async def record_expiry(self, key_id: str) -> None:
         """Record that a key was found expired, unless already recorded."""
         await self.connection.execute(RECORD_EXPIRY_SQL, key_id)
+
+    async def record_use(self, key_id: str, *, action: KeyAction, actor: str) -> bool:
+        """Record a use of the key; False when no key has that id (nothing recorded)."""
+        status = await self.connection.execute(RECORD_USE_SQL, key_id, action.value, actor)
+        return rows_affected(status) == 1
 
     async def record_expiries(self) -> None:
         """Record every key found expired and not yet recorded so."""

@@ -5,15 +5,16 @@ bytes, so a slow password hash would add latency without adding safety. Comparis
 constant-time.
 
 Every creation and revocation is recorded in `access.key_audit` in the transaction that makes
-it, with who made it: `key:<id>` for an admin key acting through an API, `user:<name>` for the
-operating-system user running the command line. An expiry is recorded once, when the key is
-first found expired (refused at use, or listed).
+it, with who made it: `key:<id>` for an admin key acting through an API; for the command line,
+`user:<name>`, the name its `--actor` gives or else the operating-system account it runs as
+(from the password database, never from LOGNAME or USER, which anyone may set). An expiry is
+recorded once, when the key is first found expired (refused at use, or listed).
 """
 
-import getpass
 import hashlib
 import hmac
 import os
+import pwd
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ PREFIX = "sanwu"
 KEY_ID = re.compile(r"[0-9a-f]{12}")
 SECRET = re.compile(r"[A-Za-z0-9-]{43}")
 
+
+# A refusal for scope names no unit: not the one asked for, nor one the request led to (an
+# event's, an application's county).
+OUTSIDE = "a unit this request concerns is outside this key's scope"
 
 # Bureaus read reports in their scope like readers.
 READER_ROLES = (Role.reader, Role.bureau, Role.admin)
@@ -59,13 +64,13 @@ class Principal:
             raise OutOfScope(f"a {self.role} key may not post events", reason="role")
         for code in unit_codes:
             if not self.covers(registry, code):
-                raise OutOfScope(f"unit {code} is outside this key's scope")
+                raise OutOfScope(OUTSIDE)
 
     def require_reader_for(self, registry: UnitRegistry, unit_code: str) -> None:
         if self.role not in READER_ROLES:
             raise OutOfScope(f"a {self.role} key may not read reports", reason="role")
         if not self.covers(registry, unit_code):
-            raise OutOfScope(f"unit {unit_code} is outside this key's scope")
+            raise OutOfScope(OUTSIDE)
 
 
 def _hash(secret: str) -> str:
@@ -92,11 +97,32 @@ def claimed_key_id(authorization: str | None) -> str | None:
 
 
 def os_user() -> str:
-    """The command line's actor: the operating-system user running it."""
+    """The command line's actor when it names none: the operating-system account it runs as,
+    by its user id."""
+    uid = os.getuid()
     try:
-        return f"user:{getpass.getuser()}"
-    except (KeyError, OSError):  # no login name and no passwd entry (a bare container user)
-        return f"user:uid {os.getuid()}"
+        return f"user:{pwd.getpwuid(uid).pw_name}"
+    except KeyError:  # no passwd entry (a bare container user)
+        return f"user:uid {uid}"
+
+
+ACTOR_NAME_LENGTH = 64
+
+
+def named_actor(name: str) -> str:
+    """The actor a person names on the command line (`--actor`): printable, on one line and
+    without tabs (the audit is printed tab-separated); ValueError otherwise."""
+    name = name.strip()
+    if not 0 < len(name) <= ACTOR_NAME_LENGTH or not name.isprintable():
+        raise ValueError(
+            f"an actor is 1 to {ACTOR_NAME_LENGTH} printable characters on one line, without tabs"
+        )
+    return f"user:{name}"
+
+
+def console_actor(address: str) -> str:
+    """The actor of a console sign-in or sign-out: the client address it came from."""
+    return f"console:{address or 'unknown'}"
 
 
 def key_actor(key_id: str) -> str:

@@ -44,6 +44,8 @@ APPLICATION_PERIODS = tuple(
         "materials",
         "records",
         "records-newer",
+        "headers",
+        "long-texts",
     )
 )
 WHOLE_YEAR = {"window": {"start_month_day": "01-01", "end_month_day": "12-31"}}

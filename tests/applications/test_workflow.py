@@ -271,6 +271,24 @@ async def test_two_reviewers_at_once_get_one_success_and_one_412(
     assert await stored(db, period) == before
 
 
+async def test_an_if_match_of_digits_other_than_ascii_is_412_and_changes_nothing(
+    applications: httpx.AsyncClient, bureau_keys: dict[str, str], db: Database
+) -> None:
+    period = "a-headers"
+    county = bureau_keys["county_bureau"]
+    draft = (await create(applications, county, period=period, codes=(V1,))).json()
+    before = await stored(db, period)
+    url = f"/v1/applications/{draft['application_id']}/submit"
+
+    # Headers are Latin-1: the byte 0xB2 is "²", which str.isdigit() takes for a digit.
+    for sent in (b'"\xb2"', b"\xb2", b'W/"\xb9"', '"١"'.encode()):
+        response = await applications.post(url, headers=bearer(county) | {"If-Match": sent})
+        assert response.status_code == 412, (sent, response.status_code, response.text)
+        assert response.headers["content-type"] == PROBLEM
+
+    assert await stored(db, period) == before
+
+
 async def test_a_flagged_unit_cannot_be_approved_or_awarded(
     applications: httpx.AsyncClient, bureau_keys: dict[str, str], db: Database
 ) -> None:

@@ -2,122 +2,27 @@
 row, posted through intake (served in-process on a port of its own), each row recorded once
 however often the file is imported, and a file with a bad row storing nothing unless asked."""
 
-import asyncio
-import csv
-import os
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
-import sqlalchemy as sa
-import uvicorn
 from openpyxl import load_workbook
-from typer.testing import CliRunner
 
-from services.intake.commands import events_app
-from services.intake.config import IntakeSettings
-from services.intake.importing import parse_rows
-from services.intake.main import create_app
-from services.intake.sheets import read_sheet
 from shared.db import Database
-from tests.conftest import SIBLING_VILLAGE, VILLAGE
-from tests.support.processes import BIN, free_port
+from tests.conftest import VILLAGE
+from tests.support.importing import (
+    MEETING_HEADINGS,
+    RATING_HEADINGS,
+    events,
+    ids_of,
+    import_file,
+    journalled,
+    ref,
+    sanwu,
+    write_csv,
+)
+from tests.support.processes import free_port
 
-RATING_HEADINGS = ["事件编号(可空)", "单位代码", "发生时间", "评价结果", "评价来源", "事项编号"]
-MEETING_HEADINGS = [
-    "事件编号(可空)",
-    "单位代码",
-    "发生时间",
-    "参会人数",
-    "排查矛盾纠纷数",
-    "化解数",
-]
 VILLAGE_2 = "340722100202"
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture(scope="module")
-async def intake_url(intake_settings: IntakeSettings) -> AsyncIterator[str]:
-    """Intake listening on a port of its own, in this process, for the command to post to."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(intake_settings), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(300):
-        if server.started:
-            break
-        await asyncio.sleep(0.1)
-    assert server.started, "intake did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-
-
-async def sanwu(*args: str, env: dict[str, str] | None = None) -> Ran:
-    """The command as an operator runs it, while this process keeps serving intake."""
-    process = await asyncio.create_subprocess_exec(
-        str(BIN / "sanwu"),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=os.environ | (env or {}),
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return Ran(process.returncode, stdout.decode(), stderr.decode())
-
-
-async def events(*args: str, env: dict[str, str] | None = None) -> Ran:
-    """`sanwu events ...` in this process (an interpreter start costs seconds), in a thread
-    while the loop keeps serving intake."""
-    result = await asyncio.to_thread(CliRunner().invoke, events_app, list(args), env=env)
-    return Ran(result.exit_code, result.stdout, result.stderr)
-
-
-async def import_file(path: Path, url: str, key: str, *options: str) -> Ran:
-    return await events("import", str(path), "--url", url, "--key", key, *options)
-
-
-def write_csv(path: Path, rows: list[list[Any]], *, headings: list[str], bom: bool = True) -> Path:
-    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(headings)
-        writer.writerows(rows)
-    return path
-
-
-def ids_of(path: Path) -> list[str]:
-    """The event ids the import gives the file's good rows."""
-    record_type, rows = read_sheet(path)
-    parsed, _ = parse_rows(rows, record_type)
-    return [str(p.event.event_id) for p in parsed]
-
-
-async def journalled(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
-    async with db.engine.connect() as connection:
-        rows = await connection.execute(
-            sa.text(
-                "SELECT event_id::text, payload FROM intake.journal "
-                "WHERE event_id = ANY(CAST(:ids AS uuid[]))"
-            ),
-            {"ids": ids},
-        )
-        return {event_id: payload for event_id, payload in rows}
-
-
-def ref() -> str:
-    return f"事项-{uuid.uuid4().hex[:12]}"
 
 
 async def test_template_has_chinese_headings_an_example_row_and_value_lists(
@@ -285,29 +190,6 @@ async def test_importing_twice_records_each_row_once(
     ids = ids_of(path)
     assert len(set(ids)) == 4 and given in ids
     assert len(await journalled(db, ids)) == 4
-
-
-async def test_a_row_intake_refuses_is_named_and_the_others_recorded(
-    db: Database, keys: dict[str, str], intake_url: str, tmp_path: Path
-) -> None:
-    path = write_csv(
-        tmp_path / "ratings.csv",
-        [
-            ["", VILLAGE, "2018-09-01 10:00", "满意", "第三方", ref()],
-            ["", SIBLING_VILLAGE, "2018-09-01 10:00", "满意", "第三方", ref()],
-            ["", "340722999999", "2018-09-01 10:00", "满意", "第三方", ref()],
-        ],
-        headings=RATING_HEADINGS,
-    )
-    ids = ids_of(path)
-
-    ran = await import_file(path, intake_url, keys["township_desk"])
-
-    assert ran.code == 1
-    assert "accepted 1, already known 0, refused 2" in ran.stdout
-    assert "第3行: intake refused it (403)" in ran.stderr
-    assert "第4行: intake refused it (422)" in ran.stderr and "unit_code" in ran.stderr
-    assert list(await journalled(db, ids)) == [ids[0]]
 
 
 async def test_an_unknown_key_or_an_unreachable_intake_ends_with_one_line(

@@ -8,12 +8,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
 
+from services.console.main import create_app
 from shared.access.models import Role
+from shared.db import Database
 from tests.conftest import COUNTY, DEMO_UNITS, SIBLING_TOWNSHIP, TOWNSHIP
-from tests.support.console import ConsoleStack, running_console
+from tests.support.app import serve
+from tests.support.console import Clock, ConsoleStack, running_console
 from tests.support.stack import IsolatedStack
 
 CITY = "340700000000"
@@ -41,6 +45,27 @@ async def console_stack(
         registry=[DEMO_UNITS], keys=KEYS, log_dir=tmp_path_factory.mktemp("console-logs")
     ) as running:
         yield running
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def console(console_stack: ConsoleStack, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+    """A console run in-process, its clock in the test's hands, in front of the real services."""
+    app = create_app(console_stack.console_settings(), clock=clock)
+    async with serve(app, "http://console") as client:
+        yield client
+
+
+@pytest.fixture
+async def db(console_stack: ConsoleStack) -> AsyncIterator[Database]:
+    """The console stack's database."""
+    database = Database.from_settings(console_stack.settings, pool_size=1)
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture(scope="package")

@@ -1,85 +1,29 @@
 """Sessions, CSRF, expiry, revocation and error pages, over HTTP against a console run
 in-process (its clock in the test's hands) in front of the real services."""
 
-import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from services.console.main import create_app
 from shared.access import service as access_service
-from shared.access.models import Role
-from shared.db import Database
-from tests.conftest import COUNTY
 from tests.support.app import bearer, serve
-from tests.support.console import ConsoleStack
+from tests.support.console import csrf_of, key_id, new_key, sessions_of, sign_in
 
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 # A village of 项铺镇 no other console test posts for.
 VILLAGE = "340722102201"
+# A village of 陈瑶湖镇 no other console test applies with.
+APPLIED = "340722111201"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def console(console_stack: ConsoleStack, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(console_stack.console_settings(), clock=clock)
-    async with serve(app, "http://console") as client:
-        yield client
-
-
-@pytest.fixture
-async def db(console_stack: ConsoleStack) -> AsyncIterator[Database]:
-    database = Database.from_settings(console_stack.settings, pool_size=1)
-    yield database
-    await database.dispose()
-
-
-async def sign_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
-    form = await client.get("/signin")
-    token = TOKEN.search(form.text)
-    assert token is not None
-    return await client.post("/signin", data={"csrf_token": token.group(1), "key": key})
-
-
-async def csrf_of(client: httpx.AsyncClient, path: str = "/record") -> str:
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    token = TOKEN.search(page.text)
-    assert token is not None
-    return token.group(1)
-
-
-async def sessions_of(db: Database, key_id: str) -> list[dict]:
-    async with db.engine.connect() as connection:
-        rows = await connection.execute(
-            sa.text("SELECT * FROM console.sessions WHERE key_id = :k"), {"k": key_id}
-        )
-        return [dict(r._mapping) for r in rows]
-
-
-async def new_key(db: Database, role: Role = Role.reader, scope: str = COUNTY) -> str:
-    async with db.engine.begin() as connection:
-        return await access_service.create(connection, role=role, scope_code=scope)
-
-
-def key_id(key: str) -> str:
-    return key.split("_")[1]
+def session_cookie(response: httpx.Response) -> str:
+    return next(
+        c
+        for c in response.headers.get_list("set-cookie")
+        if c.split("=")[0] in ("sanwu_console", "__Host-sanwu_console")
+    )
 
 
 class TestSignIn:
@@ -117,12 +61,31 @@ class TestSignIn:
 
         assert page.status_code == 303 and page.headers["location"] == "/signin?notice=expired"
 
-    async def test_behind_https_the_cookie_is_secure(self, console_stack, clock, db) -> None:
+    async def test_behind_https_the_cookie_is_secure_and_host_only(
+        self, console_stack, clock, db
+    ) -> None:
         app = create_app(console_stack.console_settings(), clock=clock)
         async with serve(app, "https://console") as client:
             response = await sign_in(client, await new_key(db))
-        assert response.status_code == 303
-        assert "Secure" in response.headers["set-cookie"]
+            page = await client.get("/overview")  # the browser sends the cookie back
+        assert response.status_code == 303 and page.status_code == 200
+        cookie = session_cookie(response)
+        assert cookie.startswith("__Host-sanwu_console=")
+        attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+        assert {"secure", "path", "httponly", "samesite"} <= attributes
+        assert "domain" not in attributes and "Path=/;" in cookie + ";"
+
+    async def test_in_production_the_cookie_is_secure_whatever_the_scheme(
+        self, console_stack, clock, db
+    ) -> None:
+        settings = console_stack.console_settings(
+            environment="production", petitioner_hash_secret="p" * 32
+        )
+        async with serve(create_app(settings, clock=clock), "http://console") as client:
+            form = await client.get("/signin")
+        # Plain HTTP reaching a production console is a proxy's doing: the browser is on HTTPS.
+        cookie = form.headers["set-cookie"]
+        assert cookie.startswith("__Host-sanwu_console_signin=") and "Secure" in cookie
 
     async def test_a_bad_key_is_refused_and_no_session_is_stored(self, console, db) -> None:
         key = await new_key(db)
@@ -262,6 +225,18 @@ class TestRecordForm:
         assert "该单位不在您的密钥范围内" in response.text
         assert await self.stored(console_stack, event_id) == 404
 
+    async def test_a_number_in_digits_other_than_ascii_is_refused_by_field(
+        self, console_stack, console
+    ) -> None:
+        await sign_in(console, console_stack.keys["county_desk"])
+        for headcount in ("²", "٣", "-²"):  # str.isdigit() takes each for digits
+            event_id = str(uuid.uuid4())
+            form = self.visit(event_id, headcount) | {"csrf_token": await csrf_of(console)}
+            response = await console.post("/record", data=form)
+            assert response.status_code == 422, (headcount, response.status_code)
+            assert 'id="f-headcount-error"' in response.text
+            assert await self.stored(console_stack, event_id) == 404
+
     async def test_the_same_form_sent_twice_records_once(self, console_stack, console) -> None:
         await sign_in(console, console_stack.keys["county_desk"])
         event_id = str(uuid.uuid4())
@@ -321,3 +296,32 @@ async def test_every_page_tells_the_browser_to_run_no_script_and_be_framed_by_no
         assert "script-src" not in policy  # no script may run: default-src 'none' covers it
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_a_version_in_digits_other_than_ascii_acts_on_nothing(console_stack, console) -> None:
+    county = console_stack.keys["county_bureau"]
+    async with httpx.AsyncClient(base_url=console_stack.urls["applications"]) as client:
+        unit = {"code": APPLIED, "self_evaluation": "全年无越级上访"}
+        created = await client.post(
+            "/v1/applications", json={"period": "2018", "units": [unit]}, headers=bearer(county)
+        )
+    assert created.status_code == 201, created.text
+    application_id = created.json()["application_id"]
+    await sign_in(console, county)
+    page = f"/applications/{application_id}"
+    token = await csrf_of(console, page)
+
+    submitted = await console.post(f"{page}/submit", data={"csrf_token": token, "version": "²"})
+
+    assert submitted.status_code == 412 and "已经更新过" in submitted.text
+    assert 'id="application-state" data-state="draft"' in submitted.text  # not submitted
+
+
+async def test_downloads_are_kept_by_no_cache(console_stack, console) -> None:
+    await sign_in(console, console_stack.keys["county_reader"])
+
+    response = await console.get("/eligible/download?period=2018&level=village&format=csv")
+
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-disposition"].startswith("attachment")

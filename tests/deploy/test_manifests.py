@@ -240,7 +240,7 @@ def test_the_topics_are_those_the_services_create() -> None:
     topic_settings += ("KAFKA_REPLICATION_FACTOR", "KAFKA_MIN_INSYNC_REPLICAS")
     settings = Settings(
         **{name.lower(): env[f"SANWU_{name}"] for name in topic_settings},
-        petitioner_hash_secret="only-to-build-settings",
+        petitioner_hash_secret="only-to-build-settings-for-topic-specs",
     )
     built = render("overlays/production")
     topics = {t["spec"]["topicName"]: t["spec"] for t in of_kind(built, "KafkaTopic")}

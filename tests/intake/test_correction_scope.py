@@ -3,6 +3,8 @@ attributed now (and the new unit of a re-attribution), or 403; a correction of a
 422. Either way nothing is stored, singly or as one item of a batch. Corrections are ordered by
 acceptance, also within a batch."""
 
+import json
+import re
 from typing import Any
 
 import httpx
@@ -15,6 +17,7 @@ from tests.support.intake import journal_has
 
 OTHER_COUNTY_VILLAGE = "350101100201"  # a village of the small province's first county
 VILLAGE_2 = "340722100202"  # another village of the township desk's township
+UNIT_CODE = re.compile(r"\d{12}")
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -76,8 +79,12 @@ class TestScope:
         void = events.voided(target) | {"unit_code": VILLAGE}
 
         body = await refused(intake, db, key=keys["township_desk"], event=void, status=403)
+        [result] = await batch(intake, keys["township_desk"], void)
 
-        assert OTHER_COUNTY_VILLAGE in body["detail"]
+        # A refusal names no unit: the desk learns nothing of where the target lies.
+        assert result["status"] == "rejected" and result["error"]["status"] == 403
+        for problem in (body, result["error"]):
+            assert not UNIT_CODE.search(json.dumps(problem)), problem
 
     async def test_reattribution_of_an_event_outside_the_scope_is_403(
         self, intake: httpx.AsyncClient, keys: dict[str, str], db: Database

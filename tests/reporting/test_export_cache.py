@@ -75,6 +75,8 @@ async def export(reporting: Reporting, key: str, file_format: str, *, root: str)
         "/v1/reports/eligible", key, root=root, period=PERIOD, level="village", format=file_format
     )
     assert response.status_code == 200, response.text
+    # A list of units and their records: kept by no cache on the way or in the browser.
+    assert response.headers["cache-control"] == "no-store"
     return response.content
 
 

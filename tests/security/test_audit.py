@@ -2,8 +2,8 @@
 `sanwu keys audit`; every 401 and 403 is logged and counted with the key id, never the secret."""
 
 import asyncio
-import getpass
 import os
+import pwd
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,13 +22,27 @@ from tests.security.live import INTAKE, live_service
 from tests.support import events
 from tests.support.processes import sanwu
 
+# What anyone may set in the environment, claiming to be someone else.
+CLAIMED = {"LOGNAME": "province-director", "USER": "province-director"}
 
-def run_sanwu(*args: str) -> str:
+
+def run_sanwu(*args: str, env: dict[str, str] | None = None) -> str:
     finished = subprocess.run(
-        sanwu(*args), env=os.environ.copy(), capture_output=True, text=True, timeout=120
+        sanwu(*args), env=os.environ | (env or {}), capture_output=True, text=True, timeout=120
     )
     assert finished.returncode == 0, finished.stderr
     return finished.stdout
+
+
+def run_refused(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        sanwu(*args), env=os.environ.copy(), capture_output=True, text=True, timeout=120
+    )
+
+
+def os_account() -> str:
+    """The account this process runs as, by its user id."""
+    return f"user:{pwd.getpwuid(os.getuid()).pw_name}"
 
 
 async def audit_of(db: Database, key_id: str) -> list[dict[str, object]]:
@@ -41,19 +55,36 @@ def key_id_of(key: str) -> str:
 
 
 async def test_the_command_line_records_who_created_and_revoked_a_key(settings: Settings) -> None:
-    key = run_sanwu("keys", "create", "--role", "desk", "--scope", TOWNSHIP).strip()
+    key = run_sanwu("keys", "create", "--role", "desk", "--scope", TOWNSHIP, env=CLAIMED).strip()
     key_id = key_id_of(key)
-    run_sanwu("keys", "revoke", key_id)
+    run_sanwu("keys", "revoke", key_id, env=CLAIMED)
 
     lines = [line.split("\t") for line in run_sanwu("keys", "audit", "--key", key_id).splitlines()]
 
-    who = f"user:{getpass.getuser()}"
+    # The operating-system account, not what LOGNAME or USER claim.
+    assert os_account() != "user:province-director"
     assert [line[1:] for line in lines] == [
-        ["created", key_id, "desk", TOWNSHIP, who],
-        ["revoked", key_id, "desk", TOWNSHIP, who],
+        ["created", key_id, "desk", TOWNSHIP, os_account()],
+        ["revoked", key_id, "desk", TOWNSHIP, os_account()],
     ]
     created, revoked = (datetime.fromisoformat(line[0]) for line in lines)
     assert created <= revoked <= datetime.now(UTC)
+
+
+async def test_the_command_line_records_the_actor_it_is_given(settings: Settings) -> None:
+    key = run_sanwu(
+        "keys", "create", "--role", "reader", "--scope", TOWNSHIP, "--actor", "县信访局 张三"
+    ).strip()
+    run_sanwu("keys", "revoke", key_id_of(key), "--actor", "市信访局 李四", env=CLAIMED)
+    # An actor that would break the audit's lines is refused, and nothing is made.
+    refused = run_refused(
+        "keys", "create", "--role", "reader", "--scope", TOWNSHIP, "--actor", "a\tb"
+    )
+
+    lines = run_sanwu("keys", "audit", "--key", key_id_of(key)).splitlines()
+
+    assert [line.split("\t")[-1] for line in lines] == ["user:县信访局 张三", "user:市信访局 李四"]
+    assert refused.returncode == 2 and refused.stdout == "" and "--actor" in refused.stderr
 
 
 async def test_a_change_through_an_api_records_the_admin_key(db: Database) -> None:
@@ -92,7 +123,7 @@ async def test_an_expired_key_is_recorded_once_when_first_refused(
     entries = await audit_of(db, key_id_of(key))
 
     assert [(e["action"], e["actor"]) for e in entries] == [
-        ("created", f"user:{getpass.getuser()}"),
+        ("created", os_account()),
         ("expired", "system"),
     ]
     assert entries[1]["at"] == expires_at

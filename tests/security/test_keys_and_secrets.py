@@ -15,7 +15,7 @@ from shared.access import service as access_service
 from shared.access.cache import CHANNEL as KEY_CHANNEL
 from shared.access.cache import KeyCache
 from shared.access.models import Role
-from shared.config import Settings
+from shared.config import LOCAL_ONLY_SECRET, Settings
 from shared.db import Database
 from shared.errors import Unauthenticated
 from shared.notifications import ChangeListener
@@ -61,9 +61,37 @@ def test_the_built_in_hashing_secret_is_refused_unless_local_or_test(
         Settings()  # no environment named: production
     with pytest.raises(ValidationError, match="PETITIONER_HASH_SECRET"):
         Settings(environment="production")
-    assert Settings(environment="production", petitioner_hash_secret="s3cret-from-vault")
+    assert Settings(environment="production", petitioner_hash_secret=VAULT_SECRET)
     assert Settings(environment="local").environment == "local"
     assert Settings(environment="test").environment == "test"
+
+
+VAULT_SECRET = "0123456789abcdef0123456789abcdef"  # 32 bytes, the least accepted
+
+
+@pytest.mark.parametrize("secret", ["", "s3cret-from-vault", VAULT_SECRET[:-1], "密钥" * 5])
+def test_a_hashing_secret_under_32_bytes_is_refused_outside_local_and_test(
+    secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SANWU_ENVIRONMENT", raising=False)
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        Settings(environment="production", petitioner_hash_secret=secret)
+    assert Settings(environment="test", petitioner_hash_secret=secret)
+    assert len(LOCAL_ONLY_SECRET.encode()) >= 32  # local runs use a secret long enough too
+
+
+def test_a_short_secret_stops_a_process_at_start_with_one_line() -> None:
+    env = os.environ | {"SANWU_ENVIRONMENT": "production", "SANWU_PETITIONER_HASH_SECRET": "short"}
+    finished = subprocess.run(
+        sanwu("keys", "list"), env=env, capture_output=True, text=True, timeout=60
+    )
+
+    lines = (finished.stdout + finished.stderr).strip().splitlines()
+    assert finished.returncode != 0
+    assert lines == [
+        "sanwu: invalid settings: SANWU_PETITIONER_HASH_SECRET must be at least 32 bytes; "
+        "it has 5 (make one with `openssl rand -hex 32`)"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,22 @@ database and topic prefix of their own (the demo registry, the keys the tests na
 applications window open all year), for a real browser to talk to."""
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
 
 from services.console.config import ConsoleSettings
 from shared import kafka
+from shared.access import service as access_service
+from shared.access.models import Role
 from shared.config import Settings
+from shared.db import Database
+from tests.conftest import COUNTY
 from tests.support.pipeline import KeySpecs, prepare
 from tests.support.processes import Supervisor, free_port, uvicorn, wait_healthy
 from tests.support.stack import KAFKA_BOOTSTRAP, create_database, drop_database, new_stack
@@ -93,3 +102,50 @@ async def running_console(
         with contextlib.suppress(Exception):
             names = [t.name for t in kafka.topic_specs(settings)]
             await kafka.delete_topics(settings, names)
+
+
+# --- talking to a console in-process, as a browser's forms would -------------------------------
+
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Clock:
+    """A console's clock in the test's hands."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def sign_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
+    form = await client.get("/signin")
+    token = TOKEN.search(form.text)
+    assert token is not None
+    return await client.post("/signin", data={"csrf_token": token.group(1), "key": key})
+
+
+async def csrf_of(client: httpx.AsyncClient, path: str = "/record") -> str:
+    page = await client.get(path)
+    assert page.status_code == 200, page.text
+    token = TOKEN.search(page.text)
+    assert token is not None
+    return token.group(1)
+
+
+async def sessions_of(db: Database, key_id: str) -> list[dict]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text("SELECT * FROM console.sessions WHERE key_id = :k"), {"k": key_id}
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+async def new_key(db: Database, role: Role = Role.reader, scope: str = COUNTY) -> str:
+    async with db.engine.begin() as connection:
+        return await access_service.create(connection, role=role, scope_code=scope)
+
+
+def key_id(key: str) -> str:
+    return key.split("_")[1]

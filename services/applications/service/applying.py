@@ -37,7 +37,7 @@ from services.applications.workflow import (
     require_version,
 )
 from shared.access.models import Role
-from shared.access.service import Principal
+from shared.access.service import OUTSIDE, Principal
 from shared.campaign import SHANGHAI, ApplicationWindow, Campaign, CurrentCampaign
 from shared.db import Database
 from shared.errors import InvalidInput, OutOfScope, StateConflict, UnitNotFound
@@ -247,7 +247,7 @@ class ApplyingSteps:
     def _county_of(self, principal: Principal, requested: str | None) -> str:
         if principal.role == Role.bureau and principal.scope_code is not None:
             if requested is not None and requested != principal.scope_code:
-                raise OutOfScope(f"county {requested} is outside this key's scope")
+                raise OutOfScope(OUTSIDE)
             return principal.scope_code
         if requested is None:
             raise InvalidInput(

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from services.console.clients.http import Answer, Download, ServiceClient
 from services.console.sessions import Session
+from shared.errors import PreconditionFailed
 from shared.levels import Level
 
 
@@ -154,5 +155,9 @@ class ApplicationsClient:
     async def _change(
         self, session: Session, *, path: str, version: str, body: dict[str, Any] | None
     ) -> None:
+        # The page's version, as the service gave it: ASCII digits. Anything else (a form
+        # altered, a header that cannot be Latin-1) names no version of the application.
+        if not (version.isascii() and version.isdigit()):
+            raise PreconditionFailed(f"the form names no version of this application: {version!r}")
         headers = {"If-Match": f'"{version}"'}
         await self.http.send("POST", path, session=session, json=body, headers=headers)
