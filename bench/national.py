@@ -19,7 +19,7 @@ from bench.load import LoadResult, Refused, client_session, closed_loop
 from bench.pipeline import live_prefix, wait_for_statuses
 from bench.report import Result, Target
 from bench.reporting import EVALUATION_APP, PERIOD, REPORTING_APP, http_load
-from bench.services import Service
+from bench.services import Service, memory_mib
 from bench.stage import BenchContext, Stage
 from shared.access.models import Role
 from shared.registry.generator import NationShape, Row, generate_nation, write_csv
@@ -59,17 +59,6 @@ async def load_nation(ctx: BenchContext) -> tuple[list[str], float]:
     seconds = time.perf_counter() - started
     ctx.step(f"loaded in {seconds:.1f} s")
     return villages, seconds
-
-
-def memory_mib(service: Service) -> tuple[float, float]:
-    """(resident now, peak resident) of a service process, in MiB (Linux /proc)."""
-    figures: dict[str, float] = {}
-    with open(f"/proc/{service.pid}/status", encoding="ascii") as status:
-        for line in status:
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                figures[name] = int(value.split()[0]) / 1024
-    return figures["VmRSS"], figures["VmHWM"]
 
 
 async def post_events(

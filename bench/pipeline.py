@@ -70,13 +70,18 @@ async def live_prefix(ctx: BenchContext) -> str:
     run's petition-event topic. Created once per run, deleted with the run's topics."""
     run = state(ctx)
     if run.live_prefix is None:
-        prefix = f"{ctx.env.topic_prefix}live."
-        settings = ctx.env.settings()
-        suffix = len(settings.topic_prefix)
-        for model in kafka.topic_specs(settings):
-            await ctx.env.scratch_topic(f"live.{model.name[suffix:]}", like=model.name)
-        run.live_prefix = prefix
+        run.live_prefix = await fresh_prefix(ctx, "live")
     return run.live_prefix
+
+
+async def fresh_prefix(ctx: BenchContext, name: str) -> str:
+    """A topic prefix under the run's (`<run's prefix><name>.`) with every project topic
+    created afresh, deleted with the run's topics."""
+    settings = ctx.env.settings()
+    suffix = len(settings.topic_prefix)
+    for model in kafka.topic_specs(settings):
+        await ctx.env.scratch_topic(f"{name}.{model.name[suffix:]}", like=model.name)
+    return f"{ctx.env.topic_prefix}{name}."
 
 
 async def scalar(env: BenchEnvironment, statement: str, **params: object) -> int:

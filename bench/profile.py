@@ -1,13 +1,16 @@
 """Where a service's CPU goes under a stage's load: py-spy attaches to the running service
 (uvicorn on uvloop, exactly as the stage runs it) for the measured part of the load only, so
 start-up and idle time stay out of the samples. Intake is profiled under stage 1's or stage 2's
-load; reporting under stage 6's county summaries (from its cache, as between changes).
+load; reporting under stage 6's county summaries (from its cache, as between changes);
+evaluation while it drains the sustained-pipeline stage's backlog (`evaluation-sustained`, from
+the first batch posted until reporting shows the last change).
 
 Writes profile-LOAD.txt (collapsed stacks, for flame-graph tools or grep) and
 profile-LOAD.md (self time by function and by package, time inside the project's own functions).
 """
 
 import asyncio
+import signal
 import sys
 import tempfile
 from collections import Counter
@@ -24,6 +27,7 @@ from bench.report import ROOT
 from bench.reporting import CLIENTS, PERIOD, counties, http_load, running_reporting
 from bench.services import Service
 from bench.stage import BenchContext
+from bench.sustained import measure as measure_sustained
 from shared.access.models import Role
 
 SAMPLES_PER_SECOND = 250
@@ -52,6 +56,10 @@ def _reads(paths: Callable[[], list[str]]) -> Load:
     return load
 
 
+# Not a load of its own: the sustained-pipeline stage, with evaluation sampled (`_drain`).
+DRAIN = "evaluation-sustained"
+DRAIN_EVENTS = 100_000
+
 LOADS: dict[str, Load] = {
     "intake-single": _single_events,
     "intake-batch": _batches,
@@ -79,36 +87,68 @@ async def _service_under(load_name: str, ctx: BenchContext) -> AsyncIterator[Ser
 
 async def profile_service(load_name: str, *, seconds: float, clients: int, output: Path) -> Path:
     """Profile the service the named load is for; returns the summary's path."""
-    load = LOADS[load_name]
     stacks = output / f"profile-{load_name}.txt"
     with tempfile.TemporaryDirectory(prefix="sanwu-bench-") as work_dir:
         async with isolated_environment(Path(work_dir)) as env:
             ctx = BenchContext(quick=True, env=env, results_dir=output, clients=clients)
             ctx.stage_name = f"profile {load_name}"
-            async with _service_under(load_name, ctx) as service:
-                await load(ctx, service, 2.0)  # warm caches and pools first
-                ctx.step(f"sampling {service.name} (pid {service.pid}) for {seconds:g} s")
-                recorder = await record(service.pid, seconds=seconds, output=stacks)
-                result = await load(ctx, service, seconds)
-                if await recorder.wait() != 0:
-                    raise RuntimeError(f"py-spy failed (exit {recorder.returncode})")
-            ctx.step(f"under the profiler: {result.describe()}")
+            if load_name == DRAIN:
+                title, heading = await _drain(ctx, stacks)
+            else:
+                title, heading = await _under_load(ctx, load_name, stacks, seconds=seconds)
     summary = output / f"profile-{load_name}.md"
-    summary.write_text(
-        summarise(stacks, title=service.name, heading=result.describe()), encoding="utf-8"
-    )
+    summary.write_text(summarise(stacks, title=title, heading=heading), encoding="utf-8")
     return summary
 
 
-async def record(pid: int, *, seconds: float, output: Path) -> asyncio.subprocess.Process:
+async def _under_load(
+    ctx: BenchContext, load_name: str, stacks: Path, *, seconds: float
+) -> tuple[str, str]:
+    load = LOADS[load_name]
+    async with _service_under(load_name, ctx) as service:
+        await load(ctx, service, 2.0)  # warm caches and pools first
+        ctx.step(f"sampling {service.name} (pid {service.pid}) for {seconds:g} s")
+        recorder = await record(service.pid, seconds=seconds, output=stacks)
+        result = await load(ctx, service, seconds)
+        if await recorder.wait() != 0:
+            raise RuntimeError(f"py-spy failed (exit {recorder.returncode})")
+    ctx.step(f"under the profiler: {result.describe()}")
+    return service.name, result.describe()
+
+
+async def _drain(ctx: BenchContext, stacks: Path) -> tuple[str, str]:
+    """Evaluation sampled from the first batch of the sustained stage's backlog until
+    reporting shows its last change."""
+
+    async def sample(service: Service) -> Callable[[], Awaitable[None]]:
+        ctx.step(f"sampling {service.name} (pid {service.pid}) until the backlog is shown")
+        recorder = await record(service.pid, seconds=None, output=stacks)
+
+        async def stop() -> None:
+            recorder.send_signal(signal.SIGINT)  # py-spy writes what it sampled and ends
+            await recorder.wait()
+
+        return stop
+
+    measured = await measure_sustained(ctx, DRAIN_EVENTS, sampler=sample)
+    heading = (
+        f"{measured.messages:,} events drained at {measured.live_rate:,.0f} events/s "
+        f"(the rebuild: {measured.rebuild_rate:,.0f}/s), shown in reporting after "
+        f"{measured.timeline.shown:.1f} s"
+    )
+    return "evaluation", heading
+
+
+async def record(pid: int, *, seconds: float | None, output: Path) -> asyncio.subprocess.Process:
+    """py-spy sampling `pid` for `seconds`, or until it is sent SIGINT."""
     py_spy = Path(sys.executable).with_name("py-spy")
+    duration = ["--duration", str(round(seconds))] if seconds is not None else []
     return await asyncio.create_subprocess_exec(
         str(py_spy),
         "record",
         "--pid",
         str(pid),
-        "--duration",
-        str(round(seconds)),
+        *duration,
         "--rate",
         str(SAMPLES_PER_SECOND),
         "--format",

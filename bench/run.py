@@ -23,6 +23,7 @@ from bench import (
     national,
     relay,
     reporting,
+    sustained,
 )
 from bench.compare import ResultsNotFound, comparison_table, load_results
 from bench.environment import isolated_environment, postgres_version
@@ -39,6 +40,7 @@ STAGES: list[Stage] = [
     relay.STAGE,
     evaluation_rebuild.STAGE,
     end_to_end.STAGE,
+    sustained.STAGE,
     reporting.STAGE,
     console.STAGE,
     growth.STAGE,
@@ -169,17 +171,21 @@ def compare_command(
 @app.command("profile")
 def profile_command(
     load: Annotated[
-        str, typer.Argument(help="intake-single, intake-batch, reporting-summary|status|eligible")
+        str,
+        typer.Argument(
+            help="intake-single, intake-batch, reporting-summary|status|eligible, "
+            "evaluation-sustained"
+        ),
     ] = "intake-single",
     seconds: Annotated[float, typer.Option(help="How long the sampled load runs")] = 10.0,
     clients: Annotated[int, typer.Option(help="Concurrent clients (single events)")] = 32,
     output: Annotated[Path, typer.Option(help="Where the profile goes")] = RESULTS_DIR,
 ) -> None:
     """Sample a service with py-spy under a stage's load; writes profile-LOAD.md and .txt."""
-    from bench.profile import LOADS, profile_service
+    from bench.profile import DRAIN, LOADS, profile_service
 
-    if load not in LOADS:
-        raise typer.BadParameter(f"one of {', '.join(LOADS)}", param_hint="LOAD")
+    if load not in [*LOADS, DRAIN]:
+        raise typer.BadParameter(f"one of {', '.join([*LOADS, DRAIN])}", param_hint="LOAD")
     sanwu_logging.configure("WARNING", json=False)
     try:
         summary = _run(profile_service(load, seconds=seconds, clients=clients, output=output))

@@ -35,6 +35,17 @@ class Service:
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def memory_mib(service: Service) -> tuple[float, float]:
+    """(resident now, peak resident) of a service process, in MiB (Linux /proc)."""
+    figures: dict[str, float] = {}
+    with open(f"/proc/{service.pid}/status", encoding="ascii") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                figures[name] = int(value.split()[0]) / 1024
+    return figures["VmRSS"], figures["VmHWM"]
+
+
 async def metric_value(
     service: Service, name: str, *, labels: dict[str, str] | None = None
 ) -> float | None:

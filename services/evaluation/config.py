@@ -34,13 +34,18 @@ class EvaluationSettings(Settings):
     # group.instance.id: a restarted instance takes its partitions back without a rebalance.
     evaluation_instance_id: str | None = None
     evaluation_session_timeout_ms: int = 10_000
-    evaluation_batch_size: int = Field(1000, ge=1, le=10_000)
+    # At most this many events a batch. A poll takes what has arrived, so batches are small
+    # while events trickle in and grow with a backlog: a batch's cost that does not depend on
+    # its size (every status and rising window of a county it touches) is then shared by more
+    # events. A fetch brings up to `evaluation_fetch_bytes` of a partition (one county's).
+    evaluation_batch_size: int = Field(10_000, ge=1, le=10_000)
+    evaluation_fetch_bytes: int = Field(8 * 1024 * 1024, ge=1024 * 1024)
     evaluation_poll_ms: int = Field(200, ge=10)
     evaluation_run_consumer: bool = True
     # The rolling period ages at least hourly (and once at start-up).
     rolling_expiry_seconds: float = Field(3600.0, gt=0, le=3600)
     status_relay_enabled: bool = True
-    status_relay_batch_size: int = 1000
+    status_relay_batch_size: int = 5000  # a batch of events can change as many
     status_relay_idle_poll_seconds: float = 1.0
     # PostgreSQL's work_mem and maintenance_work_mem in `sanwu evaluation rebuild`'s own
     # sessions: its index builds and aggregations sort every event of the topic.

@@ -84,6 +84,7 @@ class EvaluationConsumer(BatchConsumer[Incoming, Applied]):
             group_instance_id=settings.evaluation_instance_id,
             session_timeout_ms=settings.evaluation_session_timeout_ms,
             heartbeat_interval_ms=max(settings.evaluation_session_timeout_ms // 5, 500),
+            max_partition_fetch_bytes=settings.evaluation_fetch_bytes,
         )
         self.service = service
         self.registry = registry

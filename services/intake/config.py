@@ -12,7 +12,9 @@ class IntakeSettings(Settings):
     intake_host: str = "127.0.0.1"
     intake_port: int = 8001
     intake_run_relay: bool = True
-    relay_batch_size: int = 1000
+    # Messages a relay round publishes: rounds wait for the event loop between their steps,
+    # which the requests keep busy while a backlog is posted, so a round takes many.
+    relay_batch_size: int = 10_000
     # The relay in the intake process is woken by each accepted event; this bounds how long
     # a relay running on its own (`sanwu intake relay`) leaves a committed event unpublished.
     relay_idle_poll_seconds: float = 0.1

@@ -19,6 +19,10 @@ from shared.outbox.table import channel_of
 from shared.retry import keep_running
 
 log = structlog.get_logger(__name__)
+# A round publishes up to `batch_size` messages at once, so in record batches of up to a
+# megabyte (the broker's default limit) rather than the producer's 256 KB: a message that finds
+# its partition's batch full waits until that batch is sent, a turn of a busy event loop.
+RELAY_PRODUCER: dict[str, Any] = {"max_batch_size": 1_000_000}
 
 
 class OutboxRelay:
@@ -47,7 +51,7 @@ class OutboxRelay:
         self.name = str(table.schema) + ("" if table.name == "outbox" else f".{table.name}")
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
-        self._producer = kafka.LazyProducer(settings, **(producer_options or {}))
+        self._producer = kafka.LazyProducer(settings, **RELAY_PRODUCER | (producer_options or {}))
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
         """One round: claim, publish and wait for every ack, then mark sent. Returns the count."""

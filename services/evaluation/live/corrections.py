@@ -13,6 +13,7 @@ from services.evaluation.records import (
     REFUSED,
     Effect,
     NewCorrection,
+    NewEvent,
     StateChange,
     StoredCorrection,
     StoredEvent,
@@ -29,7 +30,17 @@ class _Changes:
     fresh: list[Effect] = field(default_factory=list)
     changed: list[Effect] = field(default_factory=list)  # removed and added
     attributions: list[tuple[UUID, str, bool]] = field(default_factory=list)
+    moved: set[UUID] = field(default_factory=set)  # attributed to another unit than before
     states: list[StateChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reevaluated:
+    """The effects removed and added (what the statuses must be recomputed for), and the
+    events now attributed to another unit than before."""
+
+    changed: list[Effect]
+    moved: set[UUID]
 
 
 def as_correction(stored: StoredCorrection) -> Correction:
@@ -84,14 +95,20 @@ class Reevaluation:
         self.covers = covers
 
     async def run(
-        self, repository: EvaluationRepository, event_ids: Iterable[UUID]
-    ) -> list[Effect]:
+        self,
+        repository: EvaluationRepository,
+        event_ids: Iterable[UUID],
+        *,
+        fresh: Mapping[UUID, NewEvent] | None = None,
+    ) -> Reevaluated:
         """Bring the effects of these events in line with their facts and corrections, and the
-        state of each of their corrections with what the rules decide. Returns the effects
-        removed and added (what the statuses must be recomputed for)."""
+        state of each of their corrections with what the rules decide. `fresh`: those of these
+        events recorded just now, with no correction and no effect yet (nothing to read)."""
+        fresh = fresh or {}
         ids = list(event_ids)
-        history = await repository.corrections_of(ids)
-        stored = {i: e for i, e in (await repository.events(ids)).items() if e.known}
+        read = [i for i in ids if i not in fresh]
+        history = await repository.corrections_of(read)
+        stored = {i: e for i, e in (await repository.events(read)).items() if e.known}
         # Targets that are themselves corrections: only those something corrects matter.
         corrections = await repository.corrections_among(i for i in history if i not in stored)
         previous: dict[UUID, set[Effect]] = {}
@@ -99,6 +116,17 @@ class Reevaluation:
             previous.setdefault(effect.event_id, set()).add(effect)
         changes = _Changes()
         for target_id in ids:
+            new = fresh.get(target_id)
+            if new is not None:  # counted where reported, as `_follow` finds with no corrections
+                effects = self.calculator.effects_for(
+                    event_id=new.event_id,
+                    facts=new.facts,
+                    unit_code=new.unit_code,
+                    occurred_at=new.occurred_at,
+                )
+                changes.fresh.extend(effects)
+                changes.changed.extend(effects)
+                continue
             targeting = history.get(target_id, [])
             event = stored.get(target_id)
             verdicts: Mapping[UUID, Verdict | None]
@@ -120,7 +148,7 @@ class Reevaluation:
         )
         await repository.set_attributions(changes.attributions)
         await repository.set_correction_states(changes.states)
-        return changes.changed
+        return Reevaluated(changes.changed, changes.moved)
 
     def _follow(
         self,
@@ -136,6 +164,8 @@ class Reevaluation:
         unit_code, voided = resolution.unit_code, resolution.voided
         if (unit_code, voided) != (event.attributed_code, event.voided):
             changes.attributions.append((event.event_id, unit_code, voided))
+            if unit_code != event.attributed_code:
+                changes.moved.add(event.event_id)
         effects = set() if voided else set(self._effects_of(event, unit_code))
         if effects != before:
             changes.replaced.append(event.event_id)

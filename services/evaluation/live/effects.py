@@ -8,6 +8,7 @@ its chain.
 """
 
 import dataclasses
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from uuid import UUID
 from services.evaluation.records import Effect, StatusWindow
 from services.evaluation.rules import Facts, criteria_met, people_of
 from shared.cadence import Cadence, slot_start
-from shared.campaign import SHANGHAI, Campaign, rolling_window
+from shared.campaign import SHANGHAI, Campaign, Period, rolling_window
 from shared.levels import Level
 from shared.registry.cache import UnitRegistry
 from shared.status import ROLLING
@@ -37,6 +38,10 @@ class EffectCalculator:
         # The window start of an expiry pass (a lower bound of the latest one): effects older
         # than it left the rolling period already.
         self._rolling_passed: datetime | None = None
+        self._periods: tuple[Period, ...] = ()  # what `_period_stretches` were worked out from
+        self._period_stretches: tuple[
+            list[datetime], list[list[tuple[str, datetime, datetime]]]
+        ] = ([], [[]])
 
     def effects_for(
         self, *, event_id: UUID, facts: Facts, unit_code: str, occurred_at: datetime
@@ -147,17 +152,35 @@ class EffectCalculator:
         """The named periods containing each effect, and the rolling period where `counts`
         says so of the effect's moment."""
         start = rolling_window(now)[0]
+        bounds, covering = self._named_periods()
         windows: dict[tuple[str, str], StatusWindow] = {}
         for effect in effects:
-            for period in self.campaign.periods_containing(effect.occurred_at):
-                windows[(effect.unit_code, period.id)] = StatusWindow(
-                    effect.unit_code, period.id, period.starts_at, period.ends_at
-                )
-            if counts(effect.occurred_at):
-                windows[(effect.unit_code, ROLLING)] = rolling_window_of(
-                    effect.unit_code, start=start, now=now
-                )
+            unit_code, at = effect.unit_code, effect.occurred_at
+            for period, starts_at, ends_at in covering[bisect_right(bounds, at)]:
+                if (unit_code, period) not in windows:
+                    windows[(unit_code, period)] = StatusWindow(
+                        unit_code, period, starts_at, ends_at
+                    )
+            if (unit_code, ROLLING) not in windows and counts(at):
+                windows[(unit_code, ROLLING)] = rolling_window_of(unit_code, start=start, now=now)
         return windows
+
+    def _named_periods(self) -> tuple[list[datetime], list[list[tuple[str, datetime, datetime]]]]:
+        """The campaign's named periods, for finding those containing a moment with one
+        bisection: every period's start and end in order, and for each stretch between two of
+        them (and before the first and after the last) the periods as (id, starts_at, ends_at)
+        that contain it. Worked out again only when the campaign's periods change."""
+        periods = self.campaign.periods
+        if self._periods is not periods:
+            named = [(p.id, p.starts_at, p.ends_at) for p in periods]
+            bounds = sorted(
+                {moment for _, starts_at, ends_at in named for moment in (starts_at, ends_at)}
+            )
+            # Stretch i is [bounds[i - 1], bounds[i]): a period contains all of it or none.
+            covering = [[w for w in named if w[1] <= stretch < w[2]] for stretch in bounds]
+            self._period_stretches = (bounds, [[], *covering])
+            self._periods = periods
+        return self._period_stretches
 
     def passed_rolling(self, window_start: datetime | None) -> None:
         """Note the window start of an expiry pass: effects older than it left the period."""

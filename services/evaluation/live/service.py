@@ -10,7 +10,7 @@ ratings) take the same path into the (unit, period)'s indicators instead of its 
 their changes are published on the indicator topic through an outbox of their own.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -160,10 +160,17 @@ class EvaluationService:
             correction, item = corrections[correction_id]
             causes[correction.target_event_id] = item.correlation_id
             causes.setdefault(correction_id, None)
-        changed = await self.reevaluate(repository, causes)
-        statuses = await self.recompute(work, changed, now=now, causes=causes)
+        # An event recorded now that no correction names has no corrections and no effects
+        # yet: its effects are worked out from the event itself.
+        fresh = {i: events[i][0] for i, new in known_now.items() if new and i not in targets}
+        reevaluated = await self._reevaluation.run(repository, causes, fresh=fresh)
+        statuses = await self.recompute(work, reevaluated.changed, now=now, causes=causes)
         await self.reconsider_warnings(
-            work.session, touched=causes, records=[item.record for item in items]
+            work.session,
+            touched=causes,
+            records=[item.record for item in items],
+            fresh=fresh,
+            moved=reevaluated.moved,
         )
         applied = [*known_now, *recorded]
         for event_id in applied:
@@ -182,12 +189,17 @@ class EvaluationService:
         *,
         touched: Iterable[UUID],
         records: Sequence[EventRecord] = (),
+        fresh: Collection[UUID] = (),
+        moved: Collection[UUID] | None = None,
     ) -> None:
         """Record the visits among `records`, then raise and clear the warnings the touched
-        events change. The live schema only: a rebuild finds the warnings at its swap."""
+        events change. The live schema only: a rebuild finds the warnings at its swap.
+        `fresh`: events recorded just now, with no correction; `moved`: those of the touched
+        events attributed to another unit than before (by default any may have moved, as
+        when the registry moved units)."""
         if self.publish:
             await EarlyWarnings(campaign=self.campaign, registry=self.registry).apply(
-                session, records, touched=touched
+                session, records, touched=touched, fresh=fresh, moved=moved
             )
 
     async def reevaluate(
@@ -196,7 +208,7 @@ class EvaluationService:
         """Bring the effects of these events in line with their facts and corrections, and the
         state of each of their corrections with what the rules decide. Returns the effects
         removed and added (what the statuses must be recomputed for)."""
-        return await self._reevaluation.run(repository, event_ids)
+        return (await self._reevaluation.run(repository, event_ids)).changed
 
     async def use_current_registry(self, upkeep: UpkeepRepository) -> None:
         """Compute effects with a registry at least as new as the one this transaction sees:

@@ -64,7 +64,7 @@ class WarningRebuild:
         self._noted += 1
         row = self.warnings.visit_row(record)
         if row is not None:
-            self._rows.append((*row[:5], row[4]))
+            self._rows.append(row)
 
     async def copy(self, connection: asyncpg.Connection, *, schema: str | None = None) -> None:
         """The rows noted since the last copy, into `schema` (by default the staging one)."""

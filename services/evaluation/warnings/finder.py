@@ -32,7 +32,7 @@ batches they were applied in.
 """
 
 from bisect import bisect_right
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -202,49 +202,116 @@ class WarningFinder:
         [since, until]. The visits must include every one dated after
         since - 2 x recent_days - baseline_days. `times`: their moments (`Visit.at`), if the
         caller has them."""
-        rule = self.rules.rising
-        if len(visits) < rule.minimum:
+        if len(visits) < self.rules.rising.minimum:
             return []  # no window can hold the minimum (most villages, nationwide)
-        recent = rule.recent_days * DAY
-        baseline = rule.baseline_days * DAY
-        numerator, denominator = self._factor
         if times is None:
             times = [v.order[0] for v in visits]
+        return [
+            self._rising_found(
+                unit_code,
+                visits[moment].event_id,
+                visits[moment].occurred_at,
+                [v.event_id for v in visits[recent_start:end]],
+                recent=end - recent_start,
+                baseline=before,
+            )
+            for moment, recent_start, end, before in self.onsets(times, since=since, until=until)
+        ]
+
+    def rising_at(
+        self,
+        unit_code: str,
+        times: Sequence[int],
+        event_ids: Sequence[UUID],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Found]:
+        """`rising` of visits given as their moments (`Visit.at`, in order) and their ids."""
+        return [
+            self._rising_found(
+                unit_code,
+                event_ids[moment],
+                EPOCH + times[moment] * ONE_MICROSECOND,
+                event_ids[recent_start:end],
+                recent=end - recent_start,
+                baseline=before,
+            )
+            for moment, recent_start, end, before in self.onsets(times, since=since, until=until)
+        ]
+
+    def onsets(
+        self, times: Sequence[int], *, since: datetime | None, until: datetime | None
+    ) -> Iterator[tuple[int, int, int, int]]:
+        """The rule itself, on the moments of a unit's visits in order: for each onset dated
+        in [since, until], the index of its visit, the start and end of the visits in its
+        recent window, and how many its baseline holds."""
+        rule = self.rules.rising
+        length, minimum = len(times), rule.minimum
+        if length < minimum:
+            return
+        recent = rule.recent_days * DAY
+        reach = recent + rule.baseline_days * DAY
+        numerator, denominator = self._factor
+        # recent x baseline_days >= factor x baseline x recent_days, in integers
+        weight_recent = rule.baseline_days * denominator
+        weight_baseline = numerator * rule.recent_days
         first = None if since is None else micros(since)
         last = None if until is None else micros(until)
         last_rising: int | None = None
-        found = []
+        # A moment whose own windows reach before the visits given is not looked at.
+        index = 0 if first is None else bisect_right(times, first - recent)
+        # Where each window starts only moves on as the moments do.
+        recent_start = baseline_start = 0
         # Whether the unit is rising depends on the moment only, and of visits at one moment
         # only the first can be an onset: each moment is looked at once.
-        index, length = 0, len(times)
         while index < length:
             at = times[index]
-            end = bisect_right(times, at, index)
+            end = index + 1
+            while end < length and times[end] == at:
+                end += 1
             moment, index = index, end
-            if first is not None and at <= first - recent:
-                continue  # its own windows reach before the visits given
-            recent_start = bisect_right(times, at - recent, 0, moment)
-            baseline_start = bisect_right(times, at - recent - baseline, 0, recent_start)
-            count, before = end - recent_start, recent_start - baseline_start
-            if count < rule.minimum or count * rule.baseline_days * denominator < (
-                numerator * before * rule.recent_days
-            ):
+            while times[recent_start] <= at - recent:
+                recent_start += 1
+            count = end - recent_start
+            if count < minimum:
+                continue
+            while times[baseline_start] <= at - reach:
+                baseline_start += 1
+            before = recent_start - baseline_start
+            if count * weight_recent < before * weight_baseline:
                 continue
             onset = last_rising is None or last_rising <= at - recent
             last_rising = at
             if not onset or (first is not None and at < first) or (last is not None and at > last):
                 continue
-            visit = visits[moment]
-            detail = {
-                "recent": count,
-                "baseline": before,
+            yield moment, recent_start, end, before
+
+    def _rising_found(
+        self,
+        unit_code: str,
+        cause: UUID,
+        cause_at: datetime,
+        named: Iterable[UUID],
+        *,
+        recent: int,
+        baseline: int,
+    ) -> Found:
+        rule = self.rules.rising
+        return Found(
+            warning_id=warning_id(WarningKind.rising, unit_code, cause),
+            kind=WarningKind.rising,
+            unit_code=unit_code,
+            scope=unit_code,
+            cause_at=cause_at,
+            event_ids=tuple(sorted(named, key=UUID_ORDER)),
+            detail={
+                "recent": recent,
+                "baseline": baseline,
                 "recent_days": rule.recent_days,
                 "baseline_days": rule.baseline_days,
-            }
-            window = visits[recent_start:end]
-            kind = WarningKind.rising
-            found.append(self._found(kind, unit_code, unit_code, visit, window, detail))
-        return found
+            },
+        )
 
     def _found(
         self,
@@ -268,19 +335,6 @@ class WarningFinder:
 
 by_order = attrgetter("order")
 UUID_ORDER = attrgetter("int")  # sorts UUIDs as they compare, without UUID.__lt__ in Python
-
-
-def by_subtree(
-    visits: Iterable[Visit], units: Container[str], chain: Chain
-) -> dict[str, list[Visit]]:
-    """For each of `units`, the visits whose chain holds it, sorted by `order`: one pass over
-    the visits, however many units are asked for."""
-    groups: dict[str, list[Visit]] = {}
-    for visit in sorted(visits, key=by_order):
-        for code, _ in chain(visit.unit_code):
-            if code in units:
-                groups.setdefault(code, []).append(visit)
-    return groups
 
 
 def expected(reported: Iterable[Found], standing: Iterable[Found]) -> dict[UUID, Expected]:

@@ -13,6 +13,7 @@ import orjson
 
 from services.evaluation.warnings.finder import Visit
 from shared.early_warning import EarlyWarning, WarningKind
+from shared.events import EventRecord, PetitionVisit
 from shared.levels import Destination
 
 SCHEMA_VERSION = EarlyWarning.model_fields["schema_version"].default
@@ -52,6 +53,11 @@ class StoredVisit:
     headcount: int
 
 
+# A visit as the rising rule reads it: its id, the unit it was reported for and the one it is
+# attributed to, whether it is voided, and its moment (`finder.Visit.at`).
+VisitMoment = tuple[UUID, str, str, bool, int]
+
+
 @dataclass(frozen=True, slots=True)
 class StoredWarning:
     warning_id: UUID
@@ -78,6 +84,25 @@ class StoredWarning:
             detail=self.detail,
             version=self.version,
         )
+
+
+def stored_visit(record: EventRecord) -> StoredVisit | None:
+    """A visit recorded just now (none for other events): attributed where reported, not
+    voided, as its rows then hold."""
+    event = record.event
+    if not isinstance(event, PetitionVisit):
+        return None
+    return StoredVisit(
+        event_id=event.event_id,
+        accepted_at=record.accepted_at,
+        petitioner_ref=event.petitioner_ref,
+        unit_code=event.unit_code,
+        attributed_code=event.unit_code,
+        voided=False,
+        occurred_at=event.occurred_at,
+        destination=event.destination_level.value,
+        headcount=event.headcount,
+    )
 
 
 def visit_of(row: asyncpg.Record) -> StoredVisit:
@@ -110,18 +135,19 @@ def warning_record(warning: StoredWarning) -> tuple[Any, ...]:
 
 def reported(visit: StoredVisit) -> Visit:
     """The visit at the unit it was reported for."""
-    return _placed(visit, visit.unit_code)
+    return placed_at(visit, visit.unit_code)
 
 
 def standing(visit: StoredVisit) -> Visit | None:
     """The visit at the unit it is attributed to now; none when voided."""
-    return None if visit.voided else _placed(visit, visit.attributed_code)
+    return None if visit.voided else placed_at(visit, visit.attributed_code)
 
 
 DESTINATIONS = {d.value: d for d in Destination}  # a dict look-up costs less than the enum's
 
 
-def _placed(visit: StoredVisit, unit_code: str) -> Visit:
+def placed_at(visit: StoredVisit, unit_code: str) -> Visit:
+    """The visit at `unit_code`."""
     return Visit(
         visit.event_id,
         unit_code,

@@ -1,7 +1,7 @@
 """The SQL of the early warnings: the visits they read (`warning_visit` beside `event`), the
 warnings raised and cleared, and their outbox (migration 0005_evaluation)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,6 +14,7 @@ from services.evaluation.warnings.records import (
     WARNING_COLUMNS,
     StoredVisit,
     StoredWarning,
+    VisitMoment,
     visit_of,
     warning_of,
     warning_record,
@@ -28,6 +29,7 @@ ADD_VISITS = """
                          $5::text[], $6::text[])
     ORDER BY 1
     ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
 """
 VISITS = """
     SELECT v.event_id, v.accepted_at, v.petitioner_ref, e.unit_code, e.attributed_code,
@@ -36,11 +38,15 @@ VISITS = """
 """  # in the order of `StoredVisit`'s fields
 VISITS_NAMED = VISITS + " WHERE v.event_id = ANY($1::uuid[])"
 VISITS_OF_PETITIONERS = VISITS + " WHERE v.petitioner_ref = ANY($1::text[])"
-VISITS_IN_COUNTY = (
-    VISITS
-    + """ WHERE (v.reported_county = $1 OR v.county = $1)
-      AND v.occurred_at > $2 AND v.occurred_at <= $3"""
-)
+# As the rising rule reads a visit (`VisitMoment`): its moment in microseconds since the epoch.
+VISIT_MOMENTS_IN_COUNTY = """
+    SELECT v.event_id, e.unit_code, e.attributed_code, e.voided,
+           (extract(epoch FROM e.occurred_at) * 1000000)::int8
+    FROM {schema}.warning_visit v JOIN {schema}.event e ON e.event_id = v.event_id
+    WHERE (v.reported_county = $1 OR v.county = $1)
+      AND v.occurred_at > $2 AND v.occurred_at <= $3
+    ORDER BY e.occurred_at, e.event_id
+"""
 SET_COUNTIES = """
     UPDATE {schema}.warning_visit v SET county = r.county
     FROM unnest($1::uuid[], $2::text[]) AS r(event_id, county)
@@ -57,7 +63,21 @@ WARNINGS_IN_SCOPES = """
     JOIN unnest($1::text[], $2::text[]) AS wanted(kind, scope)
       ON w.kind = wanted.kind AND w.scope = wanted.scope
 """
-WARNINGS_NAMING = "SELECT * FROM {schema}.warning WHERE event_ids && $1::uuid[]"
+# Not the warnings (a rising one names a month of a unit's visits), only which of these visits
+# each names: the GIN index of event_ids finds them.
+UNITS_OF_RISING_NAMING = """
+    WITH asked AS (SELECT DISTINCT unnest($1::uuid[]) AS event_id)
+    SELECT DISTINCT asked.event_id, w.unit_code
+    FROM {schema}.warning w
+    CROSS JOIN LATERAL unnest(w.event_ids) AS named(event_id)
+    JOIN asked ON asked.event_id = named.event_id
+    WHERE w.kind = 'rising' AND w.event_ids && $1::uuid[]
+"""
+RISING_CAUSED_IN = """
+    SELECT w.* FROM {schema}.warning w
+    JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS s(scope, since, until)
+      ON w.kind = 'rising' AND w.scope = s.scope AND w.cause_at BETWEEN s.since AND s.until
+"""
 ALL_WARNINGS = "SELECT * FROM {schema}.warning"
 UPSERT_WARNINGS = """
     INSERT INTO {schema}.warning ({columns})
@@ -101,14 +121,16 @@ def warning_json(alias: str) -> str:
 class WarningRepository(SchemaRepository):
     # --- visits ---------------------------------------------------------------------------
 
-    async def add_visits(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Rows in VISIT_COLUMNS order; a visit recorded before stays as it is."""
+    async def add_visits(self, rows: Sequence[tuple[Any, ...]]) -> set[UUID]:
+        """Rows in VISIT_COLUMNS order; a visit recorded before stays as it is. Returns the
+        ids of the visits recorded now."""
         if not rows:
-            return
-        await self.connection.execute(
+            return set()
+        added = await self.connection.fetch(
             ADD_VISITS.format(schema=self.schema, columns=", ".join(VISIT_COLUMNS)),
             *[list(column) for column in zip(*rows, strict=True)],
         )
+        return {row["event_id"] for row in added}
 
     async def copy_visits(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:
@@ -126,14 +148,15 @@ class WarningRepository(SchemaRepository):
         )
         return [visit_of(r) for r in rows]
 
-    async def visits_in_county(
+    async def visit_moments_in_county(
         self, county_code: str, *, after: datetime, until: datetime
-    ) -> list[StoredVisit]:
-        """The visits reported for or attributed to the county, dated in (after, until]."""
+    ) -> list[VisitMoment]:
+        """The visits reported for or attributed to the county, dated in (after, until], as the
+        rising rule reads them, in order (of their moments, then ids)."""
         rows = await self.connection.fetch(
-            VISITS_IN_COUNTY.format(schema=self.schema), county_code, after, until
+            VISIT_MOMENTS_IN_COUNTY.format(schema=self.schema), county_code, after, until
         )
-        return [visit_of(r) for r in rows]
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     async def all_visits(self) -> list[StoredVisit]:
         rows = await self.connection.fetch(VISITS.format(schema=self.schema))
@@ -157,28 +180,44 @@ class WarningRepository(SchemaRepository):
 
     # --- warnings -------------------------------------------------------------------------
 
-    async def warnings_of(
-        self,
-        *,
-        scopes: dict[WarningKind, Iterable[str]],
-        naming: Iterable[UUID],
-    ) -> list[StoredWarning]:
-        """The warnings of these kinds and scopes, and those naming any of these events."""
+    async def warnings_of(self, scopes: dict[WarningKind, Iterable[str]]) -> list[StoredWarning]:
+        """The warnings of these kinds and scopes."""
         kinds, values = [], []
         for kind, scope_values in scopes.items():
             for scope in scope_values:
                 kinds.append(kind.value)
                 values.append(scope)
-        # Two statements, not one with OR: each then uses its index (kind and scope; the GIN
-        # index of event_ids), where an OR of the two reads the whole table.
         rows = await self.connection.fetch(
             WARNINGS_IN_SCOPES.format(schema=self.schema), kinds, values
         )
-        named = list(naming)
-        if named:
-            rows += await self.connection.fetch(WARNINGS_NAMING.format(schema=self.schema), named)
-        found = {row["warning_id"]: row for row in rows}
-        return [warning_of(r) for r in found.values()]
+        return [warning_of(r) for r in {row["warning_id"]: row for row in rows}.values()]
+
+    async def units_of_rising_naming(self, event_ids: Iterable[UUID]) -> dict[UUID, set[str]]:
+        """For each of these events that a rising warning names, the units of those warnings."""
+        ids = list(event_ids)
+        if not ids:
+            return {}
+        rows = await self.connection.fetch(UNITS_OF_RISING_NAMING.format(schema=self.schema), ids)
+        units: dict[UUID, set[str]] = {}
+        for row in rows:
+            units.setdefault(row["event_id"], set()).add(row["unit_code"])
+        return units
+
+    async def rising_warnings_caused_in(
+        self, spans: Mapping[str, tuple[datetime, datetime]]
+    ) -> list[StoredWarning]:
+        """The rising warnings of each unit of `spans` whose cause is dated in its [since,
+        until]."""
+        if not spans:
+            return []
+        units = list(spans)
+        rows = await self.connection.fetch(
+            RISING_CAUSED_IN.format(schema=self.schema),
+            units,
+            [spans[u][0] for u in units],
+            [spans[u][1] for u in units],
+        )
+        return [warning_of(r) for r in {row["warning_id"]: row for row in rows}.values()]
 
     async def all_warnings(self) -> list[StoredWarning]:
         rows = await self.connection.fetch(ALL_WARNINGS.format(schema=self.schema))

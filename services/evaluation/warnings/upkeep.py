@@ -21,7 +21,7 @@ The petitioner reference here is intake's keyed hash; it is never logged.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -30,16 +30,17 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.warnings.changes import changes, named_when_cleared
-from services.evaluation.warnings.finder import (
-    Expected,
-    Found,
-    Visit,
-    WarningFinder,
-    by_subtree,
-    expected,
+from services.evaluation.warnings.finder import Expected, Found, Visit, WarningFinder, expected
+from services.evaluation.warnings.records import (
+    StoredVisit,
+    StoredWarning,
+    placed_at,
+    reported,
+    standing,
+    stored_visit,
 )
-from services.evaluation.warnings.records import StoredVisit, StoredWarning, reported, standing
 from services.evaluation.warnings.repository import WarningRepository
+from services.evaluation.warnings.rising import RisingWarnings
 from shared.campaign import Campaign
 from shared.early_warning import WarningKind
 from shared.events import EventRecord, PetitionVisit
@@ -59,6 +60,12 @@ class EarlyWarnings:
         )
         self._chains: dict[str, tuple[tuple[str, Level], ...]] = {}
         self._counties: dict[str, str] = {}
+        self.rising = RisingWarnings(
+            finder=self.finder,
+            chain=self.chain,
+            keying_unit=registry.keying_unit,
+            reach=self._reach(),
+        )
 
     def chain(self, unit_code: str) -> tuple[tuple[str, Level], ...]:
         """The unit and its ancestors at campaign levels."""
@@ -78,7 +85,8 @@ class EarlyWarnings:
         return county
 
     def visit_row(self, record: EventRecord) -> tuple[Any, ...] | None:
-        """The `warning_visit` row of a visit (none for other events)."""
+        """The `warning_visit` row of a visit (none for other events), attributed where it
+        was reported (`set_counties` sets the county of a corrected one)."""
         event = record.event
         if not isinstance(event, PetitionVisit):
             return None
@@ -89,7 +97,7 @@ class EarlyWarnings:
             event.occurred_at,
             event.petitioner_ref,
             county,
-            None,
+            county,
         )
 
     # --- a batch --------------------------------------------------------------------------
@@ -100,13 +108,29 @@ class EarlyWarnings:
         records: Sequence[EventRecord],
         *,
         touched: Iterable[UUID],
+        fresh: Collection[UUID] = (),
+        moved: Collection[UUID] | None = None,
     ) -> list[StoredWarning]:
         """Record the batch's visits, then raise and clear what the touched events change.
-        Returns the changes published."""
+        Returns the changes published. `fresh`: events recorded just now, with no correction
+        (a visit among them is as its record says, and is not read back); `moved`: those of
+        the touched events attributed to another unit than before (None: any may have)."""
         self._counties.clear()  # the registry may have changed since the last batch
         repository = await WarningRepository.from_session(session)
-        await repository.add_visits([r for r in map(self.visit_row, records) if r is not None])
-        visits = await repository.visits(touched)
+        added = await repository.add_visits(
+            [r for r in map(self.visit_row, records) if r is not None]
+        )
+        recorded = {
+            visit.event_id: visit
+            for r in records
+            if r.event.event_id in added
+            and r.event.event_id in fresh
+            and (visit := stored_visit(r)) is not None
+        }
+        visits = [
+            *recorded.values(),
+            *await repository.visits(set(touched) - recorded.keys()),
+        ]
         if not visits:
             return []
         self._chains.clear()  # the registry may have changed since the last batch
@@ -114,12 +138,13 @@ class EarlyWarnings:
             [(v.event_id, self.county_where_attributed(v)) for v in visits]
         )
         refs = {v.petitioner_ref for v in visits if v.petitioner_ref is not None}
+        # A near-threshold warning names its own visit only, a repeat warning visits of its
+        # own petitioner: those naming these visits are found by their scopes.
         stored = await repository.warnings_of(
-            scopes={
+            {
                 WarningKind.near_threshold: [str(v.event_id) for v in visits],
                 WarningKind.repeat_petitioner: refs,
-            },
-            naming=[v.event_id for v in visits],
+            }
         )
         # Repeat warnings of the counties these visits are, or were, in: a batch changes
         # nothing in other counties (their batches may run meanwhile).
@@ -138,10 +163,17 @@ class EarlyWarnings:
             or (w.kind is WarningKind.repeat_petitioner and w.detail["county_code"] in counties)
         }
         known = {v.event_id: v for v in visits}
-        wanted = expected(
-            (f for v in visits for f in self.finder.near_threshold(reported(v))),
-            (f for v in visits if (s := standing(v)) for f in self.finder.near_threshold(s)),
-        )
+        near, near_now = [], []
+        for visit in visits:
+            found = self.finder.near_threshold(reported(visit))
+            near += found
+            if visit.voided:
+                continue
+            # Most visits are not corrected: the same as reported and as they stand.
+            if visit.attributed_code != visit.unit_code:
+                found = self.finder.near_threshold(placed_at(visit, visit.attributed_code))
+            near_now += found
+        wanted = expected(near, near_now)
         if refs:
             of_petitioners = await repository.visits_of_petitioners(refs)
             known |= {v.event_id: v for v in of_petitioners}
@@ -150,20 +182,18 @@ class EarlyWarnings:
                 for i, e in self._repeat(of_petitioners).items()
                 if e.found.detail["county_code"] in counties
             }
-        ranges = self._rising_ranges(visits, stored)
-        if ranges:
-            rising_stored = await repository.warnings_of(
-                scopes={WarningKind.rising: ranges}, naming=[]
-            )
-            loaded = await self._rising_visits(repository, ranges)
-            known |= {v.event_id: v for v in loaded}
-            wanted |= self._rising(loaded, ranges)
-            for unit_code, (since, until) in ranges.items():
-                considered |= {
-                    w.warning_id: w
-                    for w in rising_stored
-                    if w.scope == unit_code and since <= w.cause_at <= until
-                }
+        # Where the rising warnings naming these visits are: where a visit that moved was
+        # attributed before, too (no warning names a visit recorded only now).
+        named = await repository.units_of_rising_naming(
+            (touched_ids if moved is None else touched_ids & set(moved)) - added
+        )
+        spans = self.rising.spans(visits, named)
+        if spans:
+            considered |= {
+                w.warning_id: w for w in await repository.rising_warnings_caused_in(spans)
+            }
+            moments = await self.rising.visits(repository, spans)
+            wanted |= self.rising.expected(moments, spans)
         latest = max((r.accepted_at for r in records), default=None)
         return await self._reconcile(repository, considered, wanted, known=known, fallback=latest)
 
@@ -188,56 +218,6 @@ class EarlyWarnings:
         """How far a visit's moment reaches into the rising onsets after it."""
         rule = self.campaign.warnings.rising
         return timedelta(days=2 * rule.recent_days + rule.baseline_days)
-
-    def _rising_ranges(
-        self, visits: Sequence[StoredVisit], stored: Sequence[StoredWarning]
-    ) -> dict[str, tuple[datetime, datetime]]:
-        """Per unit whose rising onsets the visits may change: the span of those onsets."""
-        # Rising warnings naming the visits: also where they were attributed before.
-        named = [w for w in stored if w.kind is WarningKind.rising]
-        ranges: dict[str, tuple[datetime, datetime]] = {}
-        for visit in visits:
-            units = {c for c, _ in self.chain(visit.unit_code)}
-            units |= {c for c, _ in self.chain(visit.attributed_code)}
-            units |= {w.unit_code for w in named if visit.event_id in w.event_ids}
-            for unit_code in units:
-                since, until = ranges.get(unit_code, (visit.occurred_at, visit.occurred_at))
-                ranges[unit_code] = (min(since, visit.occurred_at), max(until, visit.occurred_at))
-        return {code: (since, until + self._reach()) for code, (since, until) in ranges.items()}
-
-    async def _rising_visits(
-        self, repository: WarningRepository, ranges: Mapping[str, tuple[datetime, datetime]]
-    ) -> list[StoredVisit]:
-        by_county: dict[str, tuple[datetime, datetime]] = {}
-        for unit_code, (since, until) in ranges.items():
-            county = self.registry.keying_unit(unit_code)
-            low, high = by_county.get(county, (since, until))
-            by_county[county] = (min(low, since), max(high, until))
-        loaded: dict[UUID, StoredVisit] = {}
-        for county, (since, until) in sorted(by_county.items()):
-            for visit in await repository.visits_in_county(
-                county, after=since - self._reach(), until=until
-            ):
-                loaded[visit.event_id] = visit
-        return list(loaded.values())
-
-    def _rising(
-        self, visits: Sequence[StoredVisit], ranges: Mapping[str, tuple[datetime, datetime]]
-    ) -> dict[UUID, Expected]:
-        """The rising warnings of each unit in `ranges` with its onset in the unit's span."""
-        as_reported = by_subtree(map(reported, visits), ranges, self.chain)
-        as_standing = by_subtree((s for v in visits if (s := standing(v))), ranges, self.chain)
-        wanted: dict[UUID, Expected] = {}
-        for unit_code, (since, until) in ranges.items():
-            wanted |= expected(
-                self.finder.rising(
-                    unit_code, as_reported.get(unit_code, []), since=since, until=until
-                ),
-                self.finder.rising(
-                    unit_code, as_standing.get(unit_code, []), since=since, until=until
-                ),
-            )
-        return wanted
 
     # --- all of them, for a rebuild -------------------------------------------------------
 
@@ -305,6 +285,13 @@ class EarlyWarnings:
     ) -> list[StoredWarning]:
         named = named_when_cleared(stored, wanted)
         corrected = await repository.corrected_at(named) if named else {}
+        # A warning raised now is raised when the latest visit it names was accepted: those
+        # visits not read yet (the rising windows' are not kept) are read now.
+        unread = {
+            e for i, x in wanted.items() if i not in stored for e in x.found.event_ids
+        } - known.keys()
+        if unread:
+            known = {**known, **{v.event_id: v for v in await repository.visits(unread)}}
         found = changes(stored, wanted, known=known, corrected=corrected, fallback=fallback)
         await repository.save(found)  # and published
         return found

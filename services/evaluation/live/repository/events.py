@@ -49,7 +49,7 @@ UPSERT_EVENTS = """
     ON CONFLICT (event_id) DO UPDATE
         SET {updated}
         WHERE NOT e.known AND excluded.known
-    RETURNING e.event_id, e.known
+    RETURNING e.event_id, e.known, e.xmax = 0 AS inserted
 """
 ADD_CORRECTIONS = """
     INSERT INTO {schema}.correction ({columns})
@@ -91,11 +91,6 @@ EFFECTS_OF = """
     WHERE event_id = ANY($1::uuid[])
 """
 DELETE_EFFECTS = "DELETE FROM {schema}.effect WHERE event_id = ANY($1::uuid[])"
-INSERT_EFFECTS = """
-    INSERT INTO {schema}.effect ({columns})
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::int[],
-                         $5::timestamptz[], $6::date[], $7::text[], $8::text[])
-"""
 UNITS_WITH_EFFECTS_BETWEEN = """
     SELECT DISTINCT unit_code FROM {schema}.effect
     WHERE occurred_at <= $2 AND ($1::timestamptz IS NULL OR occurred_at > $1)
@@ -123,13 +118,15 @@ class EvaluationRepository(SchemaRepository):
 
     async def upsert_events(
         self, events: Sequence[NewEvent], *, stubs: Iterable[UUID]
-    ) -> set[UUID]:
+    ) -> dict[UUID, bool]:
         """Record new events, and placeholders for correction targets not seen yet. Returns
-        the ids of events known for the first time. Every row named is locked, in id order,
-        so a concurrent batch with the same event or a correction of it waits for this one."""
+        the events known for the first time, each with whether its row is new (true) rather
+        than a placeholder a correction left (a row's xmax is 0 when this statement inserted
+        it). Every row named is locked, in id order, so a concurrent batch with the same event
+        or a correction of it waits for this one."""
         rows = [event_record(e)[:-1] for e in events] + [stub_record(i)[:-1] for i in stubs]
         if not rows:
-            return set()
+            return {}
         updated = EVENT_COLUMNS[1:-1]
         result = await self.connection.fetch(
             UPSERT_EVENTS.format(
@@ -139,7 +136,7 @@ class EvaluationRepository(SchemaRepository):
             ),
             *by_column(rows, len(EVENT_COLUMNS) - 1),
         )
-        return {row["event_id"] for row in result if row["known"]}
+        return {row["event_id"]: row["inserted"] for row in result if row["known"]}
 
     async def add_corrections(self, corrections: Sequence[NewCorrection]) -> set[UUID]:
         """Record corrections; returns the ids recorded for the first time."""
@@ -261,12 +258,15 @@ class EvaluationRepository(SchemaRepository):
         await self.insert_effects(effects)
 
     async def insert_effects(self, effects: Sequence[Effect]) -> None:
+        """Rows not there yet, by COPY: a batch has thousands, which cost less so than as
+        arrays."""
         if not effects:
             return
-        rows = [effect_record(e) for e in effects]
-        await self.connection.execute(
-            INSERT_EFFECTS.format(schema=self.schema, columns=listed(EFFECT_COLUMNS)),
-            *by_column(rows, len(EFFECT_COLUMNS)),
+        await self.connection.copy_records_to_table(
+            "effect",
+            records=[effect_record(e) for e in effects],
+            columns=list(EFFECT_COLUMNS),
+            schema_name=self.schema,
         )
 
     async def units_with_effects_between(
