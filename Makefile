@@ -31,11 +31,12 @@ $(BIN)/sanwu: pyproject.toml uv.lock
 venv: $(BIN)/sanwu
 
 # KAFKA_BROKERS=3 make up: a three-node Kafka cluster instead of the single broker (see
-# deploy/stack.sh); `deploy/stack.sh kafka-env` says what its clients need.
+# deploy/stack.sh); `deploy/stack.sh client-env` says what its clients need (the Kafka
+# addresses, and PGPASSFILE: the stack's database passwords).
+CLIENT_ENV = eval "$$(deploy/stack.sh client-env)"
 up: venv
 	@deploy/stack.sh up
-	@$(BIN)/sanwu db migrate
-	@eval "$$(deploy/stack.sh kafka-env)" && $(BIN)/sanwu topics ensure
+	@$(CLIENT_ENV) && $(BIN)/sanwu db migrate && $(BIN)/sanwu topics ensure
 
 down:
 	@deploy/stack.sh down
@@ -44,10 +45,10 @@ status:
 	@deploy/stack.sh status
 
 demo: up
-	@$(BIN)/sanwu units load data/demo-units.csv
+	@$(CLIENT_ENV) && $(BIN)/sanwu units load data/demo-units.csv
 
 run: demo
-	@eval "$$(deploy/stack.sh kafka-env)" && deploy/run.sh
+	@$(CLIENT_ENV) && deploy/run.sh
 
 # The fault tests (marked `faults`: they kill and stop Kafka, PostgreSQL and processes) run on
 # a stack of their own, never on the one a developer or `make run` uses: other ports, another
@@ -104,7 +105,7 @@ CLUSTER_STACK_DIR ?= $(CURDIR)/.stack-cluster
 CLUSTER_ENV = SANWU_STACK_DIR=$(CLUSTER_STACK_DIR) SANWU_PG_PORT=57432 SANWU_KAFKA_PORT=61092 \
 	SANWU_KAFKA_CONTROLLER_PORT=61093 SANWU_KAFKA_BROKERS=3
 test-cluster: venv
-	@export $(CLUSTER_ENV) && deploy/stack.sh up && eval "$$(deploy/stack.sh kafka-env)" && \
+	@export $(CLUSTER_ENV) && deploy/stack.sh up && $(CLIENT_ENV) && \
 	  $(BIN)/pytest -m cluster tests/cluster $(PYTEST_ARGS); status=$$?; \
 	  export $(CLUSTER_ENV) && deploy/stack.sh down; exit $$status
 
@@ -122,7 +123,7 @@ clean: down
 
 bench: venv
 	@deploy/stack.sh up
-	$(BIN)/python -m bench run
+	@$(CLIENT_ENV) && $(BIN)/python -m bench run
 
 # make bench-compare A=<file or commit> [B=<file or commit>]: two runs side by side.
 bench-compare: venv
@@ -130,4 +131,4 @@ bench-compare: venv
 
 bench-quick: venv
 	@deploy/stack.sh up
-	$(BIN)/python -m bench run --quick
+	@$(CLIENT_ENV) && $(BIN)/python -m bench run --quick

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import asyncpg
 import sqlalchemy as sa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy.engine import make_url
 
 from bench.report import ROOT
 from services.migrations import migrate_all
@@ -44,11 +45,17 @@ class BenchEnvironment:
     work_dir: Path
     scratch_topics: list[str] = field(default_factory=list)
 
+    @property
+    def services_url(self) -> str:
+        """The database URL without a user: each service logs in as its own role, as deployed
+        (the bench's own connections, `database_url`, are the migrator's)."""
+        return make_url(self.database_url).set(username=None).render_as_string(False)
+
     def variables(self) -> dict[str, str]:
         """The SANWU_* settings that point a service at this run's database and topics."""
         return {
             "SANWU_ENVIRONMENT": "test",
-            "SANWU_DATABASE_URL": self.database_url,
+            "SANWU_DATABASE_URL": self.services_url,
             "SANWU_TOPIC_PREFIX": self.topic_prefix,
             "SANWU_LOG_LEVEL": "WARNING",
         }
@@ -63,7 +70,7 @@ class BenchEnvironment:
     def settings_as(self, kind: type[SettingsT], **overrides: Any) -> SettingsT:
         """A service's settings pointed at this run (in-process, without the environment)."""
         values: dict[str, Any] = {
-            "database_url": self.database_url,
+            "database_url": self.services_url,
             "topic_prefix": self.topic_prefix,
         }
         return kind(**(values | overrides))

@@ -13,6 +13,7 @@
 #                             one Kafka node by its node id
 #   deploy/stack.sh kafka-leader     the node id of the active controller
 #   deploy/stack.sh kafka-env        the SANWU_KAFKA_* settings clients of this stack need
+#   deploy/stack.sh client-env       those and PGPASSFILE (the stack's PostgreSQL passwords)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,8 +25,8 @@ KAFKA_HEAP="${SANWU_KAFKA_HEAP:-512m}"
 CONTROLLER_HEAP="${SANWU_KAFKA_CONTROLLER_HEAP:-256m}"
 PORT_STRIDE=10
 # An extra SASL_SSL listener (SCRAM-SHA-256/512) per broker: its base port, the broker's
-# certificate chain and unencrypted PKCS#8 key in PEM, and one SCRAM user created when the
-# storage is formatted (the same SANWU_KAFKA_USERNAME and password settings clients read).
+# certificate chain and unencrypted PKCS#8 key in PEM. With it, the StandardAuthorizer and a
+# SCRAM user per principal of shared/kafka_rights.py with its ACLs (see Kafka below).
 SASL_SSL_PORT="${SANWU_KAFKA_SASL_SSL_PORT:-}"
 
 mkdir -p "$STACK"
@@ -79,8 +80,33 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 
 # --- PostgreSQL ----------------------------------------------------------------------------
 
+# Password (SCRAM) authentication only. The superuser `postgres` exists for this script (roles,
+# the database); `sanwu` is the migrator that owns the schemas; each service logs in as its own
+# role that owns nothing (`sanwu db migrate` grants each what it needs). Passwords are made once
+# and kept in $STACK/pgpass, the libpq password file every client reads through PGPASSFILE.
+PG_PASSFILE="$STACK/pgpass"
+PG_SERVICE_ROLES="sanwu_intake sanwu_evaluation sanwu_reporting sanwu_applications sanwu_console sanwu_audit"
+
+pg_passwords() {  # a password for each role the file does not have yet
+  local role
+  (
+    umask 077
+    for role in postgres sanwu $PG_SERVICE_ROLES; do
+      [ -f "$PG_PASSFILE" ] && [ -n "$(pg_password "$role")" ] && continue
+      printf '127.0.0.1:%s:*:%s:%s\n' "$PG_PORT" "$role" "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+    done >>"$PG_PASSFILE"
+  )
+}
+
+pg_password() { awk -F: -v role="$1" '$4 == role { print $5 }' "$PG_PASSFILE"; }
+
 pg_init() {
-  [ -f "$PG_DATA/PG_VERSION" ] && return
+  if [ -f "$PG_DATA/PG_VERSION" ]; then
+    grep -q '^host.*scram-sha-256' "$PG_DATA/pg_hba.conf" \
+      || die "$PG_DATA holds a cluster from before password authentication: remove $PG_DIR and run again"
+    return
+  fi
+  pg_passwords
   mkdir -p "$PG_DIR"
   if [ "$(id -u)" = 0 ]; then
     chown -R postgres: "$PG_DIR"
@@ -88,8 +114,12 @@ pg_init() {
       || die "user postgres cannot write $PG_DIR (a parent folder is closed to it); set SANWU_STACK_DIR"
   fi
   log "initialising PostgreSQL cluster in $PG_DATA"
-  as_pg_owner "$(pg_bin initdb)" -D "$PG_DATA" -U sanwu --auth=trust --encoding=UTF8 \
-    --locale=C.UTF-8 >/dev/null
+  local pwfile="$PG_DIR/.initdb-password"
+  (umask 077; pg_password postgres >"$pwfile")
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$pwfile"; fi
+  as_pg_owner "$(pg_bin initdb)" -D "$PG_DATA" -U postgres --pwfile="$pwfile" \
+    --auth=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  rm -f "$pwfile"
   cat >>"$PG_DATA/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
@@ -100,20 +130,46 @@ fsync = on
 synchronous_commit = on
 timezone = 'UTC'
 log_min_messages = warning
+password_encryption = 'scram-sha-256'
 EOF
 }
 
-pg_ready() { "$(pg_bin pg_isready)" -q -h 127.0.0.1 -p "$PG_PORT" -U sanwu; }
+pg_ready() { "$(pg_bin pg_isready)" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres; }
+
+as_superuser() {  # SQL on stdin, as `postgres`: no password on any command line
+  PGPASSFILE="$PG_PASSFILE" "$(pg_bin psql)" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+    -v ON_ERROR_STOP=1 -qtA "$@"
+}
+
+# The roles and the database, idempotently (passwords from $PG_PASSFILE, sent on psql's stdin).
+pg_roles() {
+  local role password statements=("SET client_min_messages = warning;")
+  for role in sanwu $PG_SERVICE_ROLES; do
+    password="$(pg_password "$role")"
+    [ -n "$password" ] || die "$PG_PASSFILE has no password for $role"
+    statements+=("SELECT format('CREATE ROLE %I LOGIN', '$role')
+      WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role') \\gexec")
+    statements+=("ALTER ROLE $role LOGIN NOSUPERUSER NOCREATEROLE PASSWORD '$password';")
+  done
+  # The migrator makes the test suite's databases and drops them with their sessions.
+  statements+=("ALTER ROLE sanwu CREATEDB;" "GRANT pg_signal_backend TO sanwu;")
+  statements+=("SELECT 'CREATE DATABASE sanwu OWNER sanwu'
+    WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'sanwu') \\gexec")
+  printf '%s\n' "${statements[@]}" | as_superuser >/dev/null
+}
 
 pg_start() {
   pg_init
-  if pg_ready; then log "PostgreSQL already answers on 127.0.0.1:$PG_PORT"; return; fi
+  pg_passwords
+  if pg_ready; then
+    log "PostgreSQL already answers on 127.0.0.1:$PG_PORT"
+    pg_roles || die "PostgreSQL on port $PG_PORT refused this stack's passwords ($PG_PASSFILE): is it another checkout's stack? Give this one other ports (SANWU_PG_PORT, SANWU_KAFKA_PORT, SANWU_KAFKA_CONTROLLER_PORT)"
+    return
+  fi
   as_pg_owner "$(pg_bin pg_ctl)" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null \
     || { tail -20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
   wait_for 60 "PostgreSQL (127.0.0.1:$PG_PORT)" pg_ready || die "PostgreSQL does not answer"
-  "$(pg_bin psql)" -h 127.0.0.1 -p "$PG_PORT" -U sanwu -d postgres -tAc \
-    "SELECT 1 FROM pg_database WHERE datname = 'sanwu'" | grep -q 1 \
-    || "$(pg_bin createdb)" -h 127.0.0.1 -p "$PG_PORT" -U sanwu sanwu
+  pg_roles
 }
 
 pg_stop() {  # pg_stop [MODE]: fast (default) or immediate (a crash: recovery on next start)
@@ -212,10 +268,13 @@ bootstrap_servers() {
 
 pem_inline() { awk '{ printf "%s\\n", $0 }' "$1"; }  # a PEM file as one properties value
 
-kafka_password() {
-  if [ -n "${SANWU_KAFKA_PASSWORD_FILE:-}" ]; then head -1 "$SANWU_KAFKA_PASSWORD_FILE"
-  else printf '%s' "${SANWU_KAFKA_PASSWORD:-}"; fi
-}
+# With the SASL_SSL listener, a SCRAM user per service and the ACLs of shared/kafka_rights.py
+# for the topics under SANWU_TOPIC_PREFIX, enforced by the StandardAuthorizer. Each password is
+# made once and kept in $KAFKA_SECRETS/<principal>.password (SANWU_KAFKA_PASSWORD_FILE), read
+# there by the Python that creates the users: never on a command line. The plain listener,
+# the controllers and the brokers among themselves act as User:ANONYMOUS, a super user: the
+# plain listener is on loopback, for the test suite and local runs.
+KAFKA_SECRETS="$KAFKA_DIR/secrets"
 
 node_listeners() {  # node_listeners ID: the listeners, advertised listeners and protocol map
   local id=$1 listeners=() advertised=() map="CONTROLLER:PLAINTEXT"
@@ -279,7 +338,11 @@ EOF
         echo "default.replication.factor=$REPLICAS"
         echo "min.insync.replicas=$MIN_ISR"
       fi
-      if [ -n "$SASL_SSL_PORT" ] && is_broker "$id"; then secure_listener_config; fi
+      if [ -n "$SASL_SSL_PORT" ]; then
+        echo "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        echo "super.users=User:ANONYMOUS"
+        is_broker "$id" && secure_listener_config
+      fi
     } >"$dir/server.properties"
   )
 }
@@ -295,14 +358,7 @@ kafka_format() {  # kafka_format ID: once per node
   local dir; dir="$(node_dir "$1")"
   [ -f "$dir/data/meta.properties" ] && return
   if single; then log "formatting Kafka storage"; else log "formatting Kafka storage of node $1"; fi
-  local scram=()
-  if [ -n "$SASL_SSL_PORT" ] && [ -n "${SANWU_KAFKA_USERNAME:-}" ]; then
-    local user="$SANWU_KAFKA_USERNAME" password; password="$(kafka_password)"
-    scram=(--add-scram "SCRAM-SHA-256=[name=$user,password=$password]"
-      --add-scram "SCRAM-SHA-512=[name=$user,password=$password]")
-  fi
-  kafka_java kafka.tools.StorageTool format -t "$(cluster_id)" -c "$dir/server.properties" \
-    "${scram[@]}" >/dev/null
+  kafka_java kafka.tools.StorageTool format -t "$(cluster_id)" -c "$dir/server.properties" >/dev/null
   single || echo "$BROKERS $CONTROLLERS" >"$KAFKA_DIR/layout"
 }
 
@@ -349,6 +405,17 @@ kafka_start() {
     launched+=("$id")
   done
   for id in "${launched[@]}"; do kafka_node_wait "$id"; done
+  [ -z "$SASL_SSL_PORT" ] || kafka_grant
+}
+
+kafka_grant() {  # the principals' SCRAM users and ACLs, through the plain listener
+  local python="${SANWU_PYTHON:-$ROOT/.venv/bin/python}"
+  [ -x "$python" ] || die "the SASL_SSL listener's users are made with the project's Python: $python is missing (make venv)"
+  (umask 077 && mkdir -p "$KAFKA_SECRETS")
+  (cd "$ROOT" && "$python" -m shared.kafka_rights grant --bootstrap-servers "$(bootstrap_servers)" \
+    --topic-prefix "${SANWU_TOPIC_PREFIX:-sanwu.}" --secrets "$KAFKA_SECRETS") \
+    || die "the Kafka principals could not be granted their rights"
+  log "Kafka principals granted (passwords in $KAFKA_SECRETS)"
 }
 
 kafka_node_start() {  # kafka_node_start ID
@@ -444,6 +511,7 @@ case "${1:-}" in
   kafka-node-kill) check_node "${2:-}"; kafka_nodes_stop KILL "$2" ;;
   kafka-leader) kafka_leader ;;
   kafka-env) kafka_env ;;
+  client-env) kafka_env; echo "export PGPASSFILE=\"$PG_PASSFILE\"" ;;
   *) echo "usage: $0 up|down|status|pg-start|pg-stop|pg-kill|kafka-start|kafka-stop|kafka-kill" >&2
      echo "       $0 kafka-node-start|kafka-node-stop|kafka-node-kill N | kafka-leader | kafka-env" >&2
      exit 2 ;;

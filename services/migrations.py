@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
+from shared import database_roles
 from shared.config import Settings
+from shared.db import asyncpg_dsn
 from shared.migrate import REGISTRY_MIGRATIONS, upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +21,8 @@ COMPONENTS: list[tuple[str, Path]] = [
 
 
 async def migrate_all(settings: Settings) -> None:
+    """Every schema to head, then every service role's rights (run as the migrator)."""
     for schema, location in COMPONENTS:
         if location.exists():
             await upgrade(location, schema=schema, url=settings.database_url)
+    await database_roles.grant(asyncpg_dsn(settings.database_url))

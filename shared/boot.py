@@ -5,9 +5,10 @@ A service describes itself once, in its `main.py`, as a `Blueprint`: its name (i
 its log's name), its migrations, its routes and readiness checks, and `assemble`, which builds
 its parts from what every service starts with (`Started`: settings, clock, campaign, database,
 registry, key cache). `start` does the rest the same way for all of them: logging, the campaign
-checked, the schema migrated, the database, the registry kept fresh, the parts' relays, loops and
-consumers started as background tasks (each restarting itself through `shared.retry`), the
-change listener keeping the caches exact. Everything stops in reverse order.
+checked, the schemas waited for until `sanwu db migrate` has migrated them, the database, the
+registry kept fresh, the parts' relays, loops and consumers started as background tasks (each
+restarting itself through `shared.retry`), the change listener keeping the caches exact.
+Everything stops in reverse order.
 """
 
 import asyncio
@@ -25,6 +26,7 @@ from fastapi import APIRouter, FastAPI
 from shared import campaign as campaign_file
 from shared import kafka
 from shared import logging as sanwu_logging
+from shared import migrate as migrate_module
 from shared.access.cache import CHANNEL as KEY_CHANNEL
 from shared.access.cache import KeyCache
 from shared.campaign import SHANGHAI, CampaignFileError, CurrentCampaign
@@ -92,7 +94,14 @@ class Blueprint:
 
 
 async def migrate(blueprint: Blueprint, settings: Settings) -> None:
+    """The service's schema migrated: for the migrator's commands (a rebuild), not a service."""
     await upgrade_service(blueprint.migrations, schema=blueprint.name, url=settings.database_url)
+
+
+async def wait_until_migrated(blueprint: Blueprint, settings: Settings) -> None:
+    await migrate_module.wait_until_migrated(
+        blueprint.migrations, schema=blueprint.name, url=settings.database_url
+    )
 
 
 async def start(
@@ -111,7 +120,7 @@ async def start(
     except CampaignFileError as exc:
         log.error("campaign_invalid", service=blueprint.name, error=str(exc))
         raise
-    await migrate(blueprint, settings)
+    await wait_until_migrated(blueprint, settings)
     db = Database.from_settings(settings, pool_size=pool_size)
     registry = UnitRegistry(db.engine)
     await registry.refresh()
@@ -131,7 +140,7 @@ async def start(
     listener = ChangeListener(settings, {KEY_CHANNEL: keys, **parts.caches})
     tasks.start("change-listener", listener.run())
     if parts.relays or parts.consumers:
-        await kafka.ensure_topics_if_reachable(settings)
+        await kafka.stop_if_refused(settings)
     for name, relay in parts.relays.items():
         tasks.start(name, relay.run())
     for name, loop in parts.loops.items():

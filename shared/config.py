@@ -12,11 +12,16 @@ from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEFAULT_CAMPAIGN_FILE = Path(__file__).resolve().parents[1] / "campaign" / "zongyang-2018.yaml"
 LOCAL_ONLY_SECRET = "local-only-petitioner-hash-secret"
 # Outside local and test runs: the hashes of people's references are only as safe as this key.
 MIN_SECRET_BYTES = 32
+# The database role that owns the schemas and runs migrations (docs/operations.md, SECURITY.md).
+MIGRATOR_ROLE = "sanwu"
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 class LogSettings(BaseSettings):
@@ -60,7 +65,11 @@ class Settings(BaseSettings):
 
     # Only an explicit local or test environment may run with the local-only secret.
     environment: Literal["local", "test", "production"] = "production"
-    database_url: str = "postgresql+asyncpg://sanwu@127.0.0.1:55432/sanwu"
+    # Where the database is. The user it names, if any, logs in; otherwise `database_user`, which
+    # each service sets to its own role (the migrator here, for the command line). A password
+    # not in the URL comes from PGPASSFILE (the local stack's `.stack/pgpass`).
+    database_url: str = "postgresql+asyncpg://127.0.0.1:55432/sanwu"
+    database_user: str = MIGRATOR_ROLE
     database_pool_size: int = 10
     # How long a request waits for a free pooled connection before a 503.
     database_pool_timeout_seconds: float = 5.0
@@ -120,6 +129,11 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}dead-letter"
 
     @model_validator(mode="after")
+    def _log_in_as_database_user(self) -> "Settings":
+        self.database_url = with_user(self.database_url, self.database_user)
+        return self
+
+    @model_validator(mode="after")
     def _check_kafka(self) -> "Settings":
         if self.kafka_min_insync_replicas > self.kafka_replication_factor:
             raise ValueError(
@@ -162,6 +176,24 @@ class Settings(BaseSettings):
         return self
 
 
+def as_migrator(settings: SettingsT) -> SettingsT:
+    """The same settings logging in as the migrator, for work that changes tables (a rebuild
+    swaps new ones in), unless the URL names its own user (then that one is meant)."""
+    if not isinstance(settings, Settings) or settings.database_user == MIGRATOR_ROLE:
+        return settings
+    url = make_url(settings.database_url)
+    if url.username != settings.database_user:
+        return settings
+    migrator = url.set(username=MIGRATOR_ROLE).render_as_string(False)
+    return settings.model_copy(update={"database_url": migrator, "database_user": MIGRATOR_ROLE})
+
+
+def with_user(database_url: str, user: str) -> str:
+    """The URL, naming `user` unless it names a user already."""
+    url = make_url(database_url)
+    return database_url if url.username else url.set(username=user).render_as_string(False)
+
+
 def _first_line(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
@@ -170,9 +202,6 @@ def _first_line(path: Path) -> str:
             f"SANWU_KAFKA_PASSWORD_FILE: cannot read {path} ({exc.strerror})"
         ) from None
     return text.splitlines()[0] if text else ""
-
-
-SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 def settings_or_exit(kind: type[SettingsT]) -> SettingsT:

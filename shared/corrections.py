@@ -109,7 +109,9 @@ def refuse_all(corrections: Iterable[Correction], refusal: Refusal) -> dict[UUID
     return {correction.event_id: verdict for correction in corrections}
 
 
+# No unit code in a reason: the sender of a refused correction may not see where the event lies.
 REASONS = {
+    Refusal.out_of_scope: "the event is attributed to a unit outside the sender's scope",
     Refusal.voided: "the event was voided",
     Refusal.target_is_correction: "the target is a correction: only counted events are corrected",
     Refusal.unknown_sender: "the key that sent it is unknown",
@@ -121,15 +123,10 @@ def _verdict(correction: Correction, *, unit_code: str, voided: bool, covers: Co
         return Verdict(Refusal.unknown_sender, REASONS[Refusal.unknown_sender])
     scope = correction.scope_code
     if not covers(scope, unit_code):
-        return Verdict(
-            Refusal.out_of_scope,
-            f"the event is attributed to {unit_code}, outside the sender's scope {scope}",
-        )
+        return Verdict(Refusal.out_of_scope, REASONS[Refusal.out_of_scope])
     new_unit = correction.new_unit_code
     if correction.type == REATTRIBUTED and new_unit is not None and not covers(scope, new_unit):
-        return Verdict(
-            Refusal.out_of_scope, f"the new unit {new_unit} is outside the sender's scope {scope}"
-        )
+        return Verdict(Refusal.out_of_scope, "the new unit is outside the sender's scope")
     if voided:
         return Verdict(Refusal.voided, REASONS[Refusal.voided])
     return APPLIED

@@ -173,17 +173,15 @@ async def _create_missing_topics(settings: Settings) -> list[str]:
         await client.close()
 
 
-async def ensure_topics_if_reachable(settings: Settings) -> None:
-    """Create missing topics before a background task needs them; a broker that is away only
-    delays that task, which waits for it, so its absence is not an error here. A broker that
-    refuses this client is: the process stops at start with one line saying why."""
+async def stop_if_refused(settings: Settings) -> None:
+    """At a service's start: a broker that refuses this client stops the process with one line
+    saying why; one that is away only delays the tasks that need it, which wait for it. Topics
+    are not created here: `sanwu topics ensure`, as the Kafka administrator, creates them."""
     try:
-        await ensure_topics(settings, timeout=10)
+        await raise_if_refused(settings)
     except BrokerRefused as refused:
         log.error("kafka_refused", detail=refused.detail)
         raise
-    except Exception:
-        return
 
 
 async def raise_if_refused(settings: Settings, *, timeout: float = 10.0) -> None:

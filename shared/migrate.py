@@ -1,7 +1,10 @@
 """Alembic, one environment per schema owner (shared reference data, and each service).
 
 Every environment's env.py calls `run_env`; `upgrade` runs one environment to head under an
-advisory lock, so instances starting together migrate once.
+advisory lock, so two migration runs at once migrate once. Migrations run as the migrator
+(`sanwu db migrate`, before the services start), and every run ends by granting the service
+roles their rights (`shared.database_roles`). A service never migrates: it waits until its
+schema and the shared one are at head (`wait_until_migrated`).
 """
 
 import asyncio
@@ -11,10 +14,12 @@ import asyncpg
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from shared import database_roles
 from shared.db import asyncpg_dsn, is_connection_error
 from shared.locks import LockName, lock_key
 from shared.retry import retry_until_done
@@ -42,9 +47,56 @@ async def upgrade(script_location: Path, *, schema: str, url: str) -> None:
 
 
 async def upgrade_service(location: Path, *, schema: str, url: str) -> None:
-    """A service starts with the shared reference data and its own schema migrated."""
+    """The shared reference data and one service's schema migrated, and the roles granted."""
     await upgrade(REGISTRY_MIGRATIONS, schema="registry", url=url)
     await upgrade(location, schema=schema, url=url)
+    await database_roles.grant(asyncpg_dsn(url))
+
+
+class NotMigrated(Exception):
+    """A schema is not at the head of its migrations (or cannot be read yet)."""
+
+
+VERSION_SQL = "SELECT version_num FROM {schema}.alembic_version"
+# What a service role sees before the grants of a first migration run exist.
+_NOT_YET = (
+    asyncpg.UndefinedTableError,
+    asyncpg.InvalidSchemaNameError,
+    asyncpg.InsufficientPrivilegeError,
+)
+
+
+def head_of(script_location: Path) -> str | None:
+    return ScriptDirectory(str(script_location)).get_current_head()
+
+
+async def wait_until_migrated(
+    location: Path, *, schema: str, url: str, timeout: float = 120.0
+) -> None:
+    """Wait, up to `timeout` seconds, until the shared schema and the service's are at head:
+    `sanwu db migrate` (a deployment's migration Job) runs before or while services start."""
+    heads = {"registry": head_of(REGISTRY_MIGRATIONS), schema: head_of(location)}
+
+    async def check() -> None:
+        connection = await asyncpg.connect(asyncpg_dsn(url), timeout=3)
+        try:
+            for name, head in heads.items():
+                try:
+                    current = await connection.fetchval(VERSION_SQL.format(schema=name))
+                except _NOT_YET as exc:
+                    raise NotMigrated(f"schema {name} is not migrated ({exc})") from exc
+                if current != head:
+                    raise NotMigrated(f"schema {name} is at {current}, not {head}")
+        finally:
+            await connection.close()
+
+    await retry_until_done(
+        check,
+        event="waiting_for_migrations",
+        retry_if=lambda exc: isinstance(exc, NotMigrated) or is_connection_error(exc),
+        within=timeout,
+        hint="run `sanwu db migrate` as the migrator",
+    )
 
 
 async def wait_for_database(url: str, *, timeout: float = 120.0) -> None:

@@ -11,7 +11,7 @@ from shared import boot
 from shared.boot import Blueprint
 from shared.campaign import CampaignFileError, system_now
 from shared.cli import ProgressHook, echo_err, progress_bar, require_database, run
-from shared.config import Settings
+from shared.config import Settings, as_migrator
 from shared.db import Database
 from shared.topic_reading import TopicMissing
 
@@ -41,7 +41,7 @@ def rebuild(
     that does not exist ends the command with one line and exit code 1."""
 
     async def run_rebuild(on_progress: ProgressHook | None) -> T:
-        settings = settings_of()
+        settings = as_migrator(settings_of())
         await require_database()
         await boot.migrate(blueprint(settings), settings)
         db = Database.from_settings(settings, pool_size=REBUILD_POOL_SIZE)

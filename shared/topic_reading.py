@@ -37,7 +37,10 @@ async def read_whole(
     async with kafka.TopicReader(settings, topic, max_poll_records=batch_size) as reader:
         if not reader.partitions:
             if required_as is not None:
-                raise TopicMissing(f"the {required_as} {topic} does not exist")
+                raise TopicMissing(
+                    f"the {required_as} {topic} does not exist (or this Kafka principal may not "
+                    "read it)"
+                )
             return
         begin = await reader.beginning_offsets() if progress is not None else {}
         end = await reader.end_offsets()

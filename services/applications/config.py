@@ -7,6 +7,8 @@ from shared.config import Settings, settings_or_exit
 
 
 class ApplicationsSettings(Settings):
+    # The service logs in as its own role when SANWU_DATABASE_URL names no user.
+    database_user: str = "sanwu_applications"
     applications_host: str = "127.0.0.1"
     applications_port: int = 8004
     applications_run_relay: bool = True

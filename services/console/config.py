@@ -6,6 +6,8 @@ from shared.config import Settings, settings_or_exit
 
 
 class ConsoleSettings(Settings):
+    # The service logs in as its own role when SANWU_DATABASE_URL names no user.
+    database_user: str = "sanwu_console"
     console_host: str = "127.0.0.1"
     console_port: int = 8000
     # The services the pages read and act through, with the signed-in user's key.

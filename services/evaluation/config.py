@@ -27,6 +27,8 @@ class Clock:
 
 
 class EvaluationSettings(Settings):
+    # The service logs in as its own role when SANWU_DATABASE_URL names no user.
+    database_user: str = "sanwu_evaluation"
     evaluation_host: str = "127.0.0.1"
     evaluation_port: int = 8002
     # The consumer group, under the topic prefix so that test runs never share one.

@@ -9,6 +9,8 @@ DEFAULT_GATHERED_STATEMENTS = 1
 
 
 class IntakeSettings(Settings):
+    # The service logs in as its own role when SANWU_DATABASE_URL names no user.
+    database_user: str = "sanwu_intake"
     intake_host: str = "127.0.0.1"
     intake_port: int = 8001
     intake_run_relay: bool = True

@@ -1,4 +1,5 @@
-"""Intake's own schema: the accepted-event journal, and the outbox the relay drains."""
+"""Intake's own schema: the accepted-event journal, the free text kept apart from it until
+retention removes it, and the outbox the relay drains."""
 
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,18 @@ class JournalEntry(SQLModel, table=True):
             sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         )
     )
+
+
+class FreeText(SQLModel, table=True):
+    """What people wrote in an event (`FREE_TEXT_FIELDS`), kept apart from its journal row so
+    that retention deletes it while the journal stays as it was accepted."""
+
+    __tablename__ = "free_text"
+    __table_args__ = {"schema": SCHEMA}
+
+    event_id: UUID = Field(primary_key=True, foreign_key="intake.journal.event_id")
+    fields: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    accepted_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
 
 outbox = outbox_table(SCHEMA, SQLModel.metadata)

@@ -30,10 +30,10 @@ EVENT_ID_CONTEXT = b"sanwu-event-id\x00"
 class Prepared:
     event: Event
     payload: dict[str, Any]
-    payload_json: str  # the payload as canonical JSON, encoded once for journal and outbox
     content_hash: str
     county_code: str
-    record_json: str  # what is published: the payload's JSON without its free text
+    record_json: str  # what is published and journaled: the payload without its free text
+    free_text_json: str | None  # the free text alone, kept apart until retention removes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +89,18 @@ def prepare(event: Event, *, county_code: str, keyed_hash: KeyedHash) -> Prepare
     # Same content means the same facts: compare instants, not how the offset was written.
     comparable = payload | {"occurred_at": event.occurred_at.astimezone(UTC).isoformat()}
     content_hash = hashlib.sha256(canonical_json(comparable).encode()).hexdigest()
-    payload_json = canonical_json(payload)
     published = without_free_text(payload)
+    if len(published) == len(payload):
+        record_json = canonical_json(payload)  # encoded once, for the journal and the outbox
+        return Prepared(event, payload, content_hash, county_code, record_json, None)
+    free_text = {k: v for k, v in payload.items() if k in FREE_TEXT_FIELDS}
     return Prepared(
         event,
         payload,
-        payload_json,
         content_hash,
         county_code,
-        record_json=(payload_json if len(published) == len(payload) else canonical_json(published)),
+        record_json=canonical_json(published),
+        free_text_json=canonical_json(free_text),
     )
 
 
@@ -134,11 +137,12 @@ def journal_row(pending: Pending) -> dict[str, Any]:
         "county_code": p.county_code,
         "target_event_id": target_of(event),
         "occurred_at": event.occurred_at,
-        "payload": p.payload_json,
+        "payload": p.record_json,
         "content_hash": p.content_hash,
         "key_id": pending.key_id,
         "correlation_id": pending.correlation_id or None,
         "accepted_at": pending.accepted_at,
+        "free_text": p.free_text_json,
     }
 
 

@@ -9,13 +9,16 @@ from uuid import UUID
 import orjson
 import sqlalchemy as sa
 
-from services.intake.models import JournalEntry
+from services.intake.models import FreeText, JournalEntry
 from shared.corrections import Correction
-from shared.events import FREE_TEXT_FIELDS
 from shared.outbox import OutboxMessage
 from shared.repository import Repository, rows_affected
 
 journal = JournalEntry.__table__  # type: ignore[attr-defined]
+free_text = FreeText.__table__  # type: ignore[attr-defined]
+_WITH_FREE_TEXT = sa.select(journal, free_text.c.fields.label("free_text")).select_from(
+    journal.outerjoin(free_text, free_text.c.event_id == journal.c.event_id)
+)
 
 _JOURNAL_COLUMNS = (
     "event_id",
@@ -50,6 +53,12 @@ INSERT_NEW_SQL = """
          ORDER BY position
             ON CONFLICT (event_id) DO NOTHING
         RETURNING event_id, accepted_at
+    ), kept_apart AS (
+        INSERT INTO intake.free_text (event_id, fields, accepted_at)
+        SELECT text.event_id, text.fields::jsonb, inserted.accepted_at
+          FROM unnest($1::uuid[], $16::text[]) AS text (event_id, fields)
+          JOIN inserted USING (event_id)
+         WHERE text.fields IS NOT NULL
     ), published AS (
         INSERT INTO intake.outbox (key, value, headers)
         SELECT message.key, message.value, message.headers::jsonb
@@ -73,17 +82,9 @@ KNOWN_TARGETS_SQL = """
 """
 # A batch per statement, so that no statement holds many row locks for long.
 PURGE_SQL = """
-    WITH due AS (
-        SELECT event_id FROM intake.journal
-         WHERE accepted_at < $1 AND payload ?| $2::text[]
-         LIMIT $3
-    )
-    UPDATE intake.journal AS j
-       SET payload = j.payload - $2::text[]
-      FROM due
-     WHERE j.event_id = due.event_id
+    DELETE FROM intake.free_text
+     WHERE event_id IN (SELECT event_id FROM intake.free_text WHERE accepted_at < $1 LIMIT $2)
 """
-FREE_TEXT = sorted(FREE_TEXT_FIELDS)
 RECEIPTS_SQL = """
     SELECT event_id, content_hash, accepted_at FROM intake.journal WHERE event_id = ANY($1::uuid[])
 """
@@ -127,6 +128,7 @@ class EventRepository(Repository):
             [message.key for _, message in messages],
             [message.value for _, message in messages],
             [orjson.dumps(message.headers).decode() for _, message in messages],
+            [row["free_text"] for row in rows],
         )
         return {row["event_id"]: row["accepted_at"] for row in result}
 
@@ -157,19 +159,19 @@ class EventRepository(Repository):
     async def purge_free_text(self, *, accepted_before: datetime, batch_size: int) -> int:
         """Remove the free text of up to `batch_size` events accepted before the moment;
         returns how many lost theirs."""
-        status = await self.connection.execute(PURGE_SQL, accepted_before, FREE_TEXT, batch_size)
+        status = await self.connection.execute(PURGE_SQL, accepted_before, batch_size)
         return rows_affected(status)
 
     async def get(self, event_id: UUID) -> sa.Row[Any] | None:
-        result = await self.session.execute(
-            sa.select(journal).where(journal.c.event_id == event_id)
-        )
+        """The journal row with its free text (`free_text`: None when there is none or it
+        was removed)."""
+        result = await self.session.execute(_WITH_FREE_TEXT.where(journal.c.event_id == event_id))
         return result.first()
 
     async def corrections_of(self, event_id: UUID) -> Sequence[sa.Row[Any]]:
         result = await self.session.execute(
-            sa.select(journal)
-            .where(journal.c.target_event_id == event_id)
-            .order_by(journal.c.accepted_at, journal.c.event_id)
+            _WITH_FREE_TEXT.where(journal.c.target_event_id == event_id).order_by(
+                journal.c.accepted_at, journal.c.event_id
+            )
         )
         return result.all()

@@ -1,10 +1,11 @@
 """How long intake keeps what people wrote.
 
-The journal keeps each event as it was posted, free text included, for
-`free_text_retention_days` after it was accepted; then the purge removes the free text
-(`FREE_TEXT_FIELDS`) from the stored payload. The content hash stays, so a repeat of the event
-is still recognised as a duplicate and other content under its id is still a conflict. Free text
-is never published, so the journal is the only place that keeps it.
+What people wrote in an event (`FREE_TEXT_FIELDS`) is kept apart from its journal row, in
+`intake.free_text`, for `free_text_retention_days` after it was accepted; then the purge deletes
+it. The journal row is history and never changes: its content hash, taken over the whole event,
+stays, so a repeat of the event is still recognised as a duplicate and other content under its
+id is still a conflict. Free text is never published, so intake is the only place that keeps
+it.
 
 Intake runs the purge at start and then every `free_text_purge_interval_seconds`;
 `sanwu intake purge-free-text` runs it once."""

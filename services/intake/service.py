@@ -28,7 +28,6 @@ from services.intake.payloads import (
     journal_row,
     outbox_row,
     prepare,
-    without_free_text,
 )
 from services.intake.repository import EventRepository, KnownTarget
 from shared.access.models import Role
@@ -321,8 +320,8 @@ class IntakeService:
 
 
 def _as_stored(row: Any, *, free_text: bool) -> dict[str, Any]:
-    payload = row.payload if free_text else without_free_text(row.payload)
-    return dict(payload) | {"accepted_at": row.accepted_at, "key_id": row.key_id}
+    written = row.free_text if free_text and row.free_text else {}
+    return dict(row.payload) | written | {"accepted_at": row.accepted_at, "key_id": row.key_id}
 
 
 def _outcomes(

@@ -4,6 +4,8 @@ from shared.config import Settings, settings_or_exit
 
 
 class ReportingSettings(Settings):
+    # The service logs in as its own role when SANWU_DATABASE_URL names no user.
+    database_user: str = "sanwu_reporting"
     reporting_host: str = "127.0.0.1"
     reporting_port: int = 8003
     reporting_run_consumer: bool = True

@@ -30,6 +30,7 @@ from tests.support.dynamic import (
 from tests.support.messages import parsed_from_topic
 from tests.support.pipeline import running_pipeline
 from tests.support.reporting import StatusPublisher, status, wait_committed
+from tests.support.stack import without_user
 from tests.support.waiting import poll
 
 VILLAGES = [f"340722100{n:03d}" for n in range(201, 206)]  # villages of 枞阳镇
@@ -276,7 +277,7 @@ class TestThroughThePipeline:
         ) as pipeline:
             settings = ApplicationsSettings(
                 environment="test",
-                database_url=pipeline.settings.database_url,
+                database_url=without_user(pipeline.settings.database_url),
                 topic_prefix=pipeline.settings.topic_prefix,
                 campaign_file=DEFAULT_CAMPAIGN_FILE,
                 registry_refresh_seconds=0.3,

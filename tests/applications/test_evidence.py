@@ -39,7 +39,7 @@ async def indicator_consumer(
 ) -> AsyncIterator[IndicatorConsumer]:
     """The service under test runs without consumers (its statuses are written straight in):
     its indicator consumer runs here, on the service's database, once the service migrated it."""
-    await kafka.ensure_topics_if_reachable(applications_settings)
+    await kafka.ensure_topics(applications_settings)
     consumer = IndicatorConsumer(db=db, settings=applications_settings)
     consumer.start()
     yield consumer

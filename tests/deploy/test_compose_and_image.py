@@ -6,10 +6,31 @@ import re
 
 import yaml
 
+from shared import database_roles
+from shared.config import MIGRATOR_ROLE
 from tests.support.manifests import COMPOSE_FILE, ROOT, compose_problems
 
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 SANWU_SERVICES = {"console", "intake", "evaluation", "reporting", "applications"}
+# The role each container logs in as.
+LOGINS = {
+    "migrate": "sanwu",
+    "intake": "sanwu_intake",
+    "evaluation": "sanwu_evaluation",
+    "reporting": "sanwu_reporting",
+    "applications": "sanwu_applications",
+    "console": "sanwu_console",
+}
+UNPRIVILEGED = {
+    "LOGIN",
+    "NOSUPERUSER",
+    "NOCREATEDB",
+    "NOCREATEROLE",
+    "NOREPLICATION",
+    "NOBYPASSRLS",
+}
+# A password in a URL, taken from deploy/.env: ${NAME:?message}.
+FROM_DOT_ENV = r"\$\{(\w+):\?[^}]*\}"
 
 
 def compose() -> dict:
@@ -61,3 +82,77 @@ def test_the_dockerfile_builds_from_this_tree_as_a_non_root_user() -> None:
     (user,) = [rest for word, rest in instructions if word == "USER"]
     uid = user.split(":")[0]
     assert uid.isdigit() and int(uid) > 0
+
+
+def init_script(document: dict) -> str:
+    """The SQL the postgres image runs when its data volume is first made."""
+    (mounted,) = [
+        config["source"]
+        for config in document["services"]["postgres"]["configs"]
+        if config["target"].startswith("/docker-entrypoint-initdb.d/")
+    ]
+    content: str = document["configs"][mounted]["content"]
+    return content
+
+
+def role_passwords(script: str) -> dict[str, str]:
+    """Each role the script creates, with the environment variable its password is read
+    from (psql's \\getenv, the statement then naming the psql variable)."""
+    passwords, variable = {}, None
+    for line in script.splitlines():
+        if getenv := re.fullmatch(r"\\getenv password (\w+)", line.strip()):
+            variable = getenv[1]
+        elif create := re.match(r"CREATE ROLE (\w+) (.*);$", line.strip()):
+            name, attributes = create[1], create[2]
+            assert attributes.endswith("PASSWORD :'password'"), line
+            assert set(attributes.split()) >= UNPRIVILEGED, line
+            assert variable is not None, line
+            passwords[name], variable = variable, None
+    return passwords
+
+
+def test_postgresql_takes_only_scram_passwords_and_its_superuser_is_no_sanwu_role() -> None:
+    environment = compose()["services"]["postgres"]["environment"]
+    assert "--auth=scram-sha-256" in environment["POSTGRES_INITDB_ARGS"].split()
+    assert environment["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256"
+    assert environment["POSTGRES_USER"] not in LOGINS.values()
+    assert "trust" not in str(environment)
+
+
+def test_the_init_script_makes_the_migrator_and_a_role_per_service_with_no_privilege() -> None:
+    """Each role logs in, with a password from the postgres container's environment (set from
+    deploy/.env, never written in the script or on a command line), and may do nothing beyond
+    that: the migrator owns the database, and grants the rest when it migrates."""
+    document = compose()
+    script = init_script(document)
+    passwords = role_passwords(script)
+    roles = {MIGRATOR_ROLE} | {role.name for role in database_roles.SERVICE_ROLES}
+    assert set(passwords) == roles
+    assert len(set(passwords.values())) == len(passwords)
+    environment = document["services"]["postgres"]["environment"]
+    for variable in passwords.values():
+        assert re.fullmatch(FROM_DOT_ENV, environment[variable]), variable
+    assert f"CREATE DATABASE sanwu OWNER {MIGRATOR_ROLE};" in script
+    assert "PASSWORD '" not in script
+
+
+def test_each_service_logs_in_as_its_own_role_and_only_the_migration_as_the_migrator() -> None:
+    """With its role's password and no other's: no container but postgres sees the
+    superuser's, and none inherits a database URL from the settings they share."""
+    document = compose()
+    passwords = role_passwords(init_script(document))
+    superuser_password = document["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert "SANWU_DATABASE_URL" not in document["x-sanwu"]["environment"]
+    for name, role in LOGINS.items():
+        environment = document["services"][name]["environment"]
+        login = re.fullmatch(
+            rf"postgresql\+asyncpg://(\w+):{FROM_DOT_ENV}@postgres:5432/sanwu",
+            environment["SANWU_DATABASE_URL"],
+        )
+        assert login is not None, name
+        assert (login[1], login[2]) == (role, passwords[role]), name
+        read = set(re.findall(FROM_DOT_ENV, str(environment)))
+        assert read & set(passwords.values()) == {passwords[role]}, name
+        assert superuser_password not in str(document["services"][name]), name
+    migrate = " ".join(document["services"]["migrate"]["command"])
+    assert "sanwu db migrate" in migrate

@@ -4,9 +4,13 @@ phases by label, and agreeing with what the code expects (settings, topics, port
 the campaign file)."""
 
 import copy
+import os
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from services.applications.config import ApplicationsSettings
 from services.console.config import ConsoleSettings
@@ -111,17 +115,19 @@ def test_every_object_belongs_to_a_phase_and_each_job_is_selectable(overlay: str
     jobs = {job["metadata"]["labels"]["sanwu.gov.cn/job"]: job for job in of_kind(built, "Job")}
     assert set(jobs) == {
         "migrate",
+        "topics",
         "units-load",
         "evaluation-rebuild",
         "reporting-rebuild",
         "applications-rebuild",
     }
-    assert jobs["migrate"]["metadata"]["labels"]["sanwu.gov.cn/phase"] == "migrate"
-    assert container(jobs["migrate"]["spec"]["template"]["spec"])["command"] == [
-        "sanwu",
-        "db",
-        "migrate",
-    ]
+    commands = {"migrate": ["sanwu", "db", "migrate"], "topics": ["sanwu", "topics", "ensure"]}
+    for name, command in commands.items():
+        assert jobs[name]["metadata"]["labels"]["sanwu.gov.cn/phase"] == "migrate"
+        assert container(jobs[name]["spec"]["template"]["spec"])["command"] == command
+    keys = named(built, "Deployment", "sanwu-keys")
+    assert keys["metadata"]["labels"]["sanwu.gov.cn/phase"] == "on-demand"
+    assert keys["metadata"]["labels"]["sanwu.gov.cn/job"] == "keys"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -136,8 +142,9 @@ def test_every_workload_runs_the_release_image(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_each_service_listens_where_its_probes_and_service_look(overlay: str) -> None:
-    """Startup and liveness ask /healthz (answered once the start-up, migrations included, is
-    done); readiness asks /readyz; the uvicorn port is the container's and the Service's."""
+    """Startup and liveness ask /healthz (answered once the start-up, the wait for the
+    migration included, is done); readiness asks /readyz; the uvicorn port is the
+    container's and the Service's."""
     built = render(f"overlays/{overlay}")
     for name, port in SERVICES.items():
         kind = "StatefulSet" if name == "evaluation" else "Deployment"
@@ -185,13 +192,88 @@ def test_every_pod_gets_its_settings_secrets_and_campaign_file(overlay: str) -> 
         assert any(
             env.items() <= configs[name]["data"].items() for name in sources if name in configs
         )
-        url = next(e["value"] for e in sanwu["env"] if e["name"] == "SANWU_DATABASE_URL")
-        assert url.startswith("postgresql+asyncpg://$(SANWU_DATABASE_USER):")
         mounts = {m["name"]: m["mountPath"] for m in sanwu["volumeMounts"]}
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert mounts["campaign"] == str(campaign_file.parent)
         campaign_map = configs[volumes["campaign"]["configMap"]["name"]]
         assert campaign_file.name in campaign_map["data"]
+
+
+def settings_class(sanwu: Manifest) -> type[Settings]:
+    """The settings its process reads: a service's own for uvicorn and for that service's
+    commands (`sanwu evaluation rebuild`), the shared ones for the others."""
+    command = " ".join(sanwu["command"])
+    named_service = re.search(r"services\.(\w+)\.main|^sanwu (\w+) ", command)
+    service = (
+        next((group for group in named_service.groups() if group), "") if named_service else ""
+    )
+    by_service = {kind.__module__.split(".")[1]: kind for kind in SETTINGS_CLASSES}
+    return by_service.get(service, Settings)
+
+
+def pod_environment(
+    sanwu: Manifest, spec: Manifest, configs: dict[str, Manifest], root: Path
+) -> dict[str, str]:
+    """The process's environment as Kubernetes would give it, with every volume the pod
+    mounts made under `root` (Secrets' files holding placeholders, the build's ConfigMaps'
+    their data) and every path into a mount moved there."""
+    environment = {"SANWU_PETITIONER_HASH_SECRET": "0" * 64}  # from the Secret sanwu-secrets
+    for source in sanwu["envFrom"]:
+        if "configMapRef" in source:
+            environment |= configs[source["configMapRef"]["name"]]["data"]
+    for entry in sanwu.get("env", []):
+        if "value" in entry:
+            value = re.sub(r"\$\((\w+)\)", lambda m: environment[m[1]], entry["value"])
+        elif "secretKeyRef" in entry["valueFrom"]:
+            reference = entry["valueFrom"]["secretKeyRef"]
+            value = f"{reference['name']}-{reference['key']}"
+        else:
+            value = "pod-name"
+        environment[entry["name"]] = value
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    moved = {}
+    for mount in sanwu["volumeMounts"]:
+        directory = root / mount["name"]
+        directory.mkdir(parents=True)
+        volume = volumes[mount["name"]]
+        if "secret" in volume:
+            for item in volume["secret"]["items"]:
+                (directory / item["path"]).write_text("placeholder\n")
+        elif "configMap" in volume:
+            # sanwu-registry is made by the operator, outside the build.
+            made = configs.get(volume["configMap"]["name"], {"data": {}})
+            for name, text in made["data"].items():
+                (directory / name).write_text(text)
+        moved[mount["mountPath"]] = str(directory)
+    for name, value in environment.items():
+        for mount_path, directory in moved.items():
+            if value.startswith(mount_path + "/"):
+                environment[name] = directory + value[len(mount_path) :]
+    return environment
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_workloads_settings_are_valid_where_it_runs(
+    overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process would start: its settings, from its pod's config, Secrets and mounted
+    files, pass validation (a setting naming a file the pod does not mount stops it), and its
+    campaign file loads."""
+    built = render(f"overlays/{overlay}")
+    configs = {cm["metadata"]["name"]: cm for cm in of_kind(built, "ConfigMap")}
+    for workload, spec in pod_specs(built):
+        name = workload["metadata"]["name"]
+        sanwu = container(spec)
+        environment = pod_environment(sanwu, spec, configs, tmp_path / name)
+        for variable in [v for v in os.environ if v.startswith("SANWU_")]:
+            monkeypatch.delenv(variable)
+        for variable, value in environment.items():
+            monkeypatch.setenv(variable, value)
+        try:
+            settings = settings_class(sanwu)()
+        except ValidationError as error:
+            pytest.fail(f"{name}: {error}")
+        campaign.load(settings.campaign_file)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -236,12 +318,10 @@ def test_the_topics_are_those_the_services_create() -> None:
     KafkaTopic with the same partitions, replication and configs (min.insync.replicas
     included), so the topic operator makes exactly what a service would."""
     env = config_env()
-    topic_settings = ("TOPIC_PREFIX", "EVENT_PARTITIONS", "STATUS_PARTITIONS")
+    topic_settings: tuple[str, ...] = ("TOPIC_PREFIX", "EVENT_PARTITIONS", "STATUS_PARTITIONS")
     topic_settings += ("KAFKA_REPLICATION_FACTOR", "KAFKA_MIN_INSYNC_REPLICAS")
-    settings = Settings(
-        **{name.lower(): env[f"SANWU_{name}"] for name in topic_settings},
-        petitioner_hash_secret="only-to-build-settings-for-topic-specs",
-    )
+    values: dict[str, Any] = {name.lower(): env[f"SANWU_{name}"] for name in topic_settings}
+    settings = Settings(**values, petitioner_hash_secret="only-to-build-settings-for-topic-specs")
     built = render("overlays/production")
     topics = {t["spec"]["topicName"]: t["spec"] for t in of_kind(built, "KafkaTopic")}
     specs = {spec.name: spec for spec in kafka.topic_specs(settings)}
@@ -255,12 +335,7 @@ def test_the_topics_are_those_the_services_create() -> None:
 
 
 def test_the_pooler_keeps_sessions_for_listen_notify() -> None:
+    """Every database client connects through it (tests/deploy/test_least_privilege.py)."""
     built = render("overlays/production")
     pooler = named(built, "Pooler", "sanwu-pg-pooler-rw")
     assert pooler["spec"]["pgbouncer"]["poolMode"] == "session"
-    database_url = next(
-        e["value"]
-        for e in container(named(built, "Deployment", "intake")["spec"]["template"]["spec"])["env"]
-        if e["name"] == "SANWU_DATABASE_URL"
-    )
-    assert "@sanwu-pg-pooler-rw:5432/sanwu" in database_url

@@ -72,7 +72,7 @@ def test_the_scope_must_cover_where_the_event_is_at_that_moment() -> None:
 
     assert (resolution.unit_code, resolution.voided) == (VILLAGE_B, False)
     verdict = resolution.verdicts[too_late.event_id]
-    assert verdict.refusal is Refusal.out_of_scope and VILLAGE_B in (verdict.reason or "")
+    assert verdict.refusal is Refusal.out_of_scope
 
 
 def test_a_reattribution_needs_the_new_unit_in_scope_too() -> None:
@@ -110,6 +110,16 @@ def test_after_a_void_an_outsider_is_refused_as_out_of_scope() -> None:
     outsider = correction(VOIDED, at=2, scope=TOWNSHIP_B)
     resolution = resolve(VILLAGE_A, [void, outsider], covers=covers)
     assert resolution.verdicts[outsider.event_id].refusal is Refusal.out_of_scope
+
+
+def test_an_out_of_scope_refusal_names_no_unit() -> None:
+    outsider = correction(VOIDED, at=1, scope=TOWNSHIP_B)
+    mover = correction(REATTRIBUTED, at=2, scope=TOWNSHIP_A, new_unit=VILLAGE_B)
+    verdicts = resolve(VILLAGE_A, [outsider, mover], covers=covers).verdicts
+    for refused in (outsider, mover):
+        reason = verdicts[refused.event_id].reason
+        assert verdicts[refused.event_id].refusal is Refusal.out_of_scope
+        assert all(code not in reason for code in (VILLAGE_A, VILLAGE_B, TOWNSHIP_A, TOWNSHIP_B))
 
 
 def test_an_unknown_sender_and_an_admin() -> None:

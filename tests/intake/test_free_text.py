@@ -70,24 +70,40 @@ async def post_all(
 
 
 async def payload_of(db: Database, event_id: str) -> tuple[dict[str, Any], str]:
+    """The event as intake keeps it (the journal's payload and the free text kept apart, while
+    it is kept), and its content hash."""
     async with db.engine.connect() as connection:
         row = (
             await connection.execute(
-                sa.text("SELECT payload, content_hash FROM intake.journal WHERE event_id = :id"),
+                sa.text(
+                    "SELECT j.payload || coalesce(t.fields, '{}'), j.content_hash "
+                    "FROM intake.journal j LEFT JOIN intake.free_text t USING (event_id) "
+                    "WHERE event_id = :id"
+                ),
                 {"id": event_id},
             )
         ).one()
     return row[0], row[1]
 
 
+async def journal_payload(db: Database, event_id: str) -> dict[str, Any]:
+    async with db.engine.connect() as connection:
+        return (
+            await connection.execute(
+                sa.text("SELECT payload FROM intake.journal WHERE event_id = :id"),
+                {"id": event_id},
+            )
+        ).scalar_one()
+
+
 async def accepted_days_ago(db: Database, event_ids: list[str], *, days: float) -> datetime:
-    """Date the events' acceptance back (as if they had been posted that long ago); returns
-    the moment `now` they are dated against."""
+    """Date the acceptance of the events' free text back (as if they had been posted that long
+    ago: the journal itself never changes); returns the moment `now` they are dated against."""
     now = system_now()
     async with db.engine.begin() as connection:
         await connection.execute(
             sa.text(
-                "UPDATE intake.journal SET accepted_at = :at "
+                "UPDATE intake.free_text SET accepted_at = :at "
                 "WHERE event_id = ANY(CAST(:ids AS uuid[]))"
             ),
             {"at": now - timedelta(days=days), "ids": event_ids},
@@ -118,12 +134,13 @@ async def test_no_free_text_reaches_the_topic_and_evaluation_still_reads_the_rec
         assert not FREE_TEXT_FIELDS & set(event), event
         record = EventRecord.model_validate_json(value)
         assert str(record.event_id) in {e["event_id"] for e in posted}
-    # Intake's journal still holds what was posted.
+    # Intake still holds what was posted, apart from the journal row.
     for event in posted:
         payload = (await payload_of(db, event["event_id"]))[0]
         assert {k: payload[k] for k in FREE_TEXT_FIELDS & set(event)} == {
             k: event[k] for k in FREE_TEXT_FIELDS & set(event)
         }
+        assert not FREE_TEXT_FIELDS & set(await journal_payload(db, event["event_id"]))
 
 
 def test_records_parse_without_free_text_and_older_records_with_it_still_parse() -> None:
@@ -194,12 +211,15 @@ async def test_the_purge_removes_free_text_past_the_retention_and_repeats_stay_d
     await accepted_days_ago(db, old_ids, days=RETENTION.days + 0.01)
     now = await accepted_days_ago(db, [recent["event_id"]], days=RETENTION.days - 0.01)
 
+    journaled = {i: await journal_payload(db, i) for i in old_ids}
+
     purged = await purge_free_text(db, now=now, retention=RETENTION, batch_size=2)
 
     assert purged == 5
     for event in posted:
         payload, content_hash = await payload_of(db, event["event_id"])
         assert not FREE_TEXT_FIELDS & set(payload), payload
+        assert await journal_payload(db, event["event_id"]) == journaled[event["event_id"]]
         assert payload["event_id"] == event["event_id"] and payload["type"] == event["type"]
         assert content_hash == hashes[event["event_id"]]
     assert (await payload_of(db, recent["event_id"]))[0]["summary"] == recent["summary"]

@@ -21,7 +21,13 @@ from shared.db import Database
 from tests.conftest import COUNTY
 from tests.support.pipeline import KeySpecs, prepare
 from tests.support.processes import Supervisor, free_port, uvicorn, wait_healthy
-from tests.support.stack import KAFKA_BOOTSTRAP, create_database, drop_database, new_stack
+from tests.support.stack import (
+    KAFKA_BOOTSTRAP,
+    create_database,
+    drop_database,
+    new_stack,
+    without_user,
+)
 
 SERVICES = {
     "intake": "services.intake.main:create_app",
@@ -49,7 +55,7 @@ class ConsoleStack:
         return ConsoleSettings(
             **{
                 "environment": "test",
-                "database_url": self.settings.database_url,
+                "database_url": without_user(self.settings.database_url),
                 "topic_prefix": self.settings.topic_prefix,
                 "intake_url": self.urls["intake"],
                 "evaluation_url": self.urls["evaluation"],
@@ -63,8 +69,9 @@ class ConsoleStack:
 
 @contextlib.asynccontextmanager
 async def running_console(
-    *, registry: list[Path], keys: KeySpecs, log_dir: Path
+    *, registry: list[Path], keys: KeySpecs, log_dir: Path, overrides: dict[str, str] | None = None
 ) -> AsyncIterator[ConsoleStack]:
+    """`overrides`: the services' settings where a test needs its own."""
     stack = new_stack()
     settings = Settings(
         environment="test", database_url=stack.database_url, topic_prefix=stack.topic_prefix
@@ -85,6 +92,7 @@ async def running_console(
             "SANWU_LOG_JSON": "false",
             **{f"SANWU_{name.upper()}_URL": url for name, url in urls.items() if name != "console"},
         }
+        env |= overrides or {}
         supervisor = Supervisor(env=env, log_dir=log_dir)
         for name, factory in SERVICES.items():
             supervisor.add(name, uvicorn(factory, ports[name]))

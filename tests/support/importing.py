@@ -88,10 +88,12 @@ def ids_of(path: Path) -> list[str]:
 
 
 async def journalled(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The events as intake keeps them: the journal's payload with the free text kept apart."""
     async with db.engine.connect() as connection:
         rows = await connection.execute(
             sa.text(
-                "SELECT event_id::text, payload FROM intake.journal "
+                "SELECT event_id::text, payload || coalesce(t.fields, '{}') "
+                "FROM intake.journal j LEFT JOIN intake.free_text t USING (event_id) "
                 "WHERE event_id = ANY(CAST(:ids AS uuid[]))"
             ),
             {"ids": ids},

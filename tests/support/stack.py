@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 from aiokafka.admin import NewTopic
+from sqlalchemy.engine import make_url
 
 from shared import kafka
 from shared.config import Settings
@@ -40,6 +41,12 @@ KAFKA_BOOTSTRAP = os.environ.get(
     "SANWU_KAFKA_BOOTSTRAP_SERVERS",
     ",".join(f"127.0.0.1:{int(KAFKA_PORT) + PORT_STRIDE * n}" for n in range(BROKERS)),
 )
+# The stack's passwords (deploy/stack.sh writes them), for every connection the tests and the
+# processes they start make; an admin DSN of one's own brings its own.
+if "SANWU_TEST_ADMIN_DSN" not in os.environ:
+    os.environ["PGPASSFILE"] = str(STACK_DIR / "pgpass")
+# The cluster's superuser: only for what no role of the project may do (changing history).
+SUPERUSER = "postgres"
 
 
 # deploy/stack.sh's defaults: the stack `make up` and `make run` start.
@@ -77,10 +84,24 @@ class IsolatedStack:
 
 
 def new_stack() -> IsolatedStack:
+    """A database and topic prefix of a run's own. Its URL names no user, so each service logs
+    in as its own role and everything else (the tests, the commands) as the migrator."""
     run_id = uuid.uuid4().hex[:10]
     database = f"sanwu_test_{run_id}"
-    host = BASE_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return IsolatedStack(run_id, database, f"{host}/{database}", f"test-{run_id}.")
+    url = make_url(BASE_DSN).set(drivername="postgresql+asyncpg", database=database)
+    return IsolatedStack(
+        run_id, database, without_user(url.render_as_string(False)), f"test-{run_id}."
+    )
+
+
+def without_user(database_url: str) -> str:
+    """The URL naming no user: a service given it logs in as its own role."""
+    return make_url(database_url).set(username=None).render_as_string(False)
+
+
+def dsn_as(role: str, database: str) -> str:
+    """An asyncpg DSN of the stack under test for `role` on `database` (password: PGPASSFILE)."""
+    return make_url(BASE_DSN).set(username=role, database=database).render_as_string(False)
 
 
 def ensure_stack_up() -> None:

@@ -25,6 +25,7 @@ from services.evaluation.records import (
     STATUS_COLUMNS,
 )
 from services.evaluation.schema_repository import SchemaRepository, listed
+from shared import database_roles
 from shared.db import asyncpg_dsn
 from shared.locks import LockName, lock_key
 from shared.repository import rows_affected
@@ -392,3 +393,5 @@ class RebuildRepository(SchemaRepository):
                 MOVE_IN.format(staging=self.staging, table=table, live=SCHEMA)
             )
             await self.connection.execute(RESET_AUTOVACUUM.format(live=SCHEMA, table=table))
+        for statement in database_roles.rights_on(SCHEMA):
+            await self.connection.execute(statement)

@@ -58,6 +58,7 @@ from services.evaluation.rebuild.repository import (
 from services.evaluation.rebuild.warnings import WarningRebuild
 from shared import kafka
 from shared.campaign import rolling_window
+from shared.config import as_migrator
 from shared.db import Database
 from shared.registry.cache import UnitRegistry
 
@@ -78,10 +79,15 @@ async def rebuild(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RebuildReport:
     """Recompute every status from the topic; swap the result in unless `swap` is false (then
-    only report how it differs from the live statuses)."""
+    only report how it differs from the live statuses). It runs as the migrator: it creates
+    the tables it swaps in."""
     with collector_paused():
         return await _rebuild(
-            settings, clock=clock, swap=swap, progress=progress, on_progress=on_progress
+            as_migrator(settings),
+            clock=clock,
+            swap=swap,
+            progress=progress,
+            on_progress=on_progress,
         )
 
 

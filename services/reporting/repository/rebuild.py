@@ -35,6 +35,7 @@ from services.reporting.repository.indicators import indicator_rows
 from services.reporting.repository.statements import listed, upsert_newer_sql
 from services.reporting.repository.warnings import SAVED_COLUMNS as WARNING_COLUMNS
 from services.reporting.repository.warnings import newest_per_warning, warning_row
+from shared import database_roles
 from shared.repository import Repository, rows_affected
 
 STAGING_SUFFIX = "_rebuild"
@@ -168,7 +169,7 @@ class RebuildRepository(Repository):
 
     async def swap(self) -> None:
         """Replace the live tables by the staging ones and give them the live names."""
-        for statement in SWAP_STATUSES_SQL:
+        for statement in [*SWAP_STATUSES_SQL, *database_roles.rights_on(SCHEMA)]:
             await self.connection.execute(statement)
 
     async def staged_count(self) -> int:
@@ -217,7 +218,7 @@ class RecordsRebuildRepository(Repository):
         return [w for w in read if w.version > fed.get(w.warning_id, 0)]
 
     async def swap(self) -> None:
-        for statement in SWAP_RECORDS_SQL:
+        for statement in [*SWAP_RECORDS_SQL, *database_roles.rights_on(SCHEMA)]:
             await self.connection.execute(statement)
 
 
