@@ -412,7 +412,7 @@ kafka_grant() {  # the principals' SCRAM users and ACLs, through the plain liste
   local python="${SANWU_PYTHON:-$ROOT/.venv/bin/python}"
   [ -x "$python" ] || die "the SASL_SSL listener's users are made with the project's Python: $python is missing (make venv)"
   (umask 077 && mkdir -p "$KAFKA_SECRETS")
-  (cd "$ROOT" && "$python" -m shared.kafka_rights grant --bootstrap-servers "$(bootstrap_servers)" \
+  (cd "$ROOT" && "$python" -m shared.kafka_grants grant --bootstrap-servers "$(bootstrap_servers)" \
     --topic-prefix "${SANWU_TOPIC_PREFIX:-sanwu.}" --secrets "$KAFKA_SECRETS") \
     || die "the Kafka principals could not be granted their rights"
   log "Kafka principals granted (passwords in $KAFKA_SECRETS)"

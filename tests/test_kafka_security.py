@@ -170,7 +170,7 @@ def test_no_password_is_on_a_command_line_while_the_stack_starts(broker: SecureB
 
     # The watch saw the stack's own short-lived processes: the storage format and the grant.
     assert any("kafka.tools.StorageTool format" in line for line in seen)
-    assert any("shared.kafka_rights grant" in line for line in seen)
+    assert any("shared.kafka_grants grant" in line for line in seen)
     assert len(set(passwords)) == len(PRINCIPALS)
     assert [line for line in seen if any(password in line for password in passwords)] == []
 
