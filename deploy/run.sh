@@ -36,6 +36,7 @@ start intake services.intake.main:create_app "${SANWU_INTAKE_PORT:-8001}"
 start evaluation services.evaluation.main:create_app "${SANWU_EVALUATION_PORT:-8002}"
 start reporting services.reporting.main:create_app "${SANWU_REPORTING_PORT:-8003}"
 start applications services.applications.main:create_app "${SANWU_APPLICATIONS_PORT:-8004}"
+start audit services.audit.main:create_app "${SANWU_AUDIT_PORT:-8006}"
 export SANWU_INTAKE_URL="${SANWU_INTAKE_URL:-http://127.0.0.1:${SANWU_INTAKE_PORT:-8001}}"
 export SANWU_EVALUATION_URL="${SANWU_EVALUATION_URL:-http://127.0.0.1:${SANWU_EVALUATION_PORT:-8002}}"
 export SANWU_REPORTING_URL="${SANWU_REPORTING_URL:-http://127.0.0.1:${SANWU_REPORTING_PORT:-8003}}"
@@ -43,7 +44,7 @@ export SANWU_APPLICATIONS_URL="${SANWU_APPLICATIONS_URL:-http://127.0.0.1:${SANW
 start console services.console.main:create_app "${SANWU_CONSOLE_PORT:-8000}"
 
 for port in "${SANWU_INTAKE_PORT:-8001}" "${SANWU_EVALUATION_PORT:-8002}" "${SANWU_REPORTING_PORT:-8003}" \
-  "${SANWU_APPLICATIONS_PORT:-8004}" "${SANWU_CONSOLE_PORT:-8000}"; do
+  "${SANWU_APPLICATIONS_PORT:-8004}" "${SANWU_AUDIT_PORT:-8006}" "${SANWU_CONSOLE_PORT:-8000}"; do
   for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
     sleep 0.2
@@ -58,6 +59,7 @@ sanwu is running (PostgreSQL 127.0.0.1:55432, Kafka 127.0.0.1:59092)
   evaluation   http://127.0.0.1:${SANWU_EVALUATION_PORT:-8002}/docs
   reporting    http://127.0.0.1:${SANWU_REPORTING_PORT:-8003}/docs
   applications http://127.0.0.1:${SANWU_APPLICATIONS_PORT:-8004}/docs
+  audit        http://127.0.0.1:${SANWU_AUDIT_PORT:-8006}/docs   (the Merkle log: $(curl -fs -H "Authorization: Bearer $reader_key" "http://127.0.0.1:${SANWU_AUDIT_PORT:-8006}/v1/log/checkpoint" || echo "no checkpoint yet"))
 
 console (pages in Chinese; sign in with a key below): http://127.0.0.1:${SANWU_CONSOLE_PORT:-8000}/
   登记 (front desk)        the desk key

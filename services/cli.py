@@ -3,6 +3,7 @@
 builds the root app and registers them. Helpers every command uses are in `shared/cli.py`."""
 
 from services.applications.commands import applications_app
+from services.audit.commands import audit_app
 from services.commands import db_app, keys_app, topics_app, units_app
 from services.evaluation.commands import evaluation_app
 from services.intake.commands import events_app, intake_app
@@ -25,6 +26,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(evaluation_app, name="evaluation")
 app.add_typer(reporting_app, name="reporting")
 app.add_typer(applications_app, name="applications")
+app.add_typer(audit_app, name="audit")
 
 
 @app.callback()

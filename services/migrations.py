@@ -17,6 +17,7 @@ COMPONENTS: list[tuple[str, Path]] = [
     ("reporting", ROOT / "services" / "reporting" / "migrations"),
     ("applications", ROOT / "services" / "applications" / "migrations"),
     ("console", ROOT / "services" / "console" / "migrations"),
+    ("audit", ROOT / "services" / "audit" / "migrations"),
 ]
 
 

@@ -19,7 +19,14 @@ import asyncpg
 
 # Tables whose rows are never changed or removed (`shared.append_only`); their service may only
 # read and add to them.
-HISTORY_TABLES = ("intake.journal", "access.key_audit", "applications.step")
+HISTORY_TABLES = (
+    "intake.journal",
+    "access.key_audit",
+    "applications.step",
+    "audit.leaf",
+    "audit.node",
+    "audit.checkpoint",
+)
 # Schemas a migration run knows. `reads` and `appends` below name tables in them.
 SCHEMAS = (
     "registry",
@@ -41,6 +48,7 @@ SHARED_APPENDS = ("access.key_audit",)
 class ServiceRole:
     name: str  # the login role
     schema: str  # read and written; its history tables only read and added to
+    drains: tuple[str, ...] = ()  # outboxes of other schemas it reads and deletes from
 
 
 SERVICE_ROLES = (
@@ -49,7 +57,8 @@ SERVICE_ROLES = (
     ServiceRole("sanwu_reporting", "reporting"),
     ServiceRole("sanwu_applications", "applications"),
     ServiceRole("sanwu_console", "console"),
-    ServiceRole("sanwu_audit", "audit"),
+    # Key operations reach the log through an outbox a trigger on the key audit fills.
+    ServiceRole("sanwu_audit", "audit", drains=("access.key_operations_outbox",)),
 )
 
 
@@ -111,6 +120,11 @@ def _rights_of(role: ServiceRole, schemas: list[str]) -> list[str]:
         if schema in schemas:
             target = f"ALL TABLES IN SCHEMA {schema}" if table == "*" else name
             sql.append(f"GRANT SELECT ON {target} TO {role.name}")
+    sql += [
+        f"GRANT SELECT, DELETE ON {name} TO {role.name}"
+        for name in role.drains
+        if name.split(".")[0] in schemas
+    ]
     for name in SHARED_APPENDS:
         if name.split(".")[0] in schemas:
             sql += [

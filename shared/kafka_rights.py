@@ -23,6 +23,7 @@ INTAKE = "sanwu-intake"
 EVALUATION = "sanwu-evaluation"
 REPORTING = "sanwu-reporting"
 APPLICATIONS = "sanwu-applications"
+AUDIT = "sanwu-audit"
 ADMIN = "sanwu-admin"
 
 # Topics by their property on `Settings` (shared/config.py), which names them under the prefix.
@@ -66,6 +67,11 @@ RIGHTS: dict[str, Rights] = {
         writes=(APPLICATION_STEPS, DEAD_LETTERS),
         reads=(STATUSES, INDICATORS),
         groups=("applications", "applications-indicators"),
+    ),
+    AUDIT: Rights(
+        writes=(DEAD_LETTERS,),
+        reads=(EVENTS, APPLICATION_STEPS),
+        groups=("audit-events", "audit-applications"),
     ),
     ADMIN: Rights(creates=TOPICS),
 }

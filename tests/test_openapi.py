@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from openapi_spec_validator import validate
 
 from services.applications.main import create_app as create_applications_app
+from services.audit.main import create_app as create_audit_app
 from services.evaluation.main import create_app as create_evaluation_app
 from services.intake.main import create_app as create_intake_app
 from services.reporting.main import create_app as create_reporting_app
@@ -23,10 +24,20 @@ FACTORIES = {
     "evaluation": create_evaluation_app,
     "reporting": create_reporting_app,
     "applications": create_applications_app,
+    "audit": create_audit_app,
 }
 OPERATIONS = {"getHealth", "getReadiness", "getMetrics"}
 # What generated clients are built on: renaming one breaks them.
 EXPECTED_OPERATION_IDS = {
+    "audit": OPERATIONS
+    | {
+        "getCheckpoint",
+        "getLogPublicKey",
+        "getLogEntries",
+        "getLeafIndex",
+        "getInclusionProof",
+        "getConsistencyProof",
+    },
     "intake": OPERATIONS | {"postEvent", "postEventBatch", "getEvent"},
     "evaluation": OPERATIONS | {"getEventEffect"},
     "reporting": OPERATIONS

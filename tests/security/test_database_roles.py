@@ -17,7 +17,7 @@ from tests.support.stack import SUPERUSER, IsolatedStack, dsn_as
 
 ROLES = [role.name for role in SERVICE_ROLES]
 OWN_SCHEMA = {role.name: role.schema for role in SERVICE_ROLES}
-HISTORY_CHANGES = {
+HISTORY_CHANGES: dict[str, list[str]] = {
     "journal": [
         "UPDATE intake.journal SET key_id = 'forged' WHERE event_id = $1",
         "DELETE FROM intake.journal WHERE event_id = $1",
@@ -38,6 +38,7 @@ TABLE_OF = {
     "reporting": "reporting.unit_status",
     "applications": "applications.application",
     "console": "console.sessions",
+    "audit": "audit.leaf",
 }
 
 

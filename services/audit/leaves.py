@@ -1,0 +1,158 @@
+"""What the log holds: one leaf per history record, the UTF-8 bytes of its RFC 8785 canonical
+JSON. The same leaf is made from the message a service published (the consumers) and from the
+row the service keeps (`sanwu audit verify`), so a row changed after it was logged no longer
+makes its leaf.
+
+Every leaf is an object with `kind` and `id` (the record's own id, as text) and the record's
+facts. Nothing in a leaf is free text or a person's reference in clear: events come without
+their free text and with references already hashed by intake; an application step's `reason`
+(text a bureau wrote) is replaced by its SHA-256 (`reason_sha256`); a key operation's actor is
+kept only when it names a key or the system, otherwise replaced by the SHA-256 of the actor
+(`user:` and `console:` actors name people and their machines). Moments are UTC, to the
+microsecond, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`."""
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import orjson
+import rfc8785
+
+from shared.application_steps import ApplicationStep
+
+# JSON numbers an IEEE double holds exactly: what RFC 8785 writes as plain integers.
+SAFE_INTEGER = 2**53 - 1
+# Actors that name no person (SECURITY.md: the key audit's actors).
+PLAIN_ACTORS = ("key:", "system", "unrecorded")
+
+
+class LeafKind(StrEnum):
+    event = "event"  # an accepted event or correction (intake's journal)
+    application_step = "application_step"  # a step of an application (applications.step)
+    key_operation = "key_operation"  # a row of the key audit (access.key_audit)
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    kind: LeafKind
+    record_id: str
+    body: bytes  # the canonical JSON
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 canonical JSON. Where the value holds only strings, safe integers, booleans,
+    nulls and ASCII keys, RFC 8785's text is what orjson writes with sorted keys (held equal
+    by a property test), sixty times faster; otherwise the reference implementation writes it."""
+    if _plain(value):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return rfc8785.dumps(value)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -SAFE_INTEGER <= value <= SAFE_INTEGER
+    if isinstance(value, dict):
+        return all(k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return False
+
+
+def moment(value: datetime) -> str:
+    """A moment as the leaves write it (a moment without an offset is taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sha256_of(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
+
+
+def _leaf(kind: LeafKind, record_id: str, facts: dict[str, Any]) -> Leaf:
+    return Leaf(kind, record_id, canonical({"kind": kind.value, "id": record_id, **facts}))
+
+
+def event_leaf(
+    *, event_id: UUID | str, payload: Mapping[str, Any], accepted_at: datetime, key_id: str
+) -> Leaf:
+    """An accepted event or correction: its payload as published (no free text, references
+    hashed), who sent it and when it was accepted."""
+    facts = {"event": dict(payload), "accepted_at": moment(accepted_at), "key_id": key_id}
+    return _leaf(LeafKind.event, str(event_id), facts)
+
+
+def application_step_leaf(step: ApplicationStep) -> Leaf:
+    facts = {
+        "application_id": str(step.application_id),
+        "county_code": step.county_code,
+        "period": step.period,
+        "unit_code": step.unit_code,
+        "action": step.action.value,
+        "key_id": step.key_id,
+        "role": step.role,
+        "scope_code": step.scope_code,
+        "reason_sha256": sha256_of(step.reason),
+        "detail": step.detail,
+        "at": moment(step.at),
+    }
+    return _leaf(LeafKind.application_step, str(step.step_id), facts)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOperation:
+    """A row of the key audit (`access.key_audit`)."""
+
+    audit_id: int
+    at: datetime
+    action: str
+    key_id: str
+    role: str
+    scope_code: str | None
+    actor: str
+
+
+def actor_in_leaf(actor: str) -> str:
+    if actor.startswith(PLAIN_ACTORS):
+        return actor
+    kind, _, _ = actor.partition(":")
+    return f"{kind}:sha256:{sha256_of(actor)}"
+
+
+def key_operation_leaf(operation: KeyOperation) -> Leaf:
+    facts = {
+        "at": moment(operation.at),
+        "action": operation.action,
+        "key_id": operation.key_id,
+        "role": operation.role,
+        "scope_code": operation.scope_code,
+        "actor": actor_in_leaf(operation.actor),
+    }
+    return _leaf(LeafKind.key_operation, str(operation.audit_id), facts)
+
+
+def identity_of(body: bytes) -> tuple[str, str]:
+    """(kind, id) of a leaf's text; ValueError when it is not a leaf of this log."""
+    value = orjson.loads(body)
+    if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
+        raise ValueError("not an object with a kind")
+    if not isinstance(value.get("id"), str):
+        raise ValueError("not an object with an id")
+    return value["kind"], value["id"]
+
+
+def is_canonical(body: bytes) -> bool:
+    try:
+        return canonical(orjson.loads(body)) == body
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return False
