@@ -33,7 +33,8 @@ DEMO_UNITS = ROOT / "data" / "demo-units.csv"
 # A small second province so that tests see several counties and cities. Like the demo units
 # it is shared and read only: a test that loads or moves units does so in a province of its own
 # package's (the first two digits of the codes; in use: evaluation 45-48, 52 and 54, reporting
-# 61 and 62, e2e 53 and 44 in databases of their own, tests/ 36, 37 and 55, cli 39).
+# 61 and 62, e2e 53 and 44 in databases of their own, tests/ 36, 37 and 55, cli 39, security 63
+# in a database of its own).
 SMALL_PROVINCE = ProvinceShape(
     province="35", cities=2, counties=4, townships_per_county=3, villages_per_township=3
 )

@@ -45,8 +45,15 @@ Root = Annotated[
     str | None,
     Query(pattern=CODE_PATTERN, description="A unit code: the subtree (default: the key's scope)"),
 ]
-PeriodQuery = Annotated[str, Query(min_length=1, max_length=64, examples=["2018"])]
+# A period names rows in the database, which cannot hold the NUL character: refused (422).
+PERIOD_PATTERN = r"^[^\x00]+$"
+PeriodQuery = Annotated[
+    str, Query(min_length=1, max_length=64, pattern=PERIOD_PATTERN, examples=["2018"])
+]
 # 401, 403, 422 and the rest are documented for every route by shared.problems.
+UNKNOWN_ROOT: dict[int | str, dict[str, Any]] = {
+    404: {"description": "The root names no unit of the registry"}
+}
 CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown application"},
     409: {
@@ -96,7 +103,10 @@ CallDep = Annotated[Call, Depends(call_of)]
     "/applications",
     status_code=201,
     response_model=ApplicationOut,
-    responses={409: CHANGE_RESPONSES[409]},
+    responses={
+        404: {"description": "`county_code` names no unit of the registry"},
+        409: CHANGE_RESPONSES[409],
+    },
     summary="Create a county's application (申报) as a draft",
     description="County bureau only, within the campaign's application window (409 outside "
     "it, with the window). Each unit with its self-evaluation (自评) and rectifications "
@@ -183,6 +193,7 @@ decisions_route(
 @router.get(
     "/applications",
     response_model=ApplicationListOut,
+    responses=UNKNOWN_ROOT,
     summary="Applications of the counties under the root",
     description="Readers and bureaus in their scope. Filter by period and state.",
     operation_id="listApplications",
@@ -190,7 +201,9 @@ decisions_route(
 async def list_applications(
     call: CallDep,
     root: Root = None,
-    period: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    period: Annotated[
+        str | None, Query(min_length=1, max_length=64, pattern=PERIOD_PATTERN)
+    ] = None,
     state: ApplicationState | None = None,
 ) -> ApplicationListOut:
     found = await call.service.reads.find(
@@ -272,6 +285,7 @@ async def get_materials(
 @router.get(
     "/titles",
     response_model=TitlesOut,
+    responses=UNKNOWN_ROOT,
     summary="Title holders under the root for a period: held, at_risk or revoked",
     description="Every awarded unit: `held`, or `at_risk` while it is flagged (not three-no "
     "for the period since the award); revoked ones (摘牌) as `revoked` with the reason.",
@@ -298,7 +312,7 @@ async def list_titles(period: PeriodQuery, call: CallDep, root: Root = None) -> 
 )
 async def revoke_title(
     code: Annotated[str, Path(pattern=CODE_PATTERN)],
-    period: Annotated[str, Path(min_length=1, max_length=64)],
+    period: Annotated[str, Path(min_length=1, max_length=64, pattern=PERIOD_PATTERN)],
     body: RevokeIn,
     call: CallDep,
     if_match: IfMatch = None,
@@ -313,6 +327,7 @@ async def revoke_title(
 @router.get(
     "/feed/applications",
     response_model=FeedPageOut,
+    responses=UNKNOWN_ROOT,
     summary="Every step under the root, in the order the steps were made",
     description="For city and province systems that pull: pass `next_cursor` back as `since`; "
     "no step is skipped or repeated, also while steps keep being made and across restarts. "

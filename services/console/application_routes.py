@@ -248,6 +248,7 @@ async def revoke_title(
     code: Annotated[str, Path(pattern=CODE)],
     period: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> Response:
+    period_of(request, period)  # a period of the campaign, or a page saying there is none
     try:
         application_id = uuid.UUID(form.get("application_id", ""))
     except ValueError:

@@ -66,7 +66,18 @@ class Applying:
         return [unit for units in lists for unit in units]
 
     async def create(self, session: Session, *, period: str, units: list[dict[str, Any]]) -> UUID:
-        return await self.applications.create(session, period=period, units=units)
+        """The application of the county the units lie in: a county bureau's own (the service
+        refuses any other with 403, as it does through the API), an admin's named by it."""
+        return await self.applications.create(
+            session, period=period, units=units, county_code=self.county_of(units)
+        )
+
+    def county_of(self, units: list[dict[str, Any]]) -> str | None:
+        """The county of the first unit, if the registry has it under one."""
+        if not units:
+            return None
+        county = self.console.registry.ancestor_at(units[0]["code"], Level.county)
+        return county.code if county else None
 
 
 def decisions_of(form: dict[str, str], *, stage: str) -> list[dict[str, Any]]:

@@ -1,12 +1,15 @@
 import contextlib
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from shared.config import Settings
+from tests.support.console import ConsoleStack
+from tests.support.one_province import running_province
 from tests.support.processes import free_port, uvicorn, wait_healthy
+from tests.support.stack import IsolatedStack
 
 
 def start_service(
@@ -58,3 +61,24 @@ def live_evaluation(settings: Settings) -> Iterator[str]:
     env = {"SANWU_EVALUATION_RUN_CONSUMER": "false"}
     with live("services.evaluation.main:create_app", env=env) as url:
         yield url
+
+
+@pytest.fixture(scope="package")
+async def province(
+    stack: IsolatedStack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ConsoleStack]:
+    """The four services and the console on one province of their own (tests/support/
+    one_province.py), for the permission matrix, the CSRF tests and the fuzzing of
+    applications and the console."""
+    async with running_province(tmp_path_factory.mktemp("province")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def live_applications(province: ConsoleStack) -> str:
+    return province.urls["applications"]
+
+
+@pytest.fixture(scope="module")
+def live_console(province: ConsoleStack) -> str:
+    return province.urls["console"]

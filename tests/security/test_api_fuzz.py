@@ -1,10 +1,14 @@
 """Schemathesis against each running service's own OpenAPI schema: no input, however
-malformed, gets a server error or an answer the schema does not describe."""
+malformed, gets a server error or an answer the schema does not describe. Applications and the
+console are fuzzed on the security package's province (tests/support/one_province.py), in its
+county B1 and a period no other test of it applies in."""
 
+import asyncio
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import httpx
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +22,15 @@ from schemathesis.core import NOT_SET
 from schemathesis.generation import GenerationMode
 
 from tests.conftest import COUNTY, SIBLING_TOWNSHIP, TOWNSHIP, VILLAGE, bearer
+from tests.support.console import ConsoleStack
+from tests.support.one_province import (
+    ADMIN,
+    OTHER_CITY,
+    OTHER_CITY_COUNTIES,
+    PROVINCE,
+    Bureaus,
+    campaign_units,
+)
 
 CHECKS = [
     not_a_server_error,
@@ -133,4 +146,46 @@ def test_evaluation_answers_every_input_as_documented(
     live_evaluation: str, keys: dict[str, str]
 ) -> None:
     exercised = fuzz(live_evaluation, headers=bearer(keys["admin"]))
+    assert {"GET /healthz", "GET /readyz", "GET /metrics"} <= set(exercised)
+
+
+# Applications: a draft in county B1 (the permission matrix works in A1, the CSRF tests in
+# B2), its units, the roots above them and the period of its own.
+FUZZED_COUNTY = OTHER_CITY_COUNTIES[0]
+FUZZED_PERIOD = "2026"
+
+
+async def test_applications_answers_every_input_as_documented(
+    live_applications: str, province: ConsoleStack
+) -> None:
+    units = campaign_units(FUZZED_COUNTY)
+    async with httpx.AsyncClient(base_url=live_applications) as client:
+        draft = await Bureaus(client, province.keys[ADMIN]).apply(
+            county=FUZZED_COUNTY, period=FUZZED_PERIOD, code=units[0], until="draft"
+        )
+    known: dict[tuple[str, str], list[str]] = {
+        ("path", "application_id"): [draft["application_id"]],
+        ("path", "code"): units[:3],
+        ("path", "period"): [FUZZED_PERIOD],
+        ("query", "root"): [FUZZED_COUNTY, OTHER_CITY, PROVINCE],
+        ("query", "period"): [FUZZED_PERIOD],
+    }
+    # The admin reaches every answer (who is refused what: test_permission_matrix.py).
+    exercised = await asyncio.to_thread(
+        fuzz, live_applications, headers=bearer(province.keys[ADMIN]), negative=True, known=known
+    )
+    assert {
+        "POST /v1/applications",
+        "POST /v1/applications/{application_id}/submit",
+        "POST /v1/applications/{application_id}/review",
+        "POST /v1/applications/{application_id}/award",
+        "GET /v1/applications/{application_id}/materials",
+        "POST /v1/titles/{code}/{period}/revoke",
+        "GET /v1/feed/applications",
+    } <= set(exercised)
+
+
+def test_the_console_answers_every_input_as_documented(live_console: str) -> None:
+    # Its pages are for browsers (swept by test_hostile_inputs.py); its schema is the probes'.
+    exercised = fuzz(live_console, headers={})
     assert {"GET /healthz", "GET /readyz", "GET /metrics"} <= set(exercised)

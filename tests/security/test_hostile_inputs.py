@@ -1,18 +1,25 @@
 """Hostile input to every route of every service: no answer is a server error.
 
-The three services run as in production (uvicorn) on a database and topics of their own. Each
+The five services run as in production (uvicorn) on a database and topics of their own. Each
 one's routes come from the app itself (`app.routes`, also those left out of OpenAPI) and its
 OpenAPI document, so a route added later is covered without touching this file. For every
-route a valid request is built (known units, periods and events, the request examples of the
-OpenAPI document); then one part of it at a time is replaced by something hostile: each path
-and query parameter, each field of each example body (and of the items of a batch), the whole
-body, and the headers a client controls. No answer may be a 5xx or a dropped connection, and
-every 4xx from the app must be a problem+json.
+route a valid request is built (known units, periods, an event and an application, the request
+examples of the OpenAPI document); then one part of it at a time is replaced by something
+hostile: each path and query parameter, each field of each example body (and of the items of
+a batch or an application), the whole body, and the headers a client controls. No answer may
+be a 5xx or a dropped connection, and every 4xx from an API must be a problem+json. The
+console's pages and forms are swept the same way with a signed-in session
+(tests/support/hostile_console.py); its refusals must be pages.
+
+The application every route is asked about holds texts as hostile as the API takes (control
+characters, right-to-left overrides, emoji, formula-like cells, the longest allowed), so that
+reading it, and its materials in both formats, renders them.
 
 The cases an outside review found (NUL in text, a cursor with non-ASCII digits, a non-ASCII
 correlation id) are also tested on their own below, with what they store."""
 
 import asyncio
+import io
 import json
 import os
 import subprocess
@@ -23,11 +30,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
+from services.applications.main import create_app as create_applications_app
+from services.applications.materials import XLSX_MEDIA_TYPE
+from services.applications.materials_pdf import PDF_MEDIA_TYPE
+from services.console.main import create_app as create_console_app
 from services.evaluation.main import create_app as create_evaluation_app
 from services.intake.main import create_app as create_intake_app
 from services.reporting.main import create_app as create_reporting_app
@@ -36,7 +48,16 @@ from shared.access.models import Role
 from shared.config import Settings
 from shared.db import Database
 from tests.conftest import COUNTY, DEMO_UNITS, VILLAGE, bearer
-from tests.support import events
+from tests.support import events, hostile_console
+from tests.support.hostile import (
+    Attempt,
+    changed,
+    from_uvicorn,
+    hostile_application,
+    send_all,
+    short,
+)
+from tests.support.hostile_console import Known
 from tests.support.pipeline import prepare
 from tests.support.processes import free_port, uvicorn, wait_healthy
 from tests.support.stack import create_database, drop_database, new_stack
@@ -45,6 +66,8 @@ SERVICES = {
     "intake": ("services.intake.main:create_app", create_intake_app),
     "evaluation": ("services.evaluation.main:create_app", create_evaluation_app),
     "reporting": ("services.reporting.main:create_app", create_reporting_app),
+    "applications": ("services.applications.main:create_app", create_applications_app),
+    "console": ("services.console.main:create_app", create_console_app),
 }
 # Routes the apps serve today; whatever they add is found in `app.routes` and covered too.
 EXPECTED_ROUTES = {
@@ -56,6 +79,23 @@ EXPECTED_ROUTES = {
         "/v1/reports/eligible",
         "/v1/feed/status-changes",
     },
+    "applications": {
+        "/v1/applications",
+        "/v1/applications/{application_id}/submit",
+        "/v1/applications/{application_id}/review",
+        "/v1/applications/{application_id}/award",
+        "/v1/applications/{application_id}/materials",
+        "/v1/titles/{code}/{period}/revoke",
+        "/v1/feed/applications",
+    },
+    "console": {
+        "/signin",
+        "/overview",
+        "/units/{code}",
+        "/record",
+        "/applications/{application_id}/{stage}",
+        "/titles/{code}/{period}/revoke",
+    },
 }
 SERVICE_ENV = {
     "SANWU_LOG_LEVEL": "ERROR",
@@ -63,8 +103,10 @@ SERVICE_ENV = {
     "SANWU_EVALUATION_RUN_CONSUMER": "false",
     "SANWU_STATUS_RELAY_ENABLED": "false",
     "SANWU_REPORTING_RUN_CONSUMER": "false",
+    "SANWU_APPLICATIONS_RUN_CONSUMER": "false",
+    "SANWU_APPLICATIONS_RUN_RELAY": "false",
+    "SANWU_APPLICATION_WINDOW": "01-01/12-31",
 }
-CONCURRENCY = 6
 
 HOSTILE_TEXT = [
     "",
@@ -78,6 +120,8 @@ HOSTILE_TEXT = [
     "ZjE6OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ",  # "f1:" and 27 nines, past any bigint
     "ZjE6LTE",  # "f1:-1"
     "١٢٣٤٥٦٧٨٩٠١٢",  # twelve Arabic-Indic digits
+    "٣",
+    "\x01\x1b\x7f",
     "３４０７２２１００２０１",  # full-width digits
     "\u202e340722100201",  # right-to-left override
     "😀" * 50,
@@ -139,6 +183,8 @@ HOSTILE_HEADER_VALUES = [
     b"",
     b"*",
     b'W/"\xff"',
+    b'"\xb2"',  # "²" as a Latin-1 header carries it
+    '"٣"'.encode(),
 ]
 HEADERS = ["X-Correlation-Id", "If-Match", "If-None-Match", "Content-Type", "Authorization"]
 CONTENT_TYPES = [
@@ -159,7 +205,7 @@ class Target:
     app: FastAPI
     spec: dict[str, Any]
     key: str
-    event_id: str
+    known: Known
 
 
 @dataclass
@@ -169,50 +215,59 @@ class Operation:
     spec: dict[str, Any] = field(default_factory=dict)  # its OpenAPI operation, if documented
 
 
-@dataclass(frozen=True)
-class Attempt:
-    what: str
-    method: str
-    url: str
-    headers: dict[str, Any]
-    params: dict[str, str] | None = None
-    content: bytes | None = None
-
-
 # --- the services -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 async def targets(settings: Settings) -> AsyncIterator[dict[str, Target]]:
-    """The three services on a database (the demo registry, an admin key) and topics of their
-    own, started together; one event accepted, so that reads of it go past the lookup."""
+    """The five services on a database (the demo registry, an admin key) and topics of their
+    own, started together; one event accepted and one application decided, so that reads of
+    them go past the lookup; the console signed in to."""
     stack = new_stack()
     own = Settings(database_url=stack.database_url, topic_prefix=stack.topic_prefix)
     await create_database(stack.database)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         keys = await prepare(own, registry=[DEMO_UNITS], keys={"admin": (Role.admin, None)})
+        admin = keys["admin"]
+        urls = {name: f"http://127.0.0.1:{free_port()}" for name in SERVICES}
         env = stack.env() | SERVICE_ENV
-        urls = {}
+        env |= {f"SANWU_{name.upper()}_URL": url for name, url in urls.items() if name != "console"}
         for name, (factory, _) in SERVICES.items():
-            process, urls[name] = launch(factory, env)
-            processes.append(process)
+            processes.append(launch(factory, urls[name], env))
         for process, url in zip(processes, urls.values(), strict=True):
-            # Three services start at once on a machine that may be busy: a generous wait.
+            # Five services start at once on a machine that may be busy: a generous wait.
             await asyncio.to_thread(wait_healthy, f"{url}/healthz", process, timeout=240)
-        known = events.visit(VILLAGE)
-        async with httpx.AsyncClient(timeout=30) as client:
+        event = events.visit(VILLAGE)
+        async with (
+            httpx.AsyncClient(timeout=30) as client,
+            httpx.AsyncClient(base_url=urls["applications"], timeout=30) as applications,
+        ):
             accepted = await client.post(
-                f"{urls['intake']}/v1/events", json=known, headers=bearer(keys["admin"])
+                f"{urls['intake']}/v1/events", json=event, headers=bearer(admin)
             )
             assert accepted.status_code == 202, accepted.text
+            application = await hostile_application(
+                applications, admin, county=COUNTY, unit=VILLAGE
+            )
             specs = {
                 name: (await client.get(f"{url}/openapi.json")).json() for name, url in urls.items()
             }
+        session, token = await hostile_console.signed_in(urls["console"], admin)
+        known = Known(
+            base_url=urls["console"],
+            county=COUNTY,
+            village=VILLAGE,
+            event_id=event["event_id"],
+            application_id=application["application_id"],
+            applied_unit=VILLAGE,
+            version=str(application["version"]),
+            session=session,
+            token=token,
+            key=admin,
+        )
         yield {
-            name: Target(
-                name, urls[name], create(None), specs[name], keys["admin"], known["event_id"]
-            )
+            name: Target(name, urls[name], create(None), specs[name], admin, known)
             for name, (_, create) in SERVICES.items()
         }
     finally:
@@ -221,13 +276,13 @@ async def targets(settings: Settings) -> AsyncIterator[dict[str, Target]]:
         for process in processes:
             process.wait(timeout=30)
         await drop_database(stack.database)
-        await kafka.delete_topics(own, [own.events_topic, own.status_topic, own.dead_letter_topic])
+        topics = [own.events_topic, own.status_topic, own.dead_letter_topic]
+        await kafka.delete_topics(own, [*topics, own.application_topic])
 
 
-def launch(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(uvicorn(factory, port), env=os.environ | env)
-    return process, f"http://127.0.0.1:{port}"
+def launch(factory: str, url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    port = int(url.rsplit(":", 1)[1])
+    return subprocess.Popen(uvicorn(factory, port), env=os.environ | env)
 
 
 def operations(target: Target) -> list[Operation]:
@@ -246,8 +301,10 @@ def operations(target: Target) -> list[Operation]:
 
 
 def valid_value(name: str, schema: dict[str, Any], target: Target) -> str:
+    if name == "application_id":
+        return target.known.application_id
     if schema.get("format") == "uuid" or name.endswith("_id"):
-        return target.event_id
+        return target.known.event_id
     if "enum" in schema:
         return str(schema["enum"][0])
     known = {"root": COUNTY, "code": VILLAGE, "unit_code": VILLAGE, "period": "2018"}
@@ -292,14 +349,32 @@ def valid_query(operation: Operation, target: Target) -> dict[str, str]:
     }
 
 
-def example_bodies(operation: Operation) -> list[Any]:
-    """The request examples of the operation's JSON body, with fresh event ids."""
+# What an admin key's valid request adds to an operation's documented example.
+ADMIN_ADDS = {"createApplication": {"county_code": COUNTY}}
+
+
+def example_bodies(operation: Operation, target: Target) -> list[Any]:
+    """The request examples of the operation's JSON body (of the media type or of its schema),
+    with fresh event ids."""
     content = operation.spec.get("requestBody", {}).get("content", {})
     media = content.get("application/json", {})
     examples = [e["value"] for e in media.get("examples", {}).values() if "value" in e]
     if "example" in media:
         examples.append(media["example"])
-    return [fresh_ids(e) for e in examples] or ([{}] if content else [])
+    examples += schema_of(media.get("schema", {}), target.spec).get("examples", [])
+    adds = ADMIN_ADDS.get(operation.spec.get("operationId", ""), {})
+    found = [fresh_ids(e) | adds if isinstance(e, dict) else fresh_ids(e) for e in examples]
+    return found or ([{}] if content else [])
+
+
+def schema_of(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """The schema, its `$ref` followed within the document."""
+    while "$ref" in schema:
+        found: Any = spec
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            found = found[part]
+        schema = found
+    return schema
 
 
 def fresh_ids(value: Any) -> Any:
@@ -323,23 +398,23 @@ def field_variants(body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
     hostile extra field."""
     for name in body:
         for value in HOSTILE_JSON:
-            yield f"{name}={_short(value)}", fresh_ids(body) | {name: value}
+            yield f"{name}={short(value)}", fresh_ids(body) | {name: value}
     for key in HOSTILE_KEYS:
-        yield f"extra field {_short(key)}", fresh_ids(body) | {key: "x"}
+        yield f"extra field {short(key)}", fresh_ids(body) | {key: "x"}
 
 
 def body_attempts(base: Attempt, example: Any) -> Iterator[Attempt]:
     if not isinstance(example, dict):
         return
     for what, variant in field_variants(example):
-        yield _with(base, f"body {what}", content=as_json(variant))
+        yield changed(base, f"body {what}", content=as_json(variant))
     for name, items in example.items():
         if isinstance(items, list) and items and isinstance(items[0], dict):
             # Items of a batch are judged one by one: many variants go in one request.
             variants = [v for item in items for _, v in field_variants(item)]
             for start in range(0, len(variants), ITEMS_PER_BATCH):
                 chunk = variants[start : start + ITEMS_PER_BATCH]
-                yield _with(
+                yield changed(
                     base,
                     f"body {name}[{start}:{start + len(chunk)}] with hostile fields",
                     content=as_json(example | {name: chunk}),
@@ -349,7 +424,7 @@ def body_attempts(base: Attempt, example: Any) -> Iterator[Attempt]:
 def attempts(operation: Operation, target: Target) -> tuple[list[Attempt], list[Attempt]]:
     """Every hostile request for the route: those with a valid key, then those without."""
     auth = bearer(target.key)
-    bodies = example_bodies(operation)
+    bodies = example_bodies(operation, target)
     query = valid_query(operation, target)
     base = Attempt(
         f"{operation.method} {operation.path}",
@@ -359,80 +434,49 @@ def attempts(operation: Operation, target: Target) -> tuple[list[Attempt], list[
         query,
         as_json(bodies[0]) if bodies else None,
     )
-    keyed = [_with(base, "as valid")]
+    keyed = [changed(base, "as valid")]
     for name in parameters(operation, "path"):
         keyed += [
-            _with(base, f"path {name}={_short(v)}", url=url_of(operation, target, **{name: v}))
+            changed(base, f"path {name}={short(v)}", url=url_of(operation, target, **{name: v}))
             for v in HOSTILE_TEXT
         ]
     for name in [*parameters(operation, "query"), *UNDECLARED_QUERY]:
         keyed += [
-            _with(base, f"query {name}={_short(v)}", params=query | {name: v}) for v in HOSTILE_TEXT
+            changed(base, f"query {name}={short(v)}", params=query | {name: v})
+            for v in HOSTILE_TEXT
         ]
     for example in bodies:
         keyed += body_attempts(base, example)
-    keyed += [_with(base, f"raw body {raw[:20]!r}", content=raw) for raw in HOSTILE_BODIES]
+    keyed += [changed(base, f"raw body {raw[:20]!r}", content=raw) for raw in HOSTILE_BODIES]
     keyed += [
-        _with(base, f"content-type {ct!r}", headers=auth | {"Content-Type": ct})
+        changed(base, f"content-type {ct!r}", headers=auth | {"Content-Type": ct})
         for ct in CONTENT_TYPES
     ]
     keyed += [
-        _with(base, f"header {h}={v[:20]!r}", headers=base.headers | {h: v})
+        changed(base, f"header {h}={v[:20]!r}", headers=base.headers | {h: v})
         for h in HEADERS
         if h != "Authorization"
         for v in HOSTILE_HEADER_VALUES
     ]
     unkeyed = [
-        _with(base, f"header Authorization={v[:20]!r}", headers=base.headers | {"Authorization": v})
+        changed(
+            base, f"header Authorization={v[:20]!r}", headers=base.headers | {"Authorization": v}
+        )
         for v in HOSTILE_HEADER_VALUES
     ]
     return keyed, unkeyed
 
 
-def _with(base: Attempt, what: str, **changes: Any) -> Attempt:
-    return Attempt(**(base.__dict__ | changes | {"what": f"{base.what} {what}"}))
-
-
-def _short(value: Any) -> str:
-    return repr(value)[:40]
-
-
 # --- sending them ---------------------------------------------------------------------------
 
 
-def failure(attempt: Attempt, response: httpx.Response | Exception) -> str | None:
-    if isinstance(response, Exception):
-        return f"{attempt.what}: {type(response).__name__} {response}"
-    if response.status_code >= 500:
-        return f"{attempt.what}: {response.status_code} {response.text[:200]}"
+def problem_or_plain(attempt: Attempt, response: httpx.Response) -> str | None:
+    """An API's refusal is a problem+json (or uvicorn's plain text for what it cannot parse)."""
     media_type = response.headers.get("content-type", "")
-    # uvicorn answers a request it cannot parse (a header past its limit) in plain text.
-    from_app = not media_type.startswith("text/plain")
-    if response.status_code >= 400 and from_app and "problem+json" not in media_type:
+    refused = response.status_code >= 400 and not from_uvicorn(response)
+    if refused and "problem+json" not in media_type:
         return f"{attempt.what}: {response.status_code} as {media_type!r}"
     return None
-
-
-async def send_all(attempts: list[Attempt]) -> list[str]:
-    limit = asyncio.Semaphore(CONCURRENCY)
-    async with httpx.AsyncClient(timeout=60) as client:
-
-        async def send(attempt: Attempt) -> str | None:
-            async with limit:
-                try:
-                    response = await client.request(
-                        attempt.method,
-                        attempt.url,
-                        headers=attempt.headers,
-                        params=attempt.params,
-                        content=attempt.content,
-                    )
-                except httpx.HTTPError as exc:
-                    return failure(attempt, exc)
-                return failure(attempt, response)
-
-        found = await asyncio.gather(*(send(a) for a in attempts))
-    return [f for f in found if f is not None]
 
 
 @pytest.mark.parametrize("service", list(SERVICES))
@@ -444,15 +488,20 @@ async def test_no_hostile_input_gets_a_server_error(
     paths = {op.path for op in routes}
     assert {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"} <= paths
     assert EXPECTED_ROUTES[service] <= paths
-    keyed: list[Attempt] = []
-    unkeyed: list[Attempt] = []
-    for operation in routes:
-        with_key, without_key = attempts(operation, target)
-        keyed += with_key
-        unkeyed += without_key
-    # Failed authentications may be limited per client address: they go last.
-    failures = await send_all(keyed) + await send_all(unkeyed)
-    assert len(keyed) > 100 * len(routes)
+    if service == "console":
+        failures, sent = await hostile_console.swept(target.app, target.known)
+        assert sent > 50 * len(routes)
+    else:
+        keyed: list[Attempt] = []
+        unkeyed: list[Attempt] = []
+        for operation in routes:
+            with_key, without_key = attempts(operation, target)
+            keyed += with_key
+            unkeyed += without_key
+        # Failed authentications may be limited per client address: they go last.
+        failures = await send_all(keyed, problem_or_plain)
+        failures += await send_all(unkeyed, problem_or_plain)
+        assert len(keyed) > 100 * len(routes)
     assert not failures, "\n".join(failures[:40])
 
 
@@ -543,6 +592,27 @@ async def test_a_lone_surrogate_in_a_batch_is_refused_in_that_item(
     assert [r["status"] for r in results] == ["rejected", "accepted"]
     assert results[0]["event_id"] is None  # not UTF-8: not echoed
     assert await journal_has(db, good["event_id"])
+
+
+@pytest.mark.parametrize(
+    ("file_format", "media_type"), [("pdf", PDF_MEDIA_TYPE), ("xlsx", XLSX_MEDIA_TYPE)]
+)
+async def test_materials_of_the_most_hostile_texts_allowed_open(
+    targets: dict[str, Target], file_format: str, media_type: str
+) -> None:
+    applications = targets["applications"]
+    async with httpx.AsyncClient(base_url=applications.base_url, timeout=60) as client:
+        response = await client.get(
+            f"/v1/applications/{applications.known.application_id}/materials",
+            params={"format": file_format},
+            headers=bearer(applications.key),
+        )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == media_type
+    if file_format == "xlsx":
+        sheets = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+        cells = [c for row in sheets["申报单位"].iter_rows(values_only=True) for c in row]
+        assert any(isinstance(c, str) and "自评" in c and "😀" in c for c in cells)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ acts once: the service answers the stale version 412."""
 import asyncio
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 from services.console.clients.http import Answer, Download, ServiceClient
@@ -122,8 +123,17 @@ class ApplicationsClient:
         )
         return found, history.items
 
-    async def create(self, session: Session, *, period: str, units: list[dict[str, Any]]) -> UUID:
-        body = {"period": period, "units": units}
+    async def create(
+        self,
+        session: Session,
+        *,
+        period: str,
+        units: list[dict[str, Any]],
+        county_code: str | None = None,
+    ) -> UUID:
+        body: dict[str, Any] = {"period": period, "units": units}
+        if county_code is not None:
+            body["county_code"] = county_code
         response = await self.http.send("POST", "/v1/applications", session=session, json=body)
         return Created.model_validate_json(response.content).application_id
 
@@ -143,7 +153,7 @@ class ApplicationsClient:
     async def revoke(
         self, session: Session, *, code: str, period: str, version: str, reason: str
     ) -> None:
-        path = f"/v1/titles/{code}/{period}/revoke"
+        path = f"/v1/titles/{quote(code, safe='')}/{quote(period, safe='')}/revoke"
         await self._change(session, path=path, version=version, body={"reason": reason})
 
     async def materials(
