@@ -240,39 +240,43 @@ class RebuildRepository(SchemaRepository):
     ) -> int:
         """Every (unit, period) with an effect in the period, aggregated in one pass, with the
         history of the live status as it is now (`merge_history` brings it up to date)."""
-        changed_at, version = history("n", "$4::timestamptz")
-        result = await self.connection.execute(
-            COMPUTE_STATUSES.format(
-                staging=self.staging,
-                live=SCHEMA,
-                aggregates=aggregates("f"),
-                columns=listed(STATUS_COLUMNS),
-                content=listed(CONTENT, "n"),
-                changed_at=changed_at,
-                version=version,
-            ),
-            [p[0] for p in periods],
-            [p[1] for p in periods],
-            [p[2] for p in periods],
-            now,
+        statement = COMPUTE_STATUSES.format(
+            aggregates=aggregates("f"),
+            columns=listed(STATUS_COLUMNS),
+            **self._with_history(CONTENT),
         )
-        return rows_affected(result)
+        return await self._compute(statement, periods, now=now)
 
     async def compute_indicators(
         self, periods: Sequence[tuple[str, datetime, datetime | None]], *, now: datetime
     ) -> int:
         """Every (unit, period) with a work record in the period, like `compute_statuses`."""
-        changed_at, version = history("n", "$4::timestamptz", content=INDICATOR_CONTENT)
+        statement = COMPUTE_INDICATORS.format(
+            aggregates=indicator_aggregates("f"),
+            columns=listed(INDICATOR_COLUMNS),
+            **self._with_history(INDICATOR_CONTENT),
+        )
+        return await self._compute(statement, periods, now=now)
+
+    def _with_history(self, content: Sequence[str]) -> dict[str, str]:
+        changed_at, version = history("n", "$4::timestamptz", content=content)
+        return {
+            "staging": self.staging,
+            "live": SCHEMA,
+            "content": listed(content, "n"),
+            "changed_at": changed_at,
+            "version": version,
+        }
+
+    async def _compute(
+        self,
+        statement: str,
+        periods: Sequence[tuple[str, datetime, datetime | None]],
+        *,
+        now: datetime,
+    ) -> int:
         result = await self.connection.execute(
-            COMPUTE_INDICATORS.format(
-                staging=self.staging,
-                live=SCHEMA,
-                aggregates=indicator_aggregates("f"),
-                columns=listed(INDICATOR_COLUMNS),
-                content=listed(INDICATOR_CONTENT, "n"),
-                changed_at=changed_at,
-                version=version,
-            ),
+            statement,
             [p[0] for p in periods],
             [p[1] for p in periods],
             [p[2] for p in periods],
