@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from services.console import labels
+from services.console.audit_log import read_log
 from services.console.clients.http import Refusal, refusals_of
 from services.console.clients.reporting import Unit
 from services.console.service import ConsoleService
@@ -52,7 +53,13 @@ class Applying:
 
     async def application(self, session: Session, application_id: str) -> ApplicationPage:
         found, steps = await self.applications.application(session, application_id)
-        return ApplicationPage(application=found, steps=steps)
+        audit_log = await read_log(
+            self.console.clients.audit,
+            session,
+            kind="application_step",
+            record_ids=[str(step.step_id) for step in steps],
+        )
+        return ApplicationPage(application=found, steps=steps, audit_log=audit_log)
 
     async def candidates(self, session: Session, *, root: str, period: str) -> list[Unit]:
         """The eligible units of every campaign level under the root, the county first."""

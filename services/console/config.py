@@ -15,8 +15,12 @@ class ConsoleSettings(Settings):
     evaluation_url: str = "http://127.0.0.1:8002"
     reporting_url: str = "http://127.0.0.1:8003"
     applications_url: str = "http://127.0.0.1:8004"
+    audit_url: str = "http://127.0.0.1:8006"
     # How long a call to one of them may take before the page says the service is down.
     console_api_timeout_seconds: float = Field(10.0, gt=0)
+    # How long a page waits for the audit log's part of it (a record's place in the log)
+    # before it shows the rest without that part.
+    console_audit_timeout_seconds: float = Field(2.0, gt=0)
     # A session ends this long after sign-in, or after this long without a page.
     console_session_hours: float = Field(8.0, gt=0)
     console_session_idle_minutes: float = Field(30.0, gt=0)
@@ -34,6 +38,7 @@ class ConsoleSettings(Settings):
             "evaluation": self.evaluation_url,
             "reporting": self.reporting_url,
             "applications": self.applications_url,
+            "audit": self.audit_url,
         }
 
 

@@ -265,7 +265,7 @@ async def unit_page(
 
 @router.get("/events/{event_id}")
 async def event_page(request: Request, session: SessionDep, event_id: uuid.UUID) -> HTMLResponse:
-    found = await console(request).event(session, event_id)
+    found = await console(request).event_in_log(session, event_id)
     return render(request, "event.html", context_of(found))
 
 
@@ -381,5 +381,5 @@ def _refusal_of(refused: DomainError) -> tuple[dict[str, str], int]:
 
 @router.get("/record/{event_id}")
 async def recorded(request: Request, session: SessionDep, event_id: uuid.UUID) -> HTMLResponse:
-    found = await console(request).event(session, event_id)
+    found = await console(request).event_in_log(session, event_id)
     return render(request, "recorded.html", context_of(found))

@@ -3,10 +3,12 @@ console keeps nothing of it (the feeds' cursors aside): every page reads afresh.
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from services.console.audit_log import read_log
 from services.console.clients import Clients
 from services.console.clients.http import Download
 from services.console.clients.reporting import ChildSummary, Meetings
@@ -142,6 +144,14 @@ class ConsoleService:
             self.clients.evaluation.effect(session, event_id),
         )
         return EventPage(event=stored, effect=effect)
+
+    async def event_in_log(self, session: Session, event_id: UUID) -> EventPage:
+        """The event's own page: the event, its effect and its place in the audit log."""
+        page, audit_log = await asyncio.gather(
+            self.event(session, event_id),
+            read_log(self.clients.audit, session, kind="event", record_ids=[str(event_id)]),
+        )
+        return replace(page, audit_log=audit_log)
 
     def calendar(self, meetings: Meetings, *, period: str) -> list[Slot]:
         """Every slot of the period started by today: held, missed or open."""

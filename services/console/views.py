@@ -3,6 +3,7 @@
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 
+from services.console.audit_log import LogReading
 from services.console.clients.applications import Application, Step, Title
 from services.console.clients.evaluation import Effect
 from services.console.clients.intake import StoredEvent
@@ -36,10 +37,11 @@ class OverviewPage:
 @dataclass(frozen=True)
 class EventPage:
     """The event as intake keeps it, with what evaluation made of it (None while it has not
-    been evaluated yet)."""
+    been evaluated yet), and on the event's own page, where it stands in the audit log."""
 
     event: StoredEvent
     effect: Effect | None
+    audit_log: LogReading | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class ApplicationsPage:
 class ApplicationPage:
     application: Application
     steps: list[Step]
+    audit_log: LogReading  # of the steps
 
 
 Page = OverviewPage | EventPage | UnitPage | EligiblePage | ApplicationsPage | ApplicationPage

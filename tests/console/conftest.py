@@ -1,4 +1,4 @@
-"""The console tests: the four services and the console as real processes (tests/support/
+"""The console tests: the five services and the console as real processes (tests/support/
 console.py), a real headless Chromium (Debian's package, launched by Playwright, which never
 downloads a browser of its own), and screenshots of what each test checks, under
 tests/console/screenshots/ (emptied at the start of each run)."""

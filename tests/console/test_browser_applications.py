@@ -186,7 +186,7 @@ async def test_the_province_revokes_a_title_with_a_reason(visit, console_stack) 
         f'#units tr[data-code="{REVOKED}"][data-state="revoked"]'
     ).wait_for()
     assert (
-        await province.page.locator('#history tr[data-action="revoked"] td').last.inner_text()
+        await province.page.locator('#history tr[data-action="revoked"] td.reason').inner_text()
         == "通报发现越级上访"
     )
     await province.shot("application-revoked")

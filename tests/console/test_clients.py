@@ -9,10 +9,11 @@ import httpx
 import pytest
 
 from services.console import labels
+from services.console.clients.audit import AuditClient
 from services.console.clients.http import ServiceClient
 from services.console.clients.reporting import Criteria, ReportingClient
 from services.console.sessions import Session
-from shared.errors import InvalidInput, UnitNotFound
+from shared.errors import DependencyUnavailable, InvalidInput, UnitNotFound
 from shared.levels import Level
 
 SESSION = Session(
@@ -92,6 +93,24 @@ async def test_a_problem_answer_becomes_the_domain_error_with_its_entries() -> N
     assert refused.value.errors is not None
     assert refused.value.errors[0]["field"] == "period"
     assert refused.value.errors[0]["type"] == "string_too_long"
+
+
+async def test_the_audit_log_before_its_first_checkpoint_is_not_the_audit_service_down() -> None:
+    def problem(slug: str) -> httpx.Response:
+        return httpx.Response(503, json={"type": f"urn:sanwu:problem:{slug}", "detail": slug})
+
+    answers = {"first": problem("no-checkpoint"), "down": problem("dependency-unavailable")}
+    ask = httpx.MockTransport(lambda request: answers[request.url.host])
+
+    def audit(host: str) -> AuditClient:
+        return AuditClient(
+            ServiceClient("audit", base_url=f"http://{host}", timeout=1.0, transport=ask),
+            deadline=1.0,
+        )
+
+    assert await audit("first").checkpoint(SESSION) is None
+    with pytest.raises(DependencyUnavailable, match="审计服务"):
+        await audit("down").checkpoint(SESSION)
 
 
 def counts(**given: int) -> Criteria:

@@ -233,6 +233,7 @@ async def targets(settings: Settings) -> AsyncIterator[dict[str, Target]]:
         urls = {name: f"http://127.0.0.1:{free_port()}" for name in SERVICES}
         env = stack.env() | SERVICE_ENV
         env |= {f"SANWU_{name.upper()}_URL": url for name, url in urls.items() if name != "console"}
+        env["SANWU_AUDIT_URL"] = f"http://127.0.0.1:{free_port()}"  # none: the line says so
         for name, (factory, _) in SERVICES.items():
             processes.append(launch(factory, urls[name], env))
         for process, url in zip(processes, urls.values(), strict=True):

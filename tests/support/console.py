@@ -1,8 +1,12 @@
-"""The console and the four services behind it as real uvicorn processes, on free ports, on a
+"""The console and the five services behind it as real uvicorn processes, on free ports, on a
 database and topic prefix of their own (the demo registry, the keys the tests name, the
-applications window open all year), for a real browser to talk to."""
+applications window open all year, the audit log checkpointed every 0.2 s), for a real browser
+to talk to."""
 
+import asyncio
+import base64
 import contextlib
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from services.console.config import ConsoleSettings
 from shared import kafka
@@ -34,6 +40,7 @@ SERVICES = {
     "evaluation": "services.evaluation.main:create_app",
     "reporting": "services.reporting.main:create_app",
     "applications": "services.applications.main:create_app",
+    "audit": "services.audit.main:create_app",
     "console": "services.console.main:create_app",
 }
 
@@ -61,6 +68,7 @@ class ConsoleStack:
                 "evaluation_url": self.urls["evaluation"],
                 "reporting_url": self.urls["reporting"],
                 "applications_url": self.urls["applications"],
+                "audit_url": self.urls["audit"],
                 "registry_refresh_seconds": 0.3,
                 **overrides,
             }
@@ -89,6 +97,8 @@ async def running_console(
             "SANWU_STATUS_RELAY_IDLE_POLL_SECONDS": "0.2",
             "SANWU_APPLICATIONS_RELAY_IDLE_POLL_SECONDS": "0.2",
             "SANWU_APPLICATION_WINDOW": "01-01/12-31",
+            "SANWU_AUDIT_CHECKPOINT_INTERVAL_SECONDS": "0.2",
+            "SANWU_AUDIT_KEY_OPERATIONS_POLL_SECONDS": "0.2",
             "SANWU_LOG_JSON": "false",
             **{f"SANWU_{name.upper()}_URL": url for name, url in urls.items() if name != "console"},
         }
@@ -157,3 +167,58 @@ async def new_key(db: Database, role: Role = Role.reader, scope: str = COUNTY) -
 
 def key_id(key: str) -> str:
     return key.split("_")[1]
+
+
+# --- an audit log answered by hand ---------------------------------------------------------------
+
+HAND_ROOT = base64.b64encode(hashlib.sha256(b"a root answered by hand").digest()).decode()
+
+
+class HandAnsweredLog:
+    """An audit service answering the two routes the console reads as the test sets them: the
+    states a real log passes through too fast to catch (a record not in the log yet, past the
+    latest checkpoint, before the first checkpoint) and a log that does not answer in time."""
+
+    def __init__(self) -> None:
+        self.indexes: dict[str, int] = {}  # record id -> leaf index
+        self.size: int | None = None  # of the latest checkpoint; None: none signed yet
+        self.stalled = False
+        self.released = asyncio.Event()  # lets stalled answers go at the end
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/v1/log/leaf/{kind}/{record_id}")
+        async def leaf(kind: str, record_id: str) -> JSONResponse:
+            await self._stall()
+            if record_id not in self.indexes:
+                return _problem(404, "leaf-not-found", f"the log holds no {kind} {record_id}")
+            body = {"kind": kind, "id": record_id, "index": self.indexes[record_id]}
+            return JSONResponse(body)
+
+        @app.get("/v1/log/checkpoint")
+        async def checkpoint() -> JSONResponse:
+            await self._stall()
+            if self.size is None:
+                return _problem(503, "no-checkpoint", "the log has signed no checkpoint yet")
+            return JSONResponse(
+                {
+                    "origin": "sanwu.test/hand",
+                    "size": self.size,
+                    "root_hash": HAND_ROOT,
+                    "time": "2026-12-03T02:04:05.000000Z",
+                    "key_id": "0011223344556677",
+                    "signature": "c2lnbmVk",
+                }
+            )
+
+        return app
+
+    async def _stall(self) -> None:
+        if self.stalled:
+            await asyncio.wait_for(self.released.wait(), timeout=30)
+
+
+def _problem(status: int, slug: str, detail: str) -> JSONResponse:
+    body = {"type": f"urn:sanwu:problem:{slug}", "title": slug, "status": status, "detail": detail}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")

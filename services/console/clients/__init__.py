@@ -4,6 +4,7 @@ key. Each answer is read into the console's own models of the fields its pages u
 from dataclasses import dataclass
 
 from services.console.clients.applications import ApplicationsClient
+from services.console.clients.audit import AuditClient
 from services.console.clients.evaluation import EvaluationClient
 from services.console.clients.http import ServiceClient
 from services.console.clients.intake import IntakeClient
@@ -17,13 +18,15 @@ class Clients:
     evaluation: EvaluationClient
     reporting: ReportingClient
     applications: ApplicationsClient
+    audit: AuditClient
 
     @classmethod
     def of(cls, settings: ConsoleSettings) -> "Clients":
         timeout = settings.console_api_timeout_seconds
         urls = settings.service_urls
+        audit_timeout = settings.console_audit_timeout_seconds
 
-        def http(service: str) -> ServiceClient:
+        def http(service: str, *, timeout: float = timeout) -> ServiceClient:
             return ServiceClient(service, base_url=urls[service], timeout=timeout)
 
         return cls(
@@ -31,8 +34,15 @@ class Clients:
             evaluation=EvaluationClient(http("evaluation")),
             reporting=ReportingClient(http("reporting")),
             applications=ApplicationsClient(http("applications")),
+            audit=AuditClient(http("audit", timeout=audit_timeout), deadline=audit_timeout),
         )
 
     async def close(self) -> None:
-        for client in (self.intake, self.evaluation, self.reporting, self.applications):
+        for client in (
+            self.intake,
+            self.evaluation,
+            self.reporting,
+            self.applications,
+            self.audit,
+        ):
             await client.http.close()

@@ -57,6 +57,7 @@ class StepDetail(Answer):
 
 
 class Step(Answer):
+    step_id: int
     action: str
     at: datetime
     unit_code: str | None

@@ -36,6 +36,7 @@ SERVICE_NAMES = {
     "evaluation": "评定服务（evaluation）",
     "reporting": "统计服务（reporting）",
     "applications": "申报服务（applications）",
+    "audit": "审计服务（audit）",
 }
 NOT_FOUND_BY_SLUG: dict[str, type[NotFound]] = {
     "unit-not-found": UnitNotFound,
@@ -43,6 +44,9 @@ NOT_FOUND_BY_SLUG: dict[str, type[NotFound]] = {
     "period-not-found": PeriodNotFound,
     "application-not-found": ApplicationNotFound,
 }
+# A 503 that says the service is up but has nothing to show yet: the audit log before its
+# first checkpoint. Read as "not found (yet)", not as the service being down.
+NOT_YET = {"no-checkpoint"}
 
 
 class Answer(BaseModel):
@@ -100,7 +104,7 @@ class ServiceClient:
         # the environment might name.
         self._client = httpx.AsyncClient(
             base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=3.0),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             trust_env=False,
             transport=transport,
         )
@@ -169,7 +173,7 @@ def error_of(service: str, response: httpx.Response) -> DomainError:
         return Unauthenticated(detail, reason="revoked")
     if status == 403:
         return OutOfScope(detail)
-    if status == 404:
+    if status == 404 or (status == 503 and slug in NOT_YET):
         return NOT_FOUND_BY_SLUG.get(slug, NotFound)(detail)
     if status == 409:
         kind = EventConflict if slug == "event-conflict" else StateConflict
