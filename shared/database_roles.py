@@ -48,7 +48,9 @@ SHARED_APPENDS = ("access.key_audit",)
 class ServiceRole:
     name: str  # the login role
     schema: str  # read and written; its history tables only read and added to
-    drains: tuple[str, ...] = ()  # outboxes of other schemas it reads and deletes from
+    # Outboxes of other schemas it claims (SELECT ... FOR UPDATE, which takes UPDATE) and
+    # deletes from.
+    drains: tuple[str, ...] = ()
 
 
 SERVICE_ROLES = (
@@ -121,7 +123,7 @@ def _rights_of(role: ServiceRole, schemas: list[str]) -> list[str]:
             target = f"ALL TABLES IN SCHEMA {schema}" if table == "*" else name
             sql.append(f"GRANT SELECT ON {target} TO {role.name}")
     sql += [
-        f"GRANT SELECT, DELETE ON {name} TO {role.name}"
+        f"GRANT SELECT, UPDATE, DELETE ON {name} TO {role.name}"
         for name in role.drains
         if name.split(".")[0] in schemas
     ]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from services.audit.repository.key_operations import CLAIM_SQL
 from services.migrations import migrate_all
 from shared.config import MIGRATOR_ROLE, Settings
 from shared.database_roles import SERVICE_ROLES
@@ -189,3 +190,23 @@ async def test_the_migrator_migrates_and_grants_again(
     assert "permission denied" in await refused(
         "sanwu_evaluation", stack.database, "SELECT * FROM intake.journal"
     )
+
+
+async def test_the_audit_role_claims_key_operations_and_no_other_role_reads_them(
+    stack: IsolatedStack, settings: Settings
+) -> None:
+    connection = await asyncpg.connect(dsn_as("sanwu_audit", stack.database))
+    try:
+        # Claimed and removed, as the audit service does (rolled back: the log keeps them).
+        transaction = connection.transaction()
+        await transaction.start()
+        await connection.fetch(CLAIM_SQL, 10)
+        await transaction.rollback()
+    finally:
+        await connection.close()
+    for role in ROLES:
+        if role != "sanwu_audit":
+            error = await refused(
+                role, stack.database, "SELECT * FROM access.key_operations_outbox"
+            )
+            assert "permission denied" in error
