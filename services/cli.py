@@ -4,6 +4,7 @@ builds the root app and registers them. Helpers every command uses are in `share
 
 from services.applications.commands import applications_app
 from services.audit.commands import audit_app
+from services.cases.commands import calendar_app
 from services.commands import db_app, keys_app, topics_app, units_app
 from services.evaluation.commands import evaluation_app
 from services.intake.commands import events_app, intake_app
@@ -27,6 +28,7 @@ app.add_typer(evaluation_app, name="evaluation")
 app.add_typer(reporting_app, name="reporting")
 app.add_typer(applications_app, name="applications")
 app.add_typer(audit_app, name="audit")
+app.add_typer(calendar_app, name="calendar")
 
 
 @app.callback()

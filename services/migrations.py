@@ -18,6 +18,7 @@ COMPONENTS: list[tuple[str, Path]] = [
     ("applications", ROOT / "services" / "applications" / "migrations"),
     ("console", ROOT / "services" / "console" / "migrations"),
     ("audit", ROOT / "services" / "audit" / "migrations"),
+    ("cases", ROOT / "services" / "cases" / "migrations"),
 ]
 
 

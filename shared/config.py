@@ -125,6 +125,10 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}applications"
 
     @property
+    def disputes_topic(self) -> str:
+        return f"{self.topic_prefix}disputes"
+
+    @property
     def dead_letter_topic(self) -> str:
         return f"{self.topic_prefix}dead-letter"
 

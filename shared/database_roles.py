@@ -26,6 +26,7 @@ HISTORY_TABLES = (
     "audit.leaf",
     "audit.node",
     "audit.checkpoint",
+    "cases.dispute_step",
 )
 # Schemas a migration run knows. `reads` and `appends` below name tables in them.
 SCHEMAS = (
@@ -37,6 +38,7 @@ SCHEMAS = (
     "applications",
     "console",
     "audit",
+    "cases",
 )
 # What every service needs beyond its own schema: units and keys to authenticate and scope
 # requests; key expiries (and the console's sign-ins) go into the key audit.
@@ -48,6 +50,8 @@ SHARED_APPENDS = ("access.key_audit",)
 class ServiceRole:
     name: str  # the login role
     schema: str  # read and written; its history tables only read and added to
+    # Tables of its own schema it only reads (what operators load with `sanwu` commands).
+    reads_only: tuple[str, ...] = ()
     # Outboxes of other schemas it claims (SELECT ... FOR UPDATE, which takes UPDATE) and
     # deletes from.
     drains: tuple[str, ...] = ()
@@ -61,6 +65,8 @@ SERVICE_ROLES = (
     ServiceRole("sanwu_console", "console"),
     # Key operations reach the log through an outbox a trigger on the key audit fills.
     ServiceRole("sanwu_audit", "audit", drains=("access.key_operations_outbox",)),
+    # The working-day calendar is loaded by operators (`sanwu calendar`, as the migrator).
+    ServiceRole("sanwu_cases", "cases", reads_only=("cases.calendar_year", "cases.calendar_day")),
 )
 
 
@@ -98,7 +104,8 @@ def statements(database: str, schemas: list[str]) -> list[str]:
 def rights_on(schema: str) -> list[str]:
     """The statements that give a schema's service role its rights on the schema's tables as
     they are now: a rebuild that swaps new tables in runs them in the same transaction."""
-    role = next(role.name for role in SERVICE_ROLES if role.schema == schema)
+    owner = next(role for role in SERVICE_ROLES if role.schema == schema)
+    role = owner.name
     return [
         f"GRANT USAGE ON SCHEMA {schema} TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
@@ -109,6 +116,7 @@ def rights_on(schema: str) -> list[str]:
             for table in HISTORY_TABLES
             if table.split(".")[0] == schema
         ),
+        *(f"REVOKE INSERT, UPDATE, DELETE ON {table} FROM {role}" for table in owner.reads_only),
     ]
 
 

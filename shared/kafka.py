@@ -140,6 +140,8 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         topic(settings.warning_topic, settings.status_partitions, kept),
         # Every step of every application for the title, keyed by county: kept forever.
         topic(settings.application_topic, settings.event_partitions, kept),
+        # Every step of every dispute of a counted event, keyed by the event: kept forever.
+        topic(settings.disputes_topic, settings.event_partitions, kept),
         topic(settings.dead_letter_topic, 1, {"retention.ms": FOREVER}),
     ]
 

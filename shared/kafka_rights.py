@@ -24,6 +24,7 @@ EVALUATION = "sanwu-evaluation"
 REPORTING = "sanwu-reporting"
 APPLICATIONS = "sanwu-applications"
 AUDIT = "sanwu-audit"
+CASES = "sanwu-cases"
 ADMIN = "sanwu-admin"
 
 # Topics by their property on `Settings` (shared/config.py), which names them under the prefix.
@@ -33,7 +34,8 @@ INDICATORS = "indicator_topic"
 WARNINGS = "warning_topic"
 APPLICATION_STEPS = "application_topic"
 DEAD_LETTERS = "dead_letter_topic"
-TOPICS = (EVENTS, STATUSES, INDICATORS, WARNINGS, APPLICATION_STEPS, DEAD_LETTERS)
+DISPUTE_STEPS = "disputes_topic"
+TOPICS = (EVENTS, STATUSES, INDICATORS, WARNINGS, APPLICATION_STEPS, DISPUTE_STEPS, DEAD_LETTERS)
 
 WRITE = ("WRITE", "DESCRIBE")
 READ = ("READ", "DESCRIBE")
@@ -73,6 +75,7 @@ RIGHTS: dict[str, Rights] = {
         reads=(EVENTS, APPLICATION_STEPS),
         groups=("audit-events", "audit-applications"),
     ),
+    CASES: Rights(writes=(DISPUTE_STEPS, DEAD_LETTERS), reads=(EVENTS,), groups=("cases-events",)),
     ADMIN: Rights(creates=TOPICS),
 }
 PRINCIPALS = tuple(RIGHTS)

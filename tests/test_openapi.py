@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 
 from services.applications.main import create_app as create_applications_app
 from services.audit.main import create_app as create_audit_app
+from services.cases.main import create_app as create_cases_app
 from services.evaluation.main import create_app as create_evaluation_app
 from services.intake.main import create_app as create_intake_app
 from services.reporting.main import create_app as create_reporting_app
@@ -25,6 +26,7 @@ FACTORIES = {
     "reporting": create_reporting_app,
     "applications": create_applications_app,
     "audit": create_audit_app,
+    "cases": create_cases_app,
 }
 OPERATIONS = {"getHealth", "getReadiness", "getMetrics"}
 # What generated clients are built on: renaming one breaks them.
@@ -37,6 +39,18 @@ EXPECTED_OPERATION_IDS = {
         "getLeafIndex",
         "getInclusionProof",
         "getConsistencyProof",
+    },
+    "cases": OPERATIONS
+    | {
+        "getCalendarYear",
+        "fileDispute",
+        "decideDispute",
+        "requestDisputeReview",
+        "reviewDispute",
+        "withdrawDispute",
+        "getDispute",
+        "listDisputes",
+        "getDisputeSteps",
     },
     "intake": OPERATIONS | {"postEvent", "postEventBatch", "getEvent"},
     "evaluation": OPERATIONS | {"getEventEffect"},

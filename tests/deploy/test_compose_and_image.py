@@ -11,7 +11,7 @@ from shared.config import MIGRATOR_ROLE
 from tests.support.manifests import COMPOSE_FILE, ROOT, compose_problems
 
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
-SANWU_SERVICES = {"console", "intake", "evaluation", "reporting", "applications"}
+SANWU_SERVICES = {"console", "intake", "evaluation", "reporting", "applications", "audit"}
 # The role each container logs in as.
 LOGINS = {
     "migrate": "sanwu",
@@ -20,6 +20,7 @@ LOGINS = {
     "reporting": "sanwu_reporting",
     "applications": "sanwu_applications",
     "console": "sanwu_console",
+    "audit": "sanwu_audit",
 }
 UNPRIVILEGED = {
     "LOGIN",
@@ -156,3 +157,31 @@ def test_each_service_logs_in_as_its_own_role_and_only_the_migration_as_the_migr
         assert superuser_password not in str(document["services"][name]), name
     migrate = " ".join(document["services"]["migrate"]["command"])
     assert "sanwu db migrate" in migrate
+
+
+def test_the_audit_log_signs_with_a_key_from_dot_env_that_only_it_gets() -> None:
+    """SANWU_AUDIT_SIGNING_KEY and SANWU_AUDIT_ORIGIN are read from deploy/.env (never a
+    literal, never the built-in local key) and given to the audit container alone."""
+    document = compose()
+    audit = document["services"]["audit"]["environment"]
+    for setting in ("SANWU_AUDIT_SIGNING_KEY", "SANWU_AUDIT_ORIGIN"):
+        from_dot_env = re.fullmatch(FROM_DOT_ENV, audit[setting])
+        assert from_dot_env is not None and from_dot_env[1] == setting, setting
+    assert "SANWU_AUDIT_SIGNING_KEY_FILE" not in audit
+    for name, service in document["services"].items():
+        if name != "audit":
+            assert "SANWU_AUDIT_SIGNING_KEY" not in str(service), name
+    assert "SANWU_AUDIT_SIGNING_KEY" not in str(document["x-sanwu"])
+
+
+def test_the_console_calls_each_service_where_it_listens() -> None:
+    """Every SANWU_*_URL the services share names a compose service and the port its uvicorn
+    listens on; the audit log's among them."""
+    services = compose()["services"]
+    shared = compose()["x-sanwu"]["environment"]
+    urls = {name: value for name, value in shared.items() if name.endswith("_URL")}
+    assert urls["SANWU_AUDIT_URL"] == "http://audit:8006"
+    for name, url in urls.items():
+        target = re.fullmatch(r"http://(\w+):(\d+)", url)
+        assert target is not None, name
+        assert f"--port={target[2]}" in services[target[1]]["command"], name

@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 
 from services.applications.config import ApplicationsSettings
 from services.applications.main import create_app as create_applications_app
+from services.audit.config import AuditSettings
+from services.audit.main import create_app as create_audit_app
 from services.console.config import ConsoleSettings
 from services.console.main import create_app as create_console_app
 from services.evaluation.config import EvaluationSettings
@@ -34,6 +36,7 @@ IDENTITIES: dict[str, tuple[str | None, str | None]] = {
     "reporting": ("sanwu_reporting", "sanwu-reporting"),
     "applications": ("sanwu_applications", "sanwu-applications"),
     "console": ("sanwu_console", None),
+    "audit": ("sanwu_audit", "sanwu-audit"),
     "sanwu-migrate": ("sanwu", None),
     "sanwu-topics": (None, "sanwu-admin"),
     "sanwu-units-load": ("sanwu", None),
@@ -283,6 +286,7 @@ def apps() -> dict[str, FastAPI]:
         "reporting": create_reporting_app(ReportingSettings(environment="test")),
         "applications": create_applications_app(ApplicationsSettings(environment="test")),
         "console": create_console_app(ConsoleSettings(environment="test")),
+        "audit": create_audit_app(AuditSettings(environment="test")),
     }
 
 
@@ -328,7 +332,7 @@ def test_the_ingress_routes_every_public_path_and_no_operational_one(
         for rule in ingress["spec"]["rules"]
         for entry in rule["http"]["paths"]
     }
-    assert set(host_of) == {"console", "intake", "reporting", "applications"}
+    assert set(host_of) == {"console", "intake", "reporting", "applications", "audit"}
     assert len(set(host_of.values())) == len(host_of)
     for service, host in host_of.items():
         public = served_paths(apps[service]) - set(OPERATIONAL)
@@ -356,7 +360,7 @@ def test_prometheus_scrapes_every_service_inside_the_cluster(
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
     ]
     selected = policy["spec"]["podSelector"]["matchLabels"].items()
-    for name in ("intake", "evaluation", "reporting", "applications", "console"):
+    for name in ("intake", "evaluation", "reporting", "applications", "console", "audit"):
         kind = "StatefulSet" if name == "evaluation" else "Deployment"
         template = named(built, kind, name)["spec"]["template"]
         annotations = template["metadata"]["annotations"]

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from services.applications.config import ApplicationsSettings
+from services.audit.config import LOCAL_ONLY_SIGNING_KEY, AuditSettings
 from services.console.config import ConsoleSettings
 from services.evaluation.config import EvaluationSettings
 from services.intake.config import IntakeSettings
@@ -39,13 +42,14 @@ pytestmark = pytest.mark.timeout(900)
 BUILDS = ("base", *(f"overlays/{overlay}" for overlay in OVERLAYS))
 PHASES = {"platform", "migrate", "services", "on-demand"}
 SERVICES = {"console": 8000, "intake": 8001, "evaluation": 8002, "reporting": 8003}
-SERVICES |= {"applications": 8004}
+SERVICES |= {"applications": 8004, "audit": 8006}
 SETTINGS_CLASSES = (
     IntakeSettings,
     EvaluationSettings,
     ReportingSettings,
     ApplicationsSettings,
     ConsoleSettings,
+    AuditSettings,
 )
 
 
@@ -211,6 +215,19 @@ def settings_class(sanwu: Manifest) -> type[Settings]:
     return by_service.get(service, Settings)
 
 
+# What a mounted Secret's files hold where a placeholder would not do: the audit log's key as
+# `openssl genpkey -algorithm ed25519` writes it (the manifest's comment).
+SECRET_FILES = {
+    "sanwu-audit-signing-key": Ed25519PrivateKey.generate()
+    .private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    .decode()
+}
+
+
 def pod_environment(
     sanwu: Manifest, spec: Manifest, configs: dict[str, Manifest], root: Path
 ) -> dict[str, str]:
@@ -237,8 +254,9 @@ def pod_environment(
         directory.mkdir(parents=True)
         volume = volumes[mount["name"]]
         if "secret" in volume:
+            content = SECRET_FILES.get(volume["secret"]["secretName"], "placeholder\n")
             for item in volume["secret"]["items"]:
-                (directory / item["path"]).write_text("placeholder\n")
+                (directory / item["path"]).write_text(content)
         elif "configMap" in volume:
             # sanwu-registry is made by the operator, outside the build.
             made = configs.get(volume["configMap"]["name"], {"data": {}})
@@ -339,3 +357,85 @@ def test_the_pooler_keeps_sessions_for_listen_notify() -> None:
     built = render("overlays/production")
     pooler = named(built, "Pooler", "sanwu-pg-pooler-rw")
     assert pooler["spec"]["pgbouncer"]["poolMode"] == "session"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_audit_log_signs_with_a_key_mounted_from_a_secret_never_a_literal(
+    overlay: str,
+) -> None:
+    """SANWU_AUDIT_SIGNING_KEY_FILE names a file of a Secret the pod mounts, readable by its
+    group (the pod's fsGroup) and no one else; the key itself is in no setting, no ConfigMap
+    and no object of the build (the operator makes the Secret), so it is never in the tree."""
+    built = render(f"overlays/{overlay}")
+    audit = named(built, "Deployment", "audit")["spec"]["template"]["spec"]
+    sanwu = container(audit)
+    env = {entry["name"]: entry for entry in sanwu["env"]}
+    assert "SANWU_AUDIT_SIGNING_KEY" not in env
+    key_file = Path(env["SANWU_AUDIT_SIGNING_KEY_FILE"]["value"])
+    (mount,) = [m for m in sanwu["volumeMounts"] if m["mountPath"] == str(key_file.parent)]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in audit["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]
+    assert [item["path"] for item in secret["items"]] == [key_file.name]
+    assert secret["defaultMode"] & 0o007 == 0, "the key is readable by every user"
+    assert audit["securityContext"]["fsGroup"] == audit["securityContext"]["runAsGroup"]
+    for config in of_kind(built, "ConfigMap"):
+        assert not {"SANWU_AUDIT_SIGNING_KEY", "SANWU_AUDIT_SIGNING_KEY_FILE"} & set(
+            config.get("data", {})
+        ), config["metadata"]["name"]
+    assert secret["secretName"] not in {s["metadata"]["name"] for s in of_kind(built, "Secret")}
+    assert LOCAL_ONLY_SIGNING_KEY not in str(built)
+
+
+def test_each_overlay_names_its_own_audit_log() -> None:
+    """Every checkpoint carries SANWU_AUDIT_ORIGIN: each deployment sets one of its own, on
+    its own public host, never the local default, so a staging checkpoint can not pass for
+    production's."""
+    origins = {}
+    for overlay in OVERLAYS:
+        built = render(f"overlays/{overlay}")
+        (config,) = [
+            cm["data"]
+            for cm in of_kind(built, "ConfigMap")
+            if cm["metadata"]["name"].startswith("sanwu-config-")
+        ]
+        origin = config["SANWU_AUDIT_ORIGIN"]
+        audit_host = next(
+            rule["host"]
+            for rule in named(built, "Ingress", "sanwu")["spec"]["rules"]
+            if rule["http"]["paths"][0]["backend"]["service"]["name"] == "audit"
+        )
+        assert origin.split("/")[0] in audit_host, (overlay, origin, audit_host)
+        assert origin != AuditSettings.model_fields["audit_origin"].default
+        origins[overlay] = origin
+    assert len(set(origins.values())) == len(OVERLAYS)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_reaches_every_service_it_calls(overlay: str) -> None:
+    """Each of the console's service URLs names a Service of the build on its port, and the
+    network policy from-console lets the console's pods in there."""
+    built = render(f"overlays/{overlay}")
+    (config,) = [
+        cm["data"]
+        for cm in of_kind(built, "ConfigMap")
+        if cm["metadata"]["name"].startswith("sanwu-config-")
+    ]
+    fields = {f"SANWU_{name.upper()}": name for name in ConsoleSettings.model_fields}
+    urls = ConsoleSettings(
+        **{fields[k]: v for k, v in config.items() if k in fields and k.endswith("_URL")},
+        petitioner_hash_secret="only-to-read-the-console-settings",
+    ).service_urls
+    (policy,) = [
+        p for p in of_kind(built, "NetworkPolicy") if p["metadata"]["name"] == "from-console"
+    ]
+    (selected,) = policy["spec"]["podSelector"]["matchExpressions"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "console"}}}]
+    for name, url in urls.items():
+        match = re.fullmatch(r"http://([\w-]+):(\d+)", url)
+        assert match is not None, (name, url)
+        service = named(built, "Service", match[1])
+        assert service["spec"]["ports"][0]["port"] == int(match[2]), name
+        target = service["spec"]["selector"]["app.kubernetes.io/name"]
+        assert selected["operator"] == "In" and target in selected["values"], name

@@ -13,7 +13,7 @@ import pytest
 from services.audit.repository.key_operations import CLAIM_SQL
 from services.migrations import migrate_all
 from shared.config import MIGRATOR_ROLE, Settings
-from shared.database_roles import SERVICE_ROLES
+from shared.database_roles import HISTORY_TABLES, SERVICE_ROLES
 from tests.support.stack import SUPERUSER, IsolatedStack, dsn_as
 
 ROLES = [role.name for role in SERVICE_ROLES]
@@ -40,6 +40,7 @@ TABLE_OF = {
     "applications": "applications.application",
     "console": "console.sessions",
     "audit": "audit.leaf",
+    "cases": "cases.dispute",
 }
 
 
@@ -210,3 +211,44 @@ async def test_the_audit_role_claims_key_operations_and_no_other_role_reads_them
                 role, stack.database, "SELECT * FROM access.key_operations_outbox"
             )
             assert "permission denied" in error
+
+
+@pytest.mark.parametrize("table", HISTORY_TABLES)
+async def test_no_service_role_may_change_any_history_table(
+    stack: IsolatedStack, settings: Settings, table: str
+) -> None:
+    """Every table listed as history, those of services to come included, by grant."""
+    schema, name = table.split(".")
+    connection = await asyncpg.connect(dsn_as(MIGRATOR_ROLE, stack.database))
+    try:
+        column = await connection.fetchval(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position LIMIT 1",
+            schema,
+            name,
+        )
+    finally:
+        await connection.close()
+    assert column is not None, f"{table} does not exist"
+    for role in ROLES:
+        for statement in (
+            f"UPDATE {table} SET {column} = {column} WHERE false",
+            f"DELETE FROM {table} WHERE false",
+            f"TRUNCATE {table}",
+        ):
+            assert "permission denied" in await refused(role, stack.database, statement)
+
+
+async def test_the_cases_role_reads_the_calendar_and_cannot_change_it(
+    stack: IsolatedStack, settings: Settings
+) -> None:
+    connection = await asyncpg.connect(dsn_as("sanwu_cases", stack.database))
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM cases.calendar_day") > 0
+    finally:
+        await connection.close()
+    for statement in (
+        "INSERT INTO cases.calendar_year (year, source, loaded_at) VALUES (2099, 'x', now())",
+        "DELETE FROM cases.calendar_day WHERE false",
+    ):
+        assert "permission denied" in await refused("sanwu_cases", stack.database, statement)

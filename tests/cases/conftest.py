@@ -1,0 +1,56 @@
+"""The cases service on the session's database, with the keys its tests need."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from shared.access import service as access_service
+from shared.access.models import Role
+from shared.config import Settings
+from shared.db import Database
+from tests.support.cases import (
+    CITY,
+    COUNTY,
+    MovableClock,
+    RunningCases,
+    running_cases,
+)
+from tests.support.intake import RelayControl
+
+
+@pytest.fixture(scope="package")
+async def case_keys(db: Database, keys: dict[str, str]) -> dict[str, str]:
+    async with db.engine.begin() as connection:
+        made = {
+            name: await access_service.create(connection, role=role, scope_code=scope)
+            for name, role, scope in [
+                ("county_bureau", Role.bureau, COUNTY),
+                ("city_bureau", Role.bureau, CITY),
+            ]
+        }
+    return keys | made
+
+
+@pytest.fixture(scope="package")
+async def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture(scope="package")
+async def disputes_app(
+    settings: Settings,
+    case_keys: dict[str, str],
+    clock: MovableClock,
+    relay_control: RelayControl,
+    intake: httpx.AsyncClient,
+) -> AsyncIterator[RunningCases]:
+    """The service with its consumer and relay, intake publishing the events it reads."""
+    relay_control.start()
+    async with running_cases(settings, key=case_keys["township_reader"], today=clock) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def clock_back(clock: MovableClock) -> None:
+    clock.days = 0
