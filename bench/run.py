@@ -14,6 +14,7 @@ import typer
 import uvloop
 
 from bench import (
+    audit,
     console,
     end_to_end,
     evaluation_rebuild,
@@ -43,6 +44,7 @@ STAGES: list[Stage] = [
     sustained.STAGE,
     reporting.STAGE,
     console.STAGE,
+    audit.STAGE,
     growth.STAGE,
     national.STAGE,  # last: the registry stays national
 ]

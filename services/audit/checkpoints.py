@@ -34,7 +34,7 @@ class CheckpointRefused(Exception):
 
 
 def b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
+    return binascii.b2a_base64(value, newline=False).decode("ascii")
 
 
 def unb64(value: str, *, what: str) -> bytes:

@@ -2,6 +2,7 @@ import base64
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -22,7 +23,18 @@ class AuditSettings(Settings):
     audit_port: int = 8006
     audit_run_consumer: bool = True
     audit_consumer_group: str | None = None
-    audit_batch_size: int = Field(2000, ge=1)
+    # A batch is appended in one transaction under the log's lock: larger batches pay the
+    # round trips and the commit once for more leaves. A fetch brings up to
+    # `audit_fetch_bytes` of a partition, so a poll finds a batch's worth waiting.
+    audit_batch_size: int = Field(5000, ge=1, le=20_000)
+    audit_fetch_bytes: int = Field(8 * 1024 * 1024, ge=1024 * 1024)
+    # Members of the petition events' consumer group in the process. A county's events share
+    # a partition, so a second member helps where several counties post: while one appends
+    # (the database at work), the other decodes its batch (the process at work).
+    audit_event_readers: int = Field(2, ge=1, le=6)
+    # Fault injection for the crash tests: a consumer exits abruptly at that point of the
+    # first batch that appends something.
+    audit_crash_at: Literal["before_commit", "after_commit"] | None = None
     # The log's name in every checkpoint it signs: a deployment sets its own.
     audit_origin: str = Field("sanwu.local/audit", pattern=r"^[^\s]{1,200}$")
     # The Ed25519 key checkpoints are signed with: a PEM PKCS#8 private key
@@ -43,6 +55,12 @@ class AuditSettings(Settings):
 
     def signer(self) -> Signer:
         return Signer.from_text(self.audit_signing_key.get_secret_value(), origin=self.audit_origin)
+
+    @model_validator(mode="after")
+    def _no_faults_in_production(self) -> "AuditSettings":
+        if self.environment == "production" and self.audit_crash_at:
+            raise ValueError("crash points are for tests, not production")
+        return self
 
     @model_validator(mode="after")
     def _signing_key(self) -> "AuditSettings":

@@ -1,9 +1,10 @@
 """The history topics the log reads, each as a consumer group of its own on the shared
 consumer loop (`shared.consumer`): the petition events (every accepted event and correction,
-`parse_event_record`) and the application steps (`parse_application_step`). Each record becomes
-its leaf (`services.audit.leaves`); a batch's leaves are appended in one transaction, and the
-offsets are committed after it. A batch read again (a crash between the two, a redelivery, a
-replay from the start) finds its leaves in the log and appends nothing."""
+`parse_event_record`; `SANWU_AUDIT_EVENT_READERS` members in the process) and the application
+steps (`parse_application_step`). Each record becomes its leaf (`services.audit.leaves`); a
+batch's leaves are appended in one transaction, and the offsets are committed after it. A batch
+read again (a crash between the two, a redelivery, a replay from the start) finds its leaves in
+the log and appends nothing."""
 
 from collections.abc import Callable, Sequence
 
@@ -15,7 +16,14 @@ from services.audit.config import AuditSettings
 from services.audit.leaves import Leaf, application_step_leaf, event_leaf
 from services.audit.repository import LogRepository
 from services.audit.service import Appended, Clock, append
-from shared.consumer import BatchConsumer, Counters, DeadLetter, Record, Rejected
+from shared.consumer import (
+    BatchConsumer,
+    Counters,
+    DeadLetter,
+    Record,
+    Rejected,
+    crash_on_purpose,
+)
 from shared.db import Database
 from shared.messages import parse_application_step, parse_event_record
 
@@ -53,6 +61,7 @@ class HistoryConsumer(BatchConsumer[Leaf, Appended]):
         self,
         *,
         name: str,
+        group: str,
         topic: str,
         leaf_of: Callable[[Record], Leaf | Rejected],
         db: Database,
@@ -65,9 +74,11 @@ class HistoryConsumer(BatchConsumer[Leaf, Appended]):
             db=db,
             settings=settings,
             topic=topic,
-            group_id=f"{settings.consumer_group}-{name.removeprefix('audit-')}",
+            group_id=f"{settings.consumer_group}-{group}",
             batch_size=settings.audit_batch_size,
+            max_partition_fetch_bytes=settings.audit_fetch_bytes,
         )
+        self.settings: AuditSettings = settings
         self.leaf_of = leaf_of
         self.clock = clock
         self.on_append = on_append  # after each commit that appended leaves (the checkpoints)
@@ -77,9 +88,12 @@ class HistoryConsumer(BatchConsumer[Leaf, Appended]):
 
     async def apply(self, session: AsyncSession, items: Sequence[Leaf]) -> Appended:
         log = await LogRepository.from_session(session)
-        return await append(log, items, at=self.clock())
+        appended = await append(log, items, at=self.clock())
+        self._maybe_crash("before_commit", appended)
+        return appended
 
     def committed(self, result: Appended) -> None:
+        self._maybe_crash("after_commit", result)
         COUNTERS.count(result)
         if result.appended:
             self.on_append()
@@ -87,18 +101,35 @@ class HistoryConsumer(BatchConsumer[Leaf, Appended]):
     async def dead_lettered(self, letters: Sequence[DeadLetter]) -> None:
         COUNTERS.count_dead(letters)
 
+    def _maybe_crash(self, point: str, appended: Appended) -> None:
+        if self.settings.audit_crash_at == point and appended.appended:
+            crash_on_purpose(point, leaves=appended.appended)
+
 
 def history_consumers(
     *, db: Database, settings: AuditSettings, clock: Clock, on_append: Callable[[], None]
 ) -> dict[str, HistoryConsumer]:
-    """The consumer of each history topic, by task name."""
-    sources = {
-        "audit-events": (settings.events_topic, event_record_leaf),
-        "audit-applications": (settings.application_topic, application_step_record_leaf),
-    }
+    """The consumers of the history topics, by task name: `audit_event_readers` members of
+    the petition events' group (`audit-events`, `audit-events-2`, ...), one of the steps'."""
+    readers = [
+        (
+            f"audit-events{'' if n == 1 else f'-{n}'}",
+            "events",
+            settings.events_topic,
+            event_record_leaf,
+        )
+        for n in range(1, settings.audit_event_readers + 1)
+    ]
+    steps = (
+        "audit-applications",
+        "applications",
+        settings.application_topic,
+        application_step_record_leaf,
+    )
     return {
         name: HistoryConsumer(
             name=name,
+            group=group,
             topic=topic,
             leaf_of=leaf_of,
             db=db,
@@ -106,5 +137,5 @@ def history_consumers(
             clock=clock,
             on_append=on_append,
         )
-        for name, (topic, leaf_of) in sources.items()
+        for name, group, topic, leaf_of in [*readers, steps]
     }

@@ -57,12 +57,29 @@ def canonical(value: Any) -> bytes:
 
 
 def _plain(value: Any) -> bool:
-    if isinstance(value, str) or value is None or isinstance(value, bool):
+    # By exact type first (most values of a leaf), by isinstance for their subclasses.
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if not (type(key) is str and key.isascii() and _plain(item)):
+                return False
+        return True
+    if kind is int:
+        return -SAFE_INTEGER <= value <= SAFE_INTEGER
+    if kind is list:
+        return all(_plain(item) for item in value)
+    return _plain_subclass(value)
+
+
+def _plain_subclass(value: Any) -> bool:
+    if isinstance(value, str | bool):
         return True
     if isinstance(value, int):
         return -SAFE_INTEGER <= value <= SAFE_INTEGER
     if isinstance(value, dict):
-        return all(k.isascii() and _plain(v) for k, v in value.items())
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
     if isinstance(value, list):
         return all(_plain(v) for v in value)
     return False
@@ -72,7 +89,10 @@ def moment(value: datetime) -> str:
     """A moment as the leaves write it (a moment without an offset is taken as UTC)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = value.astimezone(UTC)
+    if utc.year >= 1000:  # isoformat writes what strftime does, faster
+        return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def sha256_of(text: str | None) -> str | None:

@@ -63,7 +63,8 @@ def blueprint(settings: AuditSettings) -> Blueprint:
         routers=[router],
         checks={"database": database_ready},
         reported={"kafka": kafka_ready},
-        worker_pool_size=4,  # two consumers, the key operations' drain, the checkpoints
+        # the consumers, the key operations' drain and the checkpoints, a connection each
+        worker_pool_size=settings.audit_event_readers + 3,
     )
 
 

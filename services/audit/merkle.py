@@ -44,6 +44,10 @@ def split_point(size: int) -> int:
 def complete_subtrees(start: int, end: int) -> list[Node]:
     """The complete subtrees that make up [start, end), left to right, each as large as it can
     be: the decomposition of every range a proof names (RFC 9162's MTH of that range)."""
+    width = end - start
+    if width > 0 and width & (width - 1) == 0 and start & (width - 1) == 0:
+        level = width.bit_length() - 1
+        return [(level, start >> level)]  # one complete subtree: most ranges of a proof
     nodes = []
     position = start
     while position < end:
@@ -65,10 +69,12 @@ def fold(hashes: Sequence[bytes]) -> bytes:
 
 
 def range_hash(span: Range, nodes: Mapping[Node, bytes]) -> bytes:
-    start, end = span
-    if start == end:
-        return EMPTY_ROOT
-    return fold([nodes[node] for node in complete_subtrees(start, end)])
+    return fold_nodes(complete_subtrees(*span), nodes)
+
+
+def fold_nodes(subtrees: Sequence[Node], nodes: Mapping[Node, bytes]) -> bytes:
+    """The hash of a range from its complete subtrees and their hashes."""
+    return fold([nodes[node] for node in subtrees]) if subtrees else EMPTY_ROOT
 
 
 def inclusion_ranges(index: int, size: int) -> list[Range]:

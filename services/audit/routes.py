@@ -1,9 +1,14 @@
 """The audit API: the log's checkpoint and key, its entries, a record's leaf and the proofs.
 Any valid key may read the log: its leaves carry no free text and no reference in clear."""
 
-from typing import Annotated
+import binascii
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from services.audit.leaves import LeafKind
 from services.audit.schemas import (
@@ -16,13 +21,54 @@ from services.audit.schemas import (
     hashes_out,
 )
 from services.audit.service import MAX_ENTRIES, AuditLog
-from shared.web import PrincipalDep
+from shared.web import PrincipalDep, get_principal
 
 router = APIRouter(prefix="/v1/log", tags=["audit"])
 # A leaf's position: within a bigint, and far beyond any log.
 MAX_POSITION = 2**53
 Position = Annotated[int, Query(ge=0, le=MAX_POSITION)]
 Size = Annotated[int, Query(ge=1, le=MAX_POSITION)]
+
+
+@dataclass(frozen=True)
+class QueryNumber:
+    """An integer query parameter the hottest route reads itself (`read`) and documents with
+    `openapi_extra` (`documented`) exactly as FastAPI documents a declared one: resolving
+    declared parameters cost more of a proof's CPU than making the proof. A bad value is a 422
+    naming the parameter, with pydantic's error types, as FastAPI would answer."""
+
+    name: str
+    minimum: int
+
+    @cached_property
+    def _adapter(self) -> TypeAdapter[int]:
+        return TypeAdapter(Annotated[int, Field(ge=self.minimum, le=MAX_POSITION)])
+
+    def read(self, request: Request, errors: list[dict[str, Any]]) -> int:
+        """The value, or 0 with its errors added to `errors`."""
+        raw = request.query_params.get(self.name)
+        if raw is None:
+            problems: list[Any] = [{"type": "missing", "loc": (), "msg": "Field required"}]
+        else:
+            try:
+                return self._adapter.validate_python(raw)
+            except ValidationError as exc:
+                problems = exc.errors()
+        errors += [{**e, "loc": ("query", self.name, *e["loc"])} for e in problems]
+        return 0
+
+    def documented(self) -> dict[str, Any]:
+        schema = {
+            "maximum": MAX_POSITION,
+            "minimum": self.minimum,
+            "title": self.name.title(),
+            "type": "integer",
+        }
+        return {"name": self.name, "in": "query", "required": True, "schema": schema}
+
+
+INDEX = QueryNumber("index", minimum=0)
+SIZE = QueryNumber("size", minimum=1)
 
 
 def audit_log(request: Request) -> AuditLog:
@@ -96,12 +142,20 @@ async def get_leaf(
     description="RFC 9162 section 2.1.3: the hashes from the leaf's sibling up to the root. "
     "`size` is a checkpoint's size; it may not pass the log's size.",
     operation_id="getInclusionProof",
+    openapi_extra={"parameters": [INDEX.documented(), SIZE.documented()]},
 )
-async def get_inclusion_proof(
-    _: PrincipalDep, request: Request, index: Position, size: Size
-) -> InclusionProofOut:
+async def get_inclusion_proof(request: Request) -> Response:
+    # The hottest read of the log: its parameters read and its answer written here (the key
+    # first, as a dependency would be) rather than declared and rendered by the response model.
+    await get_principal(request)
+    errors: list[dict[str, Any]] = []
+    index, size = INDEX.read(request, errors), SIZE.read(request, errors)
+    if errors:
+        raise RequestValidationError(errors)
     proof = await audit_log(request).inclusion(index, size)
-    return InclusionProofOut(index=index, size=size, hashes=hashes_out(proof.hashes))
+    hashes = b'","'.join(binascii.b2a_base64(value, newline=False) for value in proof.hashes)
+    body = b'{"index":%d,"size":%d,"hashes":["%s"]}' % (index, size, hashes)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -14,6 +14,8 @@ from services.audit import merkle
 from services.audit.checkpoints import Checkpoint, PublicKey, Signer
 from services.audit.leaves import Leaf
 from services.audit.repository import CheckpointsRepository, LogRepository, StoredLeaf
+from services.audit.repository.log import PAIRS
+from services.audit.subtrees import GatheredReads, HeldSubtrees, Spans
 from shared.db import Database
 from shared.errors import DomainError, InvalidInput, NotFound
 
@@ -82,6 +84,8 @@ class AuditLog:
         self.signer = signer
         self.clock = clock
         self._held = 0  # the largest size the log was seen to have
+        self.subtrees = HeldSubtrees()
+        self.lower = GatheredReads(self._nodes)
 
     @property
     def public_key(self) -> PublicKey:
@@ -127,7 +131,10 @@ class AuditLog:
     async def inclusion(self, index: int, size: int) -> Proof:
         if index >= size:
             raise _invalid("index", f"leaf {index} is not in a tree of {size} leaves")
-        return await self._proof("size", size, merkle.inclusion_ranges(index, size))
+        await self._follow("size", size)
+        to_read, held = self.subtrees.inclusion(index, size)
+        found = await self.lower.nodes(to_read) if to_read else {}
+        return Proof([found[node] for node in to_read] + held)
 
     async def consistency(self, old: int, new: int) -> Proof:
         if old > new:
@@ -135,16 +142,46 @@ class AuditLog:
         return await self._proof("to", new, merkle.consistency_ranges(old, new))
 
     async def _proof(self, field: str, size: int, ranges: list[merkle.Range]) -> Proof:
-        async with self.db.connection() as connection:
-            log = LogRepository(connection)
-            # A log only grows: a size seen once needs no look-up again (half the round trips
-            # of a proof).
-            if size > self._held:
-                self._held = max(self._held, await log.size())
+        await self._follow(field, size)
+        held = [self.subtrees.range_hash(span, size=size) for span in ranges]
+        # The rest from the database: the subtrees below the upper levels.
+        lower = {
+            span: merkle.complete_subtrees(*span)
+            for span, value in zip(ranges, held, strict=True)
+            if value is None
+        }
+        wanted = {node for nodes in lower.values() for node in nodes}
+        found = await self.lower.nodes(wanted) if wanted else {}
+        return Proof(
+            [
+                merkle.fold_nodes(lower[span], found) if value is None else value
+                for span, value in zip(ranges, held, strict=True)
+            ]
+        )
+
+    async def _follow(self, field: str, size: int) -> None:
+        """The log's upper subtrees and right edge held for a proof at `size`; `size` above the
+        log's is refused, naming `field`."""
+        # A log only grows: a size seen once needs no look-up again.
+        if size > self._held:
+            async with self.db.connection() as connection:
+                self._held = max(self._held, await LogRepository(connection).size())
             if size > self._held:
                 raise _invalid(field, f"{field} ({size}) is above the log's size ({self._held})")
-            nodes = await log.nodes(merkle.nodes_of(ranges))
-        return Proof(merkle.proof_of(ranges, nodes))
+        await self.subtrees.follow(size, read_spans=self._spans, read_nodes=self._nodes)
+
+    async def _spans(self, spans: Spans) -> list[tuple[int, int, bytes]]:
+        async with self.db.connection() as connection:
+            return await LogRepository(connection).spans(spans)
+
+    async def _nodes(self, wanted: list[merkle.Node]) -> dict[merkle.Node, bytes]:
+        if not wanted:
+            return {}
+        async with self.db.connection() as connection:
+            log = LogRepository(connection)
+            if len(wanted) <= PAIRS:
+                return await log.few_nodes(wanted)
+            return dict(zip(wanted, await log.hashes(wanted), strict=True))
 
 
 def _invalid(field: str, message: str) -> InvalidInput:

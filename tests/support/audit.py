@@ -1,10 +1,11 @@
 """The audit service as its tests drive it, and logs made by hand for the verifier and the
 witness to refuse.
 
-`running_audit` gives intake, the applications' relay and the audit service a database and a
-topic prefix of their own (the verifier checks every history row of its database against the
-log, so no other package's rows may be there), with the demo registry and a few keys. The
-audit service listens on a port of its own, for the `sanwu audit` commands to read it.
+`flowing_history` gives intake and the applications' relay a database and a topic prefix of
+their own (the verifier checks every history row of its database against the log, so no other
+package's rows may be there), with the demo registry and a few keys; `running_audit` adds the
+audit service, listening on a port of its own for the `sanwu audit` commands to read it. The
+fault tests run the service as processes of their own instead.
 
 `HandMadeLog` is a log in memory served over HTTP like the service's API: honest, or rewritten
 and signed again with the same key, as a log whose operator holds the key could do."""
@@ -49,7 +50,13 @@ from shared.registry.loader import load_file
 from tests.support.app import bearer, serve
 from tests.support.dynamic import put_application
 from tests.support.processes import free_port
-from tests.support.stack import IsolatedStack, create_database, drop_database, new_stack
+from tests.support.stack import (
+    KAFKA_BOOTSTRAP,
+    IsolatedStack,
+    create_database,
+    drop_database,
+    new_stack,
+)
 from tests.support.waiting import poll
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,15 +86,16 @@ async def listening(app: FastAPI) -> AsyncIterator[str]:
 
 
 @dataclass
-class AuditWorld:
+class History:
+    """A database and topic prefix of their own with what the log reads flowing into them:
+    intake (its relay on) and the applications' relay run, and the demo registry and a few
+    keys are loaded."""
+
     stack: IsolatedStack
-    settings: AuditSettings
+    settings: AuditSettings  # the audit service's, on this database and these topics
     db: Database  # as the migrator
     keys: dict[str, str]
     intake: httpx.AsyncClient
-    url: str  # the audit service's
-    audit: httpx.AsyncClient
-    app: FastAPI
 
     @property
     def env(self) -> dict[str, str]:
@@ -102,6 +110,15 @@ class AuditWorld:
         )
         assert response.status_code in (200, 201, 202), response.text
         return str(event["event_id"])
+
+    async def post_events(self, events: list[dict[str, Any]]) -> list[str]:
+        """A batch of events; returns the ids intake accepted."""
+        response = await self.intake.post(
+            "/v1/events/batch", json={"events": events}, headers=bearer(self.keys["county_desk"])
+        )
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        return [r["event_id"] for r in results if r["status"] == "accepted"]
 
     async def add_step(self, *, reason: str) -> int:
         """An application of the county with its 'created' step, and a 'returned' step with a
@@ -125,6 +142,15 @@ class AuditWorld:
             )
         return step.step_id
 
+
+@dataclass
+class AuditWorld(History):
+    """The history flowing, and the audit service serving it in this process."""
+
+    url: str  # the audit service's
+    audit: httpx.AsyncClient
+    app: FastAPI
+
     async def index_of(self, kind: str, record_id: str | int, *, timeout: float = 30) -> int:
         """The leaf's position once the log holds it."""
 
@@ -132,7 +158,11 @@ class AuditWorld:
             response = await self.audit.get(f"/v1/log/leaf/{kind}/{record_id}")
             return response.json()["index"] + 1 if response.status_code == 200 else None
 
-        return await poll(found, timeout=timeout, message=f"{kind} {record_id} in the log") - 1
+        position: int | None = await poll(
+            found, timeout=timeout, message=f"{kind} {record_id} in the log"
+        )
+        assert position is not None
+        return position - 1
 
     async def checkpoint(self, *, covering: int, timeout: float = 30) -> dict[str, Any]:
         """The latest checkpoint once it covers `covering` leaves."""
@@ -144,16 +174,21 @@ class AuditWorld:
             found: dict[str, Any] = response.json()
             return found if found["size"] >= covering else None
 
-        return await poll(latest, timeout=timeout, message=f"a checkpoint of {covering} leaves")
+        checkpoint: dict[str, Any] | None = await poll(
+            latest, timeout=timeout, message=f"a checkpoint of {covering} leaves"
+        )
+        assert checkpoint is not None
+        return checkpoint
 
 
 @asynccontextmanager
-async def running_audit() -> AsyncIterator[AuditWorld]:
+async def flowing_history() -> AsyncIterator[History]:
     stack = new_stack()
     common: dict[str, Any] = {
         "environment": "test",
         "database_url": stack.database_url,
         "topic_prefix": stack.topic_prefix,
+        "kafka_bootstrap_servers": KAFKA_BOOTSTRAP,  # the stack under test, not the shell's
         "registry_refresh_seconds": 0.3,
     }
     settings = Settings(**common)
@@ -189,16 +224,33 @@ async def running_audit() -> AsyncIterator[AuditWorld]:
             )
             relay_task = asyncio.create_task(steps_relay.run())
             running.push_async_callback(_cancelled, relay_task)
-            app = create_app(audit_settings)
-            url = await running.enter_async_context(listening(app))
-            audit = await running.enter_async_context(
-                httpx.AsyncClient(base_url=url, headers=bearer(keys["county_reader"]), timeout=30)
-            )
-            yield AuditWorld(stack, audit_settings, db, keys, intake, url, audit, app)
+            yield History(stack, audit_settings, db, keys, intake)
     finally:
         await drop_database(stack.database)
         with contextlib.suppress(Exception):
             await kafka.delete_topics(settings, [t.name for t in kafka.topic_specs(settings)])
+
+
+@asynccontextmanager
+async def running_audit() -> AsyncIterator[AuditWorld]:
+    async with flowing_history() as history, AsyncExitStack() as running:
+        app = create_app(history.settings)
+        url = await running.enter_async_context(listening(app))
+        audit = await running.enter_async_context(
+            httpx.AsyncClient(
+                base_url=url, headers=bearer(history.keys["county_reader"]), timeout=30
+            )
+        )
+        yield AuditWorld(
+            history.stack,
+            history.settings,
+            history.db,
+            history.keys,
+            history.intake,
+            url,
+            audit,
+            app,
+        )
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

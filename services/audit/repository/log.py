@@ -5,7 +5,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.audit.merkle import Node
+from services.audit.merkle import HASH_SIZE, Node
 from services.audit.models import head, leaf, node
 from shared.repository import Repository
 
@@ -20,6 +20,12 @@ NODES_SQL = f"""
     SELECT level, position, hash FROM {node.fullname}
     WHERE (level, position) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[]))
 """
+# Many proofs' subtrees at once: their hashes end to end, in the order asked.
+HASHES_SQL = f"""
+    SELECT string_agg(n.hash, ''::bytea ORDER BY w.place)
+    FROM unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS w(level, position, place)
+    JOIN {node.fullname} n USING (level, position)
+"""
 ADD_LEAVES_SQL = f"""
     INSERT INTO {leaf.fullname} (leaf_index, kind, record_id, body, appended_at)
     SELECT u.leaf_index, u.kind, u.record_id, u.body, $5
@@ -29,6 +35,26 @@ ADD_LEAVES_SQL = f"""
 ADD_NODES_SQL = f"""
     INSERT INTO {node.fullname} (level, position, hash)
     SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])
+"""
+# A proof's few subtrees, by a statement of as many pairs (at most PAIRS): one plan per count
+# and connection, where an array of pairs would be planned again at every call.
+PAIRS = 8
+
+
+def _pairs_sql(count: int) -> str:
+    pairs = ", ".join(f"(${2 * i + 1}::smallint, ${2 * i + 2}::bigint)" for i in range(count))
+    return f"""
+    SELECT n.level, n.position, n.hash
+    FROM (VALUES {pairs}) AS v(level, position) JOIN {node.fullname} n USING (level, position)
+"""
+
+
+PAIRS_SQL = {count: _pairs_sql(count) for count in range(1, PAIRS + 1)}
+SPANS_SQL = f"""
+    SELECT n.level, n.position, n.hash
+    FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS s(level, first, stop)
+    JOIN {node.fullname} n ON n.level = s.level AND n.position >= s.first AND n.position < s.stop
+    ORDER BY n.level, n.position
 """
 ENTRIES_SQL = f"""
     SELECT leaf_index, kind, record_id, body FROM {leaf.fullname}
@@ -76,6 +102,34 @@ class LogRepository(Repository):
             return {}
         rows = await self.connection.fetch(NODES_SQL, levels, positions)
         return {(r["level"], r["position"]): bytes(r["hash"]) for r in rows}
+
+    async def hashes(self, wanted: Sequence[Node]) -> list[bytes]:
+        """The hashes of these complete subtrees, in order; LookupError if the log lacks one."""
+        levels = [level for level, _ in wanted]
+        positions = [position for _, position in wanted]
+        joined: bytes | None = await self.connection.fetchval(HASHES_SQL, levels, positions)
+        if joined is None or len(joined) != HASH_SIZE * len(wanted):
+            raise LookupError("the log lacks a complete subtree asked for")
+        return [joined[start : start + HASH_SIZE] for start in range(0, len(joined), HASH_SIZE)]
+
+    async def few_nodes(self, wanted: Sequence[Node]) -> dict[Node, bytes]:
+        """The hashes of these complete subtrees (those the log has), PAIRS at a time."""
+        found: dict[Node, bytes] = {}
+        for first in range(0, len(wanted), PAIRS):
+            chosen = wanted[first : first + PAIRS]
+            pairs = [value for pair in chosen for value in pair]
+            rows = await self.connection.fetch(PAIRS_SQL[len(chosen)], *pairs)
+            found.update({(r["level"], r["position"]): bytes(r["hash"]) for r in rows})
+        return found
+
+    async def spans(self, spans: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, bytes]]:
+        """(level, position, hash) of the subtrees of each (level, first, end position), in
+        order of level and position."""
+        if not spans:
+            return []
+        levels, firsts, stops = (list(column) for column in zip(*spans, strict=True))
+        rows = await self.connection.fetch(SPANS_SQL, levels, firsts, stops)
+        return [(r["level"], r["position"], bytes(r["hash"])) for r in rows]
 
     async def add_leaves(
         self, first: int, leaves: Sequence[tuple[str, str, str]], *, at: datetime
