@@ -34,8 +34,11 @@ class Mix:
     returning: float = 0.6  # of those: a petitioner seen lately
 
 
-def _edge_times(now: datetime) -> list[datetime]:
-    """The ledger's period edges (`tests.support.ledger.edge_times`)."""
+def edge_times(now: datetime) -> list[datetime]:
+    """Moments on the edges of periods: the first and last instant of the plan's 2018 period,
+    the instants either side of it, the first instant of 2019; and either side of the rolling
+    window's start, an hour in (so it stays inside while a run lasts) and just out. The fault
+    tests' ledger posts on the same edges."""
     first, after = datetime(2018, 4, 30, tzinfo=SHANGHAI), datetime(2019, 1, 1, tzinfo=SHANGHAI)
     local = now.astimezone(SHANGHAI)
     day = min(local.day, calendar.monthrange(local.year - 1, local.month)[1])
@@ -76,7 +79,7 @@ def ledger_mix(
     too, but rarer)."""
     mix = mix or Mix()
     rng = random.Random(seed)
-    edges = _edge_times(now)
+    edges = edge_times(now)
     batches: list[list[dict[str, Any]]] = []
     posted: list[dict[str, Any]] = []  # of batches `settled` back and earlier
     visits: list[dict[str, Any]] = []

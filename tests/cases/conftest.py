@@ -7,6 +7,7 @@ import pytest
 
 from shared.access import service as access_service
 from shared.access.models import Role
+from shared.campaign import SHANGHAI, system_now
 from shared.config import Settings
 from shared.db import Database
 from tests.support.cases import (
@@ -15,6 +16,7 @@ from tests.support.cases import (
     MovableClock,
     RunningCases,
     running_cases,
+    years_covered,
 )
 from tests.support.intake import RelayControl
 
@@ -40,14 +42,23 @@ async def clock() -> MovableClock:
 @pytest.fixture(scope="package")
 async def disputes_app(
     settings: Settings,
+    db: Database,
     case_keys: dict[str, str],
     clock: MovableClock,
     relay_control: RelayControl,
     intake: httpx.AsyncClient,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RunningCases]:
-    """The service with its consumer and relay, intake publishing the events it reads."""
+    """The service with its consumer and relay, intake publishing the events it reads. Events
+    are accepted now, so the windows need this year and the next in the calendar (the tests
+    move the clock past a window's end); the calendar tests, which run first and want a year
+    missing, work at a fixed date of their own."""
     relay_control.start()
-    async with running_cases(settings, key=case_keys["township_reader"], today=clock) as running:
+    this_year = system_now().astimezone(SHANGHAI).year
+    async with (
+        years_covered(db, {this_year, this_year + 1}, tmp_path_factory.mktemp("calendar")),
+        running_cases(settings, key=case_keys["township_reader"], today=clock) as running,
+    ):
         yield running
 
 

@@ -104,6 +104,29 @@ FORGET_YEAR_SQL = (
 )
 
 
+COVERED_YEARS_SQL = "SELECT year FROM cases.calendar_year"
+
+
+@asynccontextmanager
+async def years_covered(db: Database, years: set[int], work_dir: Path) -> AsyncIterator[None]:
+    """The years a test's real dates need in the calendar: those the holiday package does not
+    have yet (late in a year, the next) are loaded for the test as test data (New Year's Day
+    off, the rest Monday to Friday) the way an operator loads a year, and taken out after."""
+    async with db.connection() as connection:
+        covered = {row["year"] for row in await connection.fetch(COVERED_YEARS_SQL)}
+    added = sorted(years - covered)
+    for year in added:
+        path = work_dir / f"test-{year}.csv"
+        path.write_text(f"date,kind,name\n{year}-01-01,holiday,元旦\n", encoding="utf-8")
+        loaded = await sanwu_calendar("load", str(path))
+        assert loaded.returncode == 0, loaded.stderr
+    try:
+        yield
+    finally:
+        for year in added:
+            await forget_year(db, year)
+
+
 async def forget_year(db: Database, year: int) -> None:
     """A year a test loaded, taken out of the calendar again (as the migrator)."""
     async with db.connection() as connection, connection.transaction():

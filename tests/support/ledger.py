@@ -12,7 +12,6 @@ those outside its scope (403) when it holds the target, and the reference model 
 of the ones it accepted."""
 
 import asyncio
-import calendar
 import os
 import random
 from collections import Counter
@@ -23,11 +22,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from bench.backlog import edge_times
 from shared.campaign import system_now
 from tests.support import events
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-TICK = timedelta(microseconds=1)
 
 
 @dataclass
@@ -84,24 +83,6 @@ def timeout_for(load_seconds: float) -> int:
     checking it (both grow with what was accepted), plus five minutes for starting and
     stopping processes and the fixed waits."""
     return int(300 + 2 * load_seconds)
-
-
-def edge_times(now: datetime) -> list[datetime]:
-    """Moments on the edges of periods: the first and last instant of the plan's 2018 period,
-    the instants either side of it, the first instant of 2019; and either side of the rolling
-    window's start, an hour in (so it stays inside while the test runs) and just out."""
-    first, after = datetime(2018, 4, 30, tzinfo=SHANGHAI), datetime(2019, 1, 1, tzinfo=SHANGHAI)
-    local = now.astimezone(SHANGHAI)
-    day = min(local.day, calendar.monthrange(local.year - 1, local.month)[1])
-    window_start = local.replace(year=local.year - 1, day=day)
-    return [
-        first - TICK,
-        first,
-        after - TICK,
-        after,
-        window_start + timedelta(hours=1),
-        window_start - TICK,
-    ]
 
 
 def random_time(rng: random.Random, now: datetime) -> str:
