@@ -15,11 +15,15 @@ from bench.load import LoadResult, closed_loop
 from bench.stage import BenchContext
 from services.intake.repository import EventRepository
 from shared.db import asyncpg_dsn
+from shared.events import FREE_TEXT_FIELDS
 from shared.outbox import OutboxMessage
 
 
 def journal_row(event: dict[str, object], *, county: str) -> tuple[dict[str, object], bytes]:
-    """A journal row of the event as intake writes it, and its outbox message's value."""
+    """A journal row of the event as intake writes it (its free text kept apart), and its
+    outbox message's value."""
+    free_text = {name: value for name, value in event.items() if name in FREE_TEXT_FIELDS}
+    event = {name: value for name, value in event.items() if name not in FREE_TEXT_FIELDS}
     payload = json.dumps(event)
     now = datetime.now(UTC)
     row = {
@@ -34,6 +38,7 @@ def journal_row(event: dict[str, object], *, county: str) -> tuple[dict[str, obj
         "key_id": "bench",
         "correlation_id": uuid.uuid4().hex,
         "accepted_at": now,
+        "free_text": json.dumps(free_text) if free_text else None,
     }
     value = json.dumps({"event": event, "accepted_at": now.isoformat(), "key_id": "bench"})
     return row, value.encode()
