@@ -103,6 +103,25 @@ class ApplicationRules(_Strict):
     window: ApplicationWindow = ApplicationWindow()
 
 
+class Limit(_Strict):
+    """A limit's length (docs/domain.md section 9), in working days or in calendar days (then
+    a last day off moves to the next working day)."""
+
+    days: int = Field(ge=1, le=366)
+    working_days: bool
+
+
+# 信访工作条例 第二十三条: 5 working days to object to a matter sent to a body.
+DISPUTE_WINDOW = Limit(days=5, working_days=True)
+
+
+class LimitRules(_Strict):
+    """The limits of disputes, counted on the working-day calendar."""
+
+    dispute: Limit = DISPUTE_WINDOW  # from the notice of a counting event
+    review_request: Limit = DISPUTE_WINDOW  # from the decision of a dispute
+
+
 class CampaignFile(_Strict):
     id: str = Field(min_length=1)
     name: str
@@ -113,6 +132,7 @@ class CampaignFile(_Strict):
     work_records: WorkRecordRules = WorkRecordRules()
     warnings: WarningRules = WarningRules()
     applications: ApplicationRules = ApplicationRules()
+    limits: LimitRules = LimitRules()
 
     @field_validator("targets")
     @classmethod
@@ -187,6 +207,7 @@ class Campaign:
     work_records: WorkRecordRules = dataclasses.field(default_factory=WorkRecordRules)
     warnings: WarningRules = dataclasses.field(default_factory=WarningRules)
     applications: ApplicationRules = dataclasses.field(default_factory=ApplicationRules)
+    limits: LimitRules = dataclasses.field(default_factory=LimitRules)
 
     def as_of(self, today: date) -> "Campaign":
         """The campaign on `today` (Asia/Shanghai): a calendar-year period exists from the
@@ -333,6 +354,7 @@ def parse(text: str, *, source: str = "campaign", today: date | None = None) -> 
         work_records=spec.work_records,
         warnings=spec.warnings,
         applications=spec.applications,
+        limits=spec.limits,
     )
     return campaign.as_of(today or system_now().astimezone(SHANGHAI).date())
 

@@ -5,8 +5,10 @@ role that changes their structure: `sanwu db migrate`, the rebuilds that swap ta
 operators' commands (`sanwu units load`, `sanwu keys`). Each service logs in as a role of its
 own that owns nothing: it reads and writes its own schema (its history tables only read and
 added to), reads the registry and the keys, and adds to the key audit. No service role may
-create anything, not even a temporary table, nor read another service's schema; the console's
-role reads no free text, since it has no schema but its own.
+create anything, not even a temporary table, nor read another service's schema, but for the
+reference data a role names in `reads` (the working-day calendar, which operators load into the
+cases schema and evaluation counts dispute windows on); the console's role reads no free text,
+since it has no schema but its own.
 
 The platform creates the login roles with their passwords (deploy/stack.sh, the Kubernetes
 cluster's managed roles, compose's init script); `grant` sets their rights on one database
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+CALENDAR = ("cases.calendar_year", "cases.calendar_day")
 # Tables whose rows are never changed or removed (`shared.append_only`); their service may only
 # read and add to them.
 HISTORY_TABLES = (
@@ -55,18 +58,20 @@ class ServiceRole:
     # Outboxes of other schemas it claims (SELECT ... FOR UPDATE, which takes UPDATE) and
     # deletes from.
     drains: tuple[str, ...] = ()
+    # Reference tables of other schemas it reads.
+    reads: tuple[str, ...] = ()
 
 
 SERVICE_ROLES = (
     ServiceRole("sanwu_intake", "intake"),
-    ServiceRole("sanwu_evaluation", "evaluation"),
+    ServiceRole("sanwu_evaluation", "evaluation", reads=CALENDAR),
     ServiceRole("sanwu_reporting", "reporting"),
     ServiceRole("sanwu_applications", "applications"),
     ServiceRole("sanwu_console", "console"),
     # Key operations reach the log through an outbox a trigger on the key audit fills.
     ServiceRole("sanwu_audit", "audit", drains=("access.key_operations_outbox",)),
     # The working-day calendar is loaded by operators (`sanwu calendar`, as the migrator).
-    ServiceRole("sanwu_cases", "cases", reads_only=("cases.calendar_year", "cases.calendar_day")),
+    ServiceRole("sanwu_cases", "cases", reads_only=CALENDAR),
 )
 
 
@@ -130,6 +135,12 @@ def _rights_of(role: ServiceRole, schemas: list[str]) -> list[str]:
         if schema in schemas:
             target = f"ALL TABLES IN SCHEMA {schema}" if table == "*" else name
             sql.append(f"GRANT SELECT ON {target} TO {role.name}")
+    for name in role.reads:
+        if name.split(".")[0] in schemas:
+            sql += [
+                f"GRANT USAGE ON SCHEMA {name.split('.')[0]} TO {role.name}",
+                f"GRANT SELECT ON {name} TO {role.name}",
+            ]
     sql += [
         f"GRANT SELECT, UPDATE, DELETE ON {name} TO {role.name}"
         for name in role.drains

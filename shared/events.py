@@ -78,7 +78,17 @@ class _Event(BaseModel):
     occurred_at: AwareDatetime = Field(description="RFC 3339 with offset.")
 
 
-class PetitionVisit(_Event):
+class _Counting(_Event):
+    """An event that counts against its unit, which may dispute it (domain section 10)."""
+
+    reported_at: AwareDatetime | None = Field(
+        None,
+        description="When a higher level sent the report down (通报), not after acceptance; "
+        "it can only shorten the time left to dispute the event.",
+    )
+
+
+class PetitionVisit(_Counting):
     """上访: people came in person to some level's reception, or were found elsewhere."""
 
     type: Literal["petition_visit"]
@@ -102,7 +112,7 @@ class IncidentKind(StrEnum):
     other = "other"
 
 
-class Incident(_Event):
+class Incident(_Counting):
     """因信访问题引发的极端恶性事件."""
 
     type: Literal["incident"]
@@ -110,7 +120,7 @@ class Incident(_Event):
     summary: Summary
 
 
-class PublicOpinion(_Event):
+class PublicOpinion(_Counting):
     """舆论负面炒作."""
 
     type: Literal["public_opinion"]
@@ -336,6 +346,16 @@ class EventRecord(BaseModel):
     @property
     def event_id(self) -> UUID:
         return self.event.event_id
+
+
+def noticed_at(record: EventRecord) -> datetime | None:
+    """When the unit was told of a counting event: the earlier of intake's acceptance and the
+    event's `reported_at`. None for events that cannot be disputed."""
+    event = record.event
+    if not isinstance(event, _Counting):
+        return None
+    reported = event.reported_at
+    return record.accepted_at if reported is None else min(record.accepted_at, reported)
 
 
 def unit_codes_of(event: Event) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ registry) it looks up after parsing.
 | unit indicators     | `shared.indicators.UnitIndicators`         | `parse_unit_indicators`  |
 | early warnings      | `shared.early_warning.EarlyWarning`        | `parse_early_warning`    |
 | application steps   | `shared.application_steps.ApplicationStep` | `parse_application_step` |
+| dispute steps       | `shared.dispute_steps.DisputeStep`         | `parse_dispute_step`     |
 """
 
 import re
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.application_steps import ApplicationStep
 from shared.consumer import Record, Rejected, summary_of
+from shared.dispute_steps import DisputeStep
 from shared.early_warning import EarlyWarning
 from shared.events import EventRecord
 from shared.indicators import UnitIndicators
@@ -32,11 +34,13 @@ from shared.status import UnitStatus
 
 __all__ = [
     "ApplicationStep",
+    "DisputeStep",
     "EarlyWarning",
     "EventRecord",
     "UnitIndicators",
     "UnitStatus",
     "parse_application_step",
+    "parse_dispute_step",
     "parse_early_warning",
     "parse_event_record",
     "parse_unit_indicators",
@@ -100,6 +104,16 @@ def parse_application_step(record: Record) -> ApplicationStep | Rejected:
         what="an application step",
         tombstone="steps are kept forever",
         problems=_step_problems,
+    )
+
+
+def parse_dispute_step(record: Record) -> DisputeStep | Rejected:
+    return _decode(
+        record,
+        DisputeStep,
+        what="a dispute step",
+        tombstone="steps are kept forever",
+        problems=_dispute_step_problems,
     )
 
 
@@ -234,3 +248,28 @@ def _step_problems(step: ApplicationStep, key: bytes | None) -> list[str]:
     if step.step_id < 1:
         problems.append("step_id must be 1 or more")
     return problems + _offset_problems(step.at, named="at")
+
+
+def _dispute_step_problems(message: DisputeStep, key: bytes | None) -> list[str]:
+    dispute = message.dispute
+    problems = _identity_problems(
+        key=key,
+        expected_key=message.key,
+        key_is="the event_id",
+        schema_version=message.schema_version,
+        unit_code=dispute.unit_code,
+        version=dispute.version,
+        max_version=MAX_VERSION,
+    )
+    if message.step_id < 1:
+        problems.append("step_id must be 1 or more")
+    if message.step.version != dispute.version:
+        problems.append("the step's version is not the dispute's")
+    rulings = [r for r in (dispute.decision, dispute.review) if r is not None]
+    if any(not CODE.match(r.by) for r in rulings):
+        problems.append("a ruling's bureau is not 12 digits")
+    if any(r.decision == "uphold_reattribute" and r.new_unit is None for r in rulings):
+        problems.append("a re-attribution names no new_unit")
+    return problems + _offset_problems(
+        message.step.at, dispute.changed_at, *(r.at for r in rulings), named="the times"
+    )

@@ -11,6 +11,7 @@ from aiokafka import ConsumerRecord
 
 from shared.application_steps import ApplicationStep, StepAction
 from shared.consumer import Record, Rejected
+from shared.dispute_steps import DisputeStep, Outcome
 from shared.early_warning import EarlyWarning, WarningKind
 from shared.events import EventRecord, EventType
 from shared.indicators import UnitIndicators
@@ -19,6 +20,7 @@ from shared.messages import (
     MAX_EVENT_IDS,
     MAX_VERSION,
     parse_application_step,
+    parse_dispute_step,
     parse_early_warning,
     parse_event_record,
     parse_unit_indicators,
@@ -329,3 +331,113 @@ class TestApplicationStep:
     )
     def test_each_rule_refuses(self, value: Any, key: bytes, reason: str) -> None:
         assert reason in reason_of(parse_application_step(record(value, key=key)))
+
+
+DISPUTE_ID = "7c1e5b0c-8f4d-4f0e-9b59-2f7d6a0c1e02"
+DISPUTED_EVENT = "6a0c1e01-8f4d-4f0e-9b59-2f7d6a0c5b0c"
+DECIDED_AT = "2026-10-09T10:00:00+08:00"
+
+
+def dispute_step(*, dispute: dict[str, Any] | None = None, **changed: Any) -> dict[str, Any]:
+    """A dispute decided by the county (upheld by re-attribution), as its step publishes it."""
+    decision = {
+        "decision": "uphold_reattribute",
+        "new_unit": "340722100202",
+        "reason": "经核实属地为邻村",
+        "by": COUNTY,
+        "at": DECIDED_AT,
+    }
+    body = {
+        "dispute_id": DISPUTE_ID,
+        "event_id": DISPUTED_EVENT,
+        "unit_code": UNIT,
+        "grounds": "not_ours",
+        "proposed_unit": "340722100202",
+        "duplicate_of": None,
+        "statement": "来访人户籍不在本村",
+        "filer_scope": UNIT,
+        "decider_code": COUNTY,
+        "state": "decided",
+        "decision": decision,
+        "review_request_until": "2026-10-16",
+        "review": None,
+        "version": 2,
+        "filed_at": "2026-10-08T09:00:00+08:00",
+        "changed_at": DECIDED_AT,
+    } | (dispute or {})
+    step = {
+        "version": body["version"],
+        "action": "decided",
+        "at": DECIDED_AT,
+        "key_id": "k1",
+        "role": "bureau",
+        "scope_code": COUNTY,
+        "reason": "经核实属地为邻村",
+        "detail": {},
+    }
+    return {"schema_version": 1, "step_id": 7, "dispute": body, "step": step} | changed
+
+
+class TestDisputeStep:
+    KEY = DISPUTED_EVENT.encode()
+
+    def test_a_valid_step_is_its_model_with_the_ruling_in_force(self) -> None:
+        parsed = parse_dispute_step(record(dispute_step(), key=self.KEY))
+        assert isinstance(parsed, DisputeStep)
+        assert not parsed.live
+        assert parsed.outcome == Outcome(
+            "event_reattributed",
+            "340722100202",
+            COUNTY,
+            datetime.fromisoformat(DECIDED_AT),
+        )
+
+    def test_a_review_replaces_the_decision_and_a_reject_upholds_nothing(self) -> None:
+        review = {"decision": "reject", "reason": "不属实", "by": "340700000000", "at": DECIDED_AT}
+        value = dispute_step(dispute={"state": "reviewed", "review": review, "version": 4})
+        value["step"] |= {"version": 4, "action": "reviewed"}
+        parsed = parse_dispute_step(record(value, key=self.KEY))
+        assert isinstance(parsed, DisputeStep)
+        assert parsed.outcome is None and not parsed.live
+
+    def test_a_review_requested_is_live_and_the_decision_still_stands(self) -> None:
+        value = dispute_step(dispute={"state": "review_requested", "version": 3})
+        value["step"] |= {"version": 3, "action": "review_requested"}
+        parsed = parse_dispute_step(record(value, key=self.KEY))
+        assert isinstance(parsed, DisputeStep)
+        assert parsed.live and parsed.outcome is not None
+
+    def test_a_tombstone_is_refused(self) -> None:
+        reason = reason_of(parse_dispute_step(record(None, key=self.KEY)))
+        assert reason == "no value (a tombstone); steps are kept forever"
+
+    @pytest.mark.parametrize(
+        ("value", "key", "reason"),
+        [
+            (b"null", KEY, "not a dispute step: "),
+            (dispute_step(), UNIT.encode(), "is not the event_id"),
+            (dispute_step(schema_version=2), KEY, "schema_version 2 is not understood"),
+            (dispute_step(step_id=0), KEY, "step_id must be 1 or more"),
+            (dispute_step(dispute={"unit_code": "3407"}), KEY, "unit_code is not 12 digits"),
+            (dispute_step(dispute={"state": "lost"}), KEY, "not a dispute step: dispute.state"),
+            (
+                dispute_step() | {"step": dispute_step()["step"] | {"version": 5}},
+                KEY,
+                "the step's version is not the dispute's",
+            ),
+            (
+                dispute_step(dispute={"decision": None} | {"state": "filed"})
+                | {"step": dispute_step()["step"] | {"at": "2026-10-09T10:00:00"}},
+                KEY,
+                "the times need an offset",
+            ),
+        ],
+    )
+    def test_each_rule_refuses(self, value: Any, key: bytes, reason: str) -> None:
+        assert reason in reason_of(parse_dispute_step(record(value, key=key)))
+
+    def test_a_reattribution_without_its_new_unit_is_refused(self) -> None:
+        value = dispute_step()
+        value["dispute"]["decision"] |= {"new_unit": None}
+        reason = reason_of(parse_dispute_step(record(value, key=self.KEY)))
+        assert reason == "a re-attribution names no new_unit"

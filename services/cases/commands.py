@@ -20,9 +20,9 @@ def load(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> 
     """Load local overrides from a CSV (date,kind,name; kind holiday or workday): the days it
     names replace the calendar's, and every year it names a day of counts as covered. All or
     nothing; running services use it at once."""
-    from services.cases.calendar.files import CalendarFileError, read_file
-    from services.cases.calendar.repository import CalendarRepository
     from services.commands import in_transaction
+    from shared.calendar.files import CalendarFileError, read_file
+    from shared.calendar.repository import CalendarRepository
     from shared.db import Database
 
     try:
@@ -44,9 +44,9 @@ def load(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> 
 def seed() -> None:
     """Load every year the holiday package has (after upgrading it), keeping the days and
     years loaded from local files."""
-    from services.cases.calendar.repository import CalendarRepository
-    from services.cases.calendar.seed import package_days, package_source, package_years
     from services.commands import in_transaction
+    from shared.calendar.repository import CalendarRepository
+    from shared.calendar.seed import package_days, package_source, package_years
     from shared.db import Database
 
     async def put(_: Database, connection: AsyncConnection) -> None:
@@ -62,9 +62,9 @@ def seed() -> None:
 def status() -> None:
     """Every year covered, with what loaded it and when (stdout); which of this year and the
     next are missing (stderr)."""
-    from services.cases.calendar.repository import CalendarRepository, LoadedYear
-    from services.cases.calendar.rules import local_day
     from services.commands import in_transaction
+    from shared.calendar.repository import CalendarRepository, LoadedYear
+    from shared.calendar.rules import local_day
     from shared.campaign import system_now
     from shared.db import Database
 

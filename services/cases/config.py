@@ -1,6 +1,7 @@
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.config import Settings, settings_or_exit
 
@@ -14,6 +15,15 @@ class CasesSettings(Settings):
     cases_run_consumer: bool = True
     cases_batch_size: int = Field(500, ge=1)
     cases_relay_idle_poll_seconds: float = Field(1.0, gt=0)
+    # Fault injection for the crash tests: the process exits abruptly at that point of the
+    # first decision or review it makes.
+    cases_crash_at: Literal["before_commit", "after_commit"] | None = None
+
+    @model_validator(mode="after")
+    def _no_faults_in_production(self) -> "CasesSettings":
+        if self.environment == "production" and self.cases_crash_at:
+            raise ValueError("crash points are for tests, not production")
+        return self
 
     @property
     def events_consumer_group(self) -> str:

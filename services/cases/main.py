@@ -6,8 +6,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.cases.calendar.repository import CHANNEL as CALENDAR_CHANNEL
-from services.cases.calendar.store import CalendarStore, Deadlines
 from services.cases.config import CasesSettings, get_settings
 from services.cases.consumers import EventConsumer
 from services.cases.disputes.routes import router as disputes_router
@@ -16,6 +14,8 @@ from services.cases.models import outbox
 from services.cases.routes import router
 from shared import boot
 from shared.boot import Blueprint, Clock, Parts, Started
+from shared.calendar.repository import CHANNEL as CALENDAR_CHANNEL
+from shared.calendar.store import CalendarStore, Deadlines
 from shared.campaign import system_now
 from shared.db import Database
 from shared.outbox import OutboxRelay
@@ -57,6 +57,8 @@ def blueprint(settings: CasesSettings) -> Blueprint:
                     deadlines=deadlines,
                     clock=started.clock,
                     on_step=outbox_relay.wake if outbox_relay else None,
+                    limits=started.campaign.get().limits,
+                    crash_at=settings.cases_crash_at,
                 ),
                 "consumer": consumer,
             },

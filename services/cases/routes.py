@@ -4,8 +4,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from services.cases.calendar.store import calendar_year
 from services.cases.schemas import CalendarDayOut, CalendarYearOut
+from shared.calendar.store import calendar_year
 from shared.web import PrincipalDep
 
 router = APIRouter(prefix="/v1", tags=["calendar"])

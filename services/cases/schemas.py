@@ -4,7 +4,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from services.cases.disputes.rules import Decision, Grounds
+from shared.dispute_steps import Decision, Grounds
 
 CODE_PATTERN = r"^[0-9]{12}$"
 NO_NUL = r"^[^\x00]*$"

@@ -137,6 +137,15 @@ class IntakeService:
                     "type": "future",
                 }
             )
+        reported_at = getattr(event, "reported_at", None)
+        if reported_at is not None and reported_at > now + self.future_tolerance:
+            errors.append(
+                {
+                    "field": "reported_at",
+                    "message": "reported_at is after intake accepted the event",
+                    "type": "future",
+                }
+            )
         if (
             isinstance(event, EventVoided | EventReattributed)
             and event.target_event_id == event.event_id

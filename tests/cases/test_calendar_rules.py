@@ -5,8 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.cases.calendar.rules import (
-    DISPUTE_WINDOW,
+from shared.calendar.rules import (
     Limit,
     WorkingCalendar,
     YearNotCovered,
@@ -14,6 +13,7 @@ from services.cases.calendar.rules import (
     notice_day,
     within,
 )
+from shared.campaign import DISPUTE_WINDOW
 
 NATIONAL_DAY_2026 = WorkingCalendar(
     years=frozenset({2026}),

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cases.calendar.rules import DISPUTE_WINDOW
-from shared.campaign import SHANGHAI
+from shared.campaign import DISPUTE_WINDOW, SHANGHAI
 from shared.config import Settings
 from shared.db import Database
 from tests.support.cases import (
@@ -24,7 +23,7 @@ from tests.support.waiting import poll
 
 # A day of December 2026: the calendar must cover 2026 and 2027.
 TODAY = datetime(2026, 12, 7, 10, 0, tzinfo=SHANGHAI)
-NOT_COMPUTABLE = "sanwu_cases_deadlines_not_computable_total"
+NOT_COMPUTABLE = "sanwu_deadlines_not_computable_total"
 
 
 @pytest.fixture

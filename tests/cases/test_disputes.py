@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 
-from services.cases.calendar.rules import DISPUTE_WINDOW
-from shared.campaign import SHANGHAI, system_now
+from shared.campaign import DISPUTE_WINDOW, SHANGHAI, system_now
 from shared.config import Settings
 from tests.support.app import bearer
 from tests.support.cases import (
     CITY,
+    COUNTY,
     SIBLING_VILLAGE,
     VILLAGE,
     MovableClock,
@@ -358,3 +358,20 @@ async def test_the_feed_gives_each_step_once_in_order_to_the_units_side(
     ]
     assert sibling.json()["items"] == []
     assert bad.status_code == 422
+
+
+async def test_the_list_gives_each_dispute_the_last_day_to_dispute_its_event(
+    disputes_app: RunningCases, intake: httpx.AsyncClient, case_keys: dict[str, str]
+) -> None:
+    filed = await filed_on_new_visit(disputes_app, intake, case_keys)
+
+    listed = await disputes_app.client.get(
+        "/v1/disputes",
+        params={"root": COUNTY, "state": "filed"},
+        headers=bearer(case_keys["county_bureau"]),
+    )
+
+    assert listed.status_code == 200, listed.text
+    mine = [d for d in listed.json()["disputes"] if d["dispute_id"] == filed["dispute_id"]]
+    assert [d["dispute_until"] for d in mine] == [filed["dispute_until"]]
+    assert filed["dispute_until"] is not None

@@ -128,6 +128,12 @@ REJECTIONS: list[tuple[str, dict[str, Any], str]] = [
     ("headcount too large", {"headcount": 100_001}, "headcount"),
     ("time without offset", {"occurred_at": "2018-06-03T09:30:00"}, "occurred_at"),
     ("time in the future", {"occurred_at": lambda: events.in_future(10)}, "occurred_at"),
+    (
+        "reported down after acceptance",
+        {"reported_at": lambda: events.in_future(10)},
+        "reported_at",
+    ),
+    ("reported down without offset", {"reported_at": "2018-06-03T09:30:00"}, "reported_at"),
     ("unknown destination", {"destination_level": "moon"}, "destination_level"),
     (
         "event on a city unit",

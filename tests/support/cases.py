@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from services.cases.calendar.store import Deadlines
 from services.cases.config import CasesSettings
 from services.cases.main import create_app
+from shared.calendar.store import Deadlines
 from shared.campaign import system_now
 from shared.config import Settings
 from shared.db import Database
@@ -82,8 +82,14 @@ async def running_cases(
         yield RunningCases(app, client)
 
 
-async def sanwu_calendar(*args: str) -> subprocess.CompletedProcess[str]:
-    """`sanwu calendar ...` against the session's database (its environment)."""
+async def sanwu_calendar(
+    *args: str, database_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`sanwu calendar ...` against the session's database (its environment), or the one
+    `database_url` names."""
+    env = os.environ | {"SANWU_LOG_LEVEL": "WARNING"}
+    if database_url is not None:
+        env["SANWU_DATABASE_URL"] = database_url
     return await asyncio.to_thread(
         subprocess.run,
         [SANWU, "calendar", *args],
@@ -91,7 +97,7 @@ async def sanwu_calendar(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
-        env=os.environ | {"SANWU_LOG_LEVEL": "WARNING"},
+        env=env,
     )
 
 
@@ -108,7 +114,9 @@ COVERED_YEARS_SQL = "SELECT year FROM cases.calendar_year"
 
 
 @asynccontextmanager
-async def years_covered(db: Database, years: set[int], work_dir: Path) -> AsyncIterator[None]:
+async def years_covered(
+    db: Database, years: set[int], work_dir: Path, *, database_url: str | None = None
+) -> AsyncIterator[None]:
     """The years a test's real dates need in the calendar: those the holiday package does not
     have yet (late in a year, the next) are loaded for the test as test data (New Year's Day
     off, the rest Monday to Friday) the way an operator loads a year, and taken out after."""
@@ -118,7 +126,7 @@ async def years_covered(db: Database, years: set[int], work_dir: Path) -> AsyncI
     for year in added:
         path = work_dir / f"test-{year}.csv"
         path.write_text(f"date,kind,name\n{year}-01-01,holiday,元旦\n", encoding="utf-8")
-        loaded = await sanwu_calendar("load", str(path))
+        loaded = await sanwu_calendar("load", str(path), database_url=database_url)
         assert loaded.returncode == 0, loaded.stderr
     try:
         yield

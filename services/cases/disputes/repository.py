@@ -57,6 +57,9 @@ SELECT {DISPUTE_COLUMNS} FROM cases.dispute
 WHERE ($1::text IS NULL OR state = $1)
 ORDER BY filed_at, dispute_id
 """
+NOTICES_SQL = """
+SELECT event_id, accepted_at, reported_at FROM cases.event WHERE event_id = ANY($1::uuid[])
+"""
 INSERT_STEP_SQL = """
 INSERT INTO cases.dispute_step
     (dispute_id, version, action, at, key_id, role, scope_code, reason, detail)
@@ -233,6 +236,11 @@ class DisputeRepository(Repository):
         rows = await self.connection.fetch(LIST_SQL, state)
         return [d for row in rows if (d := _dispute(row)) is not None]
 
+    async def notices(self, event_ids: list[UUID]) -> dict[UUID, tuple[datetime, datetime | None]]:
+        """(accepted_at, reported_at) of each of these events known."""
+        rows = await self.connection.fetch(NOTICES_SQL, event_ids)
+        return {row["event_id"]: (row["accepted_at"], row["reported_at"]) for row in rows}
+
     async def add_step(self, step: StepRow, dispute_id: UUID) -> int:
         step_id: int = await self.connection.fetchval(
             INSERT_STEP_SQL,
@@ -250,7 +258,9 @@ class DisputeRepository(Repository):
 
     async def take_turn(self) -> None:
         """Wait for the transactions recording steps before this one to end: steps commit in
-        step_id order. Taken before any dispute row is changed."""
+        step_id order. Taken last, once the dispute's row is locked or inserted, and held to
+        the commit: a transaction holding it never waits for another's row, so the turn is
+        held only for the step itself."""
         await self.connection.execute(TAKE_TURN_SQL)
 
     async def feed(self, *, after: int, limit: int) -> list[FeedRow]:

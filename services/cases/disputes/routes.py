@@ -7,7 +7,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from services.cases.disputes.rules import State
 from services.cases.disputes.service import Disputed, DisputesService, Filing, Ruling
 from services.cases.schemas import (
     CODE_PATTERN,
@@ -20,6 +19,7 @@ from services.cases.schemas import (
     RulingIn,
     StepOut,
 )
+from shared.dispute_steps import State
 from shared.errors import PreconditionFailed, PreconditionRequired
 from shared.web import PrincipalDep
 
@@ -201,8 +201,8 @@ async def get_dispute(
     response_model=DisputeListOut,
     summary="Disputes of a subtree",
     description="Disputes of events of units within `root` (default: the key's scope), "
-    "optionally in one state, oldest first. `dispute_until` and `steps` are given by "
-    "`GET /v1/disputes/{dispute_id}` (null and empty here).",
+    "optionally in one state, oldest first, each with the last day to dispute its event; "
+    "`steps` are given by `GET /v1/disputes/{dispute_id}` (empty here).",
 )
 async def list_disputes(
     request: Request,
@@ -216,9 +216,9 @@ async def list_disputes(
         disputes=[
             DisputeOut(
                 **{k: v for k, v in asdict(d).items() if k != "filer_scope"},
-                dispute_until=None,
+                dispute_until=until,
             )
-            for d in found
+            for d, until in found
         ]
     )
 

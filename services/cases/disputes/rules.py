@@ -1,7 +1,5 @@
 """Who may take each step of a dispute, without I/O."""
 
-from enum import StrEnum
-
 from shared.access.models import Role
 from shared.access.service import Principal
 from shared.levels import Level
@@ -11,35 +9,6 @@ COUNTING_TYPES = frozenset({"petition_visit", "incident", "public_opinion"})
 CORRECTION_TYPES = frozenset({"event_voided", "event_reattributed"})
 # A filer's scope is the event's unit or an ancestor, up to its county.
 FILER_LEVELS = frozenset({Level.county, Level.township, Level.village})
-
-
-class Grounds(StrEnum):
-    not_ours = "not_ours"
-    facts = "facts"
-    duplicate = "duplicate"
-    other = "other"
-
-
-class Decision(StrEnum):
-    uphold_void = "uphold_void"
-    uphold_reattribute = "uphold_reattribute"
-    reject = "reject"
-
-
-class State(StrEnum):
-    filed = "filed"
-    decided = "decided"
-    review_requested = "review_requested"
-    reviewed = "reviewed"
-    withdrawn = "withdrawn"
-
-
-class Action(StrEnum):
-    filed = "filed"
-    decided = "decided"
-    review_requested = "review_requested"
-    reviewed = "reviewed"
-    withdrawn = "withdrawn"
 
 
 def may_file(principal: Principal, chain: list[UnitRef]) -> bool:

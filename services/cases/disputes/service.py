@@ -8,15 +8,6 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from services.cases.calendar.rules import (
-    DISPUTE_WINDOW,
-    YearNotCovered,
-    last_day,
-    local_day,
-    notice_day,
-    within,
-)
-from services.cases.calendar.store import Deadlines
 from services.cases.disputes.history import record_step
 from services.cases.disputes.repository import (
     DisputeRepository,
@@ -28,10 +19,6 @@ from services.cases.disputes.repository import (
 )
 from services.cases.disputes.rules import (
     COUNTING_TYPES,
-    Action,
-    Decision,
-    Grounds,
-    State,
     decider_of,
     is_bureau_of,
     may_file,
@@ -42,7 +29,18 @@ from shared import cursors
 from shared.access.models import Role
 from shared.access.service import Principal
 from shared.boot import Clock
+from shared.calendar.rules import (
+    YearNotCovered,
+    last_day,
+    local_day,
+    notice_day,
+    within,
+)
+from shared.calendar.store import Deadlines
+from shared.campaign import Limit, LimitRules
+from shared.consumer import crash_on_purpose
 from shared.db import Database
+from shared.dispute_steps import Action, Decision, Grounds, State
 from shared.errors import (
     DependencyUnavailable,
     EventNotFound,
@@ -95,8 +93,12 @@ class DisputesService:
         deadlines: Deadlines,
         clock: Clock,
         on_step: Callable[[], None] | None = None,
+        limits: LimitRules | None = None,
+        crash_at: str | None = None,
     ) -> None:
         self.db = db
+        self.limits = limits or LimitRules()
+        self.crash_at = crash_at  # the crash tests' point in a ruling
         self.registry = registry
         self.deadlines = deadlines
         self.clock = clock
@@ -108,7 +110,6 @@ class DisputesService:
         async with self.db.session() as session:
             events = await EventRepository.from_session(session)
             disputes = await DisputeRepository.from_session(session)
-            await disputes.take_turn()
             if await disputes.get(filing.dispute_id) is not None:
                 raise StateConflict(f"dispute_id {filing.dispute_id} names a dispute already")
             event = await events.event(filing.event_id)
@@ -140,6 +141,7 @@ class DisputesService:
             filed = await disputes.insert(row)
             if filed is None:
                 raise StateConflict(self._live_detail(await disputes.live_on(filing.event_id)))
+            await disputes.take_turn()
             await record_step(
                 session, filed, principal, action=Action.filed, reason=filing.statement, at=now
             )
@@ -168,11 +170,11 @@ class DisputesService:
             if not self.sides.lost(principal, dispute):
                 raise OutOfScope("only the side the decision went against may ask for review")
             decided_on = local_day(datetime.fromisoformat(dispute.decision["at"]))
-            until = await self._closed_window(decided_on, now)
+            until = await self._closed_window(decided_on, now, self.limits.review_request)
             if until is not None:
                 raise InvalidInput(
-                    f"too late: review could be asked for until {until} (5 working days after "
-                    "the decision)",
+                    f"too late: review could be asked for until {until}, the last day of the "
+                    "limit after the decision",
                     errors=[{"field": "review_request_until", "last_day": str(until)}],
                 )
             updated = await disputes.update(dispute_id, state=State.review_requested, at=now)
@@ -215,22 +217,36 @@ class DisputesService:
         until = None
         if event is not None:
             notice = notice_day(event.accepted_at, event.reported_at)
-            until = (await self.deadlines.last_day(notice, DISPUTE_WINDOW, name="dispute")).last_day
+            until = (
+                await self.deadlines.last_day(notice, self.limits.dispute, name="dispute")
+            ).last_day
         return Disputed(dispute, until, steps)
 
     async def listed(
         self, principal: Principal, *, root: str | None, state: State | None
-    ) -> list[DisputeRow]:
+    ) -> list[tuple[DisputeRow, date | None]]:
+        """The disputes the key sees under `root`, each with the last day to dispute its
+        event (None when the calendar cannot say yet)."""
         if root is not None and not principal.covers(self.registry, root):
             raise OutOfScope(f"{root} is outside the key's scope")
         async with self.db.connection() as connection:
-            found = await DisputeRepository(connection).listed(state=state.value if state else None)
-        return [
-            d
-            for d in found
-            if (root is None or self.registry.is_within(d.unit_code, root))
-            and self.sides.sees(principal, d)
-        ]
+            disputes = DisputeRepository(connection)
+            found = [
+                d
+                for d in await disputes.listed(state=state.value if state else None)
+                if (root is None or self.registry.is_within(d.unit_code, root))
+                and self.sides.sees(principal, d)
+            ]
+            notices = await disputes.notices([d.event_id for d in found])
+        calendar = await self.deadlines.store.calendar()
+
+        def until(dispute: DisputeRow) -> date | None:
+            notice = notices.get(dispute.event_id)
+            if notice is None:
+                return None
+            return last_day(calendar, notice_day(*notice), self.limits.dispute).last_day
+
+        return [(d, until(d)) for d in found]
 
     async def feed(
         self, principal: Principal, *, root: str | None, since: str | None, limit: int
@@ -278,25 +294,25 @@ class DisputesService:
                 errors=[{"field": "proposed_unit", "message": "unknown unit"}],
             )
         notice = notice_day(event.accepted_at, event.reported_at)
-        until = await self._closed_window(notice, now)
+        until = await self._closed_window(notice, now, self.limits.dispute)
         if until is not None:
             raise InvalidInput(
                 f"too late: the last day to dispute this event was {until}",
                 errors=[{"field": "event_id", "message": "late", "dispute_until": str(until)}],
             )
 
-    async def _closed_window(self, start: date, now: datetime) -> date | None:
-        """The last day of the 5 working days after `start` when `now` is past it; None while
-        open. DependencyUnavailable (503) when the calendar cannot say yet."""
+    async def _closed_window(self, start: date, now: datetime, limit: Limit) -> date | None:
+        """The limit's last day after `start` when `now` is past it; None while open.
+        DependencyUnavailable (503) when the calendar cannot say yet."""
         calendar = await self.deadlines.store.calendar()
         try:
-            if within(calendar, start, DISPUTE_WINDOW, local_day(now)):
+            if within(calendar, start, limit, local_day(now)):
                 return None
         except YearNotCovered as missing:
             raise DependencyUnavailable(
                 "calendar", f"the working-day calendar does not cover {missing.year} yet"
             ) from missing
-        return last_day(calendar, start, DISPUTE_WINDOW).last_day
+        return last_day(calendar, start, limit).last_day
 
     @staticmethod
     def _check_grounds(filing: Filing) -> None:
@@ -339,7 +355,9 @@ class DisputesService:
                 )
             else:
                 until = (
-                    await self.deadlines.last_day(local_day(now), DISPUTE_WINDOW, name="review")
+                    await self.deadlines.last_day(
+                        local_day(now), self.limits.review_request, name="review"
+                    )
                 ).last_day
                 updated = await disputes.update(
                     dispute_id,
@@ -358,6 +376,8 @@ class DisputesService:
                 at=now,
                 detail=ruled,
             )
+            self._maybe_crash("before_commit")
+        self._maybe_crash("after_commit")
         self.on_step()
         return await self.get(principal, dispute_id)
 
@@ -370,10 +390,13 @@ class DisputesService:
             if not self.registry.is_within(ruling.new_unit, body_code):
                 raise OutOfScope(f"{ruling.new_unit} is outside the deciding bureau's scope")
 
+    def _maybe_crash(self, point: str) -> None:
+        if self.crash_at == point:
+            crash_on_purpose(point, rulings=1)
+
     async def _current(
         self, disputes: DisputeRepository, dispute_id: UUID, version: int
     ) -> DisputeRow:
-        await disputes.take_turn()
         dispute = await disputes.get(dispute_id, for_update=True)
         if dispute is None:
             raise DisputeNotFound(f"no dispute {dispute_id}")
@@ -381,6 +404,7 @@ class DisputesService:
             raise PreconditionFailed(
                 f"version {version} is stale: the dispute is at version {dispute.version}"
             )
+        await disputes.take_turn()
         return dispute
 
     async def _chain(self, unit_code: str) -> list[Any]:

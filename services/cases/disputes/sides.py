@@ -3,9 +3,9 @@
 from typing import Any, Protocol
 
 from services.cases.disputes.repository import DisputeRow
-from services.cases.disputes.rules import Decision
 from shared.access.models import Role
 from shared.access.service import Principal
+from shared.dispute_steps import Decision
 from shared.registry.cache import UnitRegistry
 
 
@@ -36,7 +36,15 @@ class Sides:
         if decision == Decision.reject:
             return principal.scope_code == dispute.filer_scope
         if decision == Decision.uphold_reattribute:
-            return self.registry.is_within(dispute.decision["new_unit"], principal.scope_code)
+            # The new unit's side, below the deciding bureau: not the bureau that decided.
+            deciding = (
+                principal.role is Role.bureau and principal.scope_code == dispute.decider_code
+            )
+            return (
+                not deciding
+                and self.registry.is_within(principal.scope_code, dispute.decider_code)
+                and self.registry.is_within(dispute.decision["new_unit"], principal.scope_code)
+            )
         return False
 
     def sees(self, principal: Principal, dispute: Seen) -> bool:

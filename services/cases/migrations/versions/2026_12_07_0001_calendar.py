@@ -8,7 +8,7 @@ Create Date: 2026-12-07
 import sqlalchemy as sa
 from alembic import op
 
-from services.cases.calendar.seed import package_days, package_source, package_years
+from shared.calendar.seed import package_days, package_source, package_years
 
 revision = "0001_cases"
 down_revision = None

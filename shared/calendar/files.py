@@ -7,7 +7,7 @@ import csv
 from datetime import date
 from pathlib import Path
 
-from services.cases.calendar.seed import CalendarDay
+from shared.calendar.seed import CalendarDay
 
 COLUMNS = ["date", "kind", "name"]
 KINDS = {"holiday": False, "workday": True}

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from shared.campaign import SHANGHAI
+from shared.campaign import SHANGHAI, Limit
 
 ONE_DAY = timedelta(days=1)
 SATURDAY = 5
@@ -43,18 +43,6 @@ class YearNotCovered(Exception):
     def __init__(self, year: int) -> None:
         super().__init__(year)
         self.year = year
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    """A limit's length, in working days or in calendar days."""
-
-    days: int
-    working_days: bool
-
-
-# 信访工作条例 第二十三条: 5 working days to object to a matter sent to a body.
-DISPUTE_WINDOW = Limit(days=5, working_days=True)
 
 
 @dataclass(frozen=True, slots=True)

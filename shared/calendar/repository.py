@@ -4,8 +4,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from services.cases.calendar.rules import WorkingCalendar
-from services.cases.calendar.seed import CalendarDay
+from shared.calendar.rules import WorkingCalendar
+from shared.calendar.seed import CalendarDay
 from shared.repository import Repository
 
 CHANNEL = "cases_calendar"

@@ -8,12 +8,19 @@ keeps nothing and reads the calendar for every deadline."""
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from services.cases.calendar.repository import CalendarRepository, LoadedYear, NamedDay
-from services.cases.calendar.rules import Deadline, Limit, WorkingCalendar, last_day, local_day
-from services.cases.metrics import deadlines_not_computable
+from prometheus_client import Counter
+
 from shared.boot import Clock
+from shared.calendar.repository import CalendarRepository, LoadedYear, NamedDay
+from shared.calendar.rules import Deadline, Limit, WorkingCalendar, last_day, local_day
 from shared.db import Database
 from shared.errors import NotFound
+
+deadlines_not_computable = Counter(
+    "sanwu_deadlines_not_computable_total",
+    "Deadlines asked for that reach into a year the working-day calendar does not cover",
+    ["limit"],
+)
 
 
 class CalendarStore:
