@@ -57,13 +57,13 @@ RIGHTS: dict[str, Rights] = {
     INTAKE: Rights(writes=(EVENTS,)),
     EVALUATION: Rights(
         writes=(STATUSES, INDICATORS, WARNINGS, DEAD_LETTERS),
-        reads=(EVENTS,),
-        groups=("evaluation",),
+        reads=(EVENTS, DISPUTE_STEPS),
+        groups=("evaluation", "evaluation-disputes"),
     ),
     REPORTING: Rights(
         writes=(DEAD_LETTERS,),
-        reads=(STATUSES, INDICATORS, WARNINGS),
-        groups=("reporting", "reporting-indicators", "reporting-warnings"),
+        reads=(STATUSES, INDICATORS, WARNINGS, DISPUTE_STEPS),
+        groups=("reporting", "reporting-indicators", "reporting-warnings", "reporting-disputes"),
     ),
     APPLICATIONS: Rights(
         writes=(APPLICATION_STEPS, DEAD_LETTERS),
@@ -72,8 +72,8 @@ RIGHTS: dict[str, Rights] = {
     ),
     AUDIT: Rights(
         writes=(DEAD_LETTERS,),
-        reads=(EVENTS, APPLICATION_STEPS),
-        groups=("audit-events", "audit-applications"),
+        reads=(EVENTS, APPLICATION_STEPS, DISPUTE_STEPS),
+        groups=("audit-events", "audit-applications", "audit-disputes"),
     ),
     CASES: Rights(writes=(DISPUTE_STEPS, DEAD_LETTERS), reads=(EVENTS,), groups=("cases-events",)),
     ADMIN: Rights(creates=TOPICS),

@@ -19,7 +19,7 @@ from services.applications import main as applications_main
 from services.applications.config import ApplicationsSettings
 from services.evaluation import main as evaluation_main
 from services.evaluation.config import EvaluationSettings
-from services.evaluation.consumers import EvaluationConsumer
+from services.evaluation.consumers import DisputeConsumer, EvaluationConsumer
 from services.intake import main as intake_main
 from services.intake.config import IntakeSettings
 from services.reporting import consumers as reporting_consumers
@@ -38,6 +38,7 @@ TOPICS = (
     "unit-indicators",
     "early-warnings",
     "applications",
+    "disputes",
     "dead-letter",
 )
 # What each principal may write: its relays' topics, and dead letters where it consumes.
@@ -51,11 +52,12 @@ WRITES = {
 # What each principal may read, each topic in its own group (the name after the prefix).
 READS = {
     INTAKE: {},
-    EVALUATION: {"petition-events": "evaluation"},
+    EVALUATION: {"petition-events": "evaluation", "disputes": "evaluation-disputes"},
     REPORTING: {
         "unit-status": "reporting",
         "unit-indicators": "reporting-indicators",
         "early-warnings": "reporting-warnings",
+        "disputes": "reporting-disputes",
     },
     APPLICATIONS: {"unit-status": "applications", "unit-indicators": "applications-indicators"},
     ADMIN: {},
@@ -239,7 +241,8 @@ def uses_of_the_code() -> dict[str, tuple[set[str], set[tuple[str, str]]]]:
         EVALUATION: [
             EvaluationConsumer(
                 db=NOTHING, settings=evaluation, service=NOTHING, registry=NOTHING, clock=NOTHING
-            )
+            ),
+            DisputeConsumer(db=NOTHING, settings=evaluation, service=NOTHING, clock=NOTHING),
         ],
         REPORTING: [
             kind(db=NOTHING, settings=reporting, registry=NOTHING)
@@ -247,6 +250,7 @@ def uses_of_the_code() -> dict[str, tuple[set[str], set[tuple[str, str]]]]:
                 reporting_consumers.StatusConsumer,
                 reporting_consumers.IndicatorConsumer,
                 reporting_consumers.WarningConsumer,
+                reporting_consumers.DisputeConsumer,
             )
         ],
         APPLICATIONS: [

@@ -67,6 +67,10 @@ class EvaluationSettings(Settings):
     def group_id(self) -> str:
         return f"{self.topic_prefix}{self.evaluation_group}"
 
+    @property
+    def disputes_group_id(self) -> str:
+        return f"{self.topic_prefix}{self.evaluation_group}-disputes"
+
     def clock(self) -> Clock:
         return Clock()
 

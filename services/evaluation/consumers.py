@@ -31,9 +31,11 @@ from shared.consumer import (
     crash_on_purpose,
 )
 from shared.db import Database
+from shared.dispute_steps import DisputeStep
 from shared.events import unit_codes_of
-from shared.messages import parse_event_record
+from shared.messages import parse_dispute_step, parse_event_record
 from shared.registry.cache import UnitRegistry
+from shared.status import UnitStatus
 
 log = structlog.get_logger(__name__)
 LAG_EVERY_SECONDS = 1.0
@@ -158,3 +160,51 @@ class EvaluationConsumer(BatchConsumer[Incoming, Applied]):
         metrics.consumer_lag.clear()  # partitions that moved to another instance are not ours
         for partition, behind in lag.items():
             metrics.consumer_lag.labels(str(partition)).set(behind)
+
+
+class DisputeConsumer(BatchConsumer[DisputeStep, list[UnitStatus]]):
+    """The disputes topic: each batch's rulings applied in one transaction, as corrections by
+    the deciding bureau, with the status changes they make."""
+
+    settings: EvaluationSettings
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: EvaluationSettings,
+        service: EvaluationService,
+        clock: Clock,
+    ) -> None:
+        super().__init__(
+            name="evaluation-disputes",
+            db=db,
+            settings=settings,
+            topic=settings.disputes_topic,
+            group_id=settings.disputes_group_id,
+            batch_size=settings.evaluation_batch_size,
+            poll_ms=settings.evaluation_poll_ms,
+        )
+        self.service = service
+        self.clock = clock
+
+    async def decode(self, record: Record) -> DisputeStep | Rejected:
+        return parse_dispute_step(record)
+
+    async def apply(self, session: AsyncSession, items: Sequence[DisputeStep]) -> list[UnitStatus]:
+        changes = await self.service.apply_disputes(session, items, now=self.clock.now())
+        self._maybe_crash("before_commit", changes)
+        return changes
+
+    def committed(self, result: list[UnitStatus]) -> None:
+        self._maybe_crash("after_commit", result)
+        if result:
+            log.info("disputes_applied", status_changes=len(result))
+
+    def _maybe_crash(self, point: CrashPoint, changes: list[UnitStatus]) -> None:
+        if self.settings.evaluation_crash_at == point and changes:
+            crash_on_purpose(point, status_changes=len(changes))
+
+    async def dead_lettered(self, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            metrics.dead_lettered.labels(letter.kind).inc()

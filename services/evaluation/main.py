@@ -8,7 +8,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.evaluation.config import Clock, EvaluationSettings, get_settings
-from services.evaluation.consumers import EvaluationConsumer
+from services.evaluation.consumers import DisputeConsumer, EvaluationConsumer
 from services.evaluation.live.expiry import RollingExpiry
 from services.evaluation.live.service import EvaluationService
 from services.evaluation.models import indicator_outbox, outbox
@@ -16,6 +16,8 @@ from services.evaluation.routes import router
 from services.evaluation.warnings.relay import warning_relay
 from shared import boot
 from shared.boot import Blueprint, Parts, Started
+from shared.calendar.repository import CHANNEL as CALENDAR_CHANNEL
+from shared.calendar.store import CalendarStore, Deadlines
 from shared.campaign import SHANGHAI, Campaign
 from shared.campaign import load as load_campaign_file
 from shared.db import Database
@@ -74,10 +76,16 @@ def blueprint(settings: EvaluationSettings, clock: Clock) -> Blueprint:
     async def assemble(started: Started) -> Parts:
         db, registry = started.db, started.registry
         campaign = started.campaign.get()
-        service = EvaluationService(campaign=campaign, registry=registry)
+        calendar = CalendarStore(db)
+        service = EvaluationService(
+            campaign=campaign,
+            registry=registry,
+            deadlines=Deadlines(calendar, clock=clock.now),
+        )
         consumer = EvaluationConsumer(
             db=db, settings=settings, service=service, registry=registry, clock=clock
         )
+        disputes = DisputeConsumer(db=db, settings=settings, service=service, clock=clock)
         expiry = RollingExpiry(
             db=db,
             service=service,
@@ -99,12 +107,15 @@ def blueprint(settings: EvaluationSettings, clock: Clock) -> Blueprint:
             state={"worker": worker},
             relays=relays(db, settings) if settings.status_relay_enabled else {},
             loops={"evaluation-upkeep": expiry.run},
+            caches={CALENDAR_CHANNEL: calendar},
         )
         if settings.evaluation_run_consumer:
             parts.consumers["evaluation-consumer"] = consumer
+            parts.consumers["evaluation-disputes"] = disputes
         else:
             # A paused consumer that a test starts later stops with the rest.
             parts.stops["evaluation-consumer"] = consumer.stop
+            parts.stops["evaluation-disputes"] = disputes.stop
         return parts
 
     return Blueprint(

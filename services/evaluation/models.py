@@ -25,6 +25,10 @@
 - `outbox`: status changes waiting to be published; `indicator_outbox`: indicator changes;
   `warning_outbox`: early-warning changes (the `warning` table itself is read and written as
   set-based SQL only: `warnings/repository.py`).
+- `dispute`: each dispute of a counted event as its last step left it (from the disputes
+  topic): whether it is live, and the correction its ruling in force makes (`outcome`, by the
+  deciding bureau), which `correction`'s readers take as one more correction of the event. Not
+  rebuilt: the rebuild applies the outcomes kept here.
 - `dead_letter`: events the consumer could not apply and sent to the dead-letter topic.
 
 The migrations create the same tables; the rebuild creates fresh copies from these definitions
@@ -67,6 +71,7 @@ def tables_in(schema: str, metadata: sa.MetaData | None = None) -> dict[str, sa.
         sa.Column("voided", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("rating", sa.String(24)),
         sa.Column("source", sa.String(16)),
+        sa.Column("noticed_at", moment),  # a counting event's, when disputes may start
         sa.Index("ix_event_attributed_code", "attributed_code"),
         schema=schema,
     )
@@ -182,6 +187,20 @@ dead_letter = sa.Table(
     sa.Column(
         "dead_lettered_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    schema=SCHEMA,
+)
+dispute = sa.Table(
+    "dispute",
+    metadata,
+    sa.Column("dispute_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("outcome", sa.String(24)),  # event_voided or event_reattributed, when upheld
+    sa.Column("new_unit_code", sa.String(12)),
+    sa.Column("decider_code", sa.String(12)),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Index("ix_dispute_event_id", "event_id"),
     schema=SCHEMA,
 )
 outbox = outbox_table(SCHEMA, metadata)

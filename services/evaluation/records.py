@@ -34,6 +34,7 @@ class StoredEvent:
     attributed_code: str | None
     occurred_at: datetime | None
     voided: bool
+    noticed_at: datetime | None = None  # a counting event's notice (the dispute window's start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,22 @@ class StoredCorrection(CorrectionFacts):
     sender_known: bool  # whether the key it came from exists
     state: str  # pending, applied or refused
     reason: str | None
+    dispute_id: UUID | None = None  # the dispute whose upheld ruling this is
+
+
+# A dispute as its last step left it: (dispute_id, event_id, state, outcome, new_unit_code,
+# decider_code, decided_at, version), in DISPUTE_COLUMNS' order.
+DisputeRecord = tuple[UUID, UUID, str, str | None, str | None, str | None, datetime | None, int]
+DISPUTE_COLUMNS = (
+    "dispute_id",
+    "event_id",
+    "state",
+    "outcome",
+    "new_unit_code",
+    "decider_code",
+    "decided_at",
+    "version",
+)
 
 
 # Never changed once made; not frozen, because a frozen dataclass is several times slower to
@@ -95,6 +112,7 @@ class NewEvent:
     facts: Facts
     unit_code: str
     occurred_at: datetime
+    noticed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +158,7 @@ def event_of(row: asyncpg.Record) -> StoredEvent:
         attributed_code=row["attributed_code"],
         occurred_at=row["occurred_at"],
         voided=row["voided"],
+        noticed_at=row["noticed_at"],
     )
 
 
@@ -156,6 +175,7 @@ def correction_of(row: asyncpg.Record) -> StoredCorrection:
         sender_known=row["sender_known"],
         state=row["state"],
         reason=row["reason"],
+        dispute_id=row.get("dispute_id"),
     )
 
 
@@ -175,6 +195,7 @@ def event_record(event: NewEvent) -> tuple[Any, ...]:
         facts.non_reception_site,
         facts.rating.value if facts.rating else None,
         facts.source.value if facts.source else None,
+        event.noticed_at,
         False,
     )
 
@@ -208,6 +229,7 @@ EVENT_COLUMNS = (
     "non_reception_site",
     "rating",
     "source",
+    "noticed_at",
     "voided",
 )
 EFFECT_COLUMNS = (
@@ -250,4 +272,4 @@ def effect_record(effect: Effect) -> tuple[Any, ...]:
 
 def stub_record(event_id: UUID) -> tuple[Any, ...]:
     """A placeholder for a correction's target not seen yet."""
-    return (event_id, False, None, None, None, None, None, 0, False, False, None, None, False)
+    return (event_id, False, None, None, None, None, None, 0, False, False, None, None, None, False)

@@ -2,6 +2,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from services.evaluation.schemas import EffectOut
 from shared.web import PrincipalDep, SessionDep
@@ -29,8 +30,12 @@ NOT_FOUND: dict[str, Any] = {
 )
 async def get_effect(
     *, event_id: UUID, request: Request, session: SessionDep, principal: PrincipalDep
-) -> EffectOut:
+) -> JSONResponse:
     worker = request.app.state.worker  # services.evaluation.main.EvaluationWorker
-    return await worker.service.effect(
+    effect = await worker.service.effect(
         session, event_id=event_id, principal=principal, now=worker.clock.now()
     )
+    body = effect.model_dump(mode="json", exclude_none=True)
+    if effect.disputes is not None:  # a counting event: its last day is shown, null or not
+        body.setdefault("dispute_until", None)
+    return JSONResponse(body)

@@ -42,6 +42,13 @@ class CountsTowardOut(BaseModel):
     )
 
 
+class DisputeRefOut(BaseModel):
+    dispute_id: UUID
+    state: str = Field(
+        description="filed, decided, review_requested, reviewed or withdrawn (cases service)"
+    )
+
+
 class EffectOut(BaseModel):
     event_id: UUID
     state: EffectState = Field(
@@ -50,7 +57,9 @@ class EffectOut(BaseModel):
         "evaluation could not apply it at all."
     )
     reason: str | None = Field(
-        None, description="Why it was refused or dead-lettered, or which correction voided it"
+        None,
+        description="Why it was refused or dead-lettered, or which correction (or upheld "
+        "dispute) voided it or moved it where it counts now",
     )
     counts_against: list[CountsAgainstOut] = Field(
         description="Every unit and period the event counts against now, with the criteria; "
@@ -60,4 +69,18 @@ class EffectOut(BaseModel):
         default_factory=list,
         description="For a work record (screening meeting, satisfaction rating): every unit "
         "and period whose indicators it counts toward now",
+    )
+    dispute_until: date | None = Field(
+        None,
+        description="For a counting event: the last day (Asia/Shanghai) its unit may dispute "
+        "it, 5 working days after the notice; null when the working-day calendar does not "
+        "cover the days it needs yet (see `dispute_until_reason`). Absent for other events",
+    )
+    dispute_until_reason: str | None = Field(
+        None, description="Why `dispute_until` is null for a counting event"
+    )
+    disputes: list[DisputeRefOut] | None = Field(
+        None,
+        description="For a counting event: its disputes, by id. An upheld one acts as a "
+        "correction by the deciding bureau: `reason` then names the dispute",
     )

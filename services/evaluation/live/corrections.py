@@ -141,7 +141,8 @@ class Reevaluation:
             changes.states.extend(
                 change
                 for c in targeting
-                if (change := state_change(c, verdicts[c.event_id])) is not None
+                if c.dispute_id is None  # a dispute's verdict is not kept
+                and (change := state_change(c, verdicts[c.event_id])) is not None
             )
         await repository.replace_effects(
             [i for i in changes.replaced if i in previous], changes.fresh

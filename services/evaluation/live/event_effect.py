@@ -6,25 +6,35 @@ from uuid import UUID
 
 from services.evaluation.live.effects import EffectCalculator
 from services.evaluation.live.repository.events import EvaluationRepository
-from services.evaluation.records import APPLIED, Effect, StoredEvent
-from services.evaluation.rules import Criterion
+from services.evaluation.records import APPLIED, Effect, StoredCorrection, StoredEvent
+from services.evaluation.rules import WORK_RECORD_TYPES, Criterion
 from services.evaluation.schemas import (
     CountsAgainstOut,
     CountsTowardOut,
+    DisputeRefOut,
     EffectOut,
     EffectState,
     Indicator,
 )
 from shared.access.service import Principal
+from shared.calendar.rules import local_day
+from shared.calendar.store import Deadlines
 from shared.errors import EventNotFound, OutOfScope
 from shared.events import EventType
 from shared.registry.cache import UnitRegistry
 
 
 class EventEffects:
-    def __init__(self, *, calculator: EffectCalculator, registry: UnitRegistry) -> None:
+    def __init__(
+        self,
+        *,
+        calculator: EffectCalculator,
+        registry: UnitRegistry,
+        deadlines: Deadlines | None = None,
+    ) -> None:
         self.calculator = calculator
         self.registry = registry
+        self.deadlines = deadlines
 
     async def of(
         self,
@@ -71,12 +81,19 @@ class EventEffects:
     async def _event_effect(
         self, repository: EvaluationRepository, event: StoredEvent, *, now: datetime
     ) -> EffectOut:
-        if event.voided:
+        disputed = await self._disputed(repository, event)
+        if event.voided or event.attributed_code != event.unit_code:
             history = (await repository.corrections_of([event.event_id])).get(event.event_id, [])
-            voids = [c for c in history if c.type is EventType.event_voided and c.state == APPLIED]
-            reason = f"voided by {voids[0].event_id}" if voids else None
+            reason = _corrected_by(event, history)
+        else:
+            reason = None
+        if event.voided:
             return EffectOut(
-                event_id=event.event_id, state=EffectState.voided, reason=reason, counts_against=[]
+                event_id=event.event_id,
+                state=EffectState.voided,
+                reason=reason,
+                counts_against=[],
+                **disputed,
             )
         counts: list[CountsAgainstOut] = []
         toward: list[CountsTowardOut] = []
@@ -101,9 +118,53 @@ class EventEffects:
         return EffectOut(
             event_id=event.event_id,
             state=EffectState.applied,
+            reason=reason,
             counts_against=counts,
             counts_toward=toward,
+            **disputed,
         )
+
+    async def _disputed(self, repository: EvaluationRepository, event: StoredEvent) -> dict:
+        """A counting event's last day to dispute it and its disputes (nothing for others)."""
+        if event.facts is None or event.facts.type in WORK_RECORD_TYPES:
+            return {}
+        disputes = [
+            DisputeRefOut(dispute_id=i, state=s)
+            for i, s in await repository.disputes_of(event.event_id)
+        ]
+        if event.noticed_at is None:
+            reason = "the event was applied before notices were kept: a rebuild adds them"
+            return {"disputes": disputes, "dispute_until_reason": reason}
+        if self.deadlines is None:
+            return {"disputes": disputes, "dispute_until_reason": "no working-day calendar"}
+        deadline = await self.deadlines.last_day(
+            local_day(event.noticed_at), self.calculator.campaign.limits.dispute, name="dispute"
+        )
+        return {
+            "disputes": disputes,
+            "dispute_until": deadline.last_day,
+            "dispute_until_reason": deadline.reason,
+        }
+
+
+def _corrected_by(event: StoredEvent, history: list[StoredCorrection]) -> str | None:
+    """Which applied correction, or which upheld dispute, voided the event or moved it where
+    it is attributed now."""
+    applied = sorted(
+        (c for c in history if c.state == APPLIED), key=lambda c: (c.accepted_at, c.event_id)
+    )
+    if event.voided:
+        found = next((c for c in applied if c.type is EventType.event_voided), None)
+        verb = "voided"
+    else:
+        moves = [c for c in applied if c.new_unit_code == event.attributed_code]
+        found = moves[-1] if moves else None
+        verb = "re-attributed"
+    if found is None:
+        return None
+    if found.dispute_id is not None:
+        return f"{verb} by dispute {found.dispute_id}"
+    return f"{verb} by {found.event_id}"
 
 
 def _by_unit(effect: Effect) -> str:

@@ -28,14 +28,22 @@ from services.evaluation.live.repository.statuses import StatusRepository
 from services.evaluation.live.repository.upkeep import UpkeepRepository
 from services.evaluation.live.statuses import message_of, status_of
 from services.evaluation.models import SCHEMA, indicator_outbox, outbox
-from services.evaluation.records import Effect, NewCorrection, NewEvent, StatusWindow
-from services.evaluation.rules import AppliedEvent, facts_of
+from services.evaluation.records import (
+    DisputeRecord,
+    Effect,
+    NewCorrection,
+    NewEvent,
+    StatusWindow,
+)
+from services.evaluation.rules import facts_of
 from services.evaluation.schemas import EffectOut
 from services.evaluation.warnings.upkeep import EarlyWarnings
 from shared.access.service import Principal
+from shared.calendar.store import Deadlines
 from shared.campaign import Campaign
 from shared.corrections import covers_in
-from shared.events import EventReattributed, EventRecord, EventVoided
+from shared.dispute_steps import DisputeStep
+from shared.events import EventReattributed, EventRecord, EventVoided, noticed_at
 from shared.indicators import UnitIndicators
 from shared.outbox import OutboxRepository
 from shared.registry.cache import UnitRegistry
@@ -75,12 +83,15 @@ class UnitOfWork:
     indicator_changes: list[UnitIndicators] = field(default_factory=list)
 
 
-def new_event(event: AppliedEvent) -> NewEvent:
+def new_event(record: EventRecord) -> NewEvent:
+    event = record.event
+    assert not isinstance(event, EventVoided | EventReattributed)
     return NewEvent(
         event_id=event.event_id,
         facts=facts_of(event),
         unit_code=event.unit_code,
         occurred_at=event.occurred_at,
+        noticed_at=noticed_at(record),
     )
 
 
@@ -96,13 +107,16 @@ class EvaluationService:
         schema: str = SCHEMA,
         publish: bool = True,
         calculator: EffectCalculator | None = None,
+        deadlines: Deadlines | None = None,
     ) -> None:
         self.registry = registry
         self.calculator = calculator or EffectCalculator(campaign=campaign, registry=registry)
         self.schema = schema
         self.publish = publish
         self._reevaluation = Reevaluation(calculator=self.calculator, covers=covers_in(registry))
-        self._event_effects = EventEffects(calculator=self.calculator, registry=registry)
+        self._event_effects = EventEffects(
+            calculator=self.calculator, registry=registry, deadlines=deadlines
+        )
         # The earliest pending rolling effect known here: when the next expiry pass is due.
         self.next_rolling_due: datetime | None = None
 
@@ -143,7 +157,7 @@ class EvaluationService:
             if isinstance(event, EventVoided | EventReattributed):
                 corrections.setdefault(event.event_id, (new_correction(item.record), item))
             else:
-                events.setdefault(event.event_id, (new_event(event), item))
+                events.setdefault(event.event_id, (new_event(item.record), item))
         targets = {correction.target_event_id for correction, _ in corrections.values()}
         # Placeholders for targets not seen yet, and rows for the corrections' own ids: every
         # batch that records a correction or a correction of it locks that row first, so
@@ -182,6 +196,28 @@ class EvaluationService:
             changes=statuses,
             indicators=work.indicator_changes,
         )
+
+    async def apply_disputes(
+        self, session: AsyncSession, steps: Sequence[DisputeStep], *, now: datetime
+    ) -> list[UnitStatus]:
+        """Follow each dispute to the ruling in force after its newest step: an upheld one
+        counts as the deciding bureau's correction of the event, a reversal on review undoes
+        it. A step seen before changes nothing."""
+        work = await self.unit_of_work(session)
+        await self.use_current_registry(work.upkeep)
+        newest: dict[UUID, DisputeStep] = {}
+        for step in steps:
+            seen = newest.get(step.dispute.dispute_id)
+            if seen is None or step.dispute.version > seen.dispute.version:
+                newest[step.dispute.dispute_id] = step
+        touched = await work.repository.put_disputes([dispute_record(s) for s in newest.values()])
+        # Like a correction that comes first, a ruling on an event not applied yet leaves a
+        # placeholder, so that the event, when it comes, is evaluated with the ruling.
+        await work.repository.upsert_events([], stubs=sorted(touched))
+        reevaluated = await self._reevaluation.run(work.repository, touched)
+        statuses = await self.recompute(work, reevaluated.changed, now=now)
+        await self.reconsider_warnings(session, touched=touched, moved=reevaluated.moved)
+        return statuses
 
     async def reconsider_warnings(
         self,
@@ -300,6 +336,20 @@ class EvaluationService:
         return await self._event_effects.of(
             repository, event_id=event_id, principal=principal, now=now
         )
+
+
+def dispute_record(step: DisputeStep) -> DisputeRecord:
+    dispute, outcome = step.dispute, step.outcome
+    return (
+        dispute.dispute_id,
+        dispute.event_id,
+        dispute.state.value,
+        outcome.type if outcome else None,
+        outcome.new_unit_code if outcome else None,
+        outcome.decider_code if outcome else None,
+        outcome.decided_at if outcome else None,
+        dispute.version,
+    )
 
 
 def _correlation_by_unit(

@@ -83,6 +83,7 @@ def meeting_record(meeting: ScreeningMeeting) -> tuple[Any, ...]:
         False,
         None,
         None,
+        None,
         False,
     )
 
@@ -164,7 +165,7 @@ class Loader:
             elif isinstance(event, CORRECTIONS):
                 rows.corrections.append(correction_record(new_correction(parsed)))
             else:
-                self._add_event(rows, new_event(event))
+                self._add_event(rows, new_event(parsed))
 
     def _add_event(self, rows: Rows, event: NewEvent) -> None:
         rows.events.append(event_record(event))

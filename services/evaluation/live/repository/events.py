@@ -16,9 +16,11 @@ import sqlalchemy as sa
 from services.evaluation.models import SCHEMA, dead_letter
 from services.evaluation.records import (
     CORRECTION_COLUMNS,
+    DISPUTE_COLUMNS,
     EFFECT_COLUMNS,
     EVENT_COLUMNS,
     DeadLetterRecord,
+    DisputeRecord,
     Effect,
     NewCorrection,
     NewEvent,
@@ -43,7 +45,7 @@ UPSERT_EVENTS = """
     INSERT INTO {schema}.event AS e ({columns})
     SELECT * FROM unnest($1::uuid[], $2::bool[], $3::text[], $4::text[], $5::text[],
                          $6::timestamptz[], $7::text[], $8::int[], $9::bool[], $10::bool[],
-                         $11::text[], $12::text[])
+                         $11::text[], $12::text[], $13::timestamptz[])
         AS r({columns})
     ORDER BY r.event_id
     ON CONFLICT (event_id) DO UPDATE
@@ -61,12 +63,38 @@ ADD_CORRECTIONS = """
     RETURNING event_id
 """
 EVENTS = "SELECT * FROM {schema}.event WHERE event_id = ANY($1::uuid[])"
-CORRECTED_TARGETS = "SELECT DISTINCT target_event_id FROM {schema}.correction ORDER BY 1"
+CORRECTED_TARGETS = """
+    SELECT target_event_id FROM {schema}.correction
+    UNION SELECT event_id FROM evaluation.dispute WHERE outcome IS NOT NULL
+    ORDER BY 1
+"""
+# A dispute's upheld ruling reads as one more correction of the event, by the bureau that made
+# it (its scope), when it made it; its verdict is not kept (the dispute's is its own).
 CORRECTIONS_OF = """
-    SELECT c.*, k.scope_code, k.key_id IS NOT NULL AS sender_known
+    SELECT c.event_id, c.target_event_id, c.type, c.new_unit_code, c.occurred_at,
+           c.accepted_at, c.unit_code, k.scope_code, k.key_id IS NOT NULL AS sender_known,
+           c.state, c.reason, NULL::uuid AS dispute_id
     FROM {schema}.correction c
     LEFT JOIN access.api_keys k ON k.key_id = c.key_id
     WHERE c.target_event_id = ANY($1::uuid[])
+    UNION ALL
+    SELECT d.dispute_id, d.event_id, d.outcome, d.new_unit_code, d.decided_at, d.decided_at,
+           d.decider_code, d.decider_code, true, 'applied', NULL, d.dispute_id
+    FROM evaluation.dispute d
+    WHERE d.event_id = ANY($1::uuid[]) AND d.outcome IS NOT NULL
+"""
+# Each dispute's last step; an older step delivered again changes nothing.
+PUT_DISPUTES = """
+    INSERT INTO evaluation.dispute AS d ({columns})
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::timestamptz[], $8::int[]) AS r({columns})
+    ORDER BY r.dispute_id
+    ON CONFLICT (dispute_id) DO UPDATE SET {updated}
+        WHERE excluded.version > d.version
+    RETURNING d.event_id
+"""
+DISPUTES_OF = """
+    SELECT dispute_id, state FROM evaluation.dispute WHERE event_id = $1 ORDER BY dispute_id
 """
 CORRECTION = """
     SELECT c.*, k.scope_code, k.key_id IS NOT NULL AS sender_known
@@ -172,6 +200,23 @@ class EvaluationRepository(SchemaRepository):
         for row in rows:
             found.setdefault(row["target_event_id"], []).append(correction_of(row))
         return found
+
+    async def put_disputes(self, disputes: Sequence[DisputeRecord]) -> set[UUID]:
+        """Keep each dispute as its newest step left it; returns the events whose disputes
+        changed."""
+        if not disputes:
+            return set()
+        updated = ", ".join(f"{name} = excluded.{name}" for name in DISPUTE_COLUMNS[1:])
+        rows = await self.connection.fetch(
+            PUT_DISPUTES.format(columns=listed(DISPUTE_COLUMNS), updated=updated),
+            *by_column(disputes, len(DISPUTE_COLUMNS)),
+        )
+        return {row["event_id"] for row in rows}
+
+    async def disputes_of(self, event_id: UUID) -> list[tuple[UUID, str]]:
+        """(dispute_id, state) of each dispute of the event."""
+        rows = await self.connection.fetch(DISPUTES_OF, event_id)
+        return [(row["dispute_id"], row["state"]) for row in rows]
 
     async def correction(self, event_id: UUID) -> StoredCorrection | None:
         row = await self.connection.fetchrow(CORRECTION.format(schema=self.schema), event_id)
