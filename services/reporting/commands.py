@@ -11,8 +11,8 @@ reporting_app = typer.Typer(help="The reporting service's read model.", no_args_
 
 @reporting_app.command("consume")
 def consume() -> None:
-    """Apply the status, indicator and warning topics to the read model without serving the
-    API (until interrupted)."""
+    """Apply the status, indicator, warning and disputes topics to the read model without
+    serving the API (until interrupted)."""
     from services.reporting.config import get_settings
     from services.reporting.main import blueprint
     from shared import service_commands

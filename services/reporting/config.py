@@ -27,6 +27,10 @@ class ReportingSettings(Settings):
     def warning_consumer_group(self) -> str:
         return f"{self.consumer_group}-warnings"
 
+    @property
+    def dispute_consumer_group(self) -> str:
+        return f"{self.consumer_group}-disputes"
+
 
 @lru_cache
 def get_settings() -> ReportingSettings:

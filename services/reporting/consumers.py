@@ -1,11 +1,13 @@
 """The topics reporting reads into its read model, each on the shared consumer loop
 (`shared.consumer`) in a consumer group of its own (`ReportingSettings.consumer_group`,
-`indicator_consumer_group`, `warning_consumer_group`): statuses, indicators and warnings. Each
-message is parsed by its one parser in `shared.messages` and placed at its unit in the
-registry; what is refused, and what names a unit the registry lacks, goes to the dead-letter
-topic with its reason, and the consumer goes on. All three write under the read model's apply
-lock, so a warning's feed number, like a status change's, follows commit order; a message
-delivered again after a crash is at or below the stored version and changes nothing."""
+`indicator_consumer_group`, `warning_consumer_group`, `dispute_consumer_group`): statuses,
+indicators, warnings and dispute steps. Each message is parsed by its one parser in
+`shared.messages` (a status, indicators or a warning then placed at its unit in the registry);
+what is refused, and what names a unit the registry lacks, goes to the dead-letter topic with
+its reason, and the consumer goes on. Statuses, indicators and warnings are written under the
+read model's apply lock, so a warning's feed number, like a status change's, follows commit
+order; a dispute, which feeds no count and no feed, is kept without it. A message delivered
+again after a crash is at or below the stored version and changes nothing."""
 
 import abc
 from collections.abc import Callable, Collection, Sequence
@@ -27,10 +29,16 @@ from services.reporting.records import (
     placed_warning,
     registered,
 )
-from services.reporting.repository import IndicatorRepository, ReadModelWrites, WarningRepository
+from services.reporting.repository import (
+    DisputeRepository,
+    IndicatorRepository,
+    ReadModelWrites,
+    WarningRepository,
+)
 from shared.consumer import BatchConsumer, Counters, DeadLetter, Record, Rejected, correlation_id
 from shared.db import Database
-from shared.messages import parse_unit_status
+from shared.dispute_steps import DisputeStep
+from shared.messages import parse_dispute_step, parse_unit_status
 from shared.registry.cache import UnitRegistry
 
 log = structlog.get_logger(__name__)
@@ -46,16 +54,18 @@ STATUS_COUNTERS = Counters(
     ),
 )
 applied_total = Counter(
-    "sanwu_reporting_records_applied_total", "Indicator and warning messages applied", ["topic"]
+    "sanwu_reporting_records_applied_total",
+    "Indicator, warning and dispute-step messages applied",
+    ["topic"],
 )
 ignored_total = Counter(
     "sanwu_reporting_records_ignored_total",
-    "Indicator and warning messages at or below the stored version",
+    "Indicator, warning and dispute-step messages at or below the stored version",
     ["topic"],
 )
 dead_letters_total = Counter(
     "sanwu_reporting_records_dead_letters_total",
-    "Malformed indicator and warning messages sent to the dead-letter topic",
+    "Malformed indicator, warning and dispute-step messages sent to the dead-letter topic",
     ["topic"],
 )
 
@@ -112,6 +122,15 @@ async def apply_warnings(session: AsyncSession, items: Sequence[StoredWarning]) 
     if applied:
         await live.announce_change()  # summaries count the open warnings
     return Applied(applied=len(applied), ignored=len(items) - len(applied))
+
+
+async def apply_dispute_steps(session: AsyncSession, items: Sequence[DisputeStep]) -> Applied:
+    """Each dispute as its newest step left it; an older or repeated step changes nothing."""
+    changed = await (await DisputeRepository.from_session(session)).save_disputes(items)
+    if changed:
+        # Which statuses list the disputed events is not indexed: every status is read anew.
+        await (await ReadModelWrites.from_session(session)).announce_statuses(None)
+    return Applied(applied=changed, ignored=len(items) - changed, statuses=None)
 
 
 class ReadModelConsumer(BatchConsumer[Item, Applied]):
@@ -220,3 +239,18 @@ class WarningConsumer(ReadModelConsumer[StoredWarning]):
 
     async def apply(self, session: AsyncSession, items: Sequence[StoredWarning]) -> Applied:
         return await apply_warnings(session, items)
+
+
+class DisputeConsumer(ReadModelConsumer[DisputeStep]):
+    consumer_name = "reporting-disputes"
+    counters = counters_of("disputes")
+
+    @staticmethod
+    def source(settings: ReportingSettings) -> tuple[str, str]:
+        return settings.disputes_topic, settings.dispute_consumer_group
+
+    async def decode(self, record: Record) -> DisputeStep | Rejected:
+        return parse_dispute_step(record)
+
+    async def apply(self, session: AsyncSession, items: Sequence[DisputeStep]) -> Applied:
+        return await apply_dispute_steps(session, items)

@@ -1,6 +1,6 @@
 """The reporting service: status, summaries against the targets, eligible lists with exports,
 the pull feed, work-record indicators and the warnings feed, served from reporting's own read
-model of the status, indicator and warning topics."""
+model of the status, indicator, warning and disputes topics."""
 
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from services.reporting.cache import CHANNEL as SUMMARY_CHANNEL
 from services.reporting.cache import STATUS_CHANNEL
 from services.reporting.config import ReportingSettings, get_settings
 from services.reporting.consumers import (
+    DisputeConsumer,
     IndicatorConsumer,
     ReadModelConsumer,
     StatusConsumer,
@@ -29,6 +30,7 @@ CONSUMERS: dict[str, tuple[str, type[ReadModelConsumer[Any]]]] = {
     "consumer": ("reporting-consumer", StatusConsumer),
     "indicator_consumer": ("reporting-indicator-consumer", IndicatorConsumer),
     "warning_consumer": ("reporting-warning-consumer", WarningConsumer),
+    "dispute_consumer": ("reporting-dispute-consumer", DisputeConsumer),
 }
 
 
@@ -63,7 +65,7 @@ def blueprint(settings: ReportingSettings) -> Blueprint:
         # reported, readiness does not depend on it.
         checks={"database": database_ready},
         reported={"kafka": kafka_ready},
-        worker_pool_size=4,  # three consumers and the registry
+        worker_pool_size=5,  # four consumers and the registry
     )
 
 

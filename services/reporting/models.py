@@ -1,5 +1,6 @@
 """Reporting's own schema: the latest status per (unit, period), the counts per (ancestor,
-level, period) that summaries read, and the change log the feed serves.
+level, period) that summaries read, the change log the feed serves, and the disputes of
+counting events as their newest step left them.
 
 Every status row and change row carries its unit's path (the ancestor at each level), so the
 counts can be moved when the registry moves a unit and the feed can filter by any root through
@@ -22,6 +23,7 @@ CHANGES = "status_changes"
 INDICATORS = "unit_indicators"
 WARNINGS = "early_warnings"
 WARNING_CHANGES = "warning_changes"
+DISPUTES = "disputes"
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")
 
 metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
@@ -177,4 +179,20 @@ warning_changes = sa.Table(
         for level in PATH_LEVELS
     ],
     sa.Index(f"ix_{WARNING_CHANGES}_warning_id_version", "warning_id", "version"),
+)
+
+# Each dispute as its newest step on the disputes topic left it: the topic's own state, which a
+# rebuild of the read model leaves alone. A status lists its counting events with a live one.
+disputes = sa.Table(
+    DISPUTES,
+    metadata,
+    sa.Column("dispute_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("unit_code", sa.CHAR(12), nullable=False),
+    sa.Column("live", sa.Boolean, nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column(
+        "applied_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Index(f"ix_{DISPUTES}_event_id", "event_id"),
 )

@@ -24,7 +24,7 @@ log = structlog.get_logger(__name__)
 class Applied:
     applied: int
     ignored: int
-    statuses: tuple[StatusKey, ...] = ()  # the statuses it changed
+    statuses: tuple[StatusKey, ...] | None = ()  # the statuses it changed (None: any)
 
 
 async def apply_changes(session: AsyncSession, changes: Sequence[StoredStatus]) -> Applied:

@@ -4,7 +4,9 @@ apply lock, anything newer the running consumers applied meanwhile is taken over
 are added for what the old read model lacked, and the tables are swapped in.
 
 The feeds' history is kept: clients' cursors stay valid, and a status change or a warning
-version the old read model missed reaches them as a new entry after their cursor."""
+version the old read model missed reaches them as a new entry after their cursor. The disputes
+are the disputes topic's own state, kept by its consumer: a rebuild neither reads nor swaps
+them."""
 
 import time
 from collections.abc import Callable

@@ -43,6 +43,9 @@ class UnitStatusOut(BaseModel):
     counts: CountsOut = Field(description="Counting events in batches (批次) per criterion")
     people: CountsOut = Field(description="Counting visits in people (人次) per criterion")
     counting_event_ids: list[str] = Field(description="The events that count, for drill-down")
+    disputed_event_ids: list[UUID] = Field(
+        description="counting events with a live dispute (docs/domain.md section 10)"
+    )
     changed_at: datetime | None = Field(description="null while the unit never had a change")
     version: int = Field(description="Grows by one per change; 0: never changed (three-no)")
 

@@ -7,8 +7,10 @@ read is done by its collaborator: `Summaries`, `EligibleLists`, `StatusFeed`, `R
 """
 
 import asyncio
-from collections.abc import Callable, Collection
+import contextlib
+from collections.abc import Callable, Collection, Iterable
 from datetime import date, datetime
+from uuid import UUID
 
 from services.reporting.cache import (
     ExportCache,
@@ -28,7 +30,7 @@ from services.reporting.eligibility import (
 from services.reporting.feed import StatusFeed
 from services.reporting.readmodel import ZERO
 from services.reporting.record_reads import RecordReads
-from services.reporting.repository import StatusRepository
+from services.reporting.repository import DisputeRepository, StatusRepository
 from services.reporting.schemas import (
     FeedPageOut,
     IndicatorsOut,
@@ -138,6 +140,8 @@ class ReportingService:
     async def _read_status(self, unit: UnitRef, period: str) -> UnitStatusOut:
         async with self.db.connection() as connection:
             stored = await StatusRepository(connection).status(unit.code, period)
+            counting = event_ids_of(stored.counting_event_ids if stored else ())
+            live = await DisputeRepository(connection).live_among(counting) if counting else set()
         if stored is None:
             return UnitStatusOut(
                 unit=unit_out(unit),
@@ -146,6 +150,7 @@ class ReportingService:
                 counts=counts_out(ZERO),
                 people=counts_out(ZERO),
                 counting_event_ids=[],
+                disputed_event_ids=[],
                 changed_at=None,
                 version=0,
             )
@@ -156,6 +161,7 @@ class ReportingService:
             counts=counts_out(stored.batches),
             people=counts_out(stored.people),
             counting_event_ids=list(stored.counting_event_ids),
+            disputed_event_ids=[event_id for event_id in counting if event_id in live],
             changed_at=stored.changed_at,
             version=stored.version,
         )
@@ -285,3 +291,12 @@ def _require_campaign_level(unit: UnitRef, *, kept: str) -> None:
             "villages",
             errors=[{"field": "code", "message": "not a campaign level", "type": "unit_level"}],
         )
+
+
+def event_ids_of(counting_event_ids: Iterable[str]) -> list[UUID]:
+    """The counting events' ids as UUIDs, in their order (an id that is none is left out)."""
+    ids = []
+    for text in counting_event_ids:
+        with contextlib.suppress(ValueError):
+            ids.append(UUID(text))
+    return ids

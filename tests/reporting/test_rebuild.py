@@ -110,6 +110,7 @@ async def test_rebuild_restores_a_damaged_read_model_and_keeps_the_feed_going(
             )
         )
         assert [n for (n,) in names] == [
+            "pk_disputes",
             "pk_early_warnings",
             "pk_level_counts",
             "pk_status_changes",

@@ -4,6 +4,7 @@ summaries and status reads run are SQL text constants on the asyncpg connection;
 the session. Writers of the read model take `ReadModelWrites.lock_writes` first."""
 
 from services.reporting.repository.counts import CountRepository
+from services.reporting.repository.disputes import DisputeRepository
 from services.reporting.repository.feed import FeedRepository
 from services.reporting.repository.indicators import IndicatorRepository
 from services.reporting.repository.rebuild import RebuildRepository, RecordsRebuildRepository
@@ -14,6 +15,7 @@ from services.reporting.repository.writes import APPLY_LOCK, ReadModelWrites
 __all__ = [
     "APPLY_LOCK",
     "CountRepository",
+    "DisputeRepository",
     "FeedRepository",
     "IndicatorRepository",
     "ReadModelWrites",

@@ -26,5 +26,10 @@ class ReadModelWrites(Repository):
         """Tell every instance, when this transaction commits, that the read model changed,
         and which statuses changed (None: any of them)."""
         await self.connection.execute(NOTIFY_SQL, CHANNEL, "")
+        await self.announce_statuses(statuses)
+
+    async def announce_statuses(self, statuses: Collection[StatusKey] | None) -> None:
+        """Tell every instance, when this transaction commits, which statuses read differently
+        now (None: any of them), and nothing else."""
         if statuses is None or statuses:
             await self.connection.execute(NOTIFY_SQL, STATUS_CHANNEL, status_payload(statuses))
