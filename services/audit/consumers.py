@@ -1,10 +1,10 @@
 """The history topics the log reads, each as a consumer group of its own on the shared
 consumer loop (`shared.consumer`): the petition events (every accepted event and correction,
-`parse_event_record`; `SANWU_AUDIT_EVENT_READERS` members in the process) and the application
-steps (`parse_application_step`). Each record becomes its leaf (`services.audit.leaves`); a
-batch's leaves are appended in one transaction, and the offsets are committed after it. A batch
-read again (a crash between the two, a redelivery, a replay from the start) finds its leaves in
-the log and appends nothing."""
+`parse_event_record`; `SANWU_AUDIT_EVENT_READERS` members in the process), the application
+steps (`parse_application_step`) and the dispute steps (`parse_dispute_step`). Each record
+becomes its leaf (`services.audit.leaves`); a batch's leaves are appended in one transaction,
+and the offsets are committed after it. A batch read again (a crash between the two, a
+redelivery, a replay from the start) finds its leaves in the log and appends nothing."""
 
 from collections.abc import Callable, Sequence
 
@@ -13,7 +13,13 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit.config import AuditSettings
-from services.audit.leaves import Leaf, application_step_leaf, event_leaf
+from services.audit.leaves import (
+    DisputeStepFacts,
+    Leaf,
+    application_step_leaf,
+    dispute_step_leaf,
+    event_leaf,
+)
 from services.audit.repository import LogRepository
 from services.audit.service import Appended, Clock, append
 from shared.consumer import (
@@ -25,7 +31,7 @@ from shared.consumer import (
     crash_on_purpose,
 )
 from shared.db import Database
-from shared.messages import parse_application_step, parse_event_record
+from shared.messages import parse_application_step, parse_dispute_step, parse_event_record
 
 COUNTERS = Counters(
     applied=Counter("sanwu_audit_records_appended_total", "Records appended as leaves"),
@@ -54,6 +60,13 @@ def event_record_leaf(record: Record) -> Leaf | Rejected:
 def application_step_record_leaf(record: Record) -> Leaf | Rejected:
     parsed = parse_application_step(record)
     return parsed if isinstance(parsed, Rejected) else application_step_leaf(parsed)
+
+
+def dispute_step_record_leaf(record: Record) -> Leaf | Rejected:
+    parsed = parse_dispute_step(record)
+    if isinstance(parsed, Rejected):
+        return parsed
+    return dispute_step_leaf(DisputeStepFacts.of(parsed))
 
 
 class HistoryConsumer(BatchConsumer[Leaf, Appended]):
@@ -110,7 +123,8 @@ def history_consumers(
     *, db: Database, settings: AuditSettings, clock: Clock, on_append: Callable[[], None]
 ) -> dict[str, HistoryConsumer]:
     """The consumers of the history topics, by task name: `audit_event_readers` members of
-    the petition events' group (`audit-events`, `audit-events-2`, ...), one of the steps'."""
+    the petition events' group (`audit-events`, `audit-events-2`, ...), one of the
+    application steps' and one of the dispute steps'."""
     readers = [
         (
             f"audit-events{'' if n == 1 else f'-{n}'}",
@@ -120,12 +134,15 @@ def history_consumers(
         )
         for n in range(1, settings.audit_event_readers + 1)
     ]
-    steps = (
-        "audit-applications",
-        "applications",
-        settings.application_topic,
-        application_step_record_leaf,
-    )
+    steps = [
+        (
+            "audit-applications",
+            "applications",
+            settings.application_topic,
+            application_step_record_leaf,
+        ),
+        ("audit-disputes", "disputes", settings.disputes_topic, dispute_step_record_leaf),
+    ]
     return {
         name: HistoryConsumer(
             name=name,
@@ -137,5 +154,5 @@ def history_consumers(
             clock=clock,
             on_append=on_append,
         )
-        for name, group, topic, leaf_of in [*readers, steps]
+        for name, group, topic, leaf_of in [*readers, *steps]
     }

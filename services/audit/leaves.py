@@ -6,7 +6,8 @@ makes its leaf.
 Every leaf is an object with `kind` and `id` (the record's own id, as text) and the record's
 facts. Nothing in a leaf is free text or a person's reference in clear: events come without
 their free text and with references already hashed by intake; an application step's `reason`
-(text a bureau wrote) is replaced by its SHA-256 (`reason_sha256`); a key operation's actor is
+(text a bureau wrote) is replaced by its SHA-256 (`reason_sha256`), and so are a dispute step's
+`reason` and its dispute's `statement` (`statement_sha256`); a key operation's actor is
 kept only when it names a key or the system, otherwise replaced by the SHA-256 of the actor
 (`user:` and `console:` actors name people and their machines). Moments are UTC, to the
 microsecond, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`."""
@@ -23,6 +24,7 @@ import orjson
 import rfc8785
 
 from shared.application_steps import ApplicationStep
+from shared.dispute_steps import Action, DisputeStep
 
 # JSON numbers an IEEE double holds exactly: what RFC 8785 writes as plain integers.
 SAFE_INTEGER = 2**53 - 1
@@ -34,6 +36,7 @@ class LeafKind(StrEnum):
     event = "event"  # an accepted event or correction (intake's journal)
     application_step = "application_step"  # a step of an application (applications.step)
     key_operation = "key_operation"  # a row of the key audit (access.key_audit)
+    dispute_step = "dispute_step"  # a step of a dispute of a counted event (cases.dispute_step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,86 @@ def application_step_leaf(step: ApplicationStep) -> Leaf:
         "at": moment(step.at),
     }
     return _leaf(LeafKind.application_step, str(step.step_id), facts)
+
+
+# The steps whose detail holds a ruling: what was decided, the new unit and the bureau.
+RULINGS = (Action.decided, Action.reviewed)
+RULING_FACTS = ("decision", "new_unit", "by")
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeStepFacts:
+    """A dispute step as its own row and the facts of its dispute that never change make it:
+    what a leaf keeps of the message, and all that the cases service's tables still say of the
+    step once its dispute has moved on."""
+
+    step_id: int
+    dispute_id: UUID
+    event_id: UUID
+    unit_code: str
+    grounds: str
+    proposed_unit: str | None
+    duplicate_of: UUID | None
+    statement: str
+    version: int
+    action: str
+    at: datetime
+    key_id: str
+    role: str
+    scope_code: str | None
+    reason: str
+    detail: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, message: DisputeStep) -> "DisputeStepFacts":
+        dispute, step = message.dispute, message.step
+        return cls(
+            step_id=message.step_id,
+            dispute_id=dispute.dispute_id,
+            event_id=dispute.event_id,
+            unit_code=dispute.unit_code,
+            grounds=dispute.grounds.value,
+            proposed_unit=dispute.proposed_unit,
+            duplicate_of=dispute.duplicate_of,
+            statement=dispute.statement,
+            version=step.version,
+            action=step.action.value,
+            at=step.at,
+            key_id=step.key_id,
+            role=step.role,
+            scope_code=step.scope_code,
+            reason=step.reason,
+            detail=step.detail,
+        )
+
+
+def ruling_in_leaf(facts: DisputeStepFacts) -> dict[str, Any] | None:
+    """A decision's or a review's ruling, from the step's detail without its reason (free
+    text, kept as `reason_sha256`); None for the other steps."""
+    if facts.action not in RULINGS:
+        return None
+    return {name: facts.detail.get(name) for name in RULING_FACTS}
+
+
+def dispute_step_leaf(facts: DisputeStepFacts) -> Leaf:
+    leaf_facts = {
+        "dispute_id": str(facts.dispute_id),
+        "event_id": str(facts.event_id),
+        "unit_code": facts.unit_code,
+        "grounds": facts.grounds,
+        "proposed_unit": facts.proposed_unit,
+        "duplicate_of": None if facts.duplicate_of is None else str(facts.duplicate_of),
+        "statement_sha256": sha256_of(facts.statement),
+        "version": facts.version,
+        "action": facts.action,
+        "at": moment(facts.at),
+        "key_id": facts.key_id,
+        "role": facts.role,
+        "scope_code": facts.scope_code,
+        "reason_sha256": sha256_of(facts.reason),
+        "ruling": ruling_in_leaf(facts),
+    }
+    return _leaf(LeafKind.dispute_step, str(facts.step_id), leaf_facts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """The history rows the log's leaves are made from, as each service keeps them: intake's
-journal, applications' steps (with their application's county and period) and the key audit.
+journal, applications' steps (with their application's county and period), the cases service's
+dispute steps (with the facts of their dispute that never change) and the key audit.
 Read by `sanwu audit verify` as the migrator, which may read every schema; streamed in
 batches, each row made into the leaf it must have in the log."""
 
@@ -9,10 +10,12 @@ from typing import Any
 import orjson
 
 from services.audit.leaves import (
+    DisputeStepFacts,
     KeyOperation,
     Leaf,
     LeafKind,
     application_step_leaf,
+    dispute_step_leaf,
     event_leaf,
     key_operation_leaf,
 )
@@ -24,6 +27,13 @@ STEPS_SQL = """
     SELECT s.step_id, s.application_id, a.county_code, a.period, s.unit_code, s.action,
            s.key_id, s.role, s.scope_code, s.reason, s.detail::text AS detail, s.at
     FROM applications.step s JOIN applications.application a USING (application_id)
+"""
+# The dispute as it stands now: only the columns no step changes.
+DISPUTE_STEPS_SQL = """
+    SELECT s.step_id, s.dispute_id, d.event_id, d.unit_code, d.grounds, d.proposed_unit,
+           d.duplicate_of, d.statement, s.version, s.action, s.at, s.key_id, s.role,
+           s.scope_code, s.reason, s.detail::text AS detail
+    FROM cases.dispute_step s JOIN cases.dispute d USING (dispute_id)
 """
 KEY_AUDIT_SQL = "SELECT id, at, action, key_id, role, scope_code, actor FROM access.key_audit"
 BATCH = 5000
@@ -44,6 +54,15 @@ def _step(row: Any) -> Leaf:
     return application_step_leaf(ApplicationStep.model_validate(fields))
 
 
+def _dispute_step(row: Any) -> Leaf:
+    fields = dict(row)
+    fields["detail"] = orjson.loads(fields["detail"])
+    for code in ("unit_code", "proposed_unit", "scope_code"):  # CHAR(12)
+        if fields[code] is not None:
+            fields[code] = fields[code].rstrip()
+    return dispute_step_leaf(DisputeStepFacts(**fields))
+
+
 def _key_operation(row: Any) -> Leaf:
     return key_operation_leaf(
         KeyOperation(
@@ -62,6 +81,7 @@ SOURCES: dict[LeafKind, tuple[str, str, Callable[[Any], Leaf]]] = {
     LeafKind.event: ("intake.journal", JOURNAL_SQL, _event),
     LeafKind.application_step: ("applications.step", STEPS_SQL, _step),
     LeafKind.key_operation: ("access.key_audit", KEY_AUDIT_SQL, _key_operation),
+    LeafKind.dispute_step: ("cases.dispute_step", DISPUTE_STEPS_SQL, _dispute_step),
 }
 
 
