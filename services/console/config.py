@@ -15,6 +15,7 @@ class ConsoleSettings(Settings):
     evaluation_url: str = "http://127.0.0.1:8002"
     reporting_url: str = "http://127.0.0.1:8003"
     applications_url: str = "http://127.0.0.1:8004"
+    cases_url: str = "http://127.0.0.1:8005"
     audit_url: str = "http://127.0.0.1:8006"
     # How long a call to one of them may take before the page says the service is down.
     console_api_timeout_seconds: float = Field(10.0, gt=0)
@@ -38,6 +39,7 @@ class ConsoleSettings(Settings):
             "evaluation": self.evaluation_url,
             "reporting": self.reporting_url,
             "applications": self.applications_url,
+            "cases": self.cases_url,
             "audit": self.audit_url,
         }
 

@@ -3,11 +3,12 @@ each, and the event posted to intake. The form carries its own event id, chosen 
 opened, so a second click or a reload of the answer records nothing twice (intake is
 idempotent by event id). Every check is intake's: its refusals come back field by field."""
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.console import labels
-from services.console.clients.http import refusals_of
+from services.console.clients.http import Refusal, refusals_of
 
 FORM_TYPES = (
     "petition_visit",
@@ -137,3 +138,86 @@ def field_errors(errors: list[dict[str, Any]] | None) -> dict[str, str]:
         key = name if name in labels.FIELD_NAMES else ""
         found[key] = f"{found[key]}；{message}" if key in found else message
     return found
+
+
+# --- 异议 ----------------------------------------------------------------------------------------
+# A filing carries its dispute id, chosen when its form was opened, as the 登记 form carries
+# its event id: a second click files nothing twice. Every check is the cases service's.
+
+OPTIONAL_BY_GROUNDS = {"not_ours": "proposed_unit", "duplicate": "duplicate_of"}
+
+
+@dataclass(frozen=True)
+class DisputeFiling:
+    """The filing form of an event's page: its dispute id, and after a refusal, the form as
+    sent and why."""
+
+    dispute_id: str
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls) -> "DisputeFiling":
+        return cls(str(uuid.uuid4()))
+
+
+def filing_of(form: dict[str, str], *, event_id: str) -> dict[str, Any]:
+    """The dispute as the cases service takes it: the unit or event the grounds name, when
+    given, and the rest as typed."""
+    grounds = form.get("grounds", "")
+    filing: dict[str, Any] = {
+        "dispute_id": form.get("dispute_id", ""),
+        "event_id": event_id,
+        "grounds": grounds,
+        "statement": form.get("statement", "").strip(),
+    }
+    named = OPTIONAL_BY_GROUNDS.get(grounds)
+    if named and form.get(named, "").strip():
+        filing[named] = form[named].strip()
+    return filing
+
+
+def ruling_of(form: dict[str, str]) -> dict[str, Any]:
+    """A decision or a review: the new unit only with a re-attribution."""
+    decision = form.get("decision", "")
+    ruling: dict[str, Any] = {"decision": decision, "reason": form.get("reason", "").strip()}
+    if decision == "uphold_reattribute" and form.get("new_unit", "").strip():
+        ruling["new_unit"] = form["new_unit"].strip()
+    return ruling
+
+
+def reason_of(form: dict[str, str]) -> dict[str, Any]:
+    """A withdrawal or a request for review: its reason."""
+    return {"reason": form.get("reason", "").strip()}
+
+
+def dispute_errors(errors: list[dict[str, Any]] | None) -> dict[str, str]:
+    """The cases service's refusals by form field, in Chinese; what names no field of the
+    form (a late filing, an event that cannot be disputed) under ''."""
+    found: dict[str, str] = {}
+    for error in refusals_of(errors):
+        name = error.field or ""
+        key = name if name in labels.DISPUTE_FIELDS else ""
+        message = _dispute_message(error)
+        found[key] = f"{found[key]}；{message}" if key in found else message
+    return found
+
+
+def _dispute_message(error: Refusal) -> str:
+    if error.dispute_until:
+        return f"已过异议期，不能再提出异议：最后一天是 {error.dispute_until}"
+    if error.last_day:
+        return f"已过申请复核的期限：最后一天是 {error.last_day}"
+    if error.message in labels.DISPUTE_REFUSALS:
+        return labels.DISPUTE_REFUSALS[error.message]
+    if error.type == "uuid_parsing":
+        return "请填写正确的事件编号"
+    if error.field in ("decision", "grounds") and error.type in ("enum", "missing"):
+        return "请选择一项"
+    if error.field in ("reason", "statement") and error.type == "string_too_short":
+        return "此项必填"
+    if error.field == "reason" and not error.type:
+        return "此项必填"
+    if error.field == "new_unit" and not error.type:
+        return "改属地时必须填写新属地单位代码"
+    return labels.field_message(error)

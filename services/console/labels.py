@@ -1,7 +1,8 @@
 """The Chinese words of the pages: levels, criteria, event types and their fields, warning
-kinds, application states, and what a refused field means in the desk's words."""
+kinds, application and dispute states, and what a refused field means in the desk's words."""
 
 import re
+from datetime import date
 
 from services.console.clients.http import Refusal
 from services.console.clients.reporting import Criteria
@@ -97,6 +98,48 @@ REFUSALS = {
     "outside_window": "当前不在申报时间窗口内",
     "period": "这个考核期不能申报（尚未开始，或为滚动期）",
 }
+# 异议: the grounds a unit disputes a counted event on, the bureau's decisions, the states a
+# dispute passes through and the steps that move it.
+GROUNDS = {
+    "not_ours": "不属本单位",
+    "facts": "事实不符",
+    "duplicate": "重复上报",
+    "other": "其他",
+}
+DISPUTE_DECISIONS = {
+    "uphold_void": "维持异议并核销",
+    "uphold_reattribute": "维持异议并改属地",
+    "reject": "驳回",
+}
+DISPUTE_STATES = {
+    "filed": "已提出，待决定",
+    "decided": "已决定",
+    "review_requested": "已申请复核，待复核",
+    "reviewed": "已复核（终局）",
+    "withdrawn": "已撤回",
+}
+DISPUTE_STEPS = {
+    "filed": "提出异议",
+    "decided": "决定",
+    "review_requested": "申请复核",
+    "reviewed": "复核（终局）",
+    "withdrawn": "撤回异议",
+}
+DISPUTE_FIELDS = {
+    "grounds": "异议理由",
+    "proposed_unit": "应属单位代码",
+    "duplicate_of": "重复的事件编号",
+    "statement": "陈述",
+    "decision": "决定",
+    "new_unit": "新属地单位代码",
+    "reason": "理由",
+}
+# Why the cases service refused a field of a dispute, by the message it gives.
+DISPUTE_REFUSALS = {
+    "not a counting event": "只有计入考核的事件（上访、极端恶性事件、负面舆情）可以提出异议",
+    "required for these grounds": "以这一理由提出异议时必须填写",
+    "unknown unit": "单位登记册中没有这个单位代码",
+}
 
 FIELD_NAMES = {
     "unit_code": "单位代码",
@@ -187,3 +230,14 @@ def not_eligible_reason(batches: Criteria, people: Criteria) -> str:
 
 def percent(ratio: float | None) -> str:
     return "—" if ratio is None else f"{ratio * 100:.1f}%"
+
+
+def dispute_window(until: date | None, days_left: int | None) -> str:
+    """A counting event's last day to dispute it, as of today."""
+    if until is None or days_left is None:
+        return "异议截止日暂不能确定（工作日历尚未覆盖）"
+    if days_left < 0:
+        return f"已过异议期（{until} 截止）"
+    if days_left == 0:
+        return f"异议截止 {until}（今天截止）"
+    return f"异议截止 {until}（剩 {days_left} 天）"

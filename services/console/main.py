@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from services.console.application_routes import router as application_router
 from services.console.clients import Clients
 from services.console.config import ConsoleSettings, get_settings
+from services.console.dispute_routes import router as dispute_router
 from services.console.headers import SecurityHeadersMiddleware
 from services.console.pages import install_error_pages
 from services.console.routes import router
@@ -62,10 +63,11 @@ def blueprint(settings: ConsoleSettings) -> Blueprint:
         name="console",
         title="sanwu console",
         description="Pages for people (Chinese): the overview against the targets, drill-down "
-        "to units, eligible lists, warnings, applications and the front desk's form.",
+        "to units, eligible lists, warnings, applications, disputes of counted events and the "
+        "front desk's form.",
         migrations=MIGRATIONS,
         assemble=assemble,
-        routers=[router, application_router],
+        routers=[router, application_router, dispute_router],
         checks={"database": database_ready},
         customise=customise,
     )

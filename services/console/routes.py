@@ -25,7 +25,7 @@ from services.console.pages import (
 )
 from services.console.service import SORT_KEYS, ConsoleService
 from services.console.sessions import Session, SessionStore, tokens_match
-from services.console.views import context_of
+from services.console.views import EventPage, context_of
 from shared.access import refusals
 from shared.access.service import OUTSIDE, claimed_key_id
 from shared.errors import (
@@ -266,7 +266,15 @@ async def unit_page(
 @router.get("/events/{event_id}")
 async def event_page(request: Request, session: SessionDep, event_id: uuid.UUID) -> HTMLResponse:
     found = await console(request).event_in_log(session, event_id)
-    return render(request, "event.html", context_of(found))
+    return render_event(request, found, filing=forms.DisputeFiling.new())
+
+
+def render_event(
+    request: Request, page: EventPage, *, filing: forms.DisputeFiling, status: int = 200
+) -> HTMLResponse:
+    """The event's page, with the form to dispute it (services/console/dispute_routes.py)."""
+    context = context_of(page) | {"filing": filing}
+    return render(request, "event.html", context, status_code=status)
 
 
 # --- 可申报名单 and 预警 -------------------------------------------------------------------------

@@ -14,7 +14,14 @@ from services.console.clients.http import Download
 from services.console.clients.reporting import ChildSummary, Meetings
 from services.console.feeds import Feeds
 from services.console.sessions import Session
-from services.console.views import EligiblePage, EventPage, OverviewPage, Slot, UnitPage
+from services.console.views import (
+    EligiblePage,
+    EventPage,
+    OverviewPage,
+    Slot,
+    UnitPage,
+    window_of,
+)
 from shared.cadence import next_slot, slots_starting
 from shared.campaign import ROLLING, SHANGHAI, CurrentCampaign, rolling_window
 from shared.errors import UnitNotFound
@@ -143,7 +150,7 @@ class ConsoleService:
             self.clients.intake.event(session, event_id),
             self.clients.evaluation.effect(session, event_id),
         )
-        return EventPage(event=stored, effect=effect)
+        return EventPage(event=stored, effect=effect, window=window_of(effect, today=self.today()))
 
     async def event_in_log(self, session: Session, event_id: UUID) -> EventPage:
         """The event's own page: the event, its effect and its place in the audit log."""

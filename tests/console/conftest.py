@@ -5,6 +5,7 @@ tests/console/screenshots/ (emptied at the start of each run)."""
 
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,10 +15,13 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_p
 
 from services.console.main import create_app
 from shared.access.models import Role
+from shared.campaign import SHANGHAI, system_now
 from shared.db import Database
 from tests.conftest import COUNTY, DEMO_UNITS, SIBLING_TOWNSHIP, TOWNSHIP
 from tests.support.app import serve
+from tests.support.cases import years_covered
 from tests.support.console import Clock, ConsoleStack, running_console
+from tests.support.processes import Supervisor, free_port, uvicorn, wait_healthy
 from tests.support.stack import IsolatedStack
 
 CITY = "340700000000"
@@ -150,3 +154,56 @@ async def visit(
     for tab in opened:
         assert tab.hosts <= LOOPBACK, f"the browser left the machine: {tab.hosts}"
         assert not tab.refused, f"the content security policy refused: {tab.refused}"
+
+
+# --- the cases service beside the stack, for the 异议 pages -------------------------------------
+
+
+@pytest.fixture(scope="package")
+async def cases_stack(
+    console_stack: ConsoleStack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ConsoleStack]:
+    """The console stack with the cases service beside it, a real process on the stack's
+    database and topics, and a console of its own that calls it (the stack's console knows no
+    cases service). Events are accepted now, so the calendar must cover this year and the next
+    (loaded as test data when the holiday package does not have it yet)."""
+    ports = {"cases": free_port(), "console": free_port()}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    env = console_stack.env | {
+        "SANWU_CASES_URL": urls["cases"],
+        "SANWU_CASES_RELAY_IDLE_POLL_SECONDS": "0.2",
+    }
+    supervisor = Supervisor(env=env, log_dir=tmp_path_factory.mktemp("cases-logs"))
+    supervisor.add("cases", uvicorn("services.cases.main:create_app", ports["cases"]))
+    supervisor.add("console", uvicorn("services.console.main:create_app", ports["console"]))
+    database = Database.from_settings(console_stack.settings, pool_size=1)
+    this_year = system_now().astimezone(SHANGHAI).year
+    try:
+        async with years_covered(
+            database,
+            {this_year, this_year + 1},
+            tmp_path_factory.mktemp("calendar"),
+            database_url=console_stack.settings.database_url,
+        ):
+            supervisor.start_all()
+            for name, process in supervisor.processes.items():
+                assert process.popen is not None
+                wait_healthy(f"{urls[name]}/healthz", process.popen, timeout=120)
+            yield replace(console_stack, urls=console_stack.urls | urls)
+    finally:
+        supervisor.stop_all()
+        await database.dispose()
+
+
+@pytest.fixture
+async def cases_visit(
+    visit: Callable[..., Awaitable[Visit]], cases_stack: ConsoleStack
+) -> Callable[..., Awaitable[Visit]]:
+    """Tabs as `visit` opens them (and checks afterwards), on the console that calls cases."""
+
+    async def open_tab(**size: int) -> Visit:
+        tab = await visit(**size)
+        tab.base_url = cases_stack.console_url
+        return tab
+
+    return open_tab

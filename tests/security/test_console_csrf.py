@@ -18,9 +18,12 @@ from fastapi.routing import iter_route_contexts
 
 from services.console.main import create_app as create_console_app
 from shared.access.models import Role
+from shared.campaign import SHANGHAI, system_now
 from shared.db import Database
 from tests.support.app import bearer
+from tests.support.cases import years_covered
 from tests.support.console import TOKEN, ConsoleStack, key_id, new_key, sessions_of, sign_in
+from tests.support.events import visit
 from tests.support.one_province import (
     ADMIN,
     OTHER_CITY,
@@ -29,6 +32,7 @@ from tests.support.one_province import (
     Bureaus,
     campaign_units,
 )
+from tests.support.waiting import wait_until
 
 # The permission matrix works in county A1 and the fuzzing in B1: these forms act in B2, in
 # a period of their own.
@@ -52,6 +56,7 @@ class Console:
     db: Database
     bureaus: Bureaus
     intake: httpx.AsyncClient
+    cases: httpx.AsyncClient
     admin: str
     units: list[str]
 
@@ -71,8 +76,26 @@ class Console:
     async def state_of(self, application_id: str) -> str:
         return str((await self.bureaus.application(application_id))["state"])
 
+    async def event_known_to_cases(self) -> str:
+        """A visit to the village, once the cases service has read it (it may be disputed)."""
+        event = visit(VILLAGE, occurred_at="2026-06-03T09:30:00+08:00")
+        posted = await self.intake.post("/v1/events", json=event, headers=bearer(self.admin))
+        assert posted.status_code == 202, posted.text
+
+        async def known() -> bool:
+            async with self.db.connection() as connection:
+                return bool(await connection.fetchval(KNOWN_TO_CASES, event["event_id"]))
+
+        await wait_until(known, timeout=30, message="the cases service to read the visit")
+        return str(event["event_id"])
+
+    async def dispute_state(self, dispute_id: str) -> str | None:
+        found = await self.cases.get(f"/v1/disputes/{dispute_id}", headers=bearer(self.admin))
+        return str(found.json()["state"]) if found.status_code == 200 else None
+
 
 Preparation = Callable[[Console], Awaitable[Posting]]
+KNOWN_TO_CASES = "SELECT EXISTS (SELECT 1 FROM cases.event WHERE event_id = $1::uuid)"
 
 
 async def recording(console: Console) -> Posting:
@@ -136,6 +159,39 @@ async def revoking(console: Console) -> Posting:
     return Posting(f"/titles/{code}/{PERIOD}/revoke", fields, acted)
 
 
+async def filing(console: Console) -> Posting:
+    event_id = await console.event_known_to_cases()
+    dispute_id = str(uuid.uuid4())
+    fields = {"dispute_id": dispute_id, "grounds": "facts", "statement": "当日无人上访"}
+
+    async def acted() -> bool:
+        return await console.dispute_state(dispute_id) == "filed"
+
+    return Posting(f"/events/{event_id}/disputes", fields, acted)
+
+
+async def deciding(console: Console) -> Posting:
+    event_id = await console.event_known_to_cases()
+    dispute_id = str(uuid.uuid4())
+    filed = await console.cases.post(
+        "/v1/disputes",
+        json={
+            "dispute_id": dispute_id,
+            "event_id": event_id,
+            "grounds": "facts",
+            "statement": "当日无人上访",
+        },
+        headers=bearer(console.admin),
+    )
+    assert filed.status_code == 201, filed.text
+    fields = {"version": "1", "decision": "reject", "reason": "经核实属实"}
+
+    async def acted() -> bool:
+        return await console.dispute_state(dispute_id) == "decided"
+
+    return Posting(f"/disputes/{dispute_id}/decide", fields, acted)
+
+
 @dataclass(frozen=True)
 class Form:
     route: str  # the console's route it posts to
@@ -167,12 +223,19 @@ FORMS = {
         stepping("award", state="reviewed", decision="award", after="decided"),
     ),
     "revoke": Form("/titles/{code}/{period}/revoke", Role.bureau, PROVINCE, revoking),
+    "dispute": Form("/events/{event_id}/disputes", Role.desk, VILLAGE, filing),
+    "decide": Form("/disputes/{dispute_id}/{action}", Role.bureau, COUNTY, deciding),
 }
 SESSION_FORMS = {"/signin", "/signout"}
 
 
 @pytest.fixture(scope="module")
-async def console(province: ConsoleStack) -> AsyncIterator[Console]:
+async def console(
+    province: ConsoleStack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Console]:
+    """The console in-process, with the working-day calendar covering the dispute windows of
+    visits accepted now."""
+    this_year = system_now().astimezone(SHANGHAI).year
     app = create_console_app(province.console_settings())
     db = Database.from_settings(province.settings, pool_size=1)
     admin = province.keys[ADMIN]
@@ -180,12 +243,20 @@ async def console(province: ConsoleStack) -> AsyncIterator[Console]:
         app.router.lifespan_context(app),
         httpx.AsyncClient(base_url=province.urls["intake"]) as intake,
         httpx.AsyncClient(base_url=province.urls["applications"]) as applications,
+        httpx.AsyncClient(base_url=province.urls["cases"]) as cases,
+        years_covered(
+            db,
+            {this_year, this_year + 1},
+            tmp_path_factory.mktemp("calendar"),
+            database_url=province.settings.database_url,
+        ),
     ):
         yield Console(
             app=app,
             db=db,
             bureaus=Bureaus(applications, admin),
             intake=intake,
+            cases=cases,
             admin=admin,
             units=campaign_units(COUNTY)[2:],
         )

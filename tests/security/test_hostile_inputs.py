@@ -1,6 +1,6 @@
 """Hostile input to every route of every service: no answer is a server error.
 
-The five services run as in production (uvicorn) on a database and topics of their own. Each
+The six services run as in production (uvicorn) on a database and topics of their own. Each
 one's routes come from the app itself (`app.routes`, also those left out of OpenAPI) and its
 OpenAPI document, so a route added later is covered without touching this file. For every
 route a valid request is built (known units, periods, an event and an application, the request
@@ -39,6 +39,7 @@ from fastapi.routing import iter_route_contexts
 from services.applications.main import create_app as create_applications_app
 from services.applications.materials import XLSX_MEDIA_TYPE
 from services.applications.materials_pdf import PDF_MEDIA_TYPE
+from services.cases.main import create_app as create_cases_app
 from services.console.main import create_app as create_console_app
 from services.evaluation.main import create_app as create_evaluation_app
 from services.intake.main import create_app as create_intake_app
@@ -67,6 +68,7 @@ SERVICES = {
     "evaluation": ("services.evaluation.main:create_app", create_evaluation_app),
     "reporting": ("services.reporting.main:create_app", create_reporting_app),
     "applications": ("services.applications.main:create_app", create_applications_app),
+    "cases": ("services.cases.main:create_app", create_cases_app),
     "console": ("services.console.main:create_app", create_console_app),
 }
 # Routes the apps serve today; whatever they add is found in `app.routes` and covered too.
@@ -88,8 +90,16 @@ EXPECTED_ROUTES = {
         "/v1/titles/{code}/{period}/revoke",
         "/v1/feed/applications",
     },
+    "cases": {
+        "/v1/disputes",
+        "/v1/disputes/{dispute_id}",
+        "/v1/disputes/{dispute_id}/decide",
+        "/v1/feed/disputes",
+        "/v1/calendar/{year}",
+    },
     "console": {
         "/signin",
+        "/disputes/{dispute_id}",
         "/overview",
         "/units/{code}",
         "/record",
@@ -105,6 +115,8 @@ SERVICE_ENV = {
     "SANWU_REPORTING_RUN_CONSUMER": "false",
     "SANWU_APPLICATIONS_RUN_CONSUMER": "false",
     "SANWU_APPLICATIONS_RUN_RELAY": "false",
+    "SANWU_CASES_RUN_CONSUMER": "false",
+    "SANWU_CASES_RUN_RELAY": "false",
     "SANWU_APPLICATION_WINDOW": "01-01/12-31",
 }
 
@@ -220,7 +232,7 @@ class Operation:
 
 @pytest.fixture(scope="module")
 async def targets(settings: Settings) -> AsyncIterator[dict[str, Target]]:
-    """The five services on a database (the demo registry, an admin key) and topics of their
+    """The six services on a database (the demo registry, an admin key) and topics of their
     own, started together; one event accepted and one application decided, so that reads of
     them go past the lookup; the console signed in to."""
     stack = new_stack()
@@ -237,7 +249,7 @@ async def targets(settings: Settings) -> AsyncIterator[dict[str, Target]]:
         for name, (factory, _) in SERVICES.items():
             processes.append(launch(factory, urls[name], env))
         for process, url in zip(processes, urls.values(), strict=True):
-            # Five services start at once on a machine that may be busy: a generous wait.
+            # Six services start at once on a machine that may be busy: a generous wait.
             await asyncio.to_thread(wait_healthy, f"{url}/healthz", process, timeout=240)
         event = events.visit(VILLAGE)
         async with (

@@ -1,4 +1,4 @@
-"""The console and the five services behind it as real uvicorn processes, on free ports, on a
+"""The console and the six services behind it as real uvicorn processes, on free ports, on a
 database and topic prefix of their own (the demo registry, the keys the tests name, the
 applications window open all year, the audit log checkpointed every 0.2 s), for a real browser
 to talk to."""
@@ -41,6 +41,7 @@ SERVICES = {
     "reporting": "services.reporting.main:create_app",
     "applications": "services.applications.main:create_app",
     "audit": "services.audit.main:create_app",
+    "cases": "services.cases.main:create_app",
     "console": "services.console.main:create_app",
 }
 
@@ -69,6 +70,7 @@ class ConsoleStack:
                 "reporting_url": self.urls["reporting"],
                 "applications_url": self.urls["applications"],
                 "audit_url": self.urls["audit"],
+                "cases_url": self.urls["cases"],
                 "registry_refresh_seconds": 0.3,
                 **overrides,
             }
@@ -99,6 +101,7 @@ async def running_console(
             "SANWU_APPLICATION_WINDOW": "01-01/12-31",
             "SANWU_AUDIT_CHECKPOINT_INTERVAL_SECONDS": "0.2",
             "SANWU_AUDIT_KEY_OPERATIONS_POLL_SECONDS": "0.2",
+            "SANWU_CASES_RELAY_IDLE_POLL_SECONDS": "0.2",
             "SANWU_LOG_JSON": "false",
             **{f"SANWU_{name.upper()}_URL": url for name, url in urls.items() if name != "console"},
         }

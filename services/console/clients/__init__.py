@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from services.console.clients.applications import ApplicationsClient
 from services.console.clients.audit import AuditClient
+from services.console.clients.cases import CasesClient
 from services.console.clients.evaluation import EvaluationClient
 from services.console.clients.http import ServiceClient
 from services.console.clients.intake import IntakeClient
@@ -18,6 +19,7 @@ class Clients:
     evaluation: EvaluationClient
     reporting: ReportingClient
     applications: ApplicationsClient
+    cases: CasesClient
     audit: AuditClient
 
     @classmethod
@@ -34,6 +36,7 @@ class Clients:
             evaluation=EvaluationClient(http("evaluation")),
             reporting=ReportingClient(http("reporting")),
             applications=ApplicationsClient(http("applications")),
+            cases=CasesClient(http("cases")),
             audit=AuditClient(http("audit", timeout=audit_timeout), deadline=audit_timeout),
         )
 
@@ -43,6 +46,7 @@ class Clients:
             self.evaluation,
             self.reporting,
             self.applications,
+            self.cases,
             self.audit,
         ):
             await client.http.close()

@@ -1,6 +1,10 @@
-"""What the pages read from evaluation: what it made of an event."""
+"""What the pages read from evaluation: what it made of an event, and for a counting event
+the last day to dispute it and its disputes."""
 
+from datetime import date
 from uuid import UUID
+
+from pydantic import Field
 
 from services.console.clients.http import Answer, ServiceClient
 from services.console.sessions import Session
@@ -13,10 +17,20 @@ class CountsAgainst(Answer):
     criteria: list[str]
 
 
+class DisputeRef(Answer):
+    dispute_id: UUID
+    state: str
+
+
 class Effect(Answer):
     state: str
     reason: str | None = None
     counts_against: list[CountsAgainst]
+    # A counting event's last day to dispute it; None for other events, and while the
+    # working-day calendar cannot say (`dispute_until_reason` says why).
+    dispute_until: date | None = None
+    dispute_until_reason: str | None = None
+    disputes: list[DisputeRef] = Field(default_factory=list)
 
 
 class EvaluationClient:

@@ -36,6 +36,7 @@ SERVICE_NAMES = {
     "evaluation": "评定服务（evaluation）",
     "reporting": "统计服务（reporting）",
     "applications": "申报服务（applications）",
+    "cases": "异议服务（cases）",
     "audit": "审计服务（audit）",
 }
 NOT_FOUND_BY_SLUG: dict[str, type[NotFound]] = {
@@ -66,6 +67,9 @@ class Refusal(Answer):
     type: str | None = None
     message: str | None = None
     unit_code: str | None = None
+    # A late dispute or review request: the last day it could have been sent.
+    dispute_until: str | None = None
+    last_day: str | None = None
 
 
 def refusals_of(errors: list[dict[str, Any]] | None) -> list[Refusal]:
