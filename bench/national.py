@@ -4,7 +4,8 @@ five million events rebuilt by evaluation against the raw consumer in the same r
 service running on that registry and read model: reporting's start-up, the national and a
 provincial summary under 50 clients, and the resident memory of each service process.
 
-It runs last: the registry stays national afterwards."""
+It runs after every stage that needs the demo registry alone: the registry stays national
+afterwards (the disputes stage, after it, works in the demo county, whose codes it keeps)."""
 
 import random
 import time

@@ -16,6 +16,7 @@ import uvloop
 from bench import (
     audit,
     console,
+    disputes,
     end_to_end,
     evaluation_rebuild,
     growth,
@@ -46,7 +47,8 @@ STAGES: list[Stage] = [
     console.STAGE,
     audit.STAGE,
     growth.STAGE,
-    national.STAGE,  # last: the registry stays national
+    national.STAGE,  # the registry stays national afterwards
+    disputes.STAGE,
 ]
 
 app = typer.Typer(

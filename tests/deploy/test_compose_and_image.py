@@ -11,7 +11,15 @@ from shared.config import MIGRATOR_ROLE
 from tests.support.manifests import COMPOSE_FILE, ROOT, compose_problems
 
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
-SANWU_SERVICES = {"console", "intake", "evaluation", "reporting", "applications", "audit"}
+SANWU_SERVICES = {
+    "console",
+    "intake",
+    "evaluation",
+    "reporting",
+    "applications",
+    "audit",
+    "cases",
+}
 # The role each container logs in as.
 LOGINS = {
     "migrate": "sanwu",
@@ -21,6 +29,7 @@ LOGINS = {
     "applications": "sanwu_applications",
     "console": "sanwu_console",
     "audit": "sanwu_audit",
+    "cases": "sanwu_cases",
 }
 UNPRIVILEGED = {
     "LOGIN",

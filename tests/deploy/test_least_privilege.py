@@ -14,6 +14,8 @@ from services.applications.config import ApplicationsSettings
 from services.applications.main import create_app as create_applications_app
 from services.audit.config import AuditSettings
 from services.audit.main import create_app as create_audit_app
+from services.cases.config import CasesSettings
+from services.cases.main import create_app as create_cases_app
 from services.console.config import ConsoleSettings
 from services.console.main import create_app as create_console_app
 from services.evaluation.config import EvaluationSettings
@@ -37,6 +39,7 @@ IDENTITIES: dict[str, tuple[str | None, str | None]] = {
     "applications": ("sanwu_applications", "sanwu-applications"),
     "console": ("sanwu_console", None),
     "audit": ("sanwu_audit", "sanwu-audit"),
+    "cases": ("sanwu_cases", "sanwu-cases"),
     "sanwu-migrate": ("sanwu", None),
     "sanwu-topics": (None, "sanwu-admin"),
     "sanwu-units-load": ("sanwu", None),
@@ -287,6 +290,7 @@ def apps() -> dict[str, FastAPI]:
         "applications": create_applications_app(ApplicationsSettings(environment="test")),
         "console": create_console_app(ConsoleSettings(environment="test")),
         "audit": create_audit_app(AuditSettings(environment="test")),
+        "cases": create_cases_app(CasesSettings(environment="test")),
     }
 
 
@@ -332,7 +336,7 @@ def test_the_ingress_routes_every_public_path_and_no_operational_one(
         for rule in ingress["spec"]["rules"]
         for entry in rule["http"]["paths"]
     }
-    assert set(host_of) == {"console", "intake", "reporting", "applications", "audit"}
+    assert set(host_of) == {"console", "intake", "reporting", "applications", "audit", "cases"}
     assert len(set(host_of.values())) == len(host_of)
     for service, host in host_of.items():
         public = served_paths(apps[service]) - set(OPERATIONAL)

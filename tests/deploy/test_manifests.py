@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from services.applications.config import ApplicationsSettings
 from services.audit.config import LOCAL_ONLY_SIGNING_KEY, AuditSettings
+from services.cases.config import CasesSettings
 from services.console.config import ConsoleSettings
 from services.evaluation.config import EvaluationSettings
 from services.intake.config import IntakeSettings
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.timeout(900)
 BUILDS = ("base", *(f"overlays/{overlay}" for overlay in OVERLAYS))
 PHASES = {"platform", "migrate", "services", "on-demand"}
 SERVICES = {"console": 8000, "intake": 8001, "evaluation": 8002, "reporting": 8003}
-SERVICES |= {"applications": 8004, "audit": 8006}
+SERVICES |= {"applications": 8004, "cases": 8005, "audit": 8006}
 SETTINGS_CLASSES = (
     IntakeSettings,
     EvaluationSettings,
@@ -50,6 +51,7 @@ SETTINGS_CLASSES = (
     ApplicationsSettings,
     ConsoleSettings,
     AuditSettings,
+    CasesSettings,
 )
 
 

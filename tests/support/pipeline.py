@@ -11,9 +11,10 @@ committed past every status published. It polls, with a deadline."""
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.applications.config import ApplicationsSettings
 from services.applications.main import create_app as create_applications_app
+from services.cases.config import CasesSettings
+from services.cases.main import create_app as create_cases_app
 from services.evaluation.config import EvaluationSettings
 from services.evaluation.main import create_app as create_evaluation_app
 from services.intake.config import IntakeSettings
@@ -56,6 +59,8 @@ class Pipeline:
     admin: AIOKafkaAdminClient
     offsets: AIOKafkaConsumer
     applications: httpx.AsyncClient | None = None  # with `running_pipeline(applications=True)`
+    evaluation: httpx.AsyncClient | None = None
+    cases: httpx.AsyncClient | None = None  # with `running_pipeline(cases=...)`
 
     async def post(self, key: str, *payloads: dict[str, Any]) -> list[str]:
         """Post through intake's batch endpoint; every event must be accepted."""
@@ -130,10 +135,16 @@ async def prepare(
 
 @asynccontextmanager
 async def running_pipeline(
-    *, campaign_file: Path, registry: Sequence[Path], keys: KeySpecs, applications: bool = False
+    *,
+    campaign_file: Path,
+    registry: Sequence[Path],
+    keys: KeySpecs,
+    applications: bool = False,
+    cases: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[Pipeline]:
     """The three services on a database and topics of their own, all given `campaign_file`;
-    with `applications`, the applications service too (its window open all year)."""
+    with `applications`, the applications service too (its window open all year); with
+    `cases`, the cases service too, on that clock."""
     stack = new_stack()
     common: dict[str, Any] = {
         "environment": "test",
@@ -167,7 +178,7 @@ async def running_pipeline(
                     "http://intake",
                 )
             )
-            await running.enter_async_context(
+            evaluation = await running.enter_async_context(
                 serve(create_evaluation_app(evaluation_settings), "http://evaluation")
             )
             reporting = Reporting(ReportingSettings(**common))
@@ -183,6 +194,17 @@ async def running_pipeline(
                 applications_client = await running.enter_async_context(
                     serve(create_applications_app(applications_settings), "http://applications")
                 )
+            cases_client = None
+            if cases is not None:
+                cases_client = await running.enter_async_context(
+                    serve(
+                        create_cases_app(
+                            CasesSettings(**common, cases_relay_idle_poll_seconds=0.2),
+                            clock=cases,
+                        ),
+                        "http://cases",
+                    )
+                )
             yield Pipeline(
                 settings=settings,
                 db=db,
@@ -193,10 +215,13 @@ async def running_pipeline(
                 admin=admin,
                 offsets=offsets,
                 applications=applications_client,
+                evaluation=evaluation,
+                cases=cases_client,
             )
     finally:
         await drop_database(stack.database)
         topics = [settings.events_topic, settings.status_topic, settings.dead_letter_topic]
         topics += [settings.application_topic] if applications else []
+        topics += [settings.disputes_topic] if cases is not None else []
         with contextlib.suppress(Exception):
             await kafka.delete_topics(settings, topics)
