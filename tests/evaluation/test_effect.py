@@ -84,7 +84,6 @@ async def publish(settings: Settings, value: bytes, *, headers: list[tuple[str, 
         await producer.stop()
 
 
-
 def without_dispute_until(body: dict[str, Any]) -> dict[str, Any]:
     """The effect without its last day to dispute, checked on its own: 5 working days after
     intake accepted the event today, which holidays can stretch to at most 13 days (the
@@ -97,6 +96,7 @@ def without_dispute_until(body: dict[str, Any]) -> dict[str, Any]:
     today = system_now().astimezone(SHANGHAI).date()
     assert today + timedelta(days=5) <= date.fromisoformat(until) <= today + timedelta(days=14)
     return body
+
 
 class TestCountedEvent:
     async def test_applied_names_each_unit_period_and_criterion_it_counts_against(
