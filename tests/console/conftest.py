@@ -5,7 +5,6 @@ tests/console/screenshots/ (emptied at the start of each run)."""
 
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,7 +20,6 @@ from tests.conftest import COUNTY, DEMO_UNITS, SIBLING_TOWNSHIP, TOWNSHIP
 from tests.support.app import serve
 from tests.support.cases import years_covered
 from tests.support.console import Clock, ConsoleStack, running_console
-from tests.support.processes import Supervisor, free_port, uvicorn, wait_healthy
 from tests.support.stack import IsolatedStack
 
 CITY = "340700000000"
@@ -163,19 +161,9 @@ async def visit(
 async def cases_stack(
     console_stack: ConsoleStack, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ConsoleStack]:
-    """The console stack with the cases service beside it, a real process on the stack's
-    database and topics, and a console of its own that calls it (the stack's console knows no
-    cases service). Events are accepted now, so the calendar must cover this year and the next
-    (loaded as test data when the holiday package does not have it yet)."""
-    ports = {"cases": free_port(), "console": free_port()}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    env = console_stack.env | {
-        "SANWU_CASES_URL": urls["cases"],
-        "SANWU_CASES_RELAY_IDLE_POLL_SECONDS": "0.2",
-    }
-    supervisor = Supervisor(env=env, log_dir=tmp_path_factory.mktemp("cases-logs"))
-    supervisor.add("cases", uvicorn("services.cases.main:create_app", ports["cases"]))
-    supervisor.add("console", uvicorn("services.console.main:create_app", ports["console"]))
+    """The console stack (its console calls its cases service) with the calendar covering the
+    dispute windows of events accepted now: this year and the next (loaded as test data when
+    the holiday package does not have it yet)."""
     database = Database.from_settings(console_stack.settings, pool_size=1)
     this_year = system_now().astimezone(SHANGHAI).year
     try:
@@ -185,25 +173,14 @@ async def cases_stack(
             tmp_path_factory.mktemp("calendar"),
             database_url=console_stack.settings.database_url,
         ):
-            supervisor.start_all()
-            for name, process in supervisor.processes.items():
-                assert process.popen is not None
-                wait_healthy(f"{urls[name]}/healthz", process.popen, timeout=120)
-            yield replace(console_stack, urls=console_stack.urls | urls)
+            yield console_stack
     finally:
-        supervisor.stop_all()
         await database.dispose()
 
 
 @pytest.fixture
-async def cases_visit(
+def cases_visit(
     visit: Callable[..., Awaitable[Visit]], cases_stack: ConsoleStack
 ) -> Callable[..., Awaitable[Visit]]:
-    """Tabs as `visit` opens them (and checks afterwards), on the console that calls cases."""
-
-    async def open_tab(**size: int) -> Visit:
-        tab = await visit(**size)
-        tab.base_url = cases_stack.console_url
-        return tab
-
-    return open_tab
+    """Tabs as `visit` opens them, once the calendar covers the dispute windows."""
+    return visit
