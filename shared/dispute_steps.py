@@ -7,6 +7,7 @@ step of the disputes of one event is read in order. Evaluation follows the rulin
 log keeps every step.
 """
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -140,3 +141,14 @@ class DisputeStep(BaseModel):
         if ruling.decision is Decision.uphold_void:
             return Outcome("event_voided", None, ruling.by, ruling.at)
         return Outcome("event_reattributed", ruling.new_unit, ruling.by, ruling.at)
+
+
+def newest_per_dispute(steps: Iterable[DisputeStep]) -> list[DisputeStep]:
+    """The step of each dispute with the highest version: what the dispute is after them all,
+    whatever order they came in."""
+    newest: dict[UUID, DisputeStep] = {}
+    for step in steps:
+        found = newest.get(step.dispute.dispute_id)
+        if found is None or step.dispute.version > found.dispute.version:
+            newest[step.dispute.dispute_id] = step
+    return list(newest.values())

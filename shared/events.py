@@ -354,8 +354,13 @@ def noticed_at(record: EventRecord) -> datetime | None:
     event = record.event
     if not isinstance(event, _Counting):
         return None
-    reported = event.reported_at
-    return record.accepted_at if reported is None else min(record.accepted_at, reported)
+    return notice_of(record.accepted_at, event.reported_at)
+
+
+def notice_of(accepted_at: datetime, reported_at: datetime | None) -> datetime:
+    """The earlier of intake's acceptance and the sending down the event reports: a
+    `reported_at` only ever shortens the time to dispute."""
+    return accepted_at if reported_at is None else min(accepted_at, reported_at)
 
 
 def unit_codes_of(event: Event) -> tuple[str, ...]:

@@ -113,6 +113,11 @@ class DisputeOut(BaseModel):
     filed_at: datetime
     changed_at: datetime
     steps: list[StepOut] = []
+    actions: list[str] = Field(
+        [],
+        description="The steps the asking key may take now (`decide`, `review`, `withdraw`, "
+        "`review-request`), by the rules each step checks; empty in lists",
+    )
 
 
 class DisputeListOut(BaseModel):

@@ -17,7 +17,6 @@ from shared.levels import Level
 # The bureau that reviews a decision: the next one up from the deciding bureau.
 REVIEWER_LEVEL = {Level.county: Level.city, Level.city: Level.province}
 # Who may file, withdraw or ask for review for their side.
-SIDES = ("desk", "bureau")
 # What a page may ask of a dispute, and whether the form is a ruling (with a decision).
 ACTIONS = {"decide": True, "review": True, "withdraw": False, "review-request": False}
 
@@ -40,7 +39,7 @@ class Disputing:
 
     async def dispute(self, session: Session, dispute_id: str | UUID) -> DisputePage:
         found = await self.cases.dispute(session, dispute_id)
-        return DisputePage(dispute=found, actions=self.actions(session, found))
+        return DisputePage(dispute=found, actions=list(found.actions))
 
     async def file(self, session: Session, filing: dict[str, Any]) -> Dispute:
         """The dispute filed; a form sent again after it went through finds it filed (the
@@ -59,21 +58,6 @@ class Disputing:
         return await self.cases.act(
             session, dispute_id=dispute_id, action=action, version=version, body=body
         )
-
-    def actions(self, session: Session, dispute: Dispute) -> list[str]:
-        """The forms the dispute's page offers the key now."""
-        found = []
-        if dispute.state == "filed" and self._is_bureau_of(session, dispute.decider_code):
-            found.append("decide")
-        if dispute.state == "review_requested" and self._is_bureau_of(
-            session, self.reviewer_of(dispute)
-        ):
-            found.append("review")
-        if dispute.state == "filed" and self._is_filer(session, dispute):
-            found.append("withdraw")
-        if dispute.state == "decided" and self._lost(session, dispute) and self._may_ask(dispute):
-            found.append("review-request")
-        return found
 
     def reviewer_of(self, dispute: Dispute) -> str | None:
         """The bureau above the deciding one: the city above a county, the province above a
@@ -97,30 +81,6 @@ class Disputing:
         return (
             session.role == "bureau" and unit_code is not None and session.scope_code == unit_code
         )
-
-    @staticmethod
-    def _is_filer(session: Session, dispute: Dispute) -> bool:
-        if session.role == "admin":
-            return True
-        return session.role in SIDES and session.scope_code == dispute.filer_scope
-
-    def _lost(self, session: Session, dispute: Dispute) -> bool:
-        """The side the decision went against: the filer after a rejection, the new unit's
-        side after a re-attribution."""
-        if session.role == "admin":
-            return True
-        ruling = dispute.decision
-        if ruling is None or session.role not in SIDES or session.scope_code is None:
-            return False
-        if ruling.decision == "reject":
-            return session.scope_code == dispute.filer_scope
-        if ruling.decision == "uphold_reattribute" and ruling.new_unit:
-            return self.console.registry.is_within(ruling.new_unit, session.scope_code)
-        return False
-
-    def _may_ask(self, dispute: Dispute) -> bool:
-        until = dispute.review_request_until
-        return until is None or self.console.today() <= until
 
     async def _filed_before(self, session: Session, filing: dict[str, Any]) -> Dispute | None:
         try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from shared.campaign import SHANGHAI, Limit
+from shared.events import notice_of
 
 ONE_DAY = timedelta(days=1)
 SATURDAY = 5
@@ -101,7 +102,5 @@ def local_day(moment: datetime) -> date:
 
 
 def notice_day(accepted_at: datetime, reported_at: datetime | None) -> date:
-    """When a unit was told of an event: the earlier of intake's acceptance and the sending
-    down the event reports (which can only shorten a window)."""
-    noticed = accepted_at if reported_at is None else min(accepted_at, reported_at)
-    return local_day(noticed)
+    """The day a unit was told of an event (`shared.events.notice_of`)."""
+    return local_day(notice_of(accepted_at, reported_at))

@@ -375,3 +375,28 @@ async def test_the_list_gives_each_dispute_the_last_day_to_dispute_its_event(
     mine = [d for d in listed.json()["disputes"] if d["dispute_id"] == filed["dispute_id"]]
     assert [d["dispute_until"] for d in mine] == [filed["dispute_until"]]
     assert filed["dispute_until"] is not None
+
+
+async def test_a_dispute_says_which_steps_the_asking_key_may_take(
+    disputes_app: RunningCases, intake: httpx.AsyncClient, case_keys: dict[str, str]
+) -> None:
+    filed = await filed_on_new_visit(disputes_app, intake, case_keys)
+    path = f"/v1/disputes/{filed['dispute_id']}"
+
+    async def actions(key: str) -> list[str]:
+        shown = await disputes_app.client.get(path, headers=bearer(case_keys[key]))
+        assert shown.status_code == 200, shown.text
+        found: list[str] = shown.json()["actions"]
+        return found
+
+    assert await actions("county_bureau") == ["decide"]
+    assert await actions("township_desk") == ["withdraw"]
+    assert await actions("city_bureau") == []
+    decided = await disputes_app.client.post(
+        f"{path}/decide",
+        json={"decision": "reject", "reason": "属实"},
+        headers=bearer(case_keys["county_bureau"]) | step(1),
+    )
+    assert decided.status_code == 200, decided.text
+    assert await actions("township_desk") == ["review-request"]
+    assert await actions("county_bureau") == []

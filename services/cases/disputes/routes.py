@@ -58,6 +58,7 @@ def rendered(found: Disputed, response: Response) -> DisputeOut:
     return DisputeOut(
         **fields,
         dispute_until=found.dispute_until,
+        actions=found.actions,
         steps=[
             StepOut(**{k: v for k, v in asdict(s).items() if k != "step_id"}) for s in found.steps
         ],

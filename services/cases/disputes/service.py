@@ -2,8 +2,9 @@
 take it and when, recorded with who, when and why, and written to the outbox in the same
 transaction."""
 
+import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -82,6 +83,7 @@ class Disputed:
     dispute: DisputeRow
     dispute_until: date | None
     steps: list[StepRow]
+    actions: list[str] = field(default_factory=list)  # the steps the asking key may take now
 
 
 class DisputesService:
@@ -196,7 +198,7 @@ class DisputesService:
         async with self.db.session() as session:
             disputes = await DisputeRepository.from_session(session)
             dispute = await self._current(disputes, dispute_id, version)
-            if principal.role is not Role.admin and principal.scope_code != dispute.filer_scope:
+            if not self._is_filer(principal, dispute):
                 raise OutOfScope("only the filer may withdraw a dispute")
             if dispute.state != State.filed:
                 raise StateConflict(f"a dispute {dispute.state} cannot be withdrawn")
@@ -220,7 +222,33 @@ class DisputesService:
             until = (
                 await self.deadlines.last_day(notice, self.limits.dispute, name="dispute")
             ).last_day
-        return Disputed(dispute, until, steps)
+        return Disputed(dispute, until, steps, await self._actions(principal, dispute))
+
+    async def _actions(self, principal: Principal, dispute: DisputeRow) -> list[str]:
+        """The steps the key may take on the dispute now, by the same rules the steps check."""
+        chain = await self._chain(dispute.unit_code)
+        decider = next(u for u in chain if u.code == dispute.decider_code)
+        reviewer = reviewer_of(decider, chain)
+        state = State(dispute.state)
+        found = []
+        if state is State.filed and is_bureau_of(principal, decider.code):
+            found.append("decide")
+        if state is State.review_requested and reviewer and is_bureau_of(principal, reviewer.code):
+            found.append("review")
+        if state is State.filed and self._is_filer(principal, dispute):
+            found.append("withdraw")
+        if state is State.decided and self.sides.lost(principal, dispute):
+            assert dispute.decision is not None
+            decided_on = local_day(datetime.fromisoformat(dispute.decision["at"]))
+            with contextlib.suppress(DependencyUnavailable):  # the step itself says 503
+                if await self._closed_window(decided_on, self.clock(), self.limits.review_request):
+                    return found
+            found.append("review-request")
+        return found
+
+    @staticmethod
+    def _is_filer(principal: Principal, dispute: DisputeRow) -> bool:
+        return principal.role is Role.admin or principal.scope_code == dispute.filer_scope
 
     async def listed(
         self, principal: Principal, *, root: str | None, state: State | None

@@ -64,6 +64,7 @@ class Dispute(Answer):
     filed_at: datetime
     changed_at: datetime
     steps: list[DisputeStep] = Field(default_factory=list)
+    actions: list[str] = Field(default_factory=list)  # what the key may do now, says cases
 
     @property
     def filer_scope(self) -> str | None:

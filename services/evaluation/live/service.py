@@ -42,7 +42,7 @@ from shared.access.service import Principal
 from shared.calendar.store import Deadlines
 from shared.campaign import Campaign
 from shared.corrections import covers_in
-from shared.dispute_steps import DisputeStep
+from shared.dispute_steps import DisputeStep, newest_per_dispute
 from shared.events import EventReattributed, EventRecord, EventVoided, noticed_at
 from shared.indicators import UnitIndicators
 from shared.outbox import OutboxRepository
@@ -205,12 +205,8 @@ class EvaluationService:
         it. A step seen before changes nothing."""
         work = await self.unit_of_work(session)
         await self.use_current_registry(work.upkeep)
-        newest: dict[UUID, DisputeStep] = {}
-        for step in steps:
-            seen = newest.get(step.dispute.dispute_id)
-            if seen is None or step.dispute.version > seen.dispute.version:
-                newest[step.dispute.dispute_id] = step
-        touched = await work.repository.put_disputes([dispute_record(s) for s in newest.values()])
+        newest = newest_per_dispute(steps)
+        touched = await work.repository.put_disputes([dispute_record(s) for s in newest])
         # Like a correction that comes first, a ruling on an event not applied yet leaves a
         # placeholder, so that the event, when it comes, is evaluated with the ruling.
         await work.repository.upsert_events([], stubs=sorted(touched))

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from services.reporting.models import disputes
 from services.reporting.repository.statements import upsert_newer_sql
-from shared.dispute_steps import DisputeStep
+from shared.dispute_steps import DisputeStep, newest_per_dispute
 from shared.repository import Repository
 
 TABLE = disputes.fullname
@@ -15,15 +15,6 @@ SAVE_DISPUTES_SQL = (
     upsert_newer_sql(TABLE, SAVED_COLUMNS, keys=("dispute_id",)) + " RETURNING dispute_id"
 )
 LIVE_AMONG_SQL = f"SELECT DISTINCT event_id FROM {TABLE} WHERE event_id = ANY($1::uuid[]) AND live"
-
-
-def newest_per_dispute(steps: Sequence[DisputeStep]) -> list[DisputeStep]:
-    newest: dict[UUID, DisputeStep] = {}
-    for step in steps:
-        found = newest.get(step.dispute.dispute_id)
-        if found is None or step.dispute.version > found.dispute.version:
-            newest[step.dispute.dispute_id] = step
-    return list(newest.values())
 
 
 def dispute_row(step: DisputeStep) -> list[object]:
