@@ -181,11 +181,19 @@ async def logged_from_topics(history: History) -> int:
 
 
 async def every_record_logged(history: History) -> None:
-    async def logged() -> bool:
-        ((size,),) = await fetch(history, "SELECT count(*) FROM audit.leaf")
-        return int(size) >= sum((await records(history)).values())
+    """Every record a leaf, and a checkpoint signed of them all (checkpoints follow appends by
+    up to an interval; `verify` checks rows against the leaves a checkpoint covers)."""
 
-    await wait_until(logged, timeout=LOGGED_TIMEOUT, message="every history record in the log")
+    async def logged_and_signed() -> bool:
+        ((size,),) = await fetch(history, "SELECT count(*) FROM audit.leaf")
+        ((signed,),) = await fetch(history, "SELECT coalesce(max(size), 0) FROM audit.checkpoint")
+        return int(signed) == int(size) >= sum((await records(history)).values())
+
+    await wait_until(
+        logged_and_signed,
+        timeout=LOGGED_TIMEOUT,
+        message="every history record in the log, under a checkpoint",
+    )
 
 
 def root_of(logged: list[tuple[int, str, str, str]], size: int | None = None) -> bytes:
