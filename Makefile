@@ -45,7 +45,8 @@ status:
 	@deploy/stack.sh status
 
 demo: up
-	@$(CLIENT_ENV) && $(BIN)/sanwu units load data/demo-units.csv
+	@$(CLIENT_ENV) && $(BIN)/sanwu units load data/demo-units.csv && \
+	  $(BIN)/sanwu bodies load data/demo-bodies.csv
 
 run: demo
 	@$(CLIENT_ENV) && deploy/run.sh

@@ -16,6 +16,8 @@ reader_key="$($BIN/sanwu keys create --role reader --scope 340722000000 --label 
 county_bureau_key="$($BIN/sanwu keys create --role bureau --scope 340722000000 --label "demo bureau 枞阳县")"
 city_bureau_key="$($BIN/sanwu keys create --role bureau --scope 340700000000 --label "demo bureau 铜陵市")"
 province_bureau_key="$($BIN/sanwu keys create --role bureau --scope 340000000000 --label "demo bureau 安徽省")"
+# A handling body of the county (data/demo-bodies.csv): acts on the cases routed to it.
+handler_key="$($BIN/sanwu keys create --role handler --scope 340722000000 --body 民政 --label "demo handler 枞阳县民政局")"
 
 pids=()
 stop() {
@@ -77,6 +79,7 @@ demo bureau keys (信访局), for applying for the title (docs/api.md: "Applicat
   county   (枞阳县 340722000000): $county_bureau_key
   city     (铜陵市 340700000000): $city_bureau_key
   province (安徽省 340000000000): $province_bureau_key
+demo handler key (枞阳县民政局, body 民政 of 340722000000), for the cases routed to it: $handler_key
 
 try:
   curl -X POST http://127.0.0.1:8001/v1/events -H "Authorization: Bearer $desk_key" \\

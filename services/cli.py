@@ -5,7 +5,7 @@ builds the root app and registers them. Helpers every command uses are in `share
 from services.applications.commands import applications_app
 from services.audit.commands import audit_app
 from services.cases.commands import calendar_app
-from services.commands import db_app, keys_app, topics_app, units_app
+from services.commands import bodies_app, db_app, keys_app, topics_app, units_app
 from services.evaluation.commands import evaluation_app
 from services.intake.commands import events_app, intake_app
 from services.reporting.commands import reporting_app
@@ -20,6 +20,7 @@ app = CommandApp(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(units_app, name="units")
+app.add_typer(bodies_app, name="bodies")
 app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
 app.add_typer(intake_app, name="intake")

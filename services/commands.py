@@ -1,5 +1,5 @@
-"""`sanwu db|units|keys|topics ...`: commands on what the services share (the schemas, the unit
-registry, API keys, Kafka topics)."""
+"""`sanwu db|units|bodies|keys|topics ...`: commands on what the services share (the schemas, the
+unit registry and the units' handling bodies, API keys, Kafka topics)."""
 
 import sys
 from collections.abc import Awaitable, Callable
@@ -25,12 +25,16 @@ from shared.cli import (
 )
 from shared.config import get_settings
 from shared.db import Database
+from shared.registry.bodies import BodiesLoaded, BodyRepository, load_bodies
 from shared.registry.cache import UnitRegistry
 from shared.registry.generator import ProvinceShape, generate, generate_nation, write_csv
 from shared.registry.loader import RegistryFileError, load_file
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 units_app = typer.Typer(help="The unit registry (reference data).", no_args_is_help=True)
+bodies_app = typer.Typer(
+    help="The handling bodies of units (reference data).", no_args_is_help=True
+)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 
@@ -95,6 +99,24 @@ def units_load(
     )
 
 
+@bodies_app.command("load")
+def bodies_load(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Load or update handling bodies from a CSV (unit_code,body,name); all or nothing."""
+
+    async def load(_: Database, connection: AsyncConnection) -> BodiesLoaded:
+        return await load_bodies(await BodyRepository.from_connection(connection), path)
+
+    try:
+        report = run(in_transaction(load, migrated=True))
+    except RegistryFileError as exc:
+        echo_err(f"{path}: rejected, nothing changed:\n{exc}")
+        raise typer.Exit(1) from exc
+    echo_err(
+        f"{path}: {report.read} bodies read, {report.added} added, {report.changed} changed, "
+        f"{report.unchanged} unchanged"
+    )
+
+
 class Scale(StrEnum):
     province = "province"
     national = "national"
@@ -137,9 +159,10 @@ def keys_create(
     role: Annotated[
         Role,
         typer.Option(
-            help="desk posts events, reader reads, bureau reads and acts on applications for "
-            "the title (a county bureau applies, a city bureau reviews, the province bureau "
-            "awards), admin does everything"
+            help="desk posts events and registers cases, reader reads, bureau reads, acts on "
+            "applications for the title (a county bureau applies, a city bureau reviews, the "
+            "province bureau awards), decides disputes and supervises cases, handler (with "
+            "--body) acts on the cases routed to its body, admin does everything"
         ),
     ],
     scope: Annotated[
@@ -148,11 +171,18 @@ def keys_create(
     label: Annotated[str | None, typer.Option(help="Who holds the key")] = None,
     expires: Annotated[datetime | None, typer.Option(help="Expiry (ISO date or time, UTC)")] = None,
     actor: Annotated[str | None, ACTOR_OPTION] = None,
+    body: Annotated[
+        str | None,
+        typer.Option(help="A handler's body of the scope unit (as `sanwu bodies load` named it)"),
+    ] = None,
 ) -> None:
     """Create a key and print it, alone on stdout. Only its hash is stored."""
     who = actor_of(actor)
     if scope is None and role != Role.admin:
-        echo_err("--scope is required for desk and reader keys")
+        echo_err("--scope is required but for admin keys")
+        raise typer.Exit(2)
+    if (body is None) is (role == Role.handler):
+        echo_err("--body is required for handler keys, and only for them")
         raise typer.Exit(2)
 
     async def create(db: Database, connection: AsyncConnection) -> str:
@@ -163,8 +193,19 @@ def keys_create(
         if role == Role.bureau and unit is not None and unit.level not in BUREAU_LEVELS:
             echo_err(f"a bureau's scope is a county, city or province; {scope} is a {unit.level}")
             raise typer.Exit(2)
+        if body is not None and scope is not None:
+            bodies = await BodyRepository.from_connection(connection)
+            if await bodies.name_of(scope, body) is None:
+                echo_err(f"{scope} has no body {body} (load it with `sanwu bodies load`)")
+                raise typer.Exit(2)
         return await access_service.create(
-            connection, role=role, scope_code=scope, label=label, expires_at=expires, actor=who
+            connection,
+            role=role,
+            scope_code=scope,
+            label=label,
+            expires_at=expires,
+            actor=who,
+            body=body,
         )
 
     typer.echo(run(in_transaction(create, migrated=True)))

@@ -115,11 +115,29 @@ class Limit(_Strict):
 DISPUTE_WINDOW = Limit(days=5, working_days=True)
 
 
+def _days(days: int) -> Limit:
+    return Limit(days=days, working_days=False)
+
+
+class CaseLimits(_Strict):
+    """The clocks of a case (信访工作条例, 2022): each limit from the step that starts it."""
+
+    route: Limit = _days(15)  # from receipt, to route or forward it (第二十二条)
+    object: Limit = DISPUTE_WINDOW  # from routing, for the body to object (第二十三条)
+    accept: Limit = _days(15)  # from routing, to accept or decline with notice (第二十四条)
+    reply: Limit = _days(60)  # from acceptance, to reply (第三十二条)
+    extension_days: int = Field(30, ge=0, le=366)  # the most one extension adds
+    rating: Limit = _days(15)  # from the reply, for the petitioner's rating
+    review_request: Limit = _days(30)  # from a reply or review, to ask for 复查 or 复核
+    review: Limit = _days(30)  # from the request, to answer it (第三十五条)
+
+
 class LimitRules(_Strict):
-    """The limits of disputes, counted on the working-day calendar."""
+    """The limits of disputes and cases, counted on the working-day calendar."""
 
     dispute: Limit = DISPUTE_WINDOW  # from the notice of a counting event
     review_request: Limit = DISPUTE_WINDOW  # from the decision of a dispute
+    cases: CaseLimits = CaseLimits()
 
 
 class CampaignFile(_Strict):

@@ -129,6 +129,10 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}disputes"
 
     @property
+    def cases_topic(self) -> str:
+        return f"{self.topic_prefix}cases"
+
+    @property
     def dead_letter_topic(self) -> str:
         return f"{self.topic_prefix}dead-letter"
 

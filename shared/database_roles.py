@@ -30,6 +30,7 @@ HISTORY_TABLES = (
     "audit.node",
     "audit.checkpoint",
     "cases.dispute_step",
+    "cases.case_step",
 )
 # Schemas a migration run knows. `reads` and `appends` below name tables in them.
 SCHEMAS = (

@@ -142,6 +142,8 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         topic(settings.application_topic, settings.event_partitions, kept),
         # Every step of every dispute of a counted event, keyed by the event: kept forever.
         topic(settings.disputes_topic, settings.event_partitions, kept),
+        # Every step of every case (信访事项), keyed by the case: kept forever.
+        topic(settings.cases_topic, settings.event_partitions, kept),
         topic(settings.dead_letter_topic, 1, {"retention.ms": FOREVER}),
     ]
 

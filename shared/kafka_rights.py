@@ -35,7 +35,17 @@ WARNINGS = "warning_topic"
 APPLICATION_STEPS = "application_topic"
 DEAD_LETTERS = "dead_letter_topic"
 DISPUTE_STEPS = "disputes_topic"
-TOPICS = (EVENTS, STATUSES, INDICATORS, WARNINGS, APPLICATION_STEPS, DISPUTE_STEPS, DEAD_LETTERS)
+CASE_STEPS = "cases_topic"
+TOPICS = (
+    EVENTS,
+    STATUSES,
+    INDICATORS,
+    WARNINGS,
+    APPLICATION_STEPS,
+    DISPUTE_STEPS,
+    CASE_STEPS,
+    DEAD_LETTERS,
+)
 
 WRITE = ("WRITE", "DESCRIBE")
 READ = ("READ", "DESCRIBE")
@@ -75,7 +85,9 @@ RIGHTS: dict[str, Rights] = {
         reads=(EVENTS, APPLICATION_STEPS, DISPUTE_STEPS),
         groups=("audit-events", "audit-applications", "audit-disputes"),
     ),
-    CASES: Rights(writes=(DISPUTE_STEPS, DEAD_LETTERS), reads=(EVENTS,), groups=("cases-events",)),
+    CASES: Rights(
+        writes=(DISPUTE_STEPS, CASE_STEPS, DEAD_LETTERS), reads=(EVENTS,), groups=("cases-events",)
+    ),
     ADMIN: Rights(creates=TOPICS),
 }
 PRINCIPALS = tuple(RIGHTS)

@@ -1,16 +1,20 @@
-"""The cases service: the working-day calendar its limits are counted on, and the disputes of
-counted events (filed, decided, reviewed, every step kept and published to the disputes topic
-through an outbox)."""
+"""The cases service: the working-day calendar its limits are counted on, the disputes of
+counted events (filed, decided, reviewed) and cases (registered, routed, handled, answered,
+rated, reviewed, closed), every step kept and published to the disputes or cases topic through
+an outbox."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.cases.cases.reports import CaseReports
+from services.cases.cases.routes import router as cases_router
+from services.cases.cases.service import CasesService
 from services.cases.config import CasesSettings, get_settings
 from services.cases.consumers import EventConsumer
 from services.cases.disputes.routes import router as disputes_router
 from services.cases.disputes.service import DisputesService
-from services.cases.models import outbox
+from services.cases.models import case_outbox, outbox
 from services.cases.routes import router
 from shared import boot
 from shared.boot import Blueprint, Clock, Parts, Started
@@ -18,6 +22,7 @@ from shared.calendar.repository import CHANNEL as CALENDAR_CHANNEL
 from shared.calendar.store import CalendarStore, Deadlines
 from shared.campaign import system_now
 from shared.db import Database
+from shared.keyed_hash import KeyedHash
 from shared.outbox import OutboxRelay
 from shared.web import database_ready, kafka_ready
 
@@ -42,28 +47,64 @@ def relay(db: Database, settings: CasesSettings) -> OutboxRelay:
     )
 
 
+def case_relay(db: Database, settings: CasesSettings) -> OutboxRelay:
+    """Case steps to the cases topic; written a step per transaction, so woken in process."""
+    return OutboxRelay(
+        db=db,
+        settings=settings,
+        table=case_outbox,
+        topic=settings.cases_topic,
+        idle_poll_seconds=settings.cases_relay_idle_poll_seconds,
+        notified=False,
+    )
+
+
 def blueprint(settings: CasesSettings) -> Blueprint:
     async def assemble(started: Started) -> Parts:
         store = CalendarStore(started.db)
         deadlines = Deadlines(store, clock=started.clock)
         outbox_relay = relay(started.db, settings) if settings.cases_run_relay else None
+        steps_relay = case_relay(started.db, settings) if settings.cases_run_relay else None
         consumer = EventConsumer(db=started.db, settings=settings)
+        limits = started.campaign.get().limits
         parts = Parts(
             state={
                 "deadlines": deadlines,
+                "cases": CasesService(
+                    db=started.db,
+                    registry=started.registry,
+                    deadlines=deadlines,
+                    clock=started.clock,
+                    petitioner_hash=KeyedHash(settings.petitioner_hash_secret),
+                    limits=limits.cases,
+                    on_step=steps_relay.wake if steps_relay else None,
+                    crash_at=settings.cases_crash_at,
+                ),
                 "disputes": DisputesService(
                     db=started.db,
                     registry=started.registry,
                     deadlines=deadlines,
                     clock=started.clock,
                     on_step=outbox_relay.wake if outbox_relay else None,
-                    limits=started.campaign.get().limits,
+                    limits=limits,
                     crash_at=settings.cases_crash_at,
+                ),
+                "case_reports": CaseReports(
+                    db=started.db,
+                    registry=started.registry,
+                    deadlines=deadlines,
+                    campaign=started.campaign.get,
+                    limits=limits.cases,
+                    clock=started.clock,
                 ),
                 "consumer": consumer,
             },
             caches={CALENDAR_CHANNEL: store},
-            relays={"cases-relay": outbox_relay} if outbox_relay else {},
+            relays=(
+                {"cases-relay": outbox_relay, "case-steps-relay": steps_relay}
+                if outbox_relay and steps_relay
+                else {}
+            ),
         )
         if settings.cases_run_consumer:
             parts.consumers = {"cases-events": consumer}
@@ -75,10 +116,12 @@ def blueprint(settings: CasesSettings) -> Blueprint:
         description="The working-day calendar China uses (statutory days off and make-up "
         "working days), on which the limits of disputes and cases are counted; disputes of "
         "counted events (异议): filed by the unit's side within 5 working days, decided by the "
-        "bureau above, reviewed once on request, every step kept with who, when and why.",
+        "bureau above, reviewed once on request; and cases (信访事项): registered at one desk, "
+        "routed to a handling body, accepted, replied, rated, reviewed and closed on the "
+        "regulation's clocks. Every step kept with who, when and why.",
         migrations=MIGRATIONS,
         assemble=assemble,
-        routers=[router, disputes_router],
+        routers=[router, disputes_router, cases_router],
         # Disputes are filed while the broker is down (their steps wait in the outbox).
         checks={"database": database_ready},
         reported={"calendar": calendar_ready, "kafka": kafka_ready},

@@ -33,3 +33,5 @@ calendar_day = sa.Table(
 
 # Disputes' steps, in order, to the disputes topic.
 outbox = outbox_table(SCHEMA, metadata)
+# Cases' steps, in order, to the cases topic.
+case_outbox = outbox_table(SCHEMA, metadata, name="case_outbox")

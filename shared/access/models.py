@@ -13,6 +13,8 @@ class Role(StrEnum):
     # A petition bureau (信访局): reads like a reader, and acts on applications for the title
     # as its scope's level allows (county applies, city reviews, province awards).
     bureau = "bureau"
+    # A handling body of a unit (民政, 司法 …): acts on the cases routed to that body.
+    handler = "handler"
     admin = "admin"
 
 
@@ -24,6 +26,8 @@ class ApiKey(SQLModel, table=True):
     secret_hash: str = Field(sa_column=sa.Column(sa.CHAR(64), nullable=False))
     role: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     scope_code: str | None = Field(default=None, sa_column=sa.Column(sa.CHAR(12)))
+    # A handler's body of its scope unit (registry.bodies); only handlers have one.
+    body: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     label: str | None = None
     created_at: datetime = Field(
         sa_column=sa.Column(

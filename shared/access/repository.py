@@ -18,7 +18,7 @@ _keys = ApiKey.__table__  # type: ignore[attr-defined]
 _audit = KeyAuditEntry.__table__  # type: ignore[attr-defined]
 
 KEY_RECORD_SQL = """
-    SELECT secret_hash, role, scope_code, expires_at, revoked_at
+    SELECT secret_hash, role, scope_code, expires_at, revoked_at, body
       FROM access.api_keys WHERE key_id = $1
 """
 # An expiry, once per key (by `system`): the partial unique index on key_id for expiries makes
@@ -49,6 +49,7 @@ class KeyRecord:
     scope_code: str | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    body: str | None = None
 
 
 class KeyRepository(Repository):
@@ -62,6 +63,7 @@ class KeyRepository(Repository):
             row["scope_code"],
             row["expires_at"],
             row["revoked_at"],
+            row["body"],
         )
 
     async def record_expiry(self, key_id: str) -> None:
@@ -86,6 +88,7 @@ class KeyRepository(Repository):
         scope_code: str | None,
         label: str | None,
         expires_at: datetime | None,
+        body: str | None = None,
     ) -> None:
         await self.session.execute(
             _keys.insert().values(
@@ -93,6 +96,7 @@ class KeyRepository(Repository):
                 secret_hash=secret_hash,
                 role=role.value,
                 scope_code=scope_code,
+                body=body,
                 label=label,
                 expires_at=expires_at,
             )
@@ -132,6 +136,7 @@ class KeyRepository(Repository):
                 _keys.c.key_id,
                 _keys.c.role,
                 _keys.c.scope_code,
+                _keys.c.body,
                 _keys.c.label,
                 _keys.c.created_at,
                 _keys.c.expires_at,

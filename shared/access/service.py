@@ -47,6 +47,7 @@ class Principal:
     key_id: str
     role: Role
     scope_code: str | None  # None: everywhere (admin)
+    body: str | None = None  # a handler's body of its scope unit
     # Units already found within the scope (a principal lives for one request): a batch names
     # the same villages again and again, and walking up the tree was most of its scope check.
     _covered: set[str] = field(default_factory=set, compare=False, repr=False)
@@ -138,6 +139,7 @@ async def create(
     label: str | None = None,
     expires_at: datetime | None = None,
     actor: str | None = None,
+    body: str | None = None,
 ) -> str:
     """A new key, recorded in the audit as made by `actor` (default: the operating-system
     user). Returns the key; only its hash is stored."""
@@ -151,6 +153,7 @@ async def create(
         scope_code=scope_code,
         label=label,
         expires_at=expires_at,
+        body=body,
     )
     await keys.add_audit(
         action=KeyAction.created,
@@ -181,7 +184,9 @@ def principal_of(key_id: str, secret: str, *, record: KeyRecord | None) -> Princ
         raise Unauthenticated("this key was revoked", reason="revoked")
     if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
         raise Unauthenticated("this key has expired", reason="expired")
-    return Principal(key_id=key_id, role=record.role, scope_code=record.scope_code)
+    return Principal(
+        key_id=key_id, role=record.role, scope_code=record.scope_code, body=record.body
+    )
 
 
 async def list_keys(connection: AsyncConnection) -> list[dict[str, object]]:

@@ -10,9 +10,13 @@ from shared.access.models import Role
 from shared.campaign import SHANGHAI, system_now
 from shared.config import Settings
 from shared.db import Database
+from shared.registry.bodies import BodyRepository, load_bodies
 from tests.support.cases import (
     CITY,
     COUNTY,
+    DEMO_BODIES,
+    PROVINCE,
+    TOWNSHIP,
     MovableClock,
     RunningCases,
     running_cases,
@@ -32,6 +36,28 @@ async def case_keys(db: Database, keys: dict[str, str]) -> dict[str, str]:
             ]
         }
     return keys | made
+
+
+@pytest.fixture(scope="package")
+async def handler_keys(db: Database, case_keys: dict[str, str]) -> dict[str, str]:
+    """The demo bodies loaded (as an operator would), and keys of some of them, and of the
+    province's bureau (复核 above the city)."""
+    async with db.engine.begin() as connection:
+        await load_bodies(await BodyRepository.from_connection(connection), DEMO_BODIES)
+        made = {
+            name: await access_service.create(
+                connection, role=Role.handler, scope_code=scope, body=body
+            )
+            for name, scope, body in [
+                ("county_civil", COUNTY, "民政"),
+                ("county_justice", COUNTY, "司法"),
+                ("township_civil", TOWNSHIP, "民政"),
+            ]
+        }
+        made["province_bureau"] = await access_service.create(
+            connection, role=Role.bureau, scope_code=PROVINCE
+        )
+    return case_keys | made
 
 
 @pytest.fixture(scope="package")

@@ -28,6 +28,8 @@ from tests.support.stack import without_user
 from tests.support.waiting import poll
 
 SANWU = str(Path(sys.executable).parent / "sanwu")
+DEMO_BODIES = Path(__file__).parents[2] / "data" / "demo-bodies.csv"
+PROVINCE = "340000000000"  # 安徽省
 CITY = "340700000000"  # 铜陵市
 COUNTY = "340722000000"  # 枞阳县
 TOWNSHIP = "340722100000"  # 枞阳镇

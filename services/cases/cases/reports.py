@@ -1,0 +1,127 @@
+"""The case rates of a subtree in a period: the whole subtree's, each level's within it and
+each direct child's. A case belongs to the period its `received_at` falls in and to the
+subtrees of its unit (属地)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.cases.cases.clocks import clocks_of
+from services.cases.cases.rates import Judged, RateName, Tally, rates_of
+from services.cases.cases.repository import CaseRepository, CaseRow
+from services.cases.cases.service import facts_of
+from shared.access.service import Principal
+from shared.boot import Clock as Now
+from shared.calendar.rules import local_day
+from shared.calendar.store import Deadlines
+from shared.campaign import Campaign, CaseLimits, rolling_window
+from shared.case_steps import CaseState, Rating
+from shared.db import Database
+from shared.errors import PeriodNotFound, UnitNotFound
+from shared.registry.cache import UnitRef, UnitRegistry
+
+ROLLING = "rolling"
+
+
+@dataclass
+class UnitRates:
+    unit: UnitRef
+    rates: dict[RateName, Tally]
+
+
+@dataclass
+class CaseRates:
+    root: UnitRef
+    period: str
+    starts_at: datetime
+    ends_at: datetime
+    rates: dict[RateName, Tally]
+    levels: dict[str, dict[RateName, Tally]] = field(default_factory=dict)
+    children: list[UnitRates] = field(default_factory=list)
+
+
+class CaseReports:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: UnitRegistry,
+        deadlines: Deadlines,
+        campaign: Callable[[], Campaign],
+        limits: CaseLimits,
+        clock: Now,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.deadlines = deadlines
+        self.campaign = campaign
+        self.limits = limits
+        self.clock = clock
+
+    async def rates(self, principal: Principal, *, root: str, period: str) -> CaseRates:
+        principal.require_reader_for(self.registry, root)
+        unit = await self.registry.get(root)
+        if unit is None:
+            raise UnitNotFound(f"unknown unit {root}")
+        now = self.clock()
+        starts_at, ends_at = self._window(period, now)
+        async with self.db.connection() as connection:
+            cases = CaseRepository(connection)
+            rows = [
+                c
+                for c in await cases.received(starts_at, ends_at)
+                if self.registry.is_within(c.unit_code, root)
+            ]
+            steps = await cases.steps([c.case_id for c in rows])
+        calendar = await self.deadlines.store.calendar()
+        today = local_day(now)
+
+        def judged(case: CaseRow) -> Judged:
+            clocks = clocks_of(
+                facts_of(case, steps[case.case_id]),
+                calendar=calendar,
+                limits=self.limits,
+                today=today,
+            )
+            rating = Rating(case.rating) if case.rating else None
+            return Judged(CaseState(case.state), rating, clocks)
+
+        found = [(case, judged(case)) for case in rows]
+        return self._grouped(unit, period, starts_at, ends_at, found)
+
+    def _grouped(
+        self,
+        unit: UnitRef,
+        period: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        found: list[tuple[CaseRow, Judged]],
+    ) -> CaseRates:
+        levels: dict[str, list[Judged]] = {}
+        for case, judged in found:
+            level = self.registry.ancestors(case.unit_code)[0].level.value
+            levels.setdefault(level, []).append(judged)
+        children = []
+        for code in self.registry.children(unit.code):
+            child = self.registry.ancestors(code)[0]
+            mine = [j for case, j in found if self.registry.is_within(case.unit_code, code)]
+            children.append(UnitRates(child, rates_of(mine)))
+        return CaseRates(
+            root=unit,
+            period=period,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            rates=rates_of(j for _, j in found),
+            levels={level: rates_of(judged) for level, judged in levels.items()},
+            children=children,
+        )
+
+    def _window(self, period: str, now: datetime) -> tuple[datetime, datetime]:
+        if period == ROLLING:
+            return rolling_window(now)
+        campaign = self.campaign()
+        found = campaign.period(period)
+        if found is None:
+            known = ", ".join([*campaign.period_ids(), ROLLING])
+            raise PeriodNotFound(f"no period {period!r}; the campaign has {known}")
+        return found.starts_at, found.ends_at
