@@ -1,7 +1,8 @@
 """Early warnings (社会矛盾排查预警, docs/domain.md section 8): the rules as campaign data, and a
 warning as published on the warning topic.
 
-Evaluation raises and clears warnings from the events it applies; each change is one message
+Evaluation raises and clears warnings from the events it applies, the cases service from the
+clocks of cases (`case_due_soon`, `case_overdue`, with no events); each change is one message
 keyed by the warning's id with the whole warning as value, its version one higher than the
 last. Reporting keeps the latest version per warning and serves the changes as a feed.
 """
@@ -24,6 +25,9 @@ class WarningKind(StrEnum):
     near_threshold = "near_threshold"  # 接近集体访人数
     repeat_petitioner = "repeat_petitioner"  # 重复访
     rising = "rising"  # 上升趋势
+    # Raised by the cases service from a case's clocks on the unit the case is with.
+    case_due_soon = "case_due_soon"  # 临期: a duty due within 3 days
+    case_overdue = "case_overdue"  # 超期: a duty past its last day
 
 
 class NearThresholdRule(_Strict):

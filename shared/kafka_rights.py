@@ -86,7 +86,9 @@ RIGHTS: dict[str, Rights] = {
         groups=("audit-events", "audit-applications", "audit-disputes"),
     ),
     CASES: Rights(
-        writes=(DISPUTE_STEPS, CASE_STEPS, DEAD_LETTERS), reads=(EVENTS,), groups=("cases-events",)
+        writes=(DISPUTE_STEPS, CASE_STEPS, WARNINGS, DEAD_LETTERS),
+        reads=(EVENTS,),
+        groups=("cases-events",),
     ),
     ADMIN: Rights(creates=TOPICS),
 }

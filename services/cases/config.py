@@ -15,6 +15,9 @@ class CasesSettings(Settings):
     cases_run_consumer: bool = True
     cases_batch_size: int = Field(500, ge=1)
     cases_relay_idle_poll_seconds: float = Field(1.0, gt=0)
+    # How often the open cases' clocks are looked at for warnings as the days pass (a step
+    # looks at its own case at once).
+    cases_clock_watch_seconds: float = Field(300.0, gt=0)
     # Fault injection for the crash tests: the process exits abruptly at that point of the
     # first decision or review it makes.
     cases_crash_at: Literal["before_commit", "after_commit"] | None = None

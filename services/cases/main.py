@@ -10,11 +10,12 @@ from fastapi import FastAPI
 from services.cases.cases.reports import CaseReports
 from services.cases.cases.routes import router as cases_router
 from services.cases.cases.service import CasesService
+from services.cases.cases.watch import ClockWatch
 from services.cases.config import CasesSettings, get_settings
 from services.cases.consumers import EventConsumer
 from services.cases.disputes.routes import router as disputes_router
 from services.cases.disputes.service import DisputesService
-from services.cases.models import case_outbox, outbox
+from services.cases.models import case_outbox, outbox, warning_outbox
 from services.cases.routes import router
 from shared import boot
 from shared.boot import Blueprint, Clock, Parts, Started
@@ -59,12 +60,26 @@ def case_relay(db: Database, settings: CasesSettings) -> OutboxRelay:
     )
 
 
+def warning_relay(db: Database, settings: CasesSettings) -> OutboxRelay:
+    """The warnings of cases' clocks to the warning topic, woken in process."""
+    return OutboxRelay(
+        db=db,
+        settings=settings,
+        table=warning_outbox,
+        topic=settings.warning_topic,
+        idle_poll_seconds=settings.cases_relay_idle_poll_seconds,
+        notified=False,
+    )
+
+
 def blueprint(settings: CasesSettings) -> Blueprint:
     async def assemble(started: Started) -> Parts:
         store = CalendarStore(started.db)
         deadlines = Deadlines(store, clock=started.clock)
         outbox_relay = relay(started.db, settings) if settings.cases_run_relay else None
         steps_relay = case_relay(started.db, settings) if settings.cases_run_relay else None
+        warnings = warning_relay(started.db, settings) if settings.cases_run_relay else None
+        on_warning = warnings.wake if warnings else None
         consumer = EventConsumer(db=started.db, settings=settings)
         limits = started.campaign.get().limits
         parts = Parts(
@@ -78,6 +93,7 @@ def blueprint(settings: CasesSettings) -> Blueprint:
                     petitioner_hash=KeyedHash(settings.petitioner_hash_secret),
                     limits=limits.cases,
                     on_step=steps_relay.wake if steps_relay else None,
+                    on_warning=on_warning,
                     crash_at=settings.cases_crash_at,
                 ),
                 "disputes": DisputesService(
@@ -101,13 +117,27 @@ def blueprint(settings: CasesSettings) -> Blueprint:
             },
             caches={CALENDAR_CHANNEL: store},
             relays=(
-                {"cases-relay": outbox_relay, "case-steps-relay": steps_relay}
-                if outbox_relay and steps_relay
+                {
+                    "cases-relay": outbox_relay,
+                    "case-steps-relay": steps_relay,
+                    "case-warnings-relay": warnings,
+                }
+                if outbox_relay and steps_relay and warnings
                 else {}
             ),
         )
         if settings.cases_run_consumer:
             parts.consumers = {"cases-events": consumer}
+            watch = ClockWatch(
+                db=started.db,
+                deadlines=deadlines,
+                limits=limits.cases,
+                clock=started.clock,
+                interval_seconds=settings.cases_clock_watch_seconds,
+                on_warning=on_warning or (lambda: None),
+            )
+            parts.loops = {"case-clock-watch": watch.run}
+            parts.state["clock_watch"] = watch
         return parts
 
     return Blueprint(
@@ -125,7 +155,8 @@ def blueprint(settings: CasesSettings) -> Blueprint:
         # Disputes are filed while the broker is down (their steps wait in the outbox).
         checks={"database": database_ready},
         reported={"calendar": calendar_ready, "kafka": kafka_ready},
-        worker_pool_size=3,
+        # the events consumer, three relays and the clock watch
+        worker_pool_size=5,
     )
 
 

@@ -35,3 +35,5 @@ calendar_day = sa.Table(
 outbox = outbox_table(SCHEMA, metadata)
 # Cases' steps, in order, to the cases topic.
 case_outbox = outbox_table(SCHEMA, metadata, name="case_outbox")
+# The warnings cases' clocks raise and clear, to the warning topic.
+warning_outbox = outbox_table(SCHEMA, metadata, name="warning_outbox")

@@ -7,10 +7,14 @@ from datetime import date, datetime, time
 from typing import Any
 
 import httpx
+import orjson
 
 from shared.campaign import SHANGHAI
+from shared.config import Settings
 from tests.support.app import bearer
 from tests.support.cases import COUNTY, SIBLING_VILLAGE, TOWNSHIP, VILLAGE, RunningCases
+from tests.support.stack import read_topic
+from tests.support.waiting import poll
 
 
 def on(month: int, day: int, hour: int = 10, year: int = 2026) -> str:
@@ -288,3 +292,43 @@ async def test_a_stale_version_is_refused_and_changes_nothing(
 
     assert (stale.status_code, unknown_body.status_code, future.status_code) == (412, 422, 422)
     assert (await desk.get("township_desk", case["case_id"])).json()["version"] == 1
+
+
+async def test_the_feed_gives_every_step_once_in_order_and_the_topic_carries_them(
+    disputes_app: RunningCases, handler_keys: dict[str, str], settings: Settings
+) -> None:
+    desk = Desk(disputes_app, handler_keys)
+    reader = bearer(handler_keys["county_reader"])
+    start = await disputes_app.client.get("/v1/feed/cases", params={"limit": 1000}, headers=reader)
+    while start.json()["items"]:  # to the end of what earlier tests made
+        start = await disputes_app.client.get(
+            "/v1/feed/cases",
+            params={"since": start.json()["next_cursor"], "limit": 1000},
+            headers=reader,
+        )
+    case = await registered(desk)
+    case = await desk.took(
+        "township_desk", case, "route", to={"unit_code": TOWNSHIP, "body": "民政"}
+    )
+
+    page = await disputes_app.client.get(
+        "/v1/feed/cases", params={"since": start.json()["next_cursor"]}, headers=reader
+    )
+    again = await disputes_app.client.get(
+        "/v1/feed/cases", params={"since": page.json()["next_cursor"]}, headers=reader
+    )
+
+    steps = [(i["case_id"], i["action"]) for i in page.json()["items"]]
+    assert steps == [(case["case_id"], "registered"), (case["case_id"], "routed")]
+    assert again.json()["items"] == []
+    assert "summary" not in str(page.json())  # the petitioner's words stay in the service
+
+    async def on_the_topic() -> list[dict[str, Any]] | None:
+        records = await read_topic(settings, settings.cases_topic, timeout=10)
+        found = [orjson.loads(v) for _, k, v, _ in records if k == case["case_id"].encode()]
+        return found if len(found) == 2 else None
+
+    published = await poll(on_the_topic, timeout=30, message="both steps on the cases topic")
+    assert [m["step"]["action"] for m in published] == ["registered", "routed"]
+    assert published[1]["case"]["owner_body"] == "民政"
+    assert "征地" not in str(published)

@@ -67,6 +67,9 @@ def cases_settings(settings: Settings, *, workers: bool = True) -> CasesSettings
         database_url=without_user(settings.database_url),
         registry_refresh_seconds=0.3,
         cases_relay_idle_poll_seconds=0.2,
+        # Tests run the watch's rounds themselves, at the day their clock says: a round of
+        # another app of the session, at its own day, would judge their cases otherwise.
+        cases_clock_watch_seconds=86_400,
         cases_run_consumer=workers,
         cases_run_relay=workers,
     )

@@ -47,6 +47,14 @@ SELECT {CASE_COLUMNS} FROM cases.case
 WHERE ($1::text IS NULL OR state = $1)
 ORDER BY received_at, case_id
 """
+OPEN_SQL = """
+SELECT case_id FROM cases.case
+WHERE state NOT IN ('closed', 'repeat', 'refused') ORDER BY case_id
+"""
+LOCKED_SQL = f"""
+SELECT {CASE_COLUMNS} FROM cases.case WHERE case_id = ANY($1::uuid[])
+ORDER BY case_id FOR UPDATE
+"""
 RECEIVED_SQL = f"""
 SELECT {CASE_COLUMNS} FROM cases.case
 WHERE received_at >= $1 AND received_at < $2
@@ -216,6 +224,15 @@ class CaseRepository(Repository):
 
     async def listed(self, *, state: str | None) -> list[CaseRow]:
         rows = await self.connection.fetch(LIST_SQL, state)
+        return [c for row in rows if (c := _case(row)) is not None]
+
+    async def open_ids(self) -> list[UUID]:
+        """The cases whose clocks may still run, in id order."""
+        return [row["case_id"] for row in await self.connection.fetch(OPEN_SQL)]
+
+    async def locked(self, case_ids: Sequence[UUID]) -> list[CaseRow]:
+        """These cases, locked in id order (as a step locks one)."""
+        rows = await self.connection.fetch(LOCKED_SQL, list(case_ids))
         return [c for row in rows if (c := _case(row)) is not None]
 
     async def received(self, start: datetime, end: datetime) -> list[CaseRow]:

@@ -15,6 +15,7 @@ from services.cases.cases.history import record_step
 from services.cases.cases.repository import CaseFeedRow, CaseRepository, CaseRow, CaseStepRow
 from services.cases.cases.rules import SUMMARY_ROLES, CaseSides
 from services.cases.cases.transitions import Change, Situation, StepRequest, Transitions
+from services.cases.cases.warnings import WarningRepository
 from shared import cursors
 from shared.access.models import Role
 from shared.access.service import Principal
@@ -84,6 +85,7 @@ class CasesService:
         petitioner_hash: KeyedHash,
         limits: CaseLimits | None = None,
         on_step: Callable[[], None] | None = None,
+        on_warning: Callable[[], None] | None = None,
         crash_at: str | None = None,
     ) -> None:
         self.db = db
@@ -93,6 +95,7 @@ class CasesService:
         self.petitioner_hash = petitioner_hash
         self.limits = limits or CaseLimits()
         self.on_step = on_step or (lambda: None)
+        self.on_warning = on_warning or (lambda: None)
         self.crash_at = crash_at
         self.sides = CaseSides(registry)
         self.transitions = Transitions(self.sides, self.limits)
@@ -152,6 +155,7 @@ class CasesService:
                 recorded_at=now,
                 detail=detail,
             )
+            await self._warn(cases, inserted, now)
             self._maybe_crash("before_commit")
         self._maybe_crash("after_commit")
         self.on_step()
@@ -237,6 +241,7 @@ class CasesService:
                 reason=request.reason,
                 detail=change.detail,
             )
+            await self._warn(cases, updated, now)
             self._maybe_crash("before_commit")
         self._maybe_crash("after_commit")
         self.on_step()
@@ -267,6 +272,15 @@ class CasesService:
             reviews=change.reviews,
             rating=change.rating,
         )
+
+    async def _warn(self, cases: CaseRepository, case: CaseRow, now: datetime) -> None:
+        """The case's warnings as its clocks stand now, after the step."""
+        steps = (await cases.steps([case.case_id]))[case.case_id]
+        calendar = await self.deadlines.store.calendar()
+        clocks = self._clocks(case, steps, calendar, now)
+        warnings = WarningRepository(cases.connection, session=cases.session)
+        if await warnings.reconcile(case, clocks, today=local_day(now), now=now):
+            self.on_warning()
 
     def _maybe_crash(self, point: str) -> None:
         if self.crash_at == point:
