@@ -52,6 +52,7 @@ EXPECTED_OPERATION_IDS = {
         "listDisputes",
         "getDisputeSteps",
         "registerCase",
+        "registerCaseBatch",
         "routeCase",
         "objectToCase",
         "acceptCase",

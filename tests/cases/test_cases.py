@@ -332,3 +332,33 @@ async def test_the_feed_gives_every_step_once_in_order_and_the_topic_carries_the
     assert [m["step"]["action"] for m in published] == ["registered", "routed"]
     assert published[1]["case"]["owner_body"] == "民政"
     assert "征地" not in str(published)
+
+
+async def test_a_batch_registers_each_case_as_alone_and_a_refused_one_stops_none(
+    disputes_app: RunningCases, handler_keys: dict[str, str]
+) -> None:
+    desk = Desk(disputes_app, handler_keys)
+    known = registration()
+    await disputes_app.client.post(
+        "/v1/cases", json=known, headers=bearer(handler_keys["township_desk"])
+    )
+    person = uuid.uuid4().hex
+    batch = [
+        registration(petitioner_ref=person),
+        registration(petitioner_ref=person, received_at=on(6, 2)),  # the same matter
+        known,
+        registration(unit_code=SIBLING_VILLAGE),  # another township's
+    ]
+
+    response = await disputes_app.client.post(
+        "/v1/cases/batch", json={"cases": batch}, headers=bearer(handler_keys["township_desk"])
+    )
+
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["registered", "repeat", "duplicate", "rejected"]
+    assert results[3]["error"]["status"] == 403
+    assert (await desk.get("township_desk", batch[1]["case_id"])).json()["repeat_of"] == batch[0][
+        "case_id"
+    ]
+    assert (await desk.get("county_desk", batch[3]["case_id"])).status_code == 404

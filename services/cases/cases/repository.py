@@ -47,6 +47,7 @@ SELECT {CASE_COLUMNS} FROM cases.case
 WHERE ($1::text IS NULL OR state = $1)
 ORDER BY received_at, case_id
 """
+CONTENTS_SQL = "SELECT case_id, content_hash FROM cases.case WHERE case_id = ANY($1::uuid[])"
 OPEN_SQL = """
 SELECT case_id FROM cases.case
 WHERE state NOT IN ('closed', 'repeat', 'refused') ORDER BY case_id
@@ -225,6 +226,11 @@ class CaseRepository(Repository):
     async def listed(self, *, state: str | None) -> list[CaseRow]:
         rows = await self.connection.fetch(LIST_SQL, state)
         return [c for row in rows if (c := _case(row)) is not None]
+
+    async def contents(self, case_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The content hash of each of these cases already registered."""
+        rows = await self.connection.fetch(CONTENTS_SQL, list(case_ids))
+        return {row["case_id"]: row["content_hash"] for row in rows}
 
     async def open_ids(self) -> list[UUID]:
         """The cases whose clocks may still run, in id order."""

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from services.cases.cases.clocks import Clock
 from services.cases.cases.rates import RateName, Tally
+from services.cases.cases.registering import Registration
 from services.cases.cases.reports import CaseReports
 from services.cases.cases.schemas import (
     CODE_PATTERN,
@@ -31,17 +32,21 @@ from services.cases.cases.schemas import (
     RateOut,
     Rates,
     ReasonIn,
+    RegistrationBatchIn,
+    RegistrationBatchOut,
     RegistrationIn,
+    RegistrationResultOut,
     ReplyIn,
     RouteIn,
     UnitRatesOut,
 )
-from services.cases.cases.service import CasesService, Found, Registration
+from services.cases.cases.service import CasesService, Found
 from services.cases.cases.transitions import StepRequest
 from shared import cursors
 from shared.calendar.rules import local_day
 from shared.case_steps import Action, CaseState
 from shared.errors import PreconditionFailed, PreconditionRequired
+from shared.problems import problem_of
 from shared.web import PrincipalDep
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -143,6 +148,34 @@ async def register_case(
     if found.duplicate:
         response.status_code = 200
     return rendered(request, found, response)
+
+
+@router.post(
+    "/cases/batch",
+    operation_id="registerCaseBatch",
+    response_model=RegistrationBatchOut,
+    summary="Register up to 1000 cases; one result per case, in order",
+    description="Each case is checked and registered as by `POST /v1/cases`, in one "
+    "transaction: a rejected one (its result names why, as a problem) does not stop the "
+    "others. Results are `registered`, `repeat`, `refused` (a repeat of a closed case), "
+    "`duplicate` or `rejected`, in the order of the cases.",
+)
+async def register_case_batch(
+    body: RegistrationBatchIn, request: Request, principal: PrincipalDep
+) -> RegistrationBatchOut:
+    results = await service_of(request).register_batch(
+        principal, [Registration(**c.model_dump()) for c in body.cases]
+    )
+    return RegistrationBatchOut(
+        results=[
+            RegistrationResultOut(
+                case_id=r.case_id,
+                status="duplicate" if r.duplicate else r.state.value if r.state else "rejected",
+                error=problem_of(r.error) if r.error else None,
+            )
+            for r in results
+        ]
+    )
 
 
 async def _take(

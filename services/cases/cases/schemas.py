@@ -44,6 +44,22 @@ class RegistrationIn(BaseModel):
     event_ids: list[UUID] = Field([], max_length=100, description="The visits it came with")
 
 
+class RegistrationBatchIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    cases: list[RegistrationIn] = Field(min_length=1, max_length=1000)
+
+
+class RegistrationResultOut(BaseModel):
+    case_id: UUID
+    status: Literal["registered", "repeat", "refused", "duplicate", "rejected"]
+    error: dict[str, Any] | None = Field(None, description="Why it was rejected (a problem)")
+
+
+class RegistrationBatchOut(BaseModel):
+    results: list[RegistrationResultOut]
+
+
 class TargetIn(BaseModel):
     model_config = {"extra": "forbid"}
 

@@ -2,16 +2,14 @@
 recorded with who, when and why, and written to the outbox in the same transaction; each case
 read back with its clocks."""
 
-import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-import orjson
-
 from services.cases.cases.clocks import Clock, StepFact, clocks_of
 from services.cases.cases.history import record_step
+from services.cases.cases.registering import Registered, Registrar, Registration
 from services.cases.cases.repository import CaseFeedRow, CaseRepository, CaseRow, CaseStepRow
 from services.cases.cases.rules import SUMMARY_ROLES, CaseSides
 from services.cases.cases.transitions import Change, Situation, StepRequest, Transitions
@@ -23,7 +21,7 @@ from shared.boot import Clock as Now
 from shared.calendar.rules import WorkingCalendar, local_day
 from shared.calendar.store import Deadlines
 from shared.campaign import CaseLimits
-from shared.case_steps import Action, CaseState, Channel
+from shared.case_steps import Action, CaseState
 from shared.consumer import crash_on_purpose
 from shared.db import Database
 from shared.errors import (
@@ -43,19 +41,6 @@ FEED_CURSOR = "case-steps"
 class CaseNotFound(NotFound):
     title = "Unknown case"
     slug = "case-not-found"
-
-
-@dataclass(frozen=True)
-class Registration:
-    case_id: UUID
-    unit_code: str
-    received_at: datetime
-    channel: Channel
-    category: str
-    petitioner_ref: str  # as the desk wrote it; kept only as its keyed hash
-    headcount: int
-    summary: str
-    event_ids: list[UUID] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -99,95 +84,41 @@ class CasesService:
         self.crash_at = crash_at
         self.sides = CaseSides(registry)
         self.transitions = Transitions(self.sides, self.limits)
+        self.registrar = Registrar(
+            registry=registry, petitioner_hash=petitioner_hash, warn=self._warn
+        )
 
     # --- registration ------------------------------------------------------------------------
 
     async def register(self, principal: Principal, registration: Registration) -> Found:
         now = self.clock()
-        await self._check_registration(principal, registration, now)
-        ref = self.petitioner_hash(registration.petitioner_ref)
-        content_hash = self._content_hash(registration, ref)
+        await self.registrar.check(principal, registration, now)
         async with self.db.session() as session:
             cases = await CaseRepository.from_session(session)
             known = await cases.get(registration.case_id)
             if known is not None:
-                return await self._again(principal, known, content_hash)
-            await cases.lock_matter(ref, registration.category)
-            matter = await cases.matter(ref, registration.category)
-            state, repeat_of = CaseState.registered, None
-            if matter is not None:
-                repeat_of = matter[0]
-                closed = matter[1] == CaseState.closed
-                state = CaseState.refused if closed else CaseState.repeat
-            row = CaseRow(
-                case_id=registration.case_id,
-                unit_code=registration.unit_code,
-                first_receiver=principal.scope_code or registration.unit_code,
-                owner_unit=principal.scope_code or registration.unit_code,
-                owner_body=None,
-                received_at=registration.received_at,
-                channel=registration.channel.value,
-                category=registration.category,
-                petitioner_ref=ref,
-                headcount=registration.headcount,
-                event_ids=registration.event_ids,
-                state=state.value,
-                repeat_of=repeat_of,
-                reviews=0,
-                rating=None,
-                content_hash=content_hash,
-                version=1,
-                registered_at=now,
-                changed_at=now,
-            )
-            inserted = await cases.insert(row)
-            if inserted is None:  # registered meanwhile under the same id
-                raise StateConflict(f"case_id {registration.case_id} was just registered")
-            await cases.add_summary(row.case_id, registration.summary)
-            await cases.take_turn()
-            detail = {"repeat_of": str(repeat_of)} if repeat_of else {}
-            await record_step(
-                cases,
-                inserted,
-                principal,
-                action=Action.registered,
-                at=registration.received_at,
-                recorded_at=now,
-                detail=detail,
-            )
-            await self._warn(cases, inserted, now)
+                return await self._again(
+                    principal, known, self.registrar.content_hash(registration)
+                )
+            await self.registrar.registered(cases, principal, registration, now, take_turn=True)
             self._maybe_crash("before_commit")
         self._maybe_crash("after_commit")
         self.on_step()
         return await self.get(principal, registration.case_id)
 
-    async def _check_registration(
-        self, principal: Principal, registration: Registration, now: datetime
-    ) -> None:
-        if principal.role not in (Role.desk, Role.admin):
-            raise OutOfScope(f"a {principal.role} key may not register cases", reason="role")
-        if await self.registry.get(registration.unit_code) is None:
-            raise InvalidInput(
-                f"unknown unit {registration.unit_code}", errors=[{"field": "unit_code"}]
-            )
-        if not principal.covers(self.registry, registration.unit_code):
-            raise OutOfScope(f"{registration.unit_code} is outside the key's scope")
-        if registration.received_at > now:
-            raise InvalidInput("received_at is in the future", errors=[{"field": "received_at"}])
-
-    @staticmethod
-    def _content_hash(registration: Registration, ref: str) -> str:
-        content = {
-            "unit_code": registration.unit_code,
-            "received_at": registration.received_at.timestamp(),
-            "channel": registration.channel.value,
-            "category": registration.category,
-            "petitioner_ref": ref,
-            "headcount": registration.headcount,
-            "summary": registration.summary,
-            "event_ids": sorted(str(e) for e in registration.event_ids),
-        }
-        return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    async def register_batch(
+        self, principal: Principal, registrations: Sequence[Registration]
+    ) -> list[Registered]:
+        """Each registration checked and registered as one alone would be, in one
+        transaction; a refused one (its result says why) does not stop the others."""
+        now = self.clock()
+        async with self.db.session() as session:
+            cases = await CaseRepository.from_session(session)
+            await cases.take_turn()  # held for the batch: its steps commit together
+            results = await self.registrar.batch(cases, principal, registrations, now)
+        if any(r.state is not None for r in results):
+            self.on_step()
+        return results
 
     async def _again(self, principal: Principal, known: CaseRow, content_hash: str) -> Found:
         if known.content_hash != content_hash:
