@@ -143,3 +143,19 @@ def test_a_duty_two_days_from_due_is_due_soon_and_not_once_done() -> None:
 
     assert running is not None and running.due_soon(date(2026, 6, 14))
     assert not done[ClockName.route].due_soon(date(2026, 6, 14))  # type: ignore[union-attr]
+
+
+def test_a_clock_done_before_the_year_it_lacks_begins_was_met_and_one_after_is_undetermined() -> (
+    None
+):
+    steps = (
+        StepFact(Action.registered, at(11, 1)),
+        StepFact(Action.routed, at(11, 2)),
+        StepFact(Action.accepted, at(11, 3)),  # reply due in 2027, which the calendar lacks
+    )
+    replied = clocks(*steps, StepFact(Action.replied, at(12, 20)), today=date(2026, 12, 20))
+    waiting = clocks(*steps, today=date(2026, 12, 20))
+
+    assert replied[ClockName.reply].state is ClockState.met  # type: ignore[union-attr]
+    assert waiting[ClockName.reply].state is ClockState.running  # type: ignore[union-attr]
+    assert clocks(*steps, today=date(2027, 1, 5))[ClockName.reply].state is ClockState.undetermined  # type: ignore[union-attr]

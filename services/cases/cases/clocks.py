@@ -41,6 +41,7 @@ class ClockState(StrEnum):
     late = "late"
     overdue = "overdue"  # a duty past its last day, not done
     lapsed = "lapsed"  # a window past its last day, unused
+    undetermined = "undetermined"  # its last day is in a year the calendar lacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class Clock:
 
     @property
     def pending(self) -> bool:
-        return self.state in (ClockState.running, ClockState.overdue)
+        return self.done_at is None and self.state is not ClockState.lapsed
 
     def days_left(self, today: date) -> int | None:
         """Days to the last day of a clock still running (negative: overdue)."""
@@ -189,7 +190,9 @@ def _judged(started: _Started, calendar: WorkingCalendar, today: date) -> Clock:
     due = deadline.last_day
     clock = Clock(started.name, started.started, due, ClockState.running, started.done_at)
     if due is None:
-        return replace(clock, due_reason=deadline.reason)
+        return replace(
+            clock, due_reason=deadline.reason, state=_without_due(started, deadline, today)
+        )
     duty = started.name in DUTIES
     if started.done_at is not None:
         in_time = local_day(started.done_at) <= due
@@ -197,6 +200,18 @@ def _judged(started: _Started, calendar: WorkingCalendar, today: date) -> Clock:
     if today > due:
         return replace(clock, state=ClockState.overdue if duty else ClockState.lapsed)
     return clock
+
+
+def _without_due(started: _Started, deadline: Deadline, today: date) -> ClockState:
+    """A clock whose last day falls in a year the calendar lacks: before that year begins it
+    is surely running (or was surely met); after, it cannot be judged until the year is
+    loaded."""
+    assert deadline.missing_year is not None
+    year_begins = date(deadline.missing_year, 1, 1)
+    if started.done_at is not None:
+        done_before = local_day(started.done_at) < year_begins
+        return ClockState.met if done_before else ClockState.undetermined
+    return ClockState.running if today < year_begins else ClockState.undetermined
 
 
 def latest(clocks: Sequence[Clock], name: ClockName) -> Clock | None:

@@ -45,7 +45,7 @@ class Tally:
 
     def judged(self, clock: Clock | None) -> None:
         """A duty's clock: met in time, late, overdue, or not due yet."""
-        if clock is None or clock.state is ClockState.running:
+        if clock is None or clock.state in (ClockState.running, ClockState.undetermined):
             self.not_yet_due += 1
             return
         self.denominator += 1

@@ -158,6 +158,7 @@ class CasesService:
                 self._clocks(case, steps, calendar, at),  # as they stood when it happened
                 request,
                 at,
+                now,
             )
             change = self.transitions.change(situation, await self._targets(cases, request))
             await cases.take_turn()

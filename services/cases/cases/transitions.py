@@ -44,6 +44,7 @@ class Situation:
     clocks: list[Clock]
     request: StepRequest
     at: datetime  # when the step happened
+    now: datetime  # when it is recorded
 
     @property
     def state(self) -> CaseState:
@@ -162,9 +163,10 @@ class Transitions:
             raise InvalidInput(
                 "the petitioner's notice needs notified_at", errors=[{"field": "notified_at"}]
             )
-        if notified_at < s.at:
+        if local_day(notified_at) < local_day(s.at) or notified_at > s.now:
             raise InvalidInput(
-                "notified_at is before the decision", errors=[{"field": "notified_at"}]
+                "notified_at is before the day of the decision, or in the future",
+                errors=[{"field": "notified_at"}],
             )
         detail = {"notified_at": notified_at.isoformat()}
         if state is CaseState.declined and s.request.detail.get("channel"):
