@@ -237,6 +237,12 @@ async def test_the_countys_rates_are_those_counted_by_hand(
         "repeat": rate(0, 4),
     }
     assert children[T3]["repeat"] == rate(0, 0)
+    county = County(on_12_07, county_keys)
+    await county.register(T3, on(12, 2))  # a new case: the rates read again count it
+    again = await on_12_07.client.get(
+        "/v1/reports/case-rates", params={"root": COUNTY, "period": "2026"}
+    )
+    assert again.json()["rates"]["repeat"] == rate(4, 23)
 
 
 async def test_rates_outside_the_keys_scope_or_of_an_unknown_period_are_refused(

@@ -1,10 +1,11 @@
 """The case rates of a subtree in a period: the whole subtree's, each level's within it and
-each direct child's. A case belongs to the period its `received_at` falls in and to the
-subtrees of its unit (属地)."""
+each direct child's. A case belongs to the period its `received_at` falls in (`rolling`: the
+12 months up to and including today) and to the subtrees of its unit (属地)."""
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 from services.cases.cases.clocks import clocks_of
 from services.cases.cases.rates import Judged, RateName, Tally, rates_of
@@ -14,13 +15,15 @@ from shared.access.service import Principal
 from shared.boot import Clock as Now
 from shared.calendar.rules import local_day
 from shared.calendar.store import Deadlines
-from shared.campaign import Campaign, CaseLimits, rolling_window
+from shared.campaign import SHANGHAI, Campaign, CaseLimits
 from shared.case_steps import CaseState, Rating
 from shared.db import Database
 from shared.errors import PeriodNotFound, UnitNotFound
 from shared.registry.cache import UnitRef, UnitRegistry
 
 ROLLING = "rolling"
+KEPT = 1024  # rates of that many (root, period) kept, the least recently asked dropped first
+Stamp = tuple[int, date, int]  # the last case step, the day, the registry's version
 
 
 @dataclass
@@ -57,8 +60,11 @@ class CaseReports:
         self.campaign = campaign
         self.limits = limits
         self.clock = clock
+        self._computed: OrderedDict[tuple[str, str], tuple[Stamp, CaseRates]] = OrderedDict()
 
     async def rates(self, principal: Principal, *, root: str, period: str) -> CaseRates:
+        """The rates as of now; computed again only when a case step was taken, the day
+        changed or the registry was reloaded since they were last computed."""
         principal.require_reader_for(self.registry, root)
         unit = await self.registry.get(root)
         if unit is None:
@@ -67,6 +73,10 @@ class CaseReports:
         starts_at, ends_at = self._window(period, now)
         async with self.db.connection() as connection:
             cases = CaseRepository(connection)
+            stamp = (await cases.last_step_id(), local_day(now), self.registry.version)
+            kept = self._computed.get((root, period))
+            if kept is not None and kept[0] == stamp:
+                return kept[1]
             rows = [
                 c
                 for c in await cases.received(starts_at, ends_at)
@@ -87,7 +97,15 @@ class CaseReports:
             return Judged(CaseState(case.state), rating, clocks)
 
         found = [(case, judged(case)) for case in rows]
-        return self._grouped(unit, period, starts_at, ends_at, found)
+        computed = self._grouped(unit, period, starts_at, ends_at, found)
+        self._remember((root, period), stamp, computed)
+        return computed
+
+    def _remember(self, key: tuple[str, str], stamp: Stamp, computed: CaseRates) -> None:
+        self._computed[key] = (stamp, computed)
+        self._computed.move_to_end(key)
+        while len(self._computed) > KEPT:
+            self._computed.popitem(last=False)
 
     def _grouped(
         self,
@@ -118,10 +136,21 @@ class CaseReports:
 
     def _window(self, period: str, now: datetime) -> tuple[datetime, datetime]:
         if period == ROLLING:
-            return rolling_window(now)
+            return trailing_year(local_day(now))
         campaign = self.campaign()
         found = campaign.period(period)
         if found is None:
             known = ", ".join([*campaign.period_ids(), ROLLING])
             raise PeriodNotFound(f"no period {period!r}; the campaign has {known}")
         return found.starts_at, found.ends_at
+
+
+def trailing_year(today: date) -> tuple[datetime, datetime]:
+    """The 12 months up to and including `today`, whole days in Asia/Shanghai."""
+    try:
+        a_year_ago = today.replace(year=today.year - 1)
+    except ValueError:  # 29 February
+        a_year_ago = today.replace(year=today.year - 1, day=28)
+    start = datetime.combine(a_year_ago + timedelta(days=1), time(), tzinfo=SHANGHAI)
+    end = datetime.combine(today + timedelta(days=1), time(), tzinfo=SHANGHAI)
+    return start, end

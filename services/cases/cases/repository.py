@@ -47,6 +47,7 @@ SELECT {CASE_COLUMNS} FROM cases.case
 WHERE ($1::text IS NULL OR state = $1)
 ORDER BY received_at, case_id
 """
+LAST_STEP_SQL = "SELECT coalesce(max(step_id), 0) FROM cases.case_step"
 CONTENTS_SQL = "SELECT case_id, content_hash FROM cases.case WHERE case_id = ANY($1::uuid[])"
 OPEN_SQL = """
 SELECT case_id FROM cases.case
@@ -226,6 +227,10 @@ class CaseRepository(Repository):
     async def listed(self, *, state: str | None) -> list[CaseRow]:
         rows = await self.connection.fetch(LIST_SQL, state)
         return [c for row in rows if (c := _case(row)) is not None]
+
+    async def last_step_id(self) -> int:
+        found: int = await self.connection.fetchval(LAST_STEP_SQL)
+        return found
 
     async def contents(self, case_ids: Sequence[UUID]) -> dict[UUID, str]:
         """The content hash of each of these cases already registered."""
