@@ -42,9 +42,12 @@ LIMIT 1
 """
 INSERT_SUMMARY_SQL = "INSERT INTO cases.case_summary (case_id, summary) VALUES ($1, $2)"
 SUMMARY_SQL = "SELECT summary FROM cases.case_summary WHERE case_id = $1"
+# Cases whose unit, first receiver or owner is one of the units (all cases without them).
 LIST_SQL = f"""
 SELECT {CASE_COLUMNS} FROM cases.case
 WHERE ($1::text IS NULL OR state = $1)
+  AND ($2::text[] IS NULL OR unit_code = ANY($2) OR first_receiver = ANY($2)
+       OR owner_unit = ANY($2))
 ORDER BY received_at, case_id
 """
 LAST_STEP_SQL = "SELECT coalesce(max(step_id), 0) FROM cases.case_step"
@@ -224,8 +227,8 @@ class CaseRepository(Repository):
         found: str | None = await self.connection.fetchval(SUMMARY_SQL, case_id)
         return found
 
-    async def listed(self, *, state: str | None) -> list[CaseRow]:
-        rows = await self.connection.fetch(LIST_SQL, state)
+    async def listed(self, *, state: str | None, units: list[str] | None) -> list[CaseRow]:
+        rows = await self.connection.fetch(LIST_SQL, state, units)
         return [c for row in rows if (c := _case(row)) is not None]
 
     async def last_step_id(self) -> int:

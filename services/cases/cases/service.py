@@ -247,8 +247,8 @@ class CasesService:
             raise OutOfScope(f"{root} is outside the key's scope")
         async with self.db.connection() as connection:
             cases = CaseRepository(connection)
-            rows = await cases.listed(state=state.value if state else None)
-            rows = [c for c in rows if root is None or self._under(c, root)]
+            codes = None if root is None else self._subtree(root)
+            rows = await cases.listed(state=state.value if state else None, units=codes)
             steps = await cases.steps([c.case_id for c in rows])
         calendar = await self.deadlines.store.calendar()
         now = self.clock()
@@ -261,11 +261,14 @@ class CasesService:
             found = [f for f in found if any(c.is_duty and c.state == "overdue" for c in f.clocks)]
         return found
 
-    def _under(self, case: CaseRow, root: str) -> bool:
-        return any(
-            self.registry.is_within(code, root)
-            for code in (case.unit_code, case.owner_unit, case.first_receiver)
-        )
+    def _subtree(self, root: str) -> list[str]:
+        """The root and every unit under it."""
+        found, waiting = [], [root]
+        while waiting:
+            code = waiting.pop()
+            found.append(code)
+            waiting += self.registry.children(code)
+        return found
 
     async def feed(
         self, principal: Principal, *, root: str | None, since: str | None, limit: int
