@@ -15,6 +15,7 @@ registry) it looks up after parsing.
 | early warnings      | `shared.early_warning.EarlyWarning`        | `parse_early_warning`    |
 | application steps   | `shared.application_steps.ApplicationStep` | `parse_application_step` |
 | dispute steps       | `shared.dispute_steps.DisputeStep`         | `parse_dispute_step`     |
+| case steps          | `shared.case_steps.CaseStep`               | `parse_case_step`        |
 """
 
 import re
@@ -25,6 +26,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shared.application_steps import ApplicationStep
+from shared.case_steps import CaseStep
 from shared.consumer import Record, Rejected, summary_of
 from shared.dispute_steps import DisputeStep
 from shared.early_warning import EarlyWarning
@@ -34,12 +36,14 @@ from shared.status import UnitStatus
 
 __all__ = [
     "ApplicationStep",
+    "CaseStep",
     "DisputeStep",
     "EarlyWarning",
     "EventRecord",
     "UnitIndicators",
     "UnitStatus",
     "parse_application_step",
+    "parse_case_step",
     "parse_dispute_step",
     "parse_early_warning",
     "parse_event_record",
@@ -114,6 +118,16 @@ def parse_dispute_step(record: Record) -> DisputeStep | Rejected:
         what="a dispute step",
         tombstone="steps are kept forever",
         problems=_dispute_step_problems,
+    )
+
+
+def parse_case_step(record: Record) -> CaseStep | Rejected:
+    return _decode(
+        record,
+        CaseStep,
+        what="a case step",
+        tombstone="steps are kept forever",
+        problems=_case_step_problems,
     )
 
 
@@ -272,4 +286,26 @@ def _dispute_step_problems(message: DisputeStep, key: bytes | None) -> list[str]
         problems.append("a re-attribution names no new_unit")
     return problems + _offset_problems(
         message.step.at, dispute.changed_at, *(r.at for r in rulings), named="the times"
+    )
+
+
+def _case_step_problems(message: CaseStep, key: bytes | None) -> list[str]:
+    case = message.case
+    problems = _identity_problems(
+        key=key,
+        expected_key=message.key,
+        key_is="the case_id",
+        schema_version=message.schema_version,
+        unit_code=case.unit_code,
+        version=case.version,
+        max_version=MAX_VERSION,
+    )
+    if message.step_id < 1:
+        problems.append("step_id must be 1 or more")
+    if message.step.version != case.version:
+        problems.append("the step's version is not the case's")
+    if not all(CODE.match(code) for code in (case.first_receiver, case.owner_unit)):
+        problems.append("a unit of the case is not 12 digits")
+    return problems + _offset_problems(
+        message.step.at, message.step.recorded_at, case.changed_at, named="the times"
     )

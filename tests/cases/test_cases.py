@@ -10,11 +10,15 @@ import httpx
 import orjson
 
 from shared.campaign import SHANGHAI
+from shared.case_steps import CaseStep
 from shared.config import Settings
+from shared.consumer import Rejected
+from shared.messages import parse_case_step
 from tests.support.app import bearer
 from tests.support.cases import COUNTY, SIBLING_VILLAGE, TOWNSHIP, VILLAGE, RunningCases
 from tests.support.stack import read_topic
 from tests.support.waiting import poll
+from tests.test_messages import record
 
 
 def on(month: int, day: int, hour: int = 10, year: int = 2026) -> str:
@@ -330,6 +334,9 @@ async def test_the_feed_gives_every_step_once_in_order_and_the_topic_carries_the
 
     published = await poll(on_the_topic, timeout=30, message="both steps on the cases topic")
     assert [m["step"]["action"] for m in published] == ["registered", "routed"]
+    parsed = [parse_case_step(record(m, key=case["case_id"].encode())) for m in published]
+    assert all(isinstance(p, CaseStep) for p in parsed), parsed
+    assert isinstance(parse_case_step(record(published[0], key=b"another")), Rejected)
     assert published[1]["case"]["owner_body"] == "民政"
     assert "征地" not in str(published)
 
