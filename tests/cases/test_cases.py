@@ -369,3 +369,19 @@ async def test_a_batch_registers_each_case_as_alone_and_a_refused_one_stops_none
         "case_id"
     ]
     assert (await desk.get("county_desk", batch[3]["case_id"])).status_code == 404
+
+
+async def test_a_case_says_which_steps_the_asking_key_may_take_now(
+    disputes_app: RunningCases, handler_keys: dict[str, str]
+) -> None:
+    desk = Desk(disputes_app, handler_keys)
+    case = await registered(desk)
+
+    assert case["actions"] == ["route", "agent"]
+    assert (await desk.get("township_reader", case["case_id"])).json()["actions"] == []
+    case = await desk.took(
+        "township_desk", case, "route", to={"unit_code": TOWNSHIP, "body": "民政"}
+    )
+    by_body = (await desk.get("township_civil", case["case_id"])).json()
+    assert by_body["actions"] == ["object", "accept", "decline", "agent"]
+    assert (await desk.get("township_desk", case["case_id"])).json()["actions"] == ["agent"]

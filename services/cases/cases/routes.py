@@ -116,6 +116,7 @@ def case_out(found: Found, today: date, *, with_steps: bool = True) -> CaseOut:
         if with_steps
         else [],
         duplicate=found.duplicate,
+        actions=found.actions if with_steps else [],
     )
 
 

@@ -191,6 +191,12 @@ class CaseOut(BaseModel):
     changed_at: datetime
     steps: list[CaseStepOut] = []
     duplicate: bool = False
+    actions: list[str] = Field(
+        [],
+        description="The steps the asking key may take now (`route`, `object`, `accept`, "
+        "`decline`, `extend`, `mediation`, `agent`, `supervision`, `reply`, `rate`, "
+        "`review-request`, `review`, `close`), by the checks each step makes; empty in lists",
+    )
 
 
 class CaseListOut(BaseModel):

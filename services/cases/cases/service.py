@@ -3,7 +3,7 @@ recorded with who, when and why, and written to the outbox in the same transacti
 read back with its clocks."""
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -50,6 +50,7 @@ class Found:
     steps: list[CaseStepRow]
     summary: str | None  # None when the key may not read it
     duplicate: bool = False
+    actions: list[str] = field(default_factory=list)  # the steps the key may take now
 
 
 def facts_of(case: CaseRow, steps: Sequence[CaseStepRow]) -> list[StepFact]:
@@ -123,8 +124,7 @@ class CasesService:
     async def _again(self, principal: Principal, known: CaseRow, content_hash: str) -> Found:
         if known.content_hash != content_hash:
             raise StateConflict(f"case_id {known.case_id} names another registration")
-        found = await self.get(principal, known.case_id)
-        return Found(found.case, found.clocks, found.steps, found.summary, duplicate=True)
+        return replace(await self.get(principal, known.case_id), duplicate=True)
 
     # --- steps -------------------------------------------------------------------------------
 
@@ -236,7 +236,11 @@ class CasesService:
                 raise CaseNotFound(f"no case {case_id} in the key's scope")
             summary = await cases.summary(case_id) if principal.role in SUMMARY_ROLES else None
         calendar = await self.deadlines.store.calendar()
-        return Found(case, self._clocks(case, steps, calendar, self.clock()), steps, summary)
+        now = self.clock()
+        clocks = self._clocks(case, steps, calendar, now)
+        offered = Situation(principal, case, steps, clocks, StepRequest(Action.agent), now, now)
+        actions = self.transitions.allowed(offered)
+        return Found(case, clocks, steps, summary, actions=actions)
 
     async def listed(
         self, principal: Principal, *, root: str | None, state: CaseState | None, overdue: bool

@@ -2,7 +2,7 @@
 changes. A step that does not fit is refused with nothing changed; one that fits is a Change
 the service records."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -64,11 +64,33 @@ class Situation:
         if clock.due is None:
             raise DependencyUnavailable("calendar", clock.due_reason or "no calendar")
         if local_day(self.at) > clock.due:
-            raise InvalidInput(
+            raise TooLate(
                 f"too late: the last day was {clock.due}",
                 errors=[{"field": "at", "message": "late", "last_day": str(clock.due)}],
             )
         return clock
+
+
+class TooLate(InvalidInput):
+    """A window's last day has passed."""
+
+
+# The steps a key may be offered, as the API names them.
+OFFERED = {
+    "route": Action.routed,
+    "object": Action.objected,
+    "accept": Action.accepted,
+    "decline": Action.declined,
+    "extend": Action.extended,
+    "mediation": Action.mediated,
+    "agent": Action.agent,
+    "supervision": Action.supervised,
+    "reply": Action.replied,
+    "rate": Action.rated,
+    "review-request": Action.review_requested,
+    "review": Action.reviewed,
+    "close": Action.closed,
+}
 
 
 def _text(value: Any, name: str) -> str:
@@ -102,12 +124,27 @@ class Transitions:
         change: Change = handler(s)
         return change
 
+    def allowed(self, s: Situation) -> list[str]:
+        """The steps the key may take now, by the same checks the steps make: a step counts
+        when only what its body must say is missing."""
+        found = []
+        for name, action in OFFERED.items():
+            probe = replace(s, request=StepRequest(action, s.at))
+            try:
+                self.change(probe, bodies=set())
+            except (OutOfScope, StateConflict, DependencyUnavailable, TooLate):
+                continue
+            except InvalidInput:
+                pass
+            found.append(name)
+        return found
+
     # --- the owning unit ---------------------------------------------------------------------
 
     def _routed(self, s: Situation, bodies: set[tuple[str, str]]) -> Change:
         self._owner(s)
         s.require_state(CaseState.registered)
-        unit, body = s.request.detail["unit_code"], s.request.detail.get("body")
+        unit, body = s.request.detail.get("unit_code"), s.request.detail.get("body")
         if body is None:
             raise InvalidInput("a routing names the body", errors=[{"field": "to.body"}])
         if (unit, body) not in bodies:
@@ -118,8 +155,8 @@ class Transitions:
     def _forwarded(self, s: Situation) -> Change:
         self._owner(s)
         s.require_state(CaseState.registered)
-        unit = s.request.detail["unit_code"]
-        if unit == s.case.owner_unit:
+        unit = s.request.detail.get("unit_code")
+        if unit is None or unit == s.case.owner_unit:
             raise InvalidInput("the case is with that unit already", errors=[{"field": "to"}])
         return Change(CaseState.registered, {"unit_code": unit}, unit, None)
 
@@ -223,8 +260,8 @@ class Transitions:
         s.require_state(CaseState.replied, CaseState.review_requested)
         if s.case.rating is not None:
             raise StateConflict("the reply was rated already")
-        rating = _one_of(s.request.detail.get("rating"), Rating, "rating")
         s.within(ClockName.rating)
+        rating = _one_of(s.request.detail.get("rating"), Rating, "rating")
         return Change(s.state, {"rating": rating.value}, rating=rating.value)
 
     def _review_requested(self, s: Situation) -> Change:
