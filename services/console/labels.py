@@ -56,7 +56,13 @@ WARNING_KINDS = {
     "repeat_petitioner": "重复访",
     "rising": "上访上升",
 }
-ROLES = {"desk": "登记窗口", "reader": "查阅", "bureau": "信访局", "admin": "管理员"}
+ROLES = {
+    "desk": "登记窗口",
+    "reader": "查阅",
+    "bureau": "信访局",
+    "handler": "处理机构",
+    "admin": "管理员",
+}
 APPLICATION_STATES = {
     "draft": "草稿",
     "submitted": "已申报，待市初审",
@@ -139,6 +145,91 @@ DISPUTE_REFUSALS = {
     "not a counting event": "只有计入考核的事件（上访、极端恶性事件、负面舆情）可以提出异议",
     "required for these grounds": "以这一理由提出异议时必须填写",
     "unknown unit": "单位登记册中没有这个单位代码",
+}
+
+# 信访事项: how a case came in, the states it passes through, the steps that move it, its
+# clocks (each limit, and how it stands), the reply's outcome, mediation kinds and its rates.
+CHANNELS = {"visit": "来访", "letter": "来信", "phone": "来电", "online": "网上信访"}
+CASE_STATES = {
+    "registered": "已登记，待转送交办",
+    "routed": "已交办，待受理",
+    "accepted": "已受理，办理中",
+    "declined": "不予受理",
+    "replied": "已答复",
+    "review_requested": "已申请复查（复核），待答复",
+    "closed": "已终结",
+    "repeat": "重复信访（随原事项办理）",
+    "refused": "重复信访（原事项已终结，不予受理）",
+}
+CASE_STEPS = {
+    "registered": "登记",
+    "routed": "交办",
+    "forwarded": "转送",
+    "objected": "提出异议（不属职责）",
+    "accepted": "受理并告知",
+    "declined": "不予受理并告知",
+    "extended": "延长办理期限",
+    "mediated": "调解",
+    "agent": "代理员代办",
+    "supervised": "督办",
+    "replied": "答复意见",
+    "rated": "信访人评价",
+    "review_requested": "申请复查（复核）",
+    "reviewed": "复查（复核）意见",
+    "closed": "终结",
+}
+CLOCK_NAMES = {
+    "route": "转送交办（15日）",
+    "object": "异议期（5个工作日）",
+    "accept": "受理告知（15日）",
+    "reply": "办理答复（60日）",
+    "rating": "评价期",
+    "review_request": "申请复查（复核）期（30日）",
+    "review": "复查（复核）答复（30日）",
+}
+CLOCK_STATES = {
+    "running": "计时中",
+    "met": "按期完成",
+    "late": "超期完成",
+    "overdue": "已逾期",
+    "lapsed": "已过期（未使用）",
+}
+OUTCOMES = {"support": "支持", "explain": "解释说明", "reject": "不予支持"}
+MEDIATIONS = {
+    "people": "人民调解",
+    "administrative": "行政调解",
+    "judicial": "司法调解",
+    "joint": "联合调解",
+}
+REVIEW_LEVELS = {"review": "复查", "reexamination": "复核"}
+CASE_RATES = {
+    "timely_acceptance": "及时受理率",
+    "on_time_reply": "按期办结率",
+    "rating_participation": "参评率",
+    "satisfaction": "满意率",
+    "repeat": "重复信访率",
+}
+# The handling bodies units commonly have (the service checks the unit has the one named).
+BODIES = ("综治", "维稳", "司法", "民政", "信访", "人社", "自然资源")
+CASE_FIELDS = {
+    "unit_code": "单位代码",
+    "received_at": "收到时间",
+    "channel": "信访形式",
+    "category": "问题类别",
+    "petitioner_ref": "信访人身份证号或登记号",
+    "headcount": "人数",
+    "summary": "诉求摘要",
+    "body": "处理机构",
+    "reason": "理由",
+    "notified_at": "告知信访人时间",
+    "days": "延长天数",
+    "outcome": "答复意见",
+    "text": "答复内容",
+    "rating": "评价结果",
+    "mediation": "调解类型",
+    "note": "情况说明",
+    "proper_channel": "应走的途径",
+    "at": "办理时间",
 }
 
 FIELD_NAMES = {
@@ -241,3 +332,12 @@ def dispute_window(until: date | None, days_left: int | None) -> str:
     if days_left == 0:
         return f"异议截止 {until}（今天截止）"
     return f"异议截止 {until}（剩 {days_left} 天）"
+
+
+def days_left(days: int | None) -> str:
+    """A running clock's days to its last day, as of today."""
+    if days is None:
+        return "—"
+    if days < 0:
+        return f"逾期 {-days} 天"
+    return "今天到期" if days == 0 else f"剩 {days} 天"

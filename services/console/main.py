@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.console.application_routes import router as application_router
+from services.console.case_routes import router as case_router
 from services.console.clients import Clients
 from services.console.config import ConsoleSettings, get_settings
 from services.console.dispute_routes import router as dispute_router
@@ -63,11 +64,11 @@ def blueprint(settings: ConsoleSettings) -> Blueprint:
         name="console",
         title="sanwu console",
         description="Pages for people (Chinese): the overview against the targets, drill-down "
-        "to units, eligible lists, warnings, applications, disputes of counted events and the "
-        "front desk's form.",
+        "to units, eligible lists, warnings, applications, disputes of counted events, cases "
+        "and the front desk's forms.",
         migrations=MIGRATIONS,
         assemble=assemble,
-        routers=[router, application_router, dispute_router],
+        routers=[router, application_router, dispute_router, case_router],
         checks={"database": database_ready},
         customise=customise,
     )

@@ -188,7 +188,7 @@ def _message_of(exc: DomainError) -> str:
     if isinstance(exc, CsrfRefused):
         return "表单已失效（不是从本页面提交，或页面已过期）。请返回重新打开页面后再提交。"
     if isinstance(exc, NotFound):
-        return "没有找到要查看的内容（单位、事件、考核期、申报或异议）。"
+        return "没有找到要查看的内容（单位、事件、考核期、申报、异议或信访事项）。"
     return "请求没有办成：" + exc.detail
 
 

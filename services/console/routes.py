@@ -141,8 +141,10 @@ def within_scope(request: Request, session: Session, code: str) -> None:
 
 
 def home_of(role: str) -> str:
-    """A desk key posts events and reads them back, never reports: its home is the form."""
-    return "/record" if role == "desk" else "/overview"
+    """A desk key posts events and reads them back, never reports: its home is the form; a
+    handling body's is its queue of cases."""
+    homes = {"desk": "/record", "handler": "/cases"}
+    return homes.get(role, "/overview")
 
 
 @router.get("/")

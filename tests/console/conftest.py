@@ -13,12 +13,14 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
 
 from services.console.main import create_app
+from shared.access import service as access_service
 from shared.access.models import Role
 from shared.campaign import SHANGHAI, system_now
 from shared.db import Database
+from shared.registry.bodies import BodyRepository, load_bodies
 from tests.conftest import COUNTY, DEMO_UNITS, SIBLING_TOWNSHIP, TOWNSHIP
 from tests.support.app import serve
-from tests.support.cases import years_covered
+from tests.support.cases import DEMO_BODIES, years_covered
 from tests.support.console import Clock, ConsoleStack, running_console
 from tests.support.stack import IsolatedStack
 
@@ -184,3 +186,19 @@ def cases_visit(
 ) -> Callable[..., Awaitable[Visit]]:
     """Tabs as `visit` opens them, once the calendar covers the dispute windows."""
     return visit
+
+
+@pytest.fixture(scope="package")
+async def case_keys(cases_stack: ConsoleStack) -> dict[str, str]:
+    """The stack's keys, with the demo bodies loaded (as an operator would) and a key of the
+    county's 民政 (a handling body) for the 信访事项 pages."""
+    database = Database.from_settings(cases_stack.settings, pool_size=1)
+    try:
+        async with database.engine.begin() as connection:
+            await load_bodies(await BodyRepository.from_connection(connection), DEMO_BODIES)
+            handler = await access_service.create(
+                connection, role=Role.handler, scope_code=COUNTY, body="民政"
+            )
+    finally:
+        await database.dispose()
+    return cases_stack.keys | {"county_civil": handler}

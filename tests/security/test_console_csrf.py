@@ -20,6 +20,7 @@ from services.console.main import create_app as create_console_app
 from shared.access.models import Role
 from shared.campaign import SHANGHAI, system_now
 from shared.db import Database
+from shared.registry.bodies import BodyRepository, load_bodies
 from tests.support.app import bearer
 from tests.support.cases import years_covered
 from tests.support.console import TOKEN, ConsoleStack, key_id, new_key, sessions_of, sign_in
@@ -88,6 +89,10 @@ class Console:
 
         await wait_until(known, timeout=30, message="the cases service to read the visit")
         return str(event["event_id"])
+
+    async def case_state(self, case_id: str) -> str | None:
+        found = await self.cases.get(f"/v1/cases/{case_id}", headers=bearer(self.admin))
+        return str(found.json()["state"]) if found.status_code == 200 else None
 
     async def dispute_state(self, dispute_id: str) -> str | None:
         found = await self.cases.get(f"/v1/disputes/{dispute_id}", headers=bearer(self.admin))
@@ -192,6 +197,49 @@ async def deciding(console: Console) -> Posting:
     return Posting(f"/disputes/{dispute_id}/decide", fields, acted)
 
 
+async def registering(console: Console) -> Posting:
+    case_id = str(uuid.uuid4())
+    fields = {
+        "case_id": case_id,
+        "unit_code": VILLAGE,
+        "received_at": "2026-12-01T09:30",
+        "channel": "visit",
+        "category": "劳动保障",
+        "petitioner_ref": uuid.uuid4().hex,
+        "headcount": "1",
+        "summary": "工资被拖欠",
+    }
+
+    async def acted() -> bool:
+        return await console.case_state(case_id) == "registered"
+
+    return Posting("/cases", fields, acted)
+
+
+async def routing(console: Console) -> Posting:
+    case_id = str(uuid.uuid4())
+    registered = await console.cases.post(
+        "/v1/cases",
+        json={
+            "case_id": case_id,
+            "unit_code": VILLAGE,
+            "received_at": "2026-12-01T09:30:00+08:00",
+            "channel": "letter",
+            "category": "劳动保障",
+            "petitioner_ref": uuid.uuid4().hex,
+            "summary": "工资被拖欠",
+        },
+        headers=bearer(console.admin),
+    )
+    assert registered.status_code == 201, registered.text
+    fields = {"version": "1", "unit_code": COUNTY, "body": "民政"}
+
+    async def acted() -> bool:
+        return await console.case_state(case_id) == "routed"
+
+    return Posting(f"/cases/{case_id}/route", fields, acted)
+
+
 @dataclass(frozen=True)
 class Form:
     route: str  # the console's route it posts to
@@ -225,6 +273,8 @@ FORMS = {
     "revoke": Form("/titles/{code}/{period}/revoke", Role.bureau, PROVINCE, revoking),
     "dispute": Form("/events/{event_id}/disputes", Role.desk, VILLAGE, filing),
     "decide": Form("/disputes/{dispute_id}/{action}", Role.bureau, COUNTY, deciding),
+    "register": Form("/cases", Role.desk, VILLAGE, registering),
+    "case-step": Form("/cases/{case_id}/{action}", Role.desk, VILLAGE, routing),
 }
 SESSION_FORMS = {"/signin", "/signout"}
 
@@ -239,6 +289,10 @@ async def console(
     app = create_console_app(province.console_settings())
     db = Database.from_settings(province.settings, pool_size=1)
     admin = province.keys[ADMIN]
+    bodies = tmp_path_factory.mktemp("bodies") / "bodies.csv"
+    bodies.write_text(f"unit_code,body,name\n{COUNTY},民政,民政局\n", encoding="utf-8")
+    async with db.engine.begin() as connection:
+        await load_bodies(await BodyRepository.from_connection(connection), bodies)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(base_url=province.urls["intake"]) as intake,

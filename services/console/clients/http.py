@@ -36,7 +36,7 @@ SERVICE_NAMES = {
     "evaluation": "评定服务（evaluation）",
     "reporting": "统计服务（reporting）",
     "applications": "申报服务（applications）",
-    "cases": "异议服务（cases）",
+    "cases": "异议和信访事项服务（cases）",
     "audit": "审计服务（audit）",
 }
 NOT_FOUND_BY_SLUG: dict[str, type[NotFound]] = {
