@@ -55,6 +55,8 @@ WARNING_KINDS = {
     "near_threshold": "接近集体访人数",
     "repeat_petitioner": "重复访",
     "rising": "上访上升",
+    "case_due_soon": "信访事项临期",
+    "case_overdue": "信访事项超期",
 }
 ROLES = {
     "desk": "登记窗口",
