@@ -2,13 +2,16 @@
 
 import asyncio
 import contextlib
+import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from shared import kafka
 from shared.config import Settings
@@ -66,16 +69,18 @@ class OutboxRelay:
         return len(pending)
 
     async def publish(self, producer: AIOKafkaProducer, messages: list[PendingMessage]) -> None:
+        partition_of = await key_partitions(producer, self.topic)
         deliveries = [
             await producer.send(
                 self.topic,
                 value=m.value,
                 key=m.key,
+                partition=partition_of(m.key),
                 headers=[(k, v.encode()) for k, v in m.headers.items()],
             )
             for m in messages
         ]
-        await asyncio.gather(*deliveries)
+        await acknowledged(deliveries)
 
     async def run(self) -> None:
         """Until cancelled: publish whenever the outbox has rows, back off while Kafka is away."""
@@ -140,3 +145,35 @@ class OutboxRelay:
             async with self.db.session() as session:
                 count = await OutboxRepository(session, self.table).pending_count()
                 pending_gauge.labels(self.name).set(count)
+
+
+async def key_partitions(producer: AIOKafkaProducer, topic: str) -> Callable[[bytes], int]:
+    """Each key's partition as the producer's default partitioner picks it, worked out once per
+    key in a round: messages share keys (intake's are counties), and the partitioner hashed each
+    message anew, in Python, for half of a send's time."""
+    partitions = sorted(await producer.partitions_for(topic))
+    partitioner = DefaultPartitioner()
+
+    @functools.cache
+    def partition_of(key: bytes) -> int:
+        return int(partitioner(key, partitions, partitions))
+
+    return partition_of
+
+
+async def acknowledged(deliveries: list["asyncio.Future[Any]"]) -> None:
+    """Every delivery acknowledged, or the first failure raised. Awaited in turn: deliveries
+    settle a record batch at a time, so this wakes once per batch, where `gather` would hang a
+    callback on each of a round's thousands."""
+    for index, delivery in enumerate(deliveries):
+        try:
+            await delivery
+        except BaseException:
+            for unsettled in deliveries[index + 1 :]:
+                unsettled.add_done_callback(_retrieve)  # their failures are this one's
+            raise
+
+
+def _retrieve(delivery: "asyncio.Future[Any]") -> None:
+    if not delivery.cancelled():
+        delivery.exception()

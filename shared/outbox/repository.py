@@ -5,8 +5,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.locks import LockName, lock_key
@@ -39,21 +39,24 @@ APPEND_SQL = """
 """
 
 
-@functools.cache
-def _append_sql(table: sa.Table) -> str:
-    return APPEND_SQL.format(table=f"{table.schema}.{table.name}")
+# A relay's round reads and deletes thousands of rows: on asyncpg, with the headers as text
+# parsed by orjson, rather than through the session's row processing and JSON codec, which took
+# a quarter of a round's time.
+CLAIM_SQL = """
+    SELECT id, key, value, headers::text FROM {table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+"""
+# `id = ANY($1)` takes one array parameter; `IN (...)` would render a thousand each round.
+DELETE_SQL = "DELETE FROM {table} WHERE id = ANY($1::bigint[])"
 
 
 @functools.cache
-def _delete_statement(table: sa.Table) -> sa.Delete:
-    # `id = ANY(:ids)` takes one array parameter; `IN (...)` would render a thousand each round.
-    ids = sa.bindparam("ids", type_=ARRAY(sa.BigInteger))
-    return table.delete().where(table.c.id == sa.any_(ids))
+def _sql(template: str, table: sa.Table) -> str:
+    return template.format(table=f"{table.schema}.{table.name}")
 
 
 class OutboxRepository:
-    """One outbox table, in the caller's session: the append (set-based) on the session's
-    asyncpg connection, the rest as statements through the session."""
+    """One outbox table, in the caller's session: the relay's lock and the pending count as
+    statements through the session, the rest on the session's asyncpg connection."""
 
     def __init__(self, session: AsyncSession, table: sa.Table) -> None:
         self.session = session
@@ -64,7 +67,7 @@ class OutboxRepository:
         if messages:
             connection = await session_connection(self.session)
             await connection.execute(
-                _append_sql(self.table),
+                _sql(APPEND_SQL, self.table),
                 [m.key for m in messages],
                 [m.value for m in messages],
                 [json.dumps(m.headers) for m in messages],
@@ -74,20 +77,20 @@ class OutboxRepository:
         """The oldest pending messages, for this transaction's relay alone; none while another
         relay holds the outbox (its round would otherwise interleave with ours on a key)."""
         t = self.table
-        key = lock_key(LockName.outbox_relay, f"{t.schema}.{t.name}")
-        held = await self.session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key)))
+        lock = lock_key(LockName.outbox_relay, f"{t.schema}.{t.name}")
+        held = await self.session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock)))
         if not held.scalar_one():
             return []
-        result = await self.session.execute(
-            sa.select(t.c.id, t.c.key, t.c.value, t.c.headers)
-            .order_by(t.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return [PendingMessage(*row) for row in result]
+        connection = await session_connection(self.session)
+        rows = await connection.fetch(_sql(CLAIM_SQL, t), limit)
+        return [
+            PendingMessage(message_id, key, value, orjson.loads(headers))
+            for message_id, key, value, headers in rows
+        ]
 
     async def mark_sent(self, ids: Sequence[int]) -> None:
-        await self.session.execute(_delete_statement(self.table), {"ids": list(ids)})
+        connection = await session_connection(self.session)
+        await connection.execute(_sql(DELETE_SQL, self.table), list(ids))
 
     async def pending_count(self) -> int:
         count = sa.select(sa.func.count()).select_from(self.table)

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import httpx
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from services.intake.config import IntakeSettings
 from services.intake.main import create_app, relay
@@ -40,7 +41,11 @@ def synthetic_villages() -> list[str]:
 
 
 async def test_batch_of_1000_arrives_whole_and_in_order_per_county(
-    intake: httpx.AsyncClient, keys: dict[str, str], db: Database, settings: Settings
+    intake: httpx.AsyncClient,
+    keys: dict[str, str],
+    db: Database,
+    settings: Settings,
+    intake_settings: IntakeSettings,
 ) -> None:
     villages = [VILLAGE, *synthetic_villages()]
     batch = [events.visit(villages[i % len(villages)], headcount=1 + i % 7) for i in range(1000)]
@@ -63,6 +68,11 @@ async def test_batch_of_1000_arrives_whole_and_in_order_per_county(
         order_sent[county.encode()].append(event["event_id"])
     assert order_on_topic == order_sent
     assert len(order_sent) == 5
+    # Where the producer's default partitioner would put each key, as any other producer does.
+    partitions = list(range(intake_settings.event_partitions))
+    assert {m["key"]: m["partition"] for m in on_topic} == {
+        key: DefaultPartitioner()(key, partitions, partitions) for key in order_sent
+    }
 
 
 async def test_a_crash_between_publish_and_mark_publishes_again_with_the_same_event_id(
