@@ -64,7 +64,10 @@ class Rights:
 
 
 RIGHTS: dict[str, Rights] = {
-    INTAKE: Rights(writes=(EVENTS,)),
+    # The ratings of cases are work records: intake reads them from the cases topic.
+    INTAKE: Rights(
+        writes=(EVENTS, DEAD_LETTERS), reads=(CASE_STEPS,), groups=("intake-case-ratings",)
+    ),
     EVALUATION: Rights(
         writes=(STATUSES, INDICATORS, WARNINGS, DEAD_LETTERS),
         reads=(EVENTS, DISPUTE_STEPS),

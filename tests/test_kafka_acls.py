@@ -21,6 +21,7 @@ from services.evaluation import main as evaluation_main
 from services.evaluation.config import EvaluationSettings
 from services.evaluation.consumers import DisputeConsumer, EvaluationConsumer
 from services.intake import main as intake_main
+from services.intake.case_ratings import CaseRatings
 from services.intake.config import IntakeSettings
 from services.reporting import consumers as reporting_consumers
 from services.reporting.config import ReportingSettings
@@ -39,11 +40,12 @@ TOPICS = (
     "early-warnings",
     "applications",
     "disputes",
+    "cases",
     "dead-letter",
 )
 # What each principal may write: its relays' topics, and dead letters where it consumes.
 WRITES = {
-    INTAKE: {"petition-events"},
+    INTAKE: {"petition-events", "dead-letter"},
     EVALUATION: {"unit-status", "unit-indicators", "early-warnings", "dead-letter"},
     REPORTING: {"dead-letter"},
     APPLICATIONS: {"applications", "dead-letter"},
@@ -51,7 +53,7 @@ WRITES = {
 }
 # What each principal may read, each topic in its own group (the name after the prefix).
 READS = {
-    INTAKE: {},
+    INTAKE: {"cases": "intake-case-ratings"},
     EVALUATION: {"petition-events": "evaluation", "disputes": "evaluation-disputes"},
     REPORTING: {
         "unit-status": "reporting",
@@ -237,7 +239,7 @@ def uses_of_the_code() -> dict[str, tuple[set[str], set[tuple[str, str]]]]:
         APPLICATIONS: [applications_main.relay(NOTHING, applications)],
     }
     consumers: dict[str, list[BatchConsumer[Any, Any]]] = {
-        INTAKE: [],
+        INTAKE: [CaseRatings(db=NOTHING, settings=intake, intake=NOTHING)],
         EVALUATION: [
             EvaluationConsumer(
                 db=NOTHING, settings=evaluation, service=NOTHING, registry=NOTHING, clock=NOTHING

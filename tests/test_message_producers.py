@@ -11,10 +11,11 @@ from asyncpg.pgproto.pgproto import UUID as DatabaseUUID
 
 from services.applications.records import Step
 from services.evaluation.warnings.records import StoredWarning
-from services.intake.payloads import HASH_PREFIX, KeyedHash, Pending, outbox_row, prepare
+from services.intake.payloads import Pending, outbox_row, prepare
 from shared.application_steps import ApplicationStep, StepAction
 from shared.early_warning import EarlyWarning, WarningKind
 from shared.events import EXAMPLES, FREE_TEXT_FIELDS, EventRecord, EventType, event_adapter
+from shared.keyed_hash import HASH_PREFIX, KeyedHash
 from shared.messages import parse_application_step, parse_early_warning, parse_event_record
 from tests.support.messages import record_of
 

@@ -14,6 +14,8 @@ class IntakeSettings(Settings):
     intake_host: str = "127.0.0.1"
     intake_port: int = 8001
     intake_run_relay: bool = True
+    # Reads the ratings of cases from the cases topic, each a satisfaction_rating work record.
+    intake_run_case_ratings: bool = True
     # Messages a relay round publishes: rounds wait for the event loop between their steps,
     # which the requests keep busy while a backlog is posted, so a round takes many.
     relay_batch_size: int = 10_000

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.intake.case_ratings import CaseRatings
 from services.intake.config import IntakeSettings, get_settings
 from services.intake.models import outbox
 from services.intake.retention import keep_purging
@@ -45,7 +46,7 @@ def blueprint(settings: IntakeSettings) -> Blueprint:
             max_batch_events=settings.max_batch_events,
             gathered_statements=settings.intake_gathered_statements,
         )
-        return Parts(
+        parts = Parts(
             state={"intake": intake},
             relays={"intake-relay": outbox_relay} if outbox_relay else {},
             loops={
@@ -56,6 +57,10 @@ def blueprint(settings: IntakeSettings) -> Blueprint:
                 )
             },
         )
+        if settings.intake_run_case_ratings:
+            ratings = CaseRatings(db=db, settings=settings, intake=intake)
+            parts.consumers = {"intake-case-ratings": ratings}
+        return parts
 
     return Blueprint(
         name="intake",

@@ -3,7 +3,6 @@ hash, the canonical JSON (the text content hashes are taken over), the content h
 journal row and the outbox message, whose record carries no free text."""
 
 import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +18,8 @@ from shared.events import (
     PetitionVisit,
     SatisfactionRating,
 )
+from shared.keyed_hash import KeyedHash
 from shared.outbox import OutboxMessage
-
-HASH_PREFIX = "hmac-sha256:"
-# Keeps the keyed event ids apart from the reference hashes made with the same secret.
-EVENT_ID_CONTEXT = b"sanwu-event-id\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,29 +44,6 @@ class Pending:
     @property
     def event_id(self) -> UUID:
         return self.prepared.event.event_id
-
-
-class KeyedHash:
-    """What identifies a person or a matter (`petitioner_ref`, `matter_ref`) is stored and
-    published only as this keyed hash: stable, so repeats are recognisable, and not reversible
-    without the secret."""
-
-    def __init__(self, secret: str) -> None:
-        self._key = secret.encode()
-
-    def __call__(self, ref: str) -> str:
-        return HASH_PREFIX + hmac.new(self._key, ref.encode(), hashlib.sha256).hexdigest()
-
-    def event_id(self, seed: UUID) -> UUID:
-        """The event id keyed from a seed a client derived from what it sends (an imported
-        row's content, with its matter reference): stable for the same seed, so importing a
-        file again gives the same ids, and not computable without the secret, so an id tells
-        nothing of the row. A UUID of version 8 (its bits are the key's own)."""
-        digest = hmac.new(self._key, EVENT_ID_CONTEXT + seed.bytes, hashlib.sha256).digest()
-        value = int.from_bytes(digest[:16], "big")
-        value = (value & ~(0xF << 76)) | (8 << 76)  # version 8
-        value = (value & ~(0x3 << 62)) | (0x2 << 62)  # the RFC 9562 variant
-        return UUID(int=value)
 
 
 def references_of(event: Event) -> dict[str, str]:

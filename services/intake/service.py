@@ -22,7 +22,6 @@ from services.intake.batches import (
 from services.intake.config import DEFAULT_GATHERED_STATEMENTS, DEFAULT_MAX_BATCH_EVENTS
 from services.intake.gathering import Gathering, Outcome, Receipt
 from services.intake.payloads import (
-    KeyedHash,
     Pending,
     Prepared,
     journal_row,
@@ -43,6 +42,7 @@ from shared.events import (
     PetitionVisit,
     unit_codes_of,
 )
+from shared.keyed_hash import KeyedHash
 from shared.levels import CAMPAIGN_LEVELS, RANK
 from shared.problems import problem_of
 from shared.registry.cache import UnitRegistry

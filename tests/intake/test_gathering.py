@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.intake.gathering import Gathering, Outcome, Receipt
-from services.intake.payloads import KeyedHash, Pending, prepare
+from services.intake.payloads import Pending, prepare
 from services.intake.routes import receipt_json
 from services.intake.schemas import ReceiptOut
 from shared.campaign import system_now
@@ -21,6 +21,7 @@ from shared.config import Settings
 from shared.db import Database
 from shared.errors import DependencyUnavailable
 from shared.events import event_adapter
+from shared.keyed_hash import KeyedHash
 from tests.conftest import COUNTY, VILLAGE, bearer
 from tests.support import events
 from tests.support.intake import published, published_ids, wait_outbox_drained

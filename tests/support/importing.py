@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from services.intake.commands import events_app
 from services.intake.config import IntakeSettings
 from services.intake.importing import parse_rows
-from services.intake.payloads import KeyedHash
 from services.intake.sheets import read_sheet
 from shared.db import Database
+from shared.keyed_hash import KeyedHash
 from tests.support.processes import BIN
 
 RATING_HEADINGS = ["事件编号(可空)", "单位代码", "发生时间", "评价结果", "评价来源", "事项编号"]

@@ -40,7 +40,11 @@ class RelayControl:
 
 @pytest.fixture(scope="session")
 async def intake_settings(settings: Settings) -> IntakeSettings:
-    return IntakeSettings(intake_run_relay=False, relay_idle_poll_seconds=0.2)
+    # The ratings of cases become work records only where a test asks for it
+    # (tests/cases/test_case_ratings.py): other tests count the work records they post.
+    return IntakeSettings(
+        intake_run_relay=False, relay_idle_poll_seconds=0.2, intake_run_case_ratings=False
+    )
 
 
 @pytest.fixture(scope="session")
