@@ -8,7 +8,11 @@
 - offsets are committed only after the transaction (and the dead letters), so a crash means
   the batch is read again: applying must be idempotent. A commit refused because the
   partitions moved is skipped (their new owner reads from the last commit); any other failure
-  starts the consumer again from the committed offsets, after a growing pause.
+  starts the consumer again from the committed offsets, after a growing pause;
+- with `decode_ahead`, the next batch is polled (`polled` too) and decoded while the current
+  one's transaction runs (the process decodes while the database works); batches are still
+  applied and committed one after the other, in order, and a batch read ahead is never
+  committed before it is applied. For consumers whose `decode` reads nothing `apply` writes.
 
 A service subclasses `BatchConsumer`, says how to `decode` a record and `apply` decoded items
 in a session, and may use the hooks (`polled`, `committed`, `dead_lettered`, `apply_failed`).
@@ -43,6 +47,9 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Batch: TypeAlias = dict[TopicPartition, list[Record]]
 MAX_REASON = 500
 CRASH_EXIT_CODE = 99
+# Records decoded between two turns of the event loop when decoding ahead: the transaction
+# running meanwhile goes on after each slice, not after the whole batch.
+DECODE_SLICE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,14 @@ class DeadLetter:
     record: Record
     reason: str
     kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded(Generic[Item]):
+    """A batch decoded: the items to apply with their records, and the records refused."""
+
+    items: list[tuple[Record, Item]]
+    dead: list[DeadLetter]
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -134,6 +149,7 @@ class BatchConsumer(abc.ABC, Generic[Item, Result]):
         group_id: str,
         batch_size: int,
         poll_ms: int = 1000,
+        decode_ahead: bool = False,
         **consumer_options: Any,
     ) -> None:
         self.name = name
@@ -143,6 +159,7 @@ class BatchConsumer(abc.ABC, Generic[Item, Result]):
         self.group_id = group_id
         self.batch_size = batch_size
         self.poll_ms = poll_ms
+        self.decode_ahead = decode_ahead
         self.consumer_options = consumer_options
         self.consumer: AIOKafkaConsumer | None = None
         self._producer = kafka.LazyProducer(settings)
@@ -208,27 +225,78 @@ class BatchConsumer(abc.ABC, Generic[Item, Result]):
             # Inside the try: a consumer cancelled while joining must still leave the group,
             # or it stays a member that owns partitions and never reads them.
             await consumer.start()
-            while True:
-                batch = await consumer.getmany(timeout_ms=self.poll_ms, max_records=self.batch_size)
-                await self.polled(consumer)
-                if batch:
-                    await self.handle(batch)
-                    await self._commit(consumer, batch)
+            if self.decode_ahead:
+                await self._consume_decoding_ahead(consumer)
+            else:
+                await self._consume_one_by_one(consumer)
         finally:
             self.consumer = None
             with contextlib.suppress(Exception):
                 await consumer.stop()
             await self._producer.drop()
 
+    async def _consume_one_by_one(self, consumer: AIOKafkaConsumer) -> NoReturn:
+        while True:
+            batch = await consumer.getmany(timeout_ms=self.poll_ms, max_records=self.batch_size)
+            await self.polled(consumer)
+            if batch:
+                await self.handle(batch)
+                await self._commit(consumer, batch)
+
+    async def _consume_decoding_ahead(self, consumer: AIOKafkaConsumer) -> NoReturn:
+        """Apply and commit each batch while the next one is polled and decoded."""
+        ahead: asyncio.Task[tuple[Batch, Decoded[Item]] | None] | None = None
+        try:
+            current = None
+            while True:
+                if current is None:
+                    current = await self._poll_and_decode(consumer)
+                    continue
+                ahead = asyncio.create_task(self._poll_and_decode(consumer))
+                batch, decoded = current
+                await self.handle_decoded(decoded)
+                await self._commit(consumer, batch)
+                current = await ahead
+                ahead = None
+        finally:
+            if ahead is not None:  # read, never applied: read again after a restart
+                ahead.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await ahead
+
+    async def _poll_and_decode(
+        self, consumer: AIOKafkaConsumer
+    ) -> tuple[Batch, Decoded[Item]] | None:
+        batch = await consumer.getmany(timeout_ms=self.poll_ms, max_records=self.batch_size)
+        await self.polled(consumer)
+        return (batch, await self.decode_batch(batch, in_slices=True)) if batch else None
+
     # --- one batch --------------------------------------------------------------------------
 
     async def handle(self, batch: Batch) -> None:
+        await self.handle_decoded(await self.decode_batch(batch))
+
+    async def decode_batch(self, batch: Batch, *, in_slices: bool = False) -> Decoded[Item]:
+        """The batch's records in partition order, decoded; `in_slices` lets other tasks run
+        after every DECODE_SLICE records."""
+        items: list[tuple[Record, Item]] = []
+        dead: list[DeadLetter] = []
         records = [record for tp in sorted(batch) for record in batch[tp]]
-        decoded = [(record, await self.decode(record)) for record in records]
-        dead = [DeadLetter(r, d.reason, d.kind) for r, d in decoded if isinstance(d, Rejected)]
-        items = [(r, d) for r, d in decoded if not isinstance(d, Rejected)]
-        if items:
-            dead += await self._apply_or_reject(items)
+        for count, record in enumerate(records, 1):
+            decoded = await self.decode(record)
+            if isinstance(decoded, Rejected):
+                dead.append(DeadLetter(record, decoded.reason, decoded.kind))
+            else:
+                items.append((record, decoded))
+            if in_slices and count % DECODE_SLICE == 0:
+                await asyncio.sleep(0)
+        return Decoded(items, dead)
+
+    async def handle_decoded(self, decoded: Decoded[Item]) -> None:
+        """Apply a decoded batch, then dead-letter what could not be decoded or applied."""
+        dead = list(decoded.dead)
+        if decoded.items:
+            dead += await self._apply_or_reject(decoded.items)
         if dead:
             await self._dead_letter(dead)
 

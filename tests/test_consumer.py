@@ -24,19 +24,30 @@ class Words(BatchConsumer[str, int]):
     """Applies UTF-8 words into a table; refuses to apply "poison"; the database is away for
     the first `outages` transactions."""
 
-    def __init__(self, *, db: Database, settings: Settings, topic: str, outages: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        topic: str,
+        outages: int = 0,
+        batch_size: int = 100,
+        decode_ahead: bool = False,
+    ) -> None:
         super().__init__(
             name="test",
             db=db,
             settings=settings,
             topic=topic,
             group_id=f"{topic}.group",
-            batch_size=100,
+            batch_size=batch_size,
             poll_ms=200,
+            decode_ahead=decode_ahead,
         )
         self.outages = outages
         self.failures: list[BaseException] = []
         self.letters: list[DeadLetter] = []
+        self.batches: list[list[str]] = []  # as applied, in order
 
     async def decode(self, record: Record) -> str | Rejected:
         try:
@@ -52,6 +63,7 @@ class Words(BatchConsumer[str, int]):
             raise ValueError("poison cannot be applied")
         insert = sa.text(f"INSERT INTO {TABLE} (word) VALUES (:word) ON CONFLICT DO NOTHING")
         await session.execute(insert, [{"word": word} for word in items])
+        self.batches.append(list(items))
         return len(items)
 
     def apply_failed(self, error: BaseException) -> None:
@@ -113,14 +125,15 @@ async def committed_offsets(settings: Settings, group: str) -> dict[int, int]:
     return {tp.partition: offset for tp, offset in (offsets or {}).items()}
 
 
+@pytest.mark.parametrize("decode_ahead", [False, True])
 async def test_what_cannot_be_decoded_or_applied_is_dead_lettered_and_the_rest_applied(
-    settings: Settings, db: Database, topic: str
+    settings: Settings, db: Database, topic: str, decode_ahead: bool
 ) -> None:
     marker = uuid.uuid4().hex.encode()
     good = [f"good-{uuid.uuid4().hex[:8]}" for _ in range(2)]
     values = [good[0].encode(), b"poison", b"\xff\xfe", good[1].encode()]
     await produce(settings, topic, values, marker)
-    consumer = Words(db=db, settings=settings, topic=topic)
+    consumer = Words(db=db, settings=settings, topic=topic, decode_ahead=decode_ahead)
 
     await run_until_committed(consumer, settings=settings, topic=topic)
 
@@ -139,13 +152,14 @@ async def test_what_cannot_be_decoded_or_applied_is_dead_lettered_and_the_rest_a
     assert sorted(letter.kind for letter in consumer.letters) == ["invalid", "unapplicable"]
 
 
+@pytest.mark.parametrize("decode_ahead", [False, True])
 async def test_a_database_outage_is_waited_out_without_dead_letters(
-    settings: Settings, db: Database, topic: str
+    settings: Settings, db: Database, topic: str, decode_ahead: bool
 ) -> None:
     marker = uuid.uuid4().hex.encode()
     word = f"late-{uuid.uuid4().hex[:8]}"
     await produce(settings, topic, [word.encode()], marker)
-    consumer = Words(db=db, settings=settings, topic=topic, outages=2)
+    consumer = Words(db=db, settings=settings, topic=topic, outages=2, decode_ahead=decode_ahead)
 
     await run_until_committed(consumer, settings=settings, topic=topic)
 
@@ -153,3 +167,17 @@ async def test_a_database_outage_is_waited_out_without_dead_letters(
     assert len(consumer.failures) == 2
     assert all(isinstance(error, DependencyUnavailable) for error in consumer.failures)
     assert consumer.letters == []
+
+
+async def test_batches_decoded_ahead_are_applied_once_each_in_order(
+    settings: Settings, db: Database, topic: str
+) -> None:
+    words = [f"w{n:03d}-{uuid.uuid4().hex[:8]}" for n in range(60)]
+    await produce(settings, topic, [word.encode() for word in words], b"ahead")
+    consumer = Words(db=db, settings=settings, topic=topic, batch_size=7, decode_ahead=True)
+
+    await run_until_committed(consumer, settings=settings, topic=topic)
+
+    assert [word for batch in consumer.batches for word in batch] == words
+    assert len(consumer.batches) > 1
+    assert await applied(db, words) == set(words)
