@@ -272,6 +272,16 @@ async def verified_checkpoint(service: Service, key: str, rng: random.Random) ->
     return size
 
 
+async def transactions(env: BenchEnvironment) -> int:
+    """Transactions of the run's database so far (a read outside one is one), as the server's
+    statistics say (they lag by up to a second)."""
+    return await scalar(
+        env,
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+        "WHERE datname = current_database()",
+    )
+
+
 async def proof_load(
     ctx: BenchContext,
     service: Service,
@@ -301,7 +311,11 @@ async def proof_load(
 
         backends = BackendCpu(ctx.env)
         await backends.start()
+        before = await transactions(ctx.env)
         load = await closed_loop(send, concurrency=len(keys), seconds=seconds, server=service)
+        if size is not None:
+            statements = await transactions(ctx.env) - before
+            ctx.step(f"statements per proof: {statements / max(1, load.requests):.2f}")
         return Costed(load, await backends.seconds())
 
 

@@ -90,6 +90,9 @@ class HistoryConsumer(BatchConsumer[Leaf, Appended]):
             group_id=f"{settings.consumer_group}-{group}",
             batch_size=settings.audit_batch_size,
             max_partition_fetch_bytes=settings.audit_fetch_bytes,
+            # Decoding reads nothing appending writes: the next batch's leaves are made while
+            # the database appends this one's.
+            decode_ahead=True,
         )
         self.settings: AuditSettings = settings
         self.leaf_of = leaf_of

@@ -30,6 +30,7 @@ from shared.dispute_steps import Action, DisputeStep
 SAFE_INTEGER = 2**53 - 1
 # Actors that name no person (SECURITY.md: the key audit's actors).
 PLAIN_ACTORS = ("key:", "system", "unrecorded")
+MOMENT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
 
 
 class LeafKind(StrEnum):
@@ -60,13 +61,23 @@ def canonical(value: Any) -> bytes:
 
 
 def _plain(value: Any) -> bool:
-    # By exact type first (most values of a leaf), by isinstance for their subclasses.
+    # By exact type first (most values of a leaf), by isinstance for their subclasses; a
+    # dict's strings and integers without a call each (most of a leaf's values).
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return True
     if kind is dict:
         for key, item in value.items():
-            if not (type(key) is str and key.isascii() and _plain(item)):
+            if type(key) is not str or not key.isascii():
+                return False
+            item_kind = type(item)
+            if item_kind is str or item_kind is bool or item is None:
+                continue
+            if item_kind is int:
+                if -SAFE_INTEGER <= item <= SAFE_INTEGER:
+                    continue
+                return False
+            if not _plain(item):
                 return False
         return True
     if kind is int:
@@ -93,8 +104,16 @@ def moment(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     utc = value.astimezone(UTC)
-    if utc.year >= 1000:  # isoformat writes what strftime does, faster
-        return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if utc.year >= 1000:  # what strftime writes, a third of its time
+        return MOMENT % (
+            utc.year,
+            utc.month,
+            utc.day,
+            utc.hour,
+            utc.minute,
+            utc.second,
+            utc.microsecond,
+        )
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -26,6 +26,7 @@ from shared.web import PrincipalDep, get_principal
 router = APIRouter(prefix="/v1/log", tags=["audit"])
 # A leaf's position: within a bigint, and far beyond any log.
 MAX_POSITION = 2**53
+DIGITS = len(str(MAX_POSITION))  # fewer digits than that: a number below MAX_POSITION
 Position = Annotated[int, Query(ge=0, le=MAX_POSITION)]
 Size = Annotated[int, Query(ge=1, le=MAX_POSITION)]
 
@@ -47,6 +48,10 @@ class QueryNumber:
     def read(self, request: Request, errors: list[dict[str, Any]]) -> int:
         """The value, or 0 with its errors added to `errors`."""
         raw = request.query_params.get(self.name)
+        if raw is not None and raw.isascii() and raw.isdigit() and len(raw) < DIGITS:
+            value = int(raw)  # what the adapter makes of plain digits, without its call
+            if value >= self.minimum:
+                return value
         if raw is None:
             problems: list[Any] = [{"type": "missing", "loc": (), "msg": "Field required"}]
         else:

@@ -52,25 +52,31 @@ async def frontier_of(log: LogRepository, size: int) -> merkle.Frontier:
 
 
 async def append(log: LogRepository, leaves: Sequence[Leaf], *, at: datetime) -> Appended:
-    """Append the leaves the log does not hold yet, in order, in the caller's transaction."""
+    """Append the leaves the log does not hold yet, in order, in the caller's transaction.
+    They are added as new first, as they nearly always are; only when the log holds one of
+    them (a batch read again) does it look up which, and add the others."""
     size = await log.lock()
     first: dict[tuple[str, str], Leaf] = {}
     for leaf in leaves:
         first.setdefault((leaf.kind.value, leaf.record_id), leaf)
-    held = await log.existing(list(first))
-    new = [leaf for identity, leaf in first.items() if identity not in held]
-    if not new:
-        return Appended(0, len(leaves), size)
+    new = list(first.values())
+    if not await log.add_new_leaves(size, _rows(new), at=at):
+        held = await log.existing(list(first))
+        new = [leaf for identity, leaf in first.items() if identity not in held]
+        if not new:
+            return Appended(0, len(leaves), size)
+        await log.add_leaves(size, _rows(new), at=at)
     frontier = await frontier_of(log, size)
     made: list[tuple[int, int, bytes]] = []
     for leaf in new:
         made += frontier.append(merkle.leaf_hash(leaf.body))
-    await log.add_leaves(
-        size, [(leaf.kind.value, leaf.record_id, leaf.text) for leaf in new], at=at
-    )
     await log.add_nodes(made)
     await log.set_size(frontier.size)
     return Appended(len(new), len(leaves) - len(new), frontier.size)
+
+
+def _rows(leaves: Sequence[Leaf]) -> list[tuple[str, str, str]]:
+    return [(leaf.kind.value, leaf.record_id, leaf.text) for leaf in leaves]
 
 
 @dataclass(frozen=True, slots=True)

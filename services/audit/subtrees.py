@@ -5,9 +5,9 @@ A complete subtree's hash never changes once its last leaf is appended (`merkle`
 read once is right forever. Two kinds are held:
 
 - the upper levels: every subtree of `UPPER_LEVEL` and up (one per 2^UPPER_LEVEL leaves and
-  level: about a byte per leaf of the log, 5 MB for 5,000,000 leaves), per level, contiguous
-  from position 0 up to the largest size a proof asked for; the log grows only at its right
-  edge, so following it reads only the subtrees completed since;
+  level: about 8 bytes per leaf of the log, 40 MB for 5,000,000 leaves), per level, contiguous
+  from position 0 up to the largest size a proof asked for, read in runs of many hashes; the
+  log grows only at its right edge, so following it reads only the subtrees completed since;
 - the right edge of the last few sizes asked for: the subtrees a size decomposes into
   (`Frontier.nodes`) and the hash of every range from one of them to the end, which nearly
   every proof at that size names.
@@ -16,7 +16,10 @@ A proof then reads from the database only the subtrees below `UPPER_LEVEL` on it
 most one per level, and the proofs being made at the same moment read theirs together
 (`GatheredReads`): under load one statement serves many proofs. Profiled at 5,000,000 leaves
 and 50 clients, reading every subtree of a proof by one statement of ~30 pairs, planned again
-at each call, was most of a proof's cost in PostgreSQL and a third of it in the service."""
+at each call, was most of a proof's cost in PostgreSQL and a third of it in the service; with
+six levels read per proof (`UPPER_LEVEL` 6), the gathered statements were still about 40% of
+the service's own work on a proof (beyond what /healthz costs), so three more levels are
+held."""
 
 import asyncio
 from collections import OrderedDict
@@ -25,12 +28,14 @@ from dataclasses import dataclass
 
 from services.audit.merkle import HASH_SIZE, Frontier, Node, Range, fold
 
-UPPER_LEVEL = 6
+UPPER_LEVEL = 3
 EDGES_HELD = 8  # sizes whose right edge is held: the latest checkpoints'
 
 # (level, first position, end position) of the subtrees wanted of each level
 Spans = list[tuple[int, int, int]]
-ReadSpans = Callable[[Spans], Awaitable[Sequence[tuple[int, int, bytes]]]]
+# (level, first position, the hashes of that subtree and the next ones of its level, end to end)
+Runs = Sequence[tuple[int, int, bytes]]
+ReadSpans = Callable[[Spans], Awaitable[Runs]]
 ReadNodes = Callable[[list[Node]], Awaitable[dict[Node, bytes]]]
 
 
@@ -70,9 +75,10 @@ class HeldSubtrees:
     def __init__(self, *, lowest: int = UPPER_LEVEL) -> None:
         self.lowest = lowest
         self.size = 0  # every complete subtree of [0, size) at `lowest` and up is held
-        # Level `lowest + i` at i, immutable: a hash is one slice (the log grows a level by a
-        # copy once per size followed, not per proof).
-        self._levels: list[bytes] = []
+        # Level `lowest + i` at i, grown in place as the log grows (a copy of every level per
+        # size followed would hold up the event loop for ms at millions of leaves); a hash is
+        # read as a copy of its slice.
+        self._levels: list[bytearray] = []
         self._edges: OrderedDict[int, Edge] = OrderedDict()
         self._following = asyncio.Lock()
 
@@ -91,7 +97,7 @@ class HeldSubtrees:
         held = []
         for level in range(below, height):
             first = ((index >> level) ^ 1) * HASH_SIZE
-            held.append(self._levels[level - self.lowest][first : first + HASH_SIZE])
+            held.append(bytes(self._levels[level - self.lowest][first : first + HASH_SIZE]))
         if which + 1 < len(edge.starts):
             held.append(edge.to_end[which + 1])
         held += reversed(edge.hashes[:which])
@@ -113,7 +119,7 @@ class HeldSubtrees:
     def _upper(self, node: Node) -> bytes:
         level, position = node
         first = position * HASH_SIZE
-        return self._levels[level - self.lowest][first : first + HASH_SIZE]
+        return bytes(self._levels[level - self.lowest][first : first + HASH_SIZE])
 
     def spans(self, size: int) -> Spans:
         """The upper subtrees completed between the held size and `size`."""
@@ -150,21 +156,22 @@ class HeldSubtrees:
             raise MissingSubtrees(f"the right edge of size {size} is incomplete")
         return Edge.of(size, [found.get(node) or self._upper(node) for node in nodes])
 
-    def _add(self, spans: Spans, rows: Iterable[tuple[int, int, bytes]]) -> None:
+    def _add(self, spans: Spans, runs: Runs) -> None:
         expected = {level: start for level, start, _ in spans}
         ends = {level: end for level, _, end in spans}
         added = {level: bytearray() for level in expected}
-        for level, position, value in rows:
-            if expected.get(level) != position or len(value) != HASH_SIZE:
+        for level, position, run in runs:
+            count, rest = divmod(len(run), HASH_SIZE)
+            if expected.get(level) != position or rest or not count:
                 raise MissingSubtrees(f"subtree ({level}, {position}) missing or out of order")
-            added[level] += value
-            expected[level] = position + 1
+            added[level] += run
+            expected[level] = position + count
         if expected != ends:
             raise MissingSubtrees("the log lacks complete subtrees its size promises")
         for level, hashes in added.items():
             while len(self._levels) <= level - self.lowest:
-                self._levels.append(b"")
-            self._levels[level - self.lowest] += bytes(hashes)
+                self._levels.append(bytearray())
+            self._levels[level - self.lowest] += hashes
 
 
 class GatheredReads:
@@ -176,30 +183,41 @@ class GatheredReads:
     def __init__(self, read: ReadNodes, *, at_once: int = 1) -> None:
         self._read = read
         self._out = asyncio.Semaphore(at_once)
-        self._gathering: tuple[set[Node], asyncio.Future[dict[Node, bytes]]] | None = None
+        self._gathering: tuple[set[Node], list[asyncio.Future[dict[Node, bytes]]]] | None = None
         self._reading: set[asyncio.Task[None]] = set()
 
     async def nodes(self, wanted: Iterable[Node]) -> dict[Node, bytes]:
         """The hashes of these subtrees (and of others gathered with them)."""
         if self._gathering is None:
-            self._gathering = (set(), asyncio.get_running_loop().create_future())
+            self._gathering = (set(), [])
             reading = asyncio.create_task(self._read_gathered())
             self._reading.add(reading)
             reading.add_done_callback(self._reading.discard)
-        nodes, read = self._gathering
+        nodes, waiting = self._gathering
         nodes.update(wanted)
-        # Shielded: a request that goes away does not cancel the others' read.
-        return await asyncio.shield(read)
+        # A future of its own: a request that goes away cancels its wait, not the others' read,
+        # and the answer wakes it at once (a shield around a shared one takes a turn more of a
+        # busy event loop).
+        answer = asyncio.get_running_loop().create_future()
+        waiting.append(answer)
+        return await answer
 
     async def _read_gathered(self) -> None:
         async with self._out:
             assert self._gathering is not None
-            nodes, read = self._gathering
+            nodes, waiting = self._gathering
             self._gathering = None  # from here, proofs gather for the next statement
             try:
-                read.set_result(await self._read(list(nodes)))
+                found = await self._read(list(nodes))
             except asyncio.CancelledError:
-                read.cancel()
+                for answer in waiting:
+                    answer.cancel()
                 raise
             except Exception as exc:
-                read.set_exception(exc)
+                for answer in waiting:
+                    if not answer.done():
+                        answer.set_exception(exc)
+            else:
+                for answer in waiting:
+                    if not answer.done():
+                        answer.set_result(found)

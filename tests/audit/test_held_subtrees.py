@@ -36,6 +36,19 @@ class Reads:
             if self.written((level, position))
         ]
 
+    async def runs(self, spans: Spans, *, length: int = 7) -> list[tuple[int, int, bytes]]:
+        """The same subtrees as the database gives them: runs of up to `length` hashes of a
+        level, end to end, from the first position of each run."""
+        runs: list[tuple[int, int, bytes]] = []
+        for level, position, value in await self.spans(spans):
+            if runs and runs[-1][0] == level and len(runs[-1][2]) < length * merkle.HASH_SIZE:
+                run_level, first, hashes = runs[-1]
+                if first + len(hashes) // merkle.HASH_SIZE == position:
+                    runs[-1] = (run_level, first, hashes + value)
+                    continue
+            runs.append((level, position, value))
+        return runs
+
     async def nodes(self, wanted: list[merkle.Node]) -> dict[merkle.Node, bytes]:
         self.statements += 1
         await asyncio.sleep(0)  # a round trip: other proofs go on meanwhile
@@ -85,6 +98,31 @@ async def test_proofs_from_held_subtrees_are_the_whole_trees_as_the_log_grows(
     for size in sizes[:5]:
         for index in range(size):
             assert await proof_of(held, reads, index, size) == whole.inclusion(index, size)
+
+
+async def test_subtrees_read_in_runs_make_the_whole_trees_proofs() -> None:
+    whole = tree()
+    held = HeldSubtrees(lowest=2)
+    rng = random.Random(9162)
+    for size in [5, 64, 1000, LEAVES]:
+        reads = Reads(whole, size=size)
+        await held.follow(size, read_spans=reads.runs, read_nodes=reads.nodes)
+        for index in {0, size - 1, *(rng.randrange(size) for _ in range(30))}:
+            assert await proof_of(held, reads, index, size) == whole.inclusion(index, size)
+
+
+async def test_a_run_missing_a_subtree_inside_is_refused() -> None:
+    whole = tree()
+    held = HeldSubtrees(lowest=3)
+    reads = Reads(whole, size=LEAVES)
+
+    async def one_missing(spans: Spans) -> list[tuple[int, int, bytes]]:
+        level, first, hashes = (await reads.runs(spans))[0]
+        return [(level, first, hashes[: merkle.HASH_SIZE] + hashes[2 * merkle.HASH_SIZE :])]
+
+    with pytest.raises(MissingSubtrees):
+        await held.follow(LEAVES, read_spans=one_missing, read_nodes=reads.nodes)
+    assert held.size == 0
 
 
 async def test_a_proof_reads_only_its_own_path_below_the_held_levels() -> None:

@@ -5,6 +5,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+
 from services.audit.merkle import HASH_SIZE, Node
 from services.audit.models import head, leaf, node
 from shared.repository import Repository
@@ -26,16 +28,13 @@ HASHES_SQL = f"""
     FROM unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS w(level, position, place)
     JOIN {node.fullname} n USING (level, position)
 """
-ADD_LEAVES_SQL = f"""
-    INSERT INTO {leaf.fullname} (leaf_index, kind, record_id, body, appended_at)
-    SELECT u.leaf_index, u.kind, u.record_id, u.body, $5
-    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
-         AS u(leaf_index, kind, record_id, body)
-"""
-ADD_NODES_SQL = f"""
-    INSERT INTO {node.fullname} (level, position, hash)
-    SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])
-"""
+# Appended by COPY rather than arrays: asyncpg checks every element of an array for nesting
+# (a Python call each), and the server writes copied rows a page at a time.
+LEAF_COLUMNS = ["leaf_index", "kind", "record_id", "body", "appended_at"]
+NODE_COLUMNS = ["level", "position", "hash"]
+SAVEPOINT_SQL = "SAVEPOINT new_leaves"
+RELEASE_SQL = "RELEASE SAVEPOINT new_leaves"
+ROLLBACK_TO_SQL = "ROLLBACK TO SAVEPOINT new_leaves"
 # A proof's few subtrees, by a statement of as many pairs (at most PAIRS): one plan per count
 # and connection, where an array of pairs would be planned again at every call.
 PAIRS = 8
@@ -50,11 +49,15 @@ def _pairs_sql(count: int) -> str:
 
 
 PAIRS_SQL = {count: _pairs_sql(count) for count in range(1, PAIRS + 1)}
+# Subtrees of a level by runs of up to 2^RUN_BITS (1 MB of hashes): a row each would be
+# millions of rows when a service first follows a log of millions of leaves.
+RUN_BITS = 15
 SPANS_SQL = f"""
-    SELECT n.level, n.position, n.hash
+    SELECT n.level, min(n.position), string_agg(n.hash, ''::bytea ORDER BY n.position)
     FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS s(level, first, stop)
     JOIN {node.fullname} n ON n.level = s.level AND n.position >= s.first AND n.position < s.stop
-    ORDER BY n.level, n.position
+    GROUP BY n.level, n.position >> {RUN_BITS}
+    ORDER BY n.level, min(n.position)
 """
 ENTRIES_SQL = f"""
     SELECT leaf_index, kind, record_id, body FROM {leaf.fullname}
@@ -123,33 +126,47 @@ class LogRepository(Repository):
         return found
 
     async def spans(self, spans: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, bytes]]:
-        """(level, position, hash) of the subtrees of each (level, first, end position), in
-        order of level and position."""
+        """The subtrees of each (level, first, end position) by runs, in order of level and
+        position: (level, first position of the run, its hashes end to end)."""
         if not spans:
             return []
         levels, firsts, stops = (list(column) for column in zip(*spans, strict=True))
         rows = await self.connection.fetch(SPANS_SQL, levels, firsts, stops)
-        return [(r["level"], r["position"], bytes(r["hash"])) for r in rows]
+        return [(level, first, bytes(hashes)) for level, first, hashes in rows]
 
     async def add_leaves(
         self, first: int, leaves: Sequence[tuple[str, str, str]], *, at: datetime
     ) -> None:
         """Leaves (kind, record id, body) at positions first, first + 1, ..."""
-        await self.connection.execute(
-            ADD_LEAVES_SQL,
-            list(range(first, first + len(leaves))),
-            [kind for kind, _, _ in leaves],
-            [record_id for _, record_id, _ in leaves],
-            [body for _, _, body in leaves],
-            at,
+        await self.connection.copy_records_to_table(
+            leaf.name,
+            schema_name=leaf.schema,
+            columns=LEAF_COLUMNS,
+            records=[
+                (index, kind, record_id, body, at)
+                for index, (kind, record_id, body) in enumerate(leaves, first)
+            ],
         )
 
+    async def add_new_leaves(
+        self, first: int, leaves: Sequence[tuple[str, str, str]], *, at: datetime
+    ) -> bool:
+        """The leaves added as `add_leaves` does if the log holds none of their (kind, record
+        id), none of them otherwise; whether they were added. The unique index tells, at no
+        more cost than adding them: cheaper than asking first when they are nearly always new."""
+        await self.connection.execute(SAVEPOINT_SQL)
+        try:
+            await self.add_leaves(first, leaves, at=at)
+        except asyncpg.UniqueViolationError:
+            await self.connection.execute(ROLLBACK_TO_SQL)
+            return False
+        await self.connection.execute(RELEASE_SQL)
+        return True
+
     async def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        await self.connection.execute(
-            ADD_NODES_SQL,
-            [level for level, _, _ in nodes],
-            [position for _, position, _ in nodes],
-            [value for _, _, value in nodes],
+        """Complete subtrees (level, position, hash)."""
+        await self.connection.copy_records_to_table(
+            node.name, schema_name=node.schema, columns=NODE_COLUMNS, records=nodes
         )
 
     async def entries(self, start: int, end: int) -> list[StoredLeaf]:
