@@ -15,6 +15,7 @@ import uvloop
 
 from bench import (
     audit,
+    cases,
     console,
     disputes,
     end_to_end,
@@ -49,6 +50,7 @@ STAGES: list[Stage] = [
     growth.STAGE,
     national.STAGE,  # the registry stays national afterwards
     disputes.STAGE,
+    cases.STAGE,
 ]
 
 app = typer.Typer(
