@@ -6,14 +6,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from uuid import UUID
 
 from services.cases.cases.clocks import clocks_of
 from services.cases.cases.rates import Judged, RateName, Tally, rates_of
 from services.cases.cases.repository import CaseRepository, CaseRow
+from services.cases.cases.rules import units_under
 from services.cases.cases.service import facts_of
 from shared.access.service import Principal
 from shared.boot import Clock as Now
-from shared.calendar.rules import local_day
+from shared.calendar.rules import WorkingCalendar, local_day
 from shared.calendar.store import Deadlines
 from shared.campaign import SHANGHAI, Campaign, CaseLimits
 from shared.case_steps import CaseState, Rating
@@ -23,7 +25,8 @@ from shared.registry.cache import UnitRef, UnitRegistry
 
 ROLLING = "rolling"
 KEPT = 1024  # rates of that many (root, period) kept, the least recently asked dropped first
-Stamp = tuple[int, date, int]  # the last case step, the day, the registry's version
+# The last case step, the day, the registry's version, the calendar's edition.
+Stamp = tuple[int, date, int, int]
 
 
 @dataclass
@@ -41,6 +44,7 @@ class CaseRates:
     rates: dict[RateName, Tally]
     levels: dict[str, dict[RateName, Tally]] = field(default_factory=dict)
     children: list[UnitRates] = field(default_factory=list)
+    rendered: bytes | None = None  # the answer's JSON, kept by the route once written
 
 
 class CaseReports:
@@ -61,32 +65,40 @@ class CaseReports:
         self.limits = limits
         self.clock = clock
         self._computed: OrderedDict[tuple[str, str], tuple[Stamp, CaseRates]] = OrderedDict()
+        self._calendar: WorkingCalendar | None = None
+        self._calendar_edition = 0
+        # Each case judged, by its version and what else its clocks depend on.
+        self._judged: dict[UUID, tuple[tuple[int, tuple[date, int, int]], Judged]] = {}
 
     async def rates(self, principal: Principal, *, root: str, period: str) -> CaseRates:
         """The rates as of now; computed again only when a case step was taken, the day
-        changed or the registry was reloaded since they were last computed."""
+        changed, the registry or the calendar was reloaded since they were last computed, and
+        then only the cases that changed are judged again."""
         principal.require_reader_for(self.registry, root)
         unit = await self.registry.get(root)
         if unit is None:
             raise UnitNotFound(f"unknown unit {root}")
         now = self.clock()
+        today = local_day(now)
         starts_at, ends_at = self._window(period, now)
+        calendar = await self.deadlines.store.calendar()
         async with self.db.connection() as connection:
             cases = CaseRepository(connection)
-            stamp = (await cases.last_step_id(), local_day(now), self.registry.version)
+            stamp = (
+                await cases.last_step_id(),
+                today,
+                self.registry.version,
+                self._edition(calendar),
+            )
             kept = self._computed.get((root, period))
             if kept is not None and kept[0] == stamp:
                 return kept[1]
-            rows = [
-                c
-                for c in await cases.received(starts_at, ends_at)
-                if self.registry.is_within(c.unit_code, root)
+            rows = await cases.received(starts_at, ends_at, units_under(self.registry, root))
+            stale = [
+                c for c in rows if self._judged.get(c.case_id, (None,))[0] != (c.version, stamp[1:])
             ]
-            steps = await cases.steps([c.case_id for c in rows])
-        calendar = await self.deadlines.store.calendar()
-        today = local_day(now)
-
-        def judged(case: CaseRow) -> Judged:
+            steps = await cases.steps([c.case_id for c in stale])
+        for case in stale:
             clocks = clocks_of(
                 facts_of(case, steps[case.case_id]),
                 calendar=calendar,
@@ -94,12 +106,21 @@ class CaseReports:
                 today=today,
             )
             rating = Rating(case.rating) if case.rating else None
-            return Judged(CaseState(case.state), rating, clocks)
-
-        found = [(case, judged(case)) for case in rows]
+            self._judged[case.case_id] = (
+                (case.version, stamp[1:]),
+                Judged(CaseState(case.state), rating, clocks),
+            )
+        found = [(case, self._judged[case.case_id][1]) for case in rows]
         computed = self._grouped(unit, period, starts_at, ends_at, found)
         self._remember((root, period), stamp, computed)
         return computed
+
+    def _edition(self, calendar: WorkingCalendar) -> int:
+        """A number that changes whenever the calendar the clocks are counted on does."""
+        if calendar != self._calendar:
+            self._calendar = calendar
+            self._calendar_edition += 1
+        return self._calendar_edition
 
     def _remember(self, key: tuple[str, str], stamp: Stamp, computed: CaseRates) -> None:
         self._computed[key] = (stamp, computed)
@@ -115,15 +136,15 @@ class CaseReports:
         ends_at: datetime,
         found: list[tuple[CaseRow, Judged]],
     ) -> CaseRates:
+        """Each case's unit walked up once: its level, and the root's child it falls in."""
         levels: dict[str, list[Judged]] = {}
+        by_child: dict[str, list[Judged]] = {c: [] for c in self.registry.children(unit.code)}
         for case, judged in found:
-            level = self.registry.ancestors(case.unit_code)[0].level.value
-            levels.setdefault(level, []).append(judged)
-        children = []
-        for code in self.registry.children(unit.code):
-            child = self.registry.ancestors(code)[0]
-            mine = [j for case, j in found if self.registry.is_within(case.unit_code, code)]
-            children.append(UnitRates(child, rates_of(mine)))
+            chain = self.registry.ancestors(case.unit_code)
+            levels.setdefault(chain[0].level.value, []).append(judged)
+            child = next((u.code for u in chain if u.code in by_child), None)
+            if child is not None:
+                by_child[child].append(judged)
         return CaseRates(
             root=unit,
             period=period,
@@ -131,7 +152,10 @@ class CaseReports:
             ends_at=ends_at,
             rates=rates_of(j for _, j in found),
             levels={level: rates_of(judged) for level, judged in levels.items()},
-            children=children,
+            children=[
+                UnitRates(self.registry.ancestors(code)[0], rates_of(judged))
+                for code, judged in by_child.items()
+            ],
         )
 
     def _window(self, period: str, now: datetime) -> tuple[datetime, datetime]:

@@ -60,9 +60,10 @@ LOCKED_SQL = f"""
 SELECT {CASE_COLUMNS} FROM cases.case WHERE case_id = ANY($1::uuid[])
 ORDER BY case_id FOR UPDATE
 """
+# The cases of these units received in [start, end).
 RECEIVED_SQL = f"""
 SELECT {CASE_COLUMNS} FROM cases.case
-WHERE received_at >= $1 AND received_at < $2
+WHERE received_at >= $1 AND received_at < $2 AND unit_code = ANY($3::text[])
 """
 STEP_COLUMNS = (
     "step_id, version, action, at, recorded_at, key_id, role, scope_code, body, reason, detail"
@@ -249,8 +250,8 @@ class CaseRepository(Repository):
         rows = await self.connection.fetch(LOCKED_SQL, list(case_ids))
         return [c for row in rows if (c := _case(row)) is not None]
 
-    async def received(self, start: datetime, end: datetime) -> list[CaseRow]:
-        rows = await self.connection.fetch(RECEIVED_SQL, start, end)
+    async def received(self, start: datetime, end: datetime, units: list[str]) -> list[CaseRow]:
+        rows = await self.connection.fetch(RECEIVED_SQL, start, end, units)
         return [c for row in rows if (c := _case(row)) is not None]
 
     async def add_step(self, case_id: UUID, step: CaseStepRow) -> int:

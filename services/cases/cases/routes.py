@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from services.cases.cases.clocks import Clock
 from services.cases.cases.rates import RateName, Tally
 from services.cases.cases.registering import Registration
-from services.cases.cases.reports import CaseReports
+from services.cases.cases.reports import CaseRates, CaseReports
 from services.cases.cases.schemas import (
     CODE_PATTERN,
     AnswerIn,
@@ -465,9 +465,15 @@ async def get_case_rates(
     principal: PrincipalDep,
     root: Annotated[str, Query(pattern=CODE_PATTERN)],
     period: Annotated[str, Query(min_length=1, max_length=64)] = "rolling",
-) -> CaseRatesOut:
+) -> Response:
     reports: CaseReports = request.app.state.case_reports
     found = await reports.rates(principal, root=root, period=period)
+    if found.rendered is None:  # written once per computation: dashboards read it again
+        found.rendered = rates_answer(found).model_dump_json().encode()
+    return Response(found.rendered, media_type="application/json")
+
+
+def rates_answer(found: CaseRates) -> CaseRatesOut:
     return CaseRatesOut(
         root=found.root.code,
         name=found.root.name,

@@ -14,6 +14,16 @@ BUREAU_LEVELS = frozenset({Level.county, Level.city, Level.province})
 SUMMARY_ROLES = frozenset({Role.desk, Role.bureau, Role.handler, Role.admin})
 
 
+def units_under(registry: UnitRegistry, root: str) -> list[str]:
+    """The root and every unit under it."""
+    found, waiting = [], [root]
+    while waiting:
+        code = waiting.pop()
+        found.append(code)
+        waiting += registry.children(code)
+    return found
+
+
 class CaseSides:
     def __init__(self, registry: UnitRegistry) -> None:
         self.registry = registry

@@ -11,7 +11,7 @@ from services.cases.cases.clocks import Clock, StepFact, clocks_of
 from services.cases.cases.history import record_step
 from services.cases.cases.registering import Registered, Registrar, Registration
 from services.cases.cases.repository import CaseFeedRow, CaseRepository, CaseRow, CaseStepRow
-from services.cases.cases.rules import SUMMARY_ROLES, CaseSides
+from services.cases.cases.rules import SUMMARY_ROLES, CaseSides, units_under
 from services.cases.cases.transitions import Change, Situation, StepRequest, Transitions
 from services.cases.cases.warnings import WarningRepository
 from shared import cursors
@@ -251,7 +251,7 @@ class CasesService:
             raise OutOfScope(f"{root} is outside the key's scope")
         async with self.db.connection() as connection:
             cases = CaseRepository(connection)
-            codes = None if root is None else self._subtree(root)
+            codes = None if root is None else units_under(self.registry, root)
             rows = await cases.listed(state=state.value if state else None, units=codes)
             steps = await cases.steps([c.case_id for c in rows])
         calendar = await self.deadlines.store.calendar()
@@ -263,15 +263,6 @@ class CasesService:
         ]
         if overdue:
             found = [f for f in found if any(c.is_duty and c.state == "overdue" for c in f.clocks)]
-        return found
-
-    def _subtree(self, root: str) -> list[str]:
-        """The root and every unit under it."""
-        found, waiting = [], [root]
-        while waiting:
-            code = waiting.pop()
-            found.append(code)
-            waiting += self.registry.children(code)
         return found
 
     async def feed(
