@@ -10,7 +10,7 @@ from uuid import UUID
 import orjson
 
 from services.cases.cases.history import record_step
-from services.cases.cases.repository import CaseRepository, CaseRow
+from services.cases.cases.repository import CaseRepository, CaseRow, CaseStepRow
 from shared.access.models import Role
 from shared.access.service import Principal
 from shared.case_steps import Action, CaseState, Channel
@@ -18,7 +18,7 @@ from shared.errors import DomainError, InvalidInput, OutOfScope, StateConflict
 from shared.keyed_hash import KeyedHash
 from shared.registry.cache import UnitRegistry
 
-Warn = Callable[[CaseRepository, CaseRow, datetime], Awaitable[None]]
+Warn = Callable[[CaseRepository, CaseRow, datetime, list[CaseStepRow]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Registrar:
                 if known[case_id] != content_hash:
                     raise StateConflict(f"case_id {case_id} names another registration")
                 return Registered(case_id, duplicate=True)
-            row = await self.registered(cases, principal, registration, now, take_turn=False)
+            row, _ = await self.registered(cases, principal, registration, now, take_turn=False)
         except DomainError as refused:
             return Registered(case_id, error=refused)
         known[case_id] = content_hash
@@ -93,7 +93,7 @@ class Registrar:
         now: datetime,
         *,
         take_turn: bool,
-    ) -> CaseRow:
+    ) -> tuple[CaseRow, CaseStepRow]:
         """The case inserted with its summary and its first step (a repeat when its matter
         has a case already), its warnings raised."""
         ref = self.petitioner_hash(registration.petitioner_ref)
@@ -111,7 +111,7 @@ class Registrar:
         await cases.add_summary(inserted.case_id, registration.summary)
         if take_turn:
             await cases.take_turn()
-        await record_step(
+        step = await record_step(
             cases,
             inserted,
             principal,
@@ -120,8 +120,8 @@ class Registrar:
             recorded_at=now,
             detail={"repeat_of": str(repeat_of)} if repeat_of else {},
         )
-        await self.warn(cases, inserted, now)
-        return inserted
+        await self.warn(cases, inserted, now, [step])
+        return inserted, step
 
     def _row(
         self,

@@ -101,11 +101,13 @@ class CasesService:
                 return await self._again(
                     principal, known, self.registrar.content_hash(registration)
                 )
-            await self.registrar.registered(cases, principal, registration, now, take_turn=True)
+            case, step = await self.registrar.registered(
+                cases, principal, registration, now, take_turn=True
+            )
             self._maybe_crash("before_commit")
         self._maybe_crash("after_commit")
         self.on_step()
-        return await self.get(principal, registration.case_id)
+        return await self._found(principal, case, [step], registration.summary)
 
     async def register_batch(
         self, principal: Principal, registrations: Sequence[Registration]
@@ -205,13 +207,22 @@ class CasesService:
             rating=change.rating,
         )
 
-    async def _warn(self, cases: CaseRepository, case: CaseRow, now: datetime) -> None:
-        """The case's warnings as its clocks stand now, after the step."""
-        steps = (await cases.steps([case.case_id]))[case.case_id]
+    async def _warn(
+        self,
+        cases: CaseRepository,
+        case: CaseRow,
+        now: datetime,
+        steps: list[CaseStepRow] | None = None,
+    ) -> None:
+        """The case's warnings as its clocks stand now, after the step. `steps`: all of a
+        case just registered (which has no warnings yet), else read here."""
+        new = steps is not None
+        if steps is None:
+            steps = (await cases.steps([case.case_id]))[case.case_id]
         calendar = await self.deadlines.store.calendar()
         clocks = self._clocks(case, steps, calendar, now)
         warnings = WarningRepository(cases.connection, session=cases.session)
-        if await warnings.reconcile(case, clocks, today=local_day(now), now=now):
+        if await warnings.reconcile(case, clocks, today=local_day(now), now=now, new=new):
             self.on_warning()
 
     def _maybe_crash(self, point: str) -> None:
@@ -235,12 +246,19 @@ class CasesService:
             if case is None or not self.sides.sees(principal, case, steps):
                 raise CaseNotFound(f"no case {case_id} in the key's scope")
             summary = await cases.summary(case_id) if principal.role in SUMMARY_ROLES else None
+        return await self._found(principal, case, steps, summary)
+
+    async def _found(
+        self, principal: Principal, case: CaseRow, steps: list[CaseStepRow], summary: str | None
+    ) -> Found:
+        """The case as the key may see it: its clocks, and the steps it may take now."""
         calendar = await self.deadlines.store.calendar()
         now = self.clock()
         clocks = self._clocks(case, steps, calendar, now)
         offered = Situation(principal, case, steps, clocks, StepRequest(Action.agent), now, now)
         actions = self.transitions.allowed(offered)
-        return Found(case, clocks, steps, summary, actions=actions)
+        shown = summary if principal.role in SUMMARY_ROLES else None
+        return Found(case, clocks, steps, shown, actions=actions)
 
     async def listed(
         self, principal: Principal, *, root: str | None, state: CaseState | None, overdue: bool

@@ -71,11 +71,20 @@ def wanted(case: CaseRow, clocks: Sequence[Clock], today: date) -> dict[UUID, Wa
 
 class WarningRepository(Repository):
     async def reconcile(
-        self, case: CaseRow, clocks: Sequence[Clock], *, today: date, now: datetime
+        self,
+        case: CaseRow,
+        clocks: Sequence[Clock],
+        *,
+        today: date,
+        now: datetime,
+        new: bool = False,
     ) -> int:
-        """Raise the warnings the clocks call for and clear the others; the changes made."""
+        """Raise the warnings the clocks call for and clear the others; the changes made.
+        `new`: a case just registered, which has none to clear."""
         called = wanted(case, clocks, today)
-        rows = await self.connection.fetch(WARNINGS_SQL, case.case_id)
+        if new and not called:
+            return 0
+        rows = [] if new else await self.connection.fetch(WARNINGS_SQL, case.case_id)
         raised = {row["warning_id"]: row for row in rows}
         changes = []
         for warning_id, want in called.items():
