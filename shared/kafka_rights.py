@@ -85,8 +85,8 @@ RIGHTS: dict[str, Rights] = {
     ),
     AUDIT: Rights(
         writes=(DEAD_LETTERS,),
-        reads=(EVENTS, APPLICATION_STEPS, DISPUTE_STEPS),
-        groups=("audit-events", "audit-applications", "audit-disputes"),
+        reads=(EVENTS, APPLICATION_STEPS, DISPUTE_STEPS, CASE_STEPS),
+        groups=("audit-events", "audit-applications", "audit-disputes", "audit-cases"),
     ),
     CASES: Rights(
         writes=(DISPUTE_STEPS, CASE_STEPS, WARNINGS, DEAD_LETTERS),

@@ -93,9 +93,9 @@ def verify(
 ) -> None:
     """Recompute the log's tree from its entries, check every checkpoint's signature and root
     and the consistency with a kept checkpoint, and check intake's journal, applications'
-    steps, the disputes' steps and the key audit against their leaves (as the migrator). Each
-    difference is printed on its own line naming the leaf; exit 0 when there is none, 1
-    otherwise."""
+    steps, the disputes' steps, the cases' steps and the key audit against their leaves (as the
+    migrator). Each difference is printed on its own line naming the leaf; exit 0 when there is
+    none, 1 otherwise."""
     from services.audit.checkpoints import CheckpointRefused
     from services.audit.sources import LogUnavailable, read_kept
 
@@ -162,7 +162,9 @@ def included_command(
     url: Annotated[str, typer.Option("--url", help="The audit service's base URL")],
     kind: Annotated[
         str,
-        typer.Option("--kind", help="event, application_step, dispute_step or key_operation"),
+        typer.Option(
+            "--kind", help="event, application_step, dispute_step, case_step or key_operation"
+        ),
     ],
     record_id: Annotated[str, typer.Option("--id", help="The event id, step id or key audit id")],
     state: Annotated[

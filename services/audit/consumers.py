@@ -1,10 +1,11 @@
 """The history topics the log reads, each as a consumer group of its own on the shared
 consumer loop (`shared.consumer`): the petition events (every accepted event and correction,
 `parse_event_record`; `SANWU_AUDIT_EVENT_READERS` members in the process), the application
-steps (`parse_application_step`) and the dispute steps (`parse_dispute_step`). Each record
-becomes its leaf (`services.audit.leaves`); a batch's leaves are appended in one transaction,
-and the offsets are committed after it. A batch read again (a crash between the two, a
-redelivery, a replay from the start) finds its leaves in the log and appends nothing."""
+steps (`parse_application_step`), the dispute steps (`parse_dispute_step`) and the case steps
+(`parse_case_step`). Each record becomes its leaf (`services.audit.leaves`); a batch's leaves
+are appended in one transaction, and the offsets are committed after it. A batch read again (a
+crash between the two, a redelivery, a replay from the start) finds its leaves in the log and
+appends nothing."""
 
 from collections.abc import Callable, Sequence
 
@@ -14,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit.config import AuditSettings
 from services.audit.leaves import (
+    CaseStepFacts,
     DisputeStepFacts,
     Leaf,
     application_step_leaf,
+    case_step_leaf,
     dispute_step_leaf,
     event_leaf,
 )
@@ -31,7 +34,12 @@ from shared.consumer import (
     crash_on_purpose,
 )
 from shared.db import Database
-from shared.messages import parse_application_step, parse_dispute_step, parse_event_record
+from shared.messages import (
+    parse_application_step,
+    parse_case_step,
+    parse_dispute_step,
+    parse_event_record,
+)
 
 COUNTERS = Counters(
     applied=Counter("sanwu_audit_records_appended_total", "Records appended as leaves"),
@@ -67,6 +75,13 @@ def dispute_step_record_leaf(record: Record) -> Leaf | Rejected:
     if isinstance(parsed, Rejected):
         return parsed
     return dispute_step_leaf(DisputeStepFacts.of(parsed))
+
+
+def case_step_record_leaf(record: Record) -> Leaf | Rejected:
+    parsed = parse_case_step(record)
+    if isinstance(parsed, Rejected):
+        return parsed
+    return case_step_leaf(CaseStepFacts.of(parsed))
 
 
 class HistoryConsumer(BatchConsumer[Leaf, Appended]):
@@ -127,7 +142,7 @@ def history_consumers(
 ) -> dict[str, HistoryConsumer]:
     """The consumers of the history topics, by task name: `audit_event_readers` members of
     the petition events' group (`audit-events`, `audit-events-2`, ...), one of the
-    application steps' and one of the dispute steps'."""
+    application steps', one of the dispute steps' and one of the case steps'."""
     readers = [
         (
             f"audit-events{'' if n == 1 else f'-{n}'}",
@@ -145,6 +160,7 @@ def history_consumers(
             application_step_record_leaf,
         ),
         ("audit-disputes", "disputes", settings.disputes_topic, dispute_step_record_leaf),
+        ("audit-cases", "cases", settings.cases_topic, case_step_record_leaf),
     ]
     return {
         name: HistoryConsumer(

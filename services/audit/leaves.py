@@ -7,13 +7,15 @@ Every leaf is an object with `kind` and `id` (the record's own id, as text) and 
 facts. Nothing in a leaf is free text or a person's reference in clear: events come without
 their free text and with references already hashed by intake; an application step's `reason`
 (text a bureau wrote) is replaced by its SHA-256 (`reason_sha256`), and so are a dispute step's
-`reason` and its dispute's `statement` (`statement_sha256`); a key operation's actor is
+`reason` and its dispute's `statement` (`statement_sha256`), and a case step's `reason`, its
+case's `category` and the text in its detail (a refusal's `channel`), the petitioner named only
+by the keyed hash the case holds (the summary is never on the topic); a key operation's actor is
 kept only when it names a key or the system, otherwise replaced by the SHA-256 of the actor
 (`user:` and `console:` actors name people and their machines). Moments are UTC, to the
 microsecond, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`."""
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,6 +26,7 @@ import orjson
 import rfc8785
 
 from shared.application_steps import ApplicationStep
+from shared.case_steps import CaseStep
 from shared.dispute_steps import Action, DisputeStep
 
 # JSON numbers an IEEE double holds exactly: what RFC 8785 writes as plain integers.
@@ -38,6 +41,7 @@ class LeafKind(StrEnum):
     application_step = "application_step"  # a step of an application (applications.step)
     key_operation = "key_operation"  # a row of the key audit (access.key_audit)
     dispute_step = "dispute_step"  # a step of a dispute of a counted event (cases.dispute_step)
+    case_step = "case_step"  # a step of a case (信访事项) (cases.case_step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +233,111 @@ def dispute_step_leaf(facts: DisputeStepFacts) -> Leaf:
         "ruling": ruling_in_leaf(facts),
     }
     return _leaf(LeafKind.dispute_step, str(facts.step_id), leaf_facts)
+
+
+# What a case step's detail may say in clear (services/cases/cases/transitions.py): where the
+# case went and what was done. Anything else there is text someone wrote.
+CASE_PLACES = ("unit_code", "body", "from", "returned_to", "by", "level", "repeat_of")
+CASE_CHOICES = ("notified_at", "days", "outcome", "mediation", "rating", "overdue")
+CASE_DETAIL_FACTS = frozenset([*CASE_PLACES, *CASE_CHOICES])
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStepFacts:
+    """A case step as its own row and the facts of its case that never change make it: what a
+    leaf keeps of the message, and all that the cases service's tables still say of the step
+    once its case has moved on (its owner, state, reviews, rating and version have not)."""
+
+    step_id: int
+    case_id: UUID
+    unit_code: str
+    first_receiver: str
+    received_at: datetime
+    channel: str
+    category: str
+    petitioner_ref: str
+    headcount: int
+    event_ids: Sequence[UUID]
+    repeat_of: UUID | None
+    registered_at: datetime
+    version: int
+    action: str
+    at: datetime
+    recorded_at: datetime
+    key_id: str
+    role: str
+    scope_code: str | None
+    body: str | None
+    reason: str
+    detail: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, message: CaseStep) -> "CaseStepFacts":
+        case, step = message.case, message.step
+        return cls(
+            step_id=message.step_id,
+            case_id=case.case_id,
+            unit_code=case.unit_code,
+            first_receiver=case.first_receiver,
+            received_at=case.received_at,
+            channel=case.channel.value,
+            category=case.category,
+            petitioner_ref=case.petitioner_ref,
+            headcount=case.headcount,
+            event_ids=case.event_ids,
+            repeat_of=case.repeat_of,
+            registered_at=case.registered_at,
+            version=step.version,
+            action=step.action.value,
+            at=step.at,
+            recorded_at=step.recorded_at,
+            key_id=step.key_id,
+            role=step.role,
+            scope_code=step.scope_code,
+            body=step.body,
+            reason=step.reason,
+            detail=step.detail,
+        )
+
+
+def case_detail_in_leaf(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The step's detail, each entry not in CASE_DETAIL_FACTS kept as `<name>_sha256`: of the
+    text, or of the canonical JSON of another value."""
+    kept: dict[str, Any] = {}
+    for name, value in detail.items():
+        if name in CASE_DETAIL_FACTS:
+            kept[name] = value
+        else:
+            text = value if isinstance(value, str) else canonical(value).decode()
+            kept[f"{name}_sha256"] = sha256_of(text)
+    return kept
+
+
+def case_step_leaf(facts: CaseStepFacts) -> Leaf:
+    leaf_facts = {
+        "case_id": str(facts.case_id),
+        "unit_code": facts.unit_code,
+        "first_receiver": facts.first_receiver,
+        "received_at": moment(facts.received_at),
+        "channel": facts.channel,
+        "category_sha256": sha256_of(facts.category),
+        "petitioner_ref": facts.petitioner_ref,
+        "headcount": facts.headcount,
+        "event_ids": [str(event_id) for event_id in facts.event_ids],
+        "repeat_of": None if facts.repeat_of is None else str(facts.repeat_of),
+        "registered_at": moment(facts.registered_at),
+        "version": facts.version,
+        "action": facts.action,
+        "at": moment(facts.at),
+        "recorded_at": moment(facts.recorded_at),
+        "key_id": facts.key_id,
+        "role": facts.role,
+        "scope_code": facts.scope_code,
+        "body": facts.body,
+        "reason_sha256": sha256_of(facts.reason),
+        "detail": case_detail_in_leaf(facts.detail),
+    }
+    return _leaf(LeafKind.case_step, str(facts.step_id), leaf_facts)
 
 
 @dataclass(frozen=True, slots=True)

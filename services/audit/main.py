@@ -1,6 +1,7 @@
 """The audit service: one append-only Merkle log of every history record (accepted events and
-corrections, application steps, dispute steps, key operations), signed checkpoints, and the
-proofs a city or an inspector checks them with (docs/domain.md section 11)."""
+corrections, application steps, dispute steps, case steps, key operations), signed
+checkpoints, and the proofs a city or an inspector checks them with (docs/domain.md section
+12)."""
 
 from pathlib import Path
 
@@ -55,8 +56,8 @@ def blueprint(settings: AuditSettings) -> Blueprint:
         title="sanwu audit",
         description="The record an auditor can verify: every accepted event and correction, "
         "every step of an application for the title, every step of a dispute of a counted "
-        "event and every key operation, appended once each as a leaf of one append-only "
-        "Merkle log (RFC 9162), with signed checkpoints "
+        "event, every step of a case (信访事项) and every key operation, appended once each as "
+        "a leaf of one append-only Merkle log (RFC 9162), with signed checkpoints "
         "(Ed25519) and the inclusion and consistency proofs that let a city check the county's "
         "record without trusting its database.",
         migrations=MIGRATIONS,
@@ -64,9 +65,9 @@ def blueprint(settings: AuditSettings) -> Blueprint:
         routers=[router],
         checks={"database": database_ready},
         reported={"kafka": kafka_ready},
-        # the consumers (the events' readers and the two steps' topics), the key operations'
+        # the consumers (the events' readers and the three steps' topics), the key operations'
         # drain and the checkpoints, a connection each
-        worker_pool_size=settings.audit_event_readers + 4,
+        worker_pool_size=settings.audit_event_readers + 5,
     )
 
 

@@ -127,8 +127,8 @@ async def get_entries(
     responses={404: {"description": "The log holds no leaf of that record (yet)"}},
     summary="The position of a record's leaf",
     description="`kind`: `event` (an accepted event or correction, by event id), "
-    "`application_step` (by step id), `dispute_step` (by step id) or `key_operation` (by the "
-    "key audit's id).",
+    "`application_step` (by step id), `dispute_step` (by step id), `case_step` (by step id) "
+    "or `key_operation` (by the key audit's id).",
     operation_id="getLeafIndex",
 )
 async def get_leaf(

@@ -1,6 +1,7 @@
 """The history rows the log's leaves are made from, as each service keeps them: intake's
 journal, applications' steps (with their application's county and period), the cases service's
-dispute steps (with the facts of their dispute that never change) and the key audit.
+dispute steps and case steps (each with the facts of its dispute or case that never change) and
+the key audit.
 Read by `sanwu audit verify` as the migrator, which may read every schema; streamed in
 batches, each row made into the leaf it must have in the log."""
 
@@ -10,11 +11,13 @@ from typing import Any
 import orjson
 
 from services.audit.leaves import (
+    CaseStepFacts,
     DisputeStepFacts,
     KeyOperation,
     Leaf,
     LeafKind,
     application_step_leaf,
+    case_step_leaf,
     dispute_step_leaf,
     event_leaf,
     key_operation_leaf,
@@ -34,6 +37,15 @@ DISPUTE_STEPS_SQL = """
            d.duplicate_of, d.statement, s.version, s.action, s.at, s.key_id, s.role,
            s.scope_code, s.reason, s.detail::text AS detail
     FROM cases.dispute_step s JOIN cases.dispute d USING (dispute_id)
+"""
+# The case as it stands now: only the columns no step changes (not its owner, state, reviews,
+# rating or version).
+CASE_STEPS_SQL = """
+    SELECT s.step_id, s.case_id, c.unit_code, c.first_receiver, c.received_at, c.channel,
+           c.category, c.petitioner_ref, c.headcount, c.event_ids, c.repeat_of, c.registered_at,
+           s.version, s.action, s.at, s.recorded_at, s.key_id, s.role, s.scope_code, s.body,
+           s.reason, s.detail::text AS detail
+    FROM cases.case_step s JOIN cases.case c USING (case_id)
 """
 KEY_AUDIT_SQL = "SELECT id, at, action, key_id, role, scope_code, actor FROM access.key_audit"
 BATCH = 5000
@@ -63,6 +75,15 @@ def _dispute_step(row: Any) -> Leaf:
     return dispute_step_leaf(DisputeStepFacts(**fields))
 
 
+def _case_step(row: Any) -> Leaf:
+    fields = dict(row)
+    fields["detail"] = orjson.loads(fields["detail"])
+    for code in ("unit_code", "first_receiver", "scope_code"):  # CHAR(12)
+        if fields[code] is not None:
+            fields[code] = fields[code].rstrip()
+    return case_step_leaf(CaseStepFacts(**fields))
+
+
 def _key_operation(row: Any) -> Leaf:
     return key_operation_leaf(
         KeyOperation(
@@ -82,6 +103,7 @@ SOURCES: dict[LeafKind, tuple[str, str, Callable[[Any], Leaf]]] = {
     LeafKind.application_step: ("applications.step", STEPS_SQL, _step),
     LeafKind.key_operation: ("access.key_audit", KEY_AUDIT_SQL, _key_operation),
     LeafKind.dispute_step: ("cases.dispute_step", DISPUTE_STEPS_SQL, _dispute_step),
+    LeafKind.case_step: ("cases.case_step", CASE_STEPS_SQL, _case_step),
 }
 
 
