@@ -2,11 +2,16 @@
 and why, and written to the outbox in the same transaction, to be published to the cases topic
 in order."""
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from services.cases.cases.repository import CaseRepository, CaseRow, CaseStepRow
+from services.cases.cases.repository import (
+    CaseRepository,
+    CaseRow,
+    CaseStepRow,
+    case_fields,
+    step_fields,
+)
 from services.cases.models import case_outbox
 from shared.access.service import Principal
 from shared.case_steps import Action, Case, CaseStep, Step
@@ -40,12 +45,12 @@ async def record_step(
         detail=detail or {},
     )
     step_id = await cases.add_step(case.case_id, step)
-    fields = asdict(case)
+    fields = case_fields(case)
     fields.pop("content_hash")
     message = CaseStep(
         step_id=step_id,
         case=Case.model_validate(fields),
-        step=Step.model_validate({k: v for k, v in asdict(step).items() if k != "step_id"}),
+        step=Step.model_validate(step_fields(step)),
     )
     # Keyed by case: every step of one case on one partition, in order.
     await OutboxRepository(cases.session, case_outbox).add(

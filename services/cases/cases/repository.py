@@ -138,6 +138,19 @@ class CaseFeedRow:
 
 
 STEP_FIELDS = tuple(f.name for f in fields(CaseStepRow))
+CASE_FIELDS = tuple(f.name for f in fields(CaseRow))
+
+
+def case_fields(case: CaseRow) -> dict[str, Any]:
+    """The row's fields, not copied deeply (dataclasses.asdict copies every list and dict)."""
+    return {name: getattr(case, name) for name in CASE_FIELDS}
+
+
+def step_fields(step: CaseStepRow) -> dict[str, Any]:
+    """The step's fields but its id, not copied deeply."""
+    return {name: getattr(step, name) for name in STEP_FIELDS if name != "step_id"}
+
+
 CODES = ("unit_code", "first_receiver", "owner_unit")
 
 

@@ -1,7 +1,6 @@
 """The cases API: parse, call the service (which checks role, scope, state and limits), render
 with the version as ETag."""
 
-from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any, cast
 from uuid import UUID
@@ -13,6 +12,7 @@ from services.cases.cases.clocks import Clock
 from services.cases.cases.rates import RateName, Tally
 from services.cases.cases.registering import Registration
 from services.cases.cases.reports import CaseRates, CaseReports
+from services.cases.cases.repository import case_fields, step_fields
 from services.cases.cases.schemas import (
     CODE_PATTERN,
     AnswerIn,
@@ -101,7 +101,7 @@ def clock_out(clock: Clock, today: date) -> ClockOut:
 
 
 def case_out(found: Found, today: date, *, with_steps: bool = True) -> CaseOut:
-    fields = asdict(found.case)
+    fields = case_fields(found.case)
     for name in ("content_hash", "owner_unit", "owner_body"):
         fields.pop(name)
     return CaseOut(
@@ -109,12 +109,7 @@ def case_out(found: Found, today: date, *, with_steps: bool = True) -> CaseOut:
         owner=OwnerOut(unit_code=found.case.owner_unit, body=found.case.owner_body),
         summary=found.summary,
         clocks=[clock_out(c, today) for c in found.clocks],
-        steps=[
-            CaseStepOut(**{k: v for k, v in asdict(s).items() if k != "step_id"})
-            for s in found.steps
-        ]
-        if with_steps
-        else [],
+        steps=[CaseStepOut(**step_fields(s)) for s in found.steps] if with_steps else [],
         duplicate=found.duplicate,
         actions=found.actions if with_steps else [],
     )
@@ -423,7 +418,8 @@ async def get_case_feed(
     return CaseFeedPageOut(
         items=[
             CaseFeedStepOut(
-                **{k: v for k, v in asdict(row.step).items()},
+                **step_fields(row.step),
+                step_id=row.step.step_id,
                 case_id=row.case_id,
                 unit_code=row.unit_code,
                 owner=OwnerOut(unit_code=row.owner_unit, body=row.owner_body),
