@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.cases.cases.reports import CaseReports
+from services.cases.cases.reports import STEPS_CHANNEL, CaseReports
 from services.cases.cases.routes import router as cases_router
 from services.cases.cases.service import CasesService
 from services.cases.cases.watch import ClockWatch
@@ -82,6 +82,21 @@ def blueprint(settings: CasesSettings) -> Blueprint:
         on_warning = warnings.wake if warnings else None
         consumer = EventConsumer(db=started.db, settings=settings)
         limits = started.campaign.get().limits
+        reports = CaseReports(
+            db=started.db,
+            registry=started.registry,
+            deadlines=deadlines,
+            campaign=started.campaign.get,
+            limits=limits.cases,
+            clock=started.clock,
+        )
+
+        def on_case_step() -> None:
+            # This process's own steps count at once; other processes' when notified.
+            reports.new_generation()
+            if steps_relay is not None:
+                steps_relay.wake()
+
         parts = Parts(
             state={
                 "deadlines": deadlines,
@@ -92,7 +107,7 @@ def blueprint(settings: CasesSettings) -> Blueprint:
                     clock=started.clock,
                     petitioner_hash=KeyedHash(settings.petitioner_hash_secret),
                     limits=limits.cases,
-                    on_step=steps_relay.wake if steps_relay else None,
+                    on_step=on_case_step,
                     on_warning=on_warning,
                     crash_at=settings.cases_crash_at,
                 ),
@@ -105,17 +120,10 @@ def blueprint(settings: CasesSettings) -> Blueprint:
                     limits=limits,
                     crash_at=settings.cases_crash_at,
                 ),
-                "case_reports": CaseReports(
-                    db=started.db,
-                    registry=started.registry,
-                    deadlines=deadlines,
-                    campaign=started.campaign.get,
-                    limits=limits.cases,
-                    clock=started.clock,
-                ),
+                "case_reports": reports,
                 "consumer": consumer,
             },
-            caches={CALENDAR_CHANNEL: store},
+            caches={CALENDAR_CHANNEL: store, STEPS_CHANNEL: reports},
             relays=(
                 {
                     "cases-relay": outbox_relay,

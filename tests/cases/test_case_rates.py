@@ -33,7 +33,7 @@ Saturday, so the last day is Monday 10-26.
 """
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime, time
 from typing import Any
 
@@ -48,6 +48,7 @@ from shared.db import Database
 from shared.registry.bodies import BodyRepository, load_bodies
 from tests.support.app import bearer
 from tests.support.cases import RunningCases, running_cases
+from tests.support.waiting import poll
 
 COUNTY = "350101000000"
 T1, T2, T3 = "350101100000", "350101101000", "350101102000"
@@ -258,3 +259,30 @@ async def test_rates_outside_the_keys_scope_or_of_an_unknown_period_are_refused(
 
     assert outside.status_code == 403
     assert unknown.status_code == 404
+
+
+async def test_kept_rates_follow_a_step_taken_in_another_process_of_the_service(
+    on_12_07: RunningCases, county_keys: dict[str, str], settings: Settings
+) -> None:
+    async def repeats() -> int:
+        found = await on_12_07.client.get(
+            "/v1/reports/case-rates", params={"root": COUNTY, "period": "2026"}
+        )
+        count: int = found.json()["rates"]["repeat"]["denominator"]
+        return count
+
+    before = await repeats()
+    async with running_cases(
+        settings, key=county_keys["reader"], today=TODAY, workers=False
+    ) as other:
+        await County(other, county_keys).register(T3, on(12, 3))
+
+    seen = await poll(
+        lambda: _more(repeats, before), timeout=10, message="the other process's case counted"
+    )
+    assert seen == before + 1
+
+
+async def _more(read: Callable[[], Awaitable[int]], than: int) -> int | None:
+    found = await read()
+    return found if found > than else None

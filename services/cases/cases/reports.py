@@ -2,6 +2,7 @@
 each direct child's. A case belongs to the period its `received_at` falls in (`rolling`: the
 12 months up to and including today) and to the subtrees of its unit (属地)."""
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,8 +25,11 @@ from shared.errors import PeriodNotFound, UnitNotFound
 from shared.registry.cache import UnitRef, UnitRegistry
 
 ROLLING = "rolling"
+# Notified whenever case steps commit (the migration's trigger on cases.case_step).
+STEPS_CHANNEL = "cases_case_steps"
 KEPT = 1024  # rates of that many (root, period) kept, the least recently asked dropped first
-# The last case step, the day, the registry's version, the calendar's edition.
+# The case steps heard of (or minus the last step's id), the day, the registry's version, the
+# calendar's edition.
 Stamp = tuple[int, date, int, int]
 
 
@@ -65,6 +69,11 @@ class CaseReports:
         self.limits = limits
         self.clock = clock
         self._computed: OrderedDict[tuple[str, str], tuple[Stamp, CaseRates]] = OrderedDict()
+        self._computing: dict[tuple[str, str], asyncio.Lock] = {}
+        # Set by the change listener while it hears every step committed (`new_generation`);
+        # without it each read asks the database for the last step.
+        self.listening = False
+        self.generation = 0
         self._calendar: WorkingCalendar | None = None
         self._calendar_edition = 0
         # Each case judged, by its version and what else its clocks depend on.
@@ -79,21 +88,37 @@ class CaseReports:
         if unit is None:
             raise UnitNotFound(f"unknown unit {root}")
         now = self.clock()
-        today = local_day(now)
         starts_at, ends_at = self._window(period, now)
+        key = (root, period)
+        lock = self._computing.setdefault(key, asyncio.Lock())
+        async with lock:  # readers of the same rates wait for one computation
+            return await self._kept_or_computed(unit, key, now, starts_at, ends_at)
+
+    def new_generation(self, *_: object) -> None:
+        """A case step was committed (here or in another process)."""
+        self.generation += 1
+
+    async def _stamp(self, cases: CaseRepository, today: date, calendar: WorkingCalendar) -> Stamp:
+        steps = self.generation if self.listening else -(await cases.last_step_id())
+        return (steps, today, self.registry.version, self._edition(calendar))
+
+    async def _kept_or_computed(
+        self,
+        unit: UnitRef,
+        key: tuple[str, str],
+        now: datetime,
+        starts_at: datetime,
+        ends_at: datetime,
+    ) -> CaseRates:
+        today = local_day(now)
         calendar = await self.deadlines.store.calendar()
         async with self.db.connection() as connection:
             cases = CaseRepository(connection)
-            stamp = (
-                await cases.last_step_id(),
-                today,
-                self.registry.version,
-                self._edition(calendar),
-            )
-            kept = self._computed.get((root, period))
+            stamp = await self._stamp(cases, today, calendar)
+            kept = self._computed.get(key)
             if kept is not None and kept[0] == stamp:
                 return kept[1]
-            rows = await cases.received(starts_at, ends_at, units_under(self.registry, root))
+            rows = await cases.received(starts_at, ends_at, units_under(self.registry, unit.code))
             stale = [
                 c for c in rows if self._judged.get(c.case_id, (None,))[0] != (c.version, stamp[1:])
             ]
@@ -111,8 +136,8 @@ class CaseReports:
                 Judged(CaseState(case.state), rating, clocks),
             )
         found = [(case, self._judged[case.case_id][1]) for case in rows]
-        computed = self._grouped(unit, period, starts_at, ends_at, found)
-        self._remember((root, period), stamp, computed)
+        computed = self._grouped(unit, key[1], starts_at, ends_at, found)
+        self._remember(key, stamp, computed)
         return computed
 
     def _edition(self, calendar: WorkingCalendar) -> int:
