@@ -23,7 +23,14 @@ from shared.access.cache import KeyCache
 from shared.access.service import Principal
 from shared.config import Settings, get_settings
 from shared.db import Database
-from shared.errors import DomainError, NotFound, PayloadTooLarge, RequestTimeout
+from shared.errors import (
+    DomainError,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    PreconditionRequired,
+    RequestTimeout,
+)
 from shared.lifespan import BackgroundTasks
 from shared.logging import CorrelationIdMiddleware
 from shared.problems import document_problems, install_problem_handlers, problem
@@ -65,6 +72,18 @@ def charge_events(request: Request, principal: Principal, *, events: int) -> Non
     limiter: KeyRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
         limiter.check_batch(principal.key_id, events=events)
+
+
+def parse_if_match(if_match: str | None, *, of: str) -> int:
+    """The version an If-Match header names (`3`, `"3"` or `W/"3"`) of the thing `of` says
+    ("the application"): none is 428, anything else 412."""
+    if if_match is None or not if_match.strip():
+        raise PreconditionRequired(f"send If-Match with {of}'s version (its ETag) to change it")
+    text = if_match.strip().removeprefix("W/").strip('"')
+    # ASCII digits only: a header is Latin-1, and "²" (0xB2) passes str.isdigit() but not int().
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise PreconditionFailed(f"If-Match {if_match!r} is not a version of {of}")
+    return int(text)
 
 
 def correlation_id(request: Request) -> str:

@@ -12,9 +12,10 @@ from enum import StrEnum
 from shared.access.models import Role
 from shared.access.service import OUTSIDE, Principal
 from shared.application_steps import StepAction
-from shared.errors import OutOfScope, PreconditionFailed, PreconditionRequired
+from shared.errors import OutOfScope, PreconditionFailed
 from shared.levels import Level
 from shared.registry.cache import UnitRegistry
+from shared.web import parse_if_match
 
 
 class ApplicationState(StrEnum):
@@ -104,21 +105,8 @@ def require_bureau(
         raise OutOfScope(OUTSIDE)
 
 
-def parse_if_match(if_match: str | None) -> int:
-    """The version an If-Match header names: `3`, `"3"` or `W/"3"`."""
-    if if_match is None or not if_match.strip():
-        raise PreconditionRequired(
-            "send If-Match with the application's version (its ETag) to change it"
-        )
-    text = if_match.strip().removeprefix("W/").strip('"')
-    # ASCII digits only: a header is Latin-1, and "²" (0xB2) passes str.isdigit() but not int().
-    if not (text.isascii() and text.isdigit()) or len(text) > 9:
-        raise PreconditionFailed(f"If-Match {if_match!r} is not a version of this application")
-    return int(text)
-
-
 def require_version(if_match: str | None, current: int) -> None:
-    if parse_if_match(if_match) != current:
+    if parse_if_match(if_match, of="the application") != current:
         raise PreconditionFailed(
             f"the application is at version {current}: it changed since you read it; read it "
             "again and decide on what it is now"

@@ -45,9 +45,8 @@ from services.cases.cases.transitions import StepRequest
 from shared import cursors
 from shared.calendar.rules import local_day
 from shared.case_steps import Action, CaseState
-from shared.errors import PreconditionFailed, PreconditionRequired
 from shared.problems import problem_of
-from shared.web import PrincipalDep
+from shared.web import PrincipalDep, parse_if_match
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -79,12 +78,7 @@ def service_of(request: Request) -> CasesService:
 
 
 def version_of(if_match: str | None) -> int:
-    if if_match is None:
-        raise PreconditionRequired("send If-Match with the case's version")
-    try:
-        return int(if_match.removeprefix("W/").strip('"'))
-    except ValueError:
-        raise PreconditionFailed(f"If-Match {if_match!r} names no version") from None
+    return parse_if_match(if_match, of="the case")
 
 
 def clock_out(clock: Clock, today: date) -> ClockOut:

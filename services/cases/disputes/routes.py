@@ -20,8 +20,7 @@ from services.cases.schemas import (
     StepOut,
 )
 from shared.dispute_steps import State
-from shared.errors import PreconditionFailed, PreconditionRequired
-from shared.web import PrincipalDep
+from shared.web import PrincipalDep, parse_if_match
 
 router = APIRouter(prefix="/v1", tags=["disputes"])
 
@@ -43,12 +42,7 @@ def service_of(request: Request) -> DisputesService:
 
 
 def version_of(if_match: str | None) -> int:
-    if if_match is None:
-        raise PreconditionRequired("send If-Match with the dispute's version")
-    try:
-        return int(if_match.removeprefix("W/").strip('"'))
-    except ValueError:
-        raise PreconditionFailed(f"If-Match {if_match!r} names no version") from None
+    return parse_if_match(if_match, of="the dispute")
 
 
 def rendered(found: Disputed, response: Response) -> DisputeOut:
