@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.cases.cases import reports
 from shared.access import service as access_service
 from shared.access.models import Role
 from shared.campaign import SHANGHAI
@@ -205,7 +206,7 @@ def rate(numerator: int, denominator: int, not_yet_due: int = 0) -> dict[str, An
 
 
 async def test_the_countys_rates_are_those_counted_by_hand(
-    on_12_07: RunningCases, county_keys: dict[str, str]
+    on_12_07: RunningCases, county_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await the_22_cases(County(on_12_07, county_keys))
 
@@ -244,6 +245,20 @@ async def test_the_countys_rates_are_those_counted_by_hand(
         "/v1/reports/case-rates", params={"root": COUNTY, "period": "2026"}
     )
     assert again.json()["rates"]["repeat"] == rate(4, 23)
+
+    # A memo of judged cases smaller than the county's cases starts again: the same figures.
+    monkeypatch.setattr(reports, "JUDGED_KEPT", 5)
+    await county.register(T3, on(12, 3))
+    bounded = await on_12_07.client.get(
+        "/v1/reports/case-rates", params={"root": COUNTY, "period": "2026"}
+    )
+    assert bounded.json()["rates"] == {
+        "timely_acceptance": rate(12, 16, not_yet_due=4),
+        "on_time_reply": rate(10, 12, not_yet_due=1),
+        "rating_participation": rate(8, 10, not_yet_due=1),
+        "satisfaction": rate(6, 8, not_yet_due=1),
+        "repeat": rate(4, 24),
+    }
 
 
 async def test_rates_outside_the_keys_scope_or_of_an_unknown_period_are_refused(

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from uuid import UUID
 
 from services.cases.cases.clocks import clocks_of
-from services.cases.cases.rates import Judged, RateName, Tally, rates_of
+from services.cases.cases.rates import Judged, Tally, rates_of
 from services.cases.cases.repository import CaseRepository, CaseRow
 from services.cases.cases.rules import units_under
 from services.cases.cases.service import facts_of
@@ -19,6 +19,7 @@ from shared.boot import Clock as Now
 from shared.calendar.rules import WorkingCalendar, local_day
 from shared.calendar.store import Deadlines
 from shared.campaign import SHANGHAI, Campaign, CaseLimits
+from shared.case_rates import RateName
 from shared.case_steps import CaseState, Rating
 from shared.db import Database
 from shared.errors import PeriodNotFound, UnitNotFound
@@ -28,6 +29,9 @@ ROLLING = "rolling"
 # Notified whenever case steps commit (the migration's trigger on cases.case_step).
 STEPS_CHANNEL = "cases_case_steps"
 KEPT = 1024  # rates of that many (root, period) kept, the least recently asked dropped first
+# Cases kept judged: past it the memo starts again (a province's year of cases fits; the nation's
+# would not, and would only be judged again when asked).
+JUDGED_KEPT = 100_000
 # The case steps heard of (or minus the last step's id), the day, the registry's version, the
 # calendar's edition.
 Stamp = tuple[int, date, int, int]
@@ -90,6 +94,12 @@ class CaseReports:
         now = self.clock()
         starts_at, ends_at = self._window(period, now)
         key = (root, period)
+        if self.listening:  # the kept rates are known current without the database
+            calendar = await self.deadlines.store.calendar()
+            stamp = self._stamp_of(self.generation, local_day(now), calendar)
+            kept = self._computed.get(key)
+            if kept is not None and kept[0] == stamp:
+                return kept[1]
         lock = self._computing.setdefault(key, asyncio.Lock())
         async with lock:  # readers of the same rates wait for one computation
             return await self._kept_or_computed(unit, key, now, starts_at, ends_at)
@@ -100,6 +110,9 @@ class CaseReports:
 
     async def _stamp(self, cases: CaseRepository, today: date, calendar: WorkingCalendar) -> Stamp:
         steps = self.generation if self.listening else -(await cases.last_step_id())
+        return self._stamp_of(steps, today, calendar)
+
+    def _stamp_of(self, steps: int, today: date, calendar: WorkingCalendar) -> Stamp:
         return (steps, today, self.registry.version, self._edition(calendar))
 
     async def _kept_or_computed(
@@ -119,6 +132,8 @@ class CaseReports:
             if kept is not None and kept[0] == stamp:
                 return kept[1]
             rows = await cases.received(starts_at, ends_at, units_under(self.registry, unit.code))
+            if len(self._judged) + len(rows) > JUDGED_KEPT:
+                self._judged.clear()
             stale = [
                 c for c in rows if self._judged.get(c.case_id, (None,))[0] != (c.version, stamp[1:])
             ]
@@ -142,7 +157,7 @@ class CaseReports:
 
     def _edition(self, calendar: WorkingCalendar) -> int:
         """A number that changes whenever the calendar the clocks are counted on does."""
-        if calendar != self._calendar:
+        if calendar is not self._calendar and calendar != self._calendar:
             self._calendar = calendar
             self._calendar_edition += 1
         return self._calendar_edition
