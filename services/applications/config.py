@@ -15,6 +15,10 @@ class ApplicationsSettings(Settings):
     applications_run_consumer: bool = True
     applications_consumer_group: str | None = None
     applications_batch_size: int = Field(500, ge=1)
+    # Where a submission asks for its units' case rates (the evidence): SANWU_CASES_URL, which
+    # `make run`, compose and the cluster set; empty: not asked, and the evidence says so.
+    cases_url: str = ""
+    applications_cases_timeout_seconds: float = Field(10.0, gt=0)
     # A relay in another process than the one writing steps is woken by the outbox's NOTIFY;
     # this bounds the wait when a notification is missed.
     applications_relay_idle_poll_seconds: float = Field(1.0, gt=0)

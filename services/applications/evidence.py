@@ -76,9 +76,11 @@ def evidence_of(
     at: datetime,
     cadence: dict[str, Any] | None = None,
     satisfaction: dict[str, Any] | None = None,
+    case_rates: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What a unit is submitted on: its status now, and the work records (null where this
-    service does not know them yet)."""
+    """What a unit is submitted on: its status now, the work records (null where this
+    service does not know them yet) and its case rates (null where no cases service is
+    configured)."""
     zero = CriterionCounts().model_dump()
     return {
         "as_of": at.isoformat(),
@@ -91,6 +93,7 @@ def evidence_of(
         },
         "cadence": cadence,
         "satisfaction": satisfaction,
+        "case_rates": case_rates,
         "self_evaluation": unit.self_evaluation,
         "rectifications": list(unit.rectifications),
     }

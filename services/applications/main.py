@@ -5,6 +5,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.applications.case_rates import CaseRatesSource
 from services.applications.config import ApplicationsSettings, get_settings
 from services.applications.consumers import IndicatorConsumer, StatusConsumer
 from services.applications.material_files import MaterialFiles
@@ -40,6 +41,9 @@ def blueprint(settings: ApplicationsSettings) -> Blueprint:
         wake = outbox_relay.wake if outbox_relay else None
         consumer = StatusConsumer(db=db, settings=settings, on_flag=wake or (lambda: None))
         indicator_consumer = IndicatorConsumer(db=db, settings=settings)
+        case_rates = CaseRatesSource(
+            settings.cases_url, timeout=settings.applications_cases_timeout_seconds
+        )
         parts = Parts(
             state={
                 "relay": outbox_relay,
@@ -54,8 +58,10 @@ def blueprint(settings: ApplicationsSettings) -> Blueprint:
                 "consumer": consumer,
                 "indicator_consumer": indicator_consumer,
                 "material_files": MaterialFiles(),
+                "case_rates": case_rates,
             },
             relays={"applications-relay": outbox_relay} if outbox_relay else {},
+            close=[case_rates.close],
         )
         if settings.applications_run_consumer:
             parts.consumers = {

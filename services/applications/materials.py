@@ -19,6 +19,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from services.applications.records import Application, AppliedUnit, Step
 from shared.campaign import SHANGHAI
+from shared.case_rates import RATE_LABELS
 from shared.levels import LEVEL_NAMES
 from shared.registry.cache import UnitRegistry
 
@@ -68,6 +69,7 @@ UNIT_HEADINGS = [
     "计入事件（批次）",
     "例会情况",
     "群众满意率",
+    "信访事项办理率",
     "动态管理标记",
     "标记事件",
     "审核意见",
@@ -158,6 +160,20 @@ def satisfaction_cell(unit: AppliedUnit) -> str:
     return f"{rate:.1%}" if isinstance(rate, int | float) else "暂无评价"
 
 
+def case_rates_cell(unit: AppliedUnit) -> str:
+    """Each rate that has cases due, as numerator/denominator and percentage."""
+    rates = (unit.evidence or {}).get("case_rates")
+    if not isinstance(rates, dict):
+        return "暂无记录"
+    shown = []
+    for name, label in RATE_LABELS.items():
+        rate = rates.get(name.value)
+        if isinstance(rate, dict) and rate.get("denominator"):
+            numerator, denominator = rate["numerator"], rate["denominator"]
+            shown.append(f"{label}{numerator}/{denominator}（{numerator / denominator:.1%}）")
+    return "；".join(shown) or "无到期事项"
+
+
 def flag_cell(unit: AppliedUnit) -> str:
     return f"自{shown_time(unit.flag_since)}起失去三无状态" if unit.flag_since else "无"
 
@@ -174,6 +190,7 @@ def unit_row(materials: Materials, unit: AppliedUnit) -> list[str]:
         counts_cell(unit),
         cadence_cell(unit),
         satisfaction_cell(unit),
+        case_rates_cell(unit),
         flag_cell(unit),
         "、".join(unit.flag_event_ids or ()),
         unit.decision_reason or "",

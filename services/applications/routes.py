@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
+from services.applications.case_rates import CaseRatesSource
 from services.applications.material_files import MaterialFiles
 from services.applications.materials import XLSX_MEDIA_TYPE, Materials
 from services.applications.materials_pdf import PDF_MEDIA_TYPE
@@ -73,6 +74,7 @@ class Call:
     principal: Principal
     service: ApplicationsService
     response: Response
+    authorization: str
 
     @property
     def registry(self) -> UnitRegistry:
@@ -93,7 +95,12 @@ class Call:
 
 
 async def call_of(principal: PrincipalDep, request: Request, response: Response) -> Call:
-    return Call(principal, request.app.state.applications, response)
+    return Call(
+        principal,
+        request.app.state.applications,
+        response,
+        authorization=request.headers.get("authorization", ""),
+    )
 
 
 CallDep = Annotated[Call, Depends(call_of)]
@@ -128,14 +135,20 @@ async def create_application(body: ApplicationIn, call: CallDep) -> ApplicationO
     description="County bureau only, within the application window. Each unit is checked "
     "again (still eligible, in no other live application) and its evidence is kept: the "
     "status (version, counts per criterion), the self-evaluation and rectifications, and the "
-    "meeting cadence and satisfaction (null while not known to this service).",
+    "meeting cadence and satisfaction (null while not known to this service), and the case "
+    "rates of the period as the cases service reports them, asked with the caller's key (503 "
+    "with nothing stored when it does not answer).",
     operation_id="submitApplication",
 )
 async def submit_application(
-    application_id: UUID, call: CallDep, if_match: IfMatch = None
+    application_id: UUID, request: Request, call: CallDep, if_match: IfMatch = None
 ) -> ApplicationOut:
+    case_rates: CaseRatesSource = request.app.state.case_rates
     application = await call.service.applying.submit(
-        principal=call.principal, application_id=application_id, if_match=if_match
+        principal=call.principal,
+        application_id=application_id,
+        if_match=if_match,
+        case_rates=case_rates.on_behalf_of(call.authorization),
     )
     return call.answer(application)
 

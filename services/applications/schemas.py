@@ -151,7 +151,9 @@ class ApplicationUnitOut(BaseModel):
     rectifications: list[str]
     evidence: dict[str, Any] | None = Field(
         description="Snapshotted at submission: the status (version, counts), cadence and "
-        "satisfaction (null where not known), the self-evaluation"
+        "satisfaction (null where not known), the case rates of the period (`case_rates`: "
+        "each rate's numerator, denominator, rate and not_yet_due; null where the service asks "
+        "no cases service), the self-evaluation"
     )
     decision_reason: str | None
     flag: FlagOut | None = Field(description="Set while the unit is not three-no")

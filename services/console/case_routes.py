@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console import case_forms
 from services.console.casing import Casing, Signed
-from services.console.clients.casework import CaseworkClient
 from services.console.pages import render
 from services.console.routes import (
     FormDep,
@@ -74,8 +73,7 @@ def casing(request: Request) -> Casing:
     found: Casing | None = getattr(request.app.state, "casing", None)
     if found is None:
         service = console(request)
-        client = CaseworkClient(service.clients.cases.http)
-        found = request.app.state.casing = Casing(service, client)
+        found = request.app.state.casing = Casing(service, service.casework)
     return found
 
 

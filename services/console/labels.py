@@ -6,6 +6,7 @@ from datetime import date
 
 from services.console.clients.http import Refusal
 from services.console.clients.reporting import Criteria
+from shared.case_rates import RATE_LABELS
 from shared.levels import LEVEL_NAMES, Level
 
 LEVEL_TITLES = {"county": "三无县", "township": "三无乡镇", "village": "三无村（居）"}
@@ -204,13 +205,7 @@ MEDIATIONS = {
     "joint": "联合调解",
 }
 REVIEW_LEVELS = {"review": "复查", "reexamination": "复核"}
-CASE_RATES = {
-    "timely_acceptance": "及时受理率",
-    "on_time_reply": "按期办结率",
-    "rating_participation": "参评率",
-    "satisfaction": "满意率",
-    "repeat": "重复信访率",
-}
+CASE_RATES = {name.value: words for name, words in RATE_LABELS.items()}
 # The handling bodies units commonly have (the service checks the unit has the one named).
 BODIES = ("综治", "维稳", "司法", "民政", "信访", "人社", "自然资源")
 CASE_FIELDS = {

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from services.console.audit_log import read_log
 from services.console.clients import Clients
+from services.console.clients.casework import CaseRates, CaseworkClient
 from services.console.clients.http import Download
 from services.console.clients.reporting import ChildSummary, Meetings
 from services.console.feeds import Feeds
@@ -24,7 +25,7 @@ from services.console.views import (
 )
 from shared.cadence import next_slot, slots_starting
 from shared.campaign import ROLLING, SHANGHAI, CurrentCampaign, rolling_window
-from shared.errors import UnitNotFound
+from shared.errors import DependencyUnavailable, UnitNotFound
 from shared.levels import CAMPAIGN_LEVELS, Level
 from shared.registry.cache import UnitRef, UnitRegistry
 
@@ -47,6 +48,7 @@ class ConsoleService:
         self.campaign = campaign
         self.clock = clock
         self.feeds = Feeds(clients.reporting)
+        self.casework = CaseworkClient(clients.cases.http)
 
     # --- what every page needs ----------------------------------------------------------
 
@@ -92,13 +94,27 @@ class ConsoleService:
     async def overview(
         self, session: Session, *, root: str, period: str, sort: str, descending: bool
     ) -> OverviewPage:
-        summary = await self.clients.reporting.summary(session, root=root, period=period)
+        summary, case_rates = await asyncio.gather(
+            self.clients.reporting.summary(session, root=root, period=period),
+            self._case_rates_if_answered(session, root=root, period=period),
+        )
         return OverviewPage(
             levels=[(lvl, summary.levels[lvl]) for lvl in CAMPAIGN_LEVELS if lvl in summary.levels],
             children=sorted(summary.children, key=_child_sort_key(sort), reverse=descending),
             open_warnings=summary.open_warnings,
             last_change=summary.last_changed_at,
+            case_rates=case_rates,
         )
+
+    async def _case_rates_if_answered(
+        self, session: Session, *, root: str, period: str
+    ) -> CaseRates | None:
+        """The case rates beside the three-no figures; none while the cases service is down,
+        so the overview still shows what reporting knows."""
+        try:
+            return await self.casework.rates(session, root=root, period=period)
+        except DependencyUnavailable:
+            return None
 
     # --- drill-down -----------------------------------------------------------------------
 

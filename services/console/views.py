@@ -6,6 +6,7 @@ from datetime import date, datetime
 from services.console.audit_log import LogReading
 from services.console.clients.applications import Application, Step, Title
 from services.console.clients.cases import Dispute
+from services.console.clients.casework import CaseRates
 from services.console.clients.evaluation import DisputeRef, Effect
 from services.console.clients.intake import StoredEvent
 from services.console.clients.reporting import (
@@ -33,6 +34,7 @@ class OverviewPage:
     children: list[ChildSummary]
     open_warnings: int
     last_change: datetime | None
+    case_rates: CaseRates | None
 
 
 # While a dispute is in one of these states the event is disputed (docs/api.md, cases).

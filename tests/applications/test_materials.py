@@ -88,7 +88,7 @@ class TestXlsx:
         assert sorted(by_code) == sorted([VILLAGE, TOWNSHIP])  # one row per unit
         assert by_code[TOWNSHIP][1] == "枞阳镇"
         assert by_code[TOWNSHIP][3] == "市级退回"
-        assert by_code[TOWNSHIP][12] == "整改台账不全，请补充后再报"
+        assert by_code[TOWNSHIP][UNIT_HEADINGS.index("审核意见")] == "整改台账不全，请补充后再报"
         assert by_code[VILLAGE][3] == "市级推荐"
         assert by_code[VILLAGE][6] == "三无（申报时无计入事件）"  # the evidence snapshot
         summary = dict(workbook["申报概况"].iter_rows(min_row=3, values_only=True))

@@ -292,6 +292,27 @@ async def test_a_reader_reads_the_case_rates_of_its_county_and_its_townships(
     await reader.shot("case-rates")
 
 
+async def test_the_overview_shows_the_county_case_rates_beside_the_three_no_figures(
+    cases_visit, cases_stack, case_keys
+) -> None:
+    await registered(cases_stack, REPEATED, received_at=now() - timedelta(days=2))
+    reader = await cases_visit()
+    await reader.sign_in(case_keys["county_reader"])
+    await reader.goto(f"/overview?unit={COUNTY}&period=rolling")
+    section = reader.page.locator("#case-rates")
+    names = await section.locator("dt").all_inner_texts()
+    assert names == ["及时受理率", "按期办结率", "参评率", "满意率", "重复信访率"]
+    shown = await section.locator('[data-rate="repeat"] .small').inner_text()
+    await reader.shot("overview-case-rates")
+
+    await section.get_by_role("link", name="各下级单位的办理率").click()
+    await reader.page.wait_for_url("**/cases/rates?*period=rolling*")
+    repeat = await reader.page.locator('#rates tr[data-rate="repeat"] td').all_inner_texts()
+    registrations = int(repeat[1].split(" / ")[1])
+    assert registrations >= 1
+    assert shown.split("，")[0] == repeat[1].replace(" ", "")
+
+
 async def accepted_by_civil_affairs(
     cases_stack, case: dict[str, Any], keys: dict[str, str]
 ) -> None:

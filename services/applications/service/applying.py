@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.applications.case_rates import CaseRatesLookup
 from services.applications.evidence import (
     cadence_evidence,
     evidence_of,
@@ -151,24 +152,34 @@ class ApplyingSteps:
         return created
 
     async def submit(
-        self, *, principal: Principal, application_id: UUID, if_match: str | None
+        self,
+        *,
+        principal: Principal,
+        application_id: UUID,
+        if_match: str | None,
+        case_rates: CaseRatesLookup | None = None,
     ) -> Application:
+        """`case_rates`: asked for the units' rates before the locks are taken (the version
+        checked again under them says the units are the same)."""
+        rates = None
+        if case_rates is not None:
+            async with self.db.session() as session:
+                applications = await ApplicationsRepository.from_session(session)
+                draft = await self._submittable(
+                    applications,
+                    principal=principal,
+                    application_id=application_id,
+                    if_match=if_match,
+                )
+            rates = await case_rates([u.unit_code for u in draft.units], draft.period)
         async with self.db.session() as session:
             applications, statuses = await locked(session)
-            application = await acting_on(
+            application = await self._submittable(
                 applications,
-                registry=self.registry,
                 principal=principal,
                 application_id=application_id,
-                stage=Stage.apply,
+                if_match=if_match,
             )
-            require_version(if_match, application.version)
-            if application.state != ApplicationState.draft:
-                raise StateConflict(
-                    f"application {application_id} is {application.state.value}; only a draft "
-                    "is submitted"
-                )
-            self._require_window("submitted")
             codes = [u.unit_code for u in application.units]
             period = application.period
             standing = await standing_of(applications, statuses, codes=codes, period=period)
@@ -185,6 +196,7 @@ class ApplyingSteps:
                     standing.statuses.get(unit.unit_code),
                     unit=unit,
                     at=now,
+                    case_rates=rates.get(unit.unit_code) if rates else None,
                     **await self._work_records(
                         indicators.get(unit.unit_code), unit_code=unit.unit_code, period=period
                     ),
@@ -207,6 +219,31 @@ class ApplyingSteps:
         self._on_step()
         assert submitted is not None
         return submitted
+
+    async def _submittable(
+        self,
+        applications: ApplicationsRepository,
+        *,
+        principal: Principal,
+        application_id: UUID,
+        if_match: str | None,
+    ) -> Application:
+        """The draft the key may submit now, at the version it names."""
+        application = await acting_on(
+            applications,
+            registry=self.registry,
+            principal=principal,
+            application_id=application_id,
+            stage=Stage.apply,
+        )
+        require_version(if_match, application.version)
+        if application.state != ApplicationState.draft:
+            raise StateConflict(
+                f"application {application_id} is {application.state.value}; only a draft "
+                "is submitted"
+            )
+        self._require_window("submitted")
+        return application
 
     async def _work_records(
         self, stored: UnitIndicatorsRow | None, *, unit_code: str, period: str

@@ -16,19 +16,10 @@ A repeat counts only in the last: it follows its case and has no clocks of its o
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from services.cases.cases.clocks import Clock, ClockName, ClockState, latest
+from shared.case_rates import RateName
 from shared.case_steps import CaseState, Rating
-
-
-class RateName(StrEnum):
-    timely_acceptance = "timely_acceptance"
-    on_time_reply = "on_time_reply"
-    rating_participation = "rating_participation"
-    satisfaction = "satisfaction"
-    repeat = "repeat"
-
 
 SATISFIED = frozenset({Rating.satisfied, Rating.basically_satisfied})
 

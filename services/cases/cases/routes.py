@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from services.cases.cases.clocks import Clock
-from services.cases.cases.rates import RateName, Tally
+from services.cases.cases.rates import Tally
 from services.cases.cases.registering import Registration
 from services.cases.cases.reports import CaseRates, CaseReports
 from services.cases.cases.repository import case_fields, step_fields
@@ -44,6 +44,7 @@ from services.cases.cases.service import CasesService, Found
 from services.cases.cases.transitions import StepRequest
 from shared import cursors
 from shared.calendar.rules import local_day
+from shared.case_rates import RateName
 from shared.case_steps import Action, CaseState
 from shared.problems import problem_of
 from shared.web import PrincipalDep, parse_if_match
