@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.cases.cases.rate_routes import router as case_rates_router
 from services.cases.cases.reports import STEPS_CHANNEL, CaseReports
 from services.cases.cases.routes import router as cases_router
 from services.cases.cases.service import CasesService
@@ -159,7 +160,7 @@ def blueprint(settings: CasesSettings) -> Blueprint:
         "regulation's clocks. Every step kept with who, when and why.",
         migrations=MIGRATIONS,
         assemble=assemble,
-        routers=[router, disputes_router, cases_router],
+        routers=[router, disputes_router, cases_router, case_rates_router],
         # Disputes are filed while the broker is down (their steps wait in the outbox).
         checks={"database": database_ready},
         reported={"calendar": calendar_ready, "kafka": kafka_ready},

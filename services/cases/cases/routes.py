@@ -9,9 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from services.cases.cases.clocks import Clock
-from services.cases.cases.rates import Tally
 from services.cases.cases.registering import Registration
-from services.cases.cases.reports import CaseRates, CaseReports
 from services.cases.cases.repository import case_fields, step_fields
 from services.cases.cases.schemas import (
     CODE_PATTERN,
@@ -20,17 +18,13 @@ from services.cases.cases.schemas import (
     CaseFeedStepOut,
     CaseListOut,
     CaseOut,
-    CaseRatesOut,
     CaseStepOut,
     ClockOut,
     ExtendIn,
-    LevelRatesOut,
     NoteIn,
     OptionalReasonIn,
     OwnerOut,
     RateIn,
-    RateOut,
-    Rates,
     ReasonIn,
     RegistrationBatchIn,
     RegistrationBatchOut,
@@ -38,13 +32,11 @@ from services.cases.cases.schemas import (
     RegistrationResultOut,
     ReplyIn,
     RouteIn,
-    UnitRatesOut,
 )
 from services.cases.cases.service import CasesService, Found
 from services.cases.cases.transitions import StepRequest
 from shared import cursors
 from shared.calendar.rules import local_day
-from shared.case_rates import RateName
 from shared.case_steps import Action, CaseState
 from shared.problems import problem_of
 from shared.web import PrincipalDep, parse_if_match
@@ -422,64 +414,4 @@ async def get_case_feed(
             for row in rows
         ],
         next_cursor=cursor,
-    )
-
-
-def rates_out(rates: dict[RateName, Tally]) -> Rates:
-    return {
-        name.value: RateOut(
-            numerator=t.numerator,
-            denominator=t.denominator,
-            rate=t.rate,
-            not_yet_due=t.not_yet_due,
-        )
-        for name, t in rates.items()
-    }
-
-
-@router.get(
-    "/reports/case-rates",
-    operation_id="getCaseRates",
-    response_model=CaseRatesOut,
-    responses={
-        403: {"description": "Outside the key's scope, or a key that may not read reports"},
-        404: {"description": "Unknown unit or period"},
-    },
-    summary="The case rates of a subtree in a period",
-    description="Each rate as numerator, denominator and rate, with the cases not yet due "
-    "apart: for the whole subtree, per level within it and per direct child. A case belongs "
-    "to the period its `received_at` falls in (`rolling`: the trailing 12 months) and to "
-    "the subtrees of its unit. Readers, bureaus and admins.",
-)
-async def get_case_rates(
-    request: Request,
-    principal: PrincipalDep,
-    root: Annotated[str, Query(pattern=CODE_PATTERN)],
-    period: Annotated[str, Query(min_length=1, max_length=64)] = "rolling",
-) -> Response:
-    reports: CaseReports = request.app.state.case_reports
-    found = await reports.rates(principal, root=root, period=period)
-    if found.rendered is None:  # written once per computation: dashboards read it again
-        found.rendered = rates_answer(found).model_dump_json().encode()
-    return Response(found.rendered, media_type="application/json")
-
-
-def rates_answer(found: CaseRates) -> CaseRatesOut:
-    return CaseRatesOut(
-        root=found.root.code,
-        name=found.root.name,
-        period=found.period,
-        starts_at=found.starts_at,
-        ends_at=found.ends_at,
-        rates=rates_out(found.rates),
-        levels={level: LevelRatesOut(rates=rates_out(r)) for level, r in found.levels.items()},
-        children=[
-            UnitRatesOut(
-                unit_code=c.unit.code,
-                name=c.unit.name,
-                level=c.unit.level.value,
-                rates=rates_out(c.rates),
-            )
-            for c in found.children
-        ],
     )
