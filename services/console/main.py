@@ -17,6 +17,7 @@ from services.console.pages import install_error_pages
 from services.console.routes import router
 from services.console.service import ConsoleService
 from services.console.sessions import SessionStore
+from services.console.trend_routes import router as trend_router
 from shared import boot
 from shared.boot import Blueprint, Clock, Parts, Started
 from shared.campaign import system_now
@@ -68,7 +69,7 @@ def blueprint(settings: ConsoleSettings) -> Blueprint:
         "and the front desk's forms.",
         migrations=MIGRATIONS,
         assemble=assemble,
-        routers=[router, application_router, dispute_router, case_router],
+        routers=[router, application_router, dispute_router, case_router, trend_router],
         checks={"database": database_ready},
         customise=customise,
     )
