@@ -1,6 +1,7 @@
 """`sanwu db|units|bodies|keys|topics ...`: commands on what the services share (the schemas, the
 unit registry and the units' handling bodies, API keys, Kafka topics)."""
 
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from services.migrations import migrate_all
 from shared import kafka
 from shared.access import service as access_service
 from shared.access.models import Role
+from shared.asyncapi import asyncapi_document
 from shared.cli import (
     COMMAND_WAIT_SECONDS,
     PROGRESS_OPTION,
@@ -274,3 +276,17 @@ def topics_ensure() -> None:
     """Create the petition-event, status and dead-letter topics if missing."""
     created = run(kafka.ensure_topics(get_settings(), timeout=COMMAND_WAIT_SECONDS))
     echo_err(f"topics created: {', '.join(created)}" if created else "topics already exist")
+
+
+@topics_app.command("asyncapi")
+def topics_asyncapi(
+    output: Annotated[Path | None, typer.Option(help="File to write; stdout if omitted")] = None,
+) -> None:
+    """Print the AsyncAPI 3.0 document of every topic, as the services serve it at
+    /asyncapi.json (topic names and servers from the SANWU_* settings)."""
+    text = json.dumps(asyncapi_document(get_settings()), ensure_ascii=False, indent=2)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        echo_err(f"{output}: the AsyncAPI document written")

@@ -29,6 +29,7 @@ from shared import logging as sanwu_logging
 from shared import migrate as migrate_module
 from shared.access.cache import CHANNEL as KEY_CHANNEL
 from shared.access.cache import KeyCache
+from shared.asyncapi import asyncapi_router, serves_asyncapi
 from shared.campaign import SHANGHAI, CampaignFileError, CurrentCampaign
 from shared.config import Settings
 from shared.consumer import BatchConsumer
@@ -188,6 +189,8 @@ def create_app(blueprint: Blueprint, settings: Settings, *, clock: Clock) -> Fas
         blueprint.customise(app)
     for router in blueprint.routers:
         include_routes(app, router)
+    if serves_asyncapi(blueprint.name):
+        include_routes(app, asyncapi_router(settings))
     return app
 
 
