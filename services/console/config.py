@@ -1,8 +1,14 @@
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from shared.config import Settings, settings_or_exit
+
+# Roles a sign-in through the identity provider may carry: never admin (docs/sign-in.md).
+OIDC_ROLES = ("reader", "bureau", "desk", "handler")
+# Signatures of keys the provider publishes: "none" and shared-secret (HS*) ones never.
+OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 
 
 class ConsoleSettings(Settings):
@@ -32,6 +38,60 @@ class ConsoleSettings(Settings):
     # runs, when the request came over HTTPS (behind a proxy that says so).
     console_secure_cookies: bool | None = None
 
+    # Sign-in through an identity provider (OIDC, docs/sign-in.md): on when the issuer is set.
+    # The console is a confidential client of it (authorization code with PKCE S256).
+    console_oidc_issuer: str = ""
+    console_oidc_client_id: str = "sanwu-console"
+    console_oidc_client_secret: SecretStr = SecretStr("")
+    console_oidc_client_secret_file: Path | None = None
+    # The console's address as browsers reach it (redirect URIs are built on it); empty: the
+    # address each request came to.
+    console_public_url: str = ""
+    console_oidc_scopes: str = "openid profile"
+    # The ID token's signature algorithms accepted, comma-separated (of OIDC_ALGORITHMS).
+    console_oidc_algorithms: str = "RS256,PS256,ES256"
+    # The claims that carry the user's role, unit code (the scope) and a handler's body.
+    console_oidc_role_claim: str = "sanwu_role"
+    console_oidc_unit_claim: str = "sanwu_unit"
+    console_oidc_body_claim: str = "sanwu_body"
+    # The roles taken from the role claim, comma-separated (of OIDC_ROLES); others are refused.
+    console_oidc_roles: str = ",".join(OIDC_ROLES)
+    # How long the provider's discovery document is kept; its keys are kept until a token
+    # names a key they lack (then fetched again, once).
+    console_oidc_discovery_seconds: float = Field(3600.0, gt=0)
+    console_oidc_timeout_seconds: float = Field(10.0, gt=0)
+    # How far the provider's clock may be from ours when expiry and issue times are checked.
+    console_oidc_leeway_seconds: int = Field(60, ge=0, le=300)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.console_oidc_issuer)
+
+    @property
+    def oidc_algorithms(self) -> tuple[str, ...]:
+        return _listed(self.console_oidc_algorithms)
+
+    @property
+    def oidc_roles(self) -> tuple[str, ...]:
+        return _listed(self.console_oidc_roles)
+
+    @model_validator(mode="after")
+    def _oidc(self) -> "ConsoleSettings":
+        if self.console_oidc_client_secret_file is not None:
+            text = self.console_oidc_client_secret_file.read_text().strip()
+            self.console_oidc_client_secret = SecretStr(text)
+        if not self.oidc_enabled:
+            return self
+        if self.environment == "production" and not self.console_oidc_issuer.startswith("https://"):
+            raise ValueError("SANWU_CONSOLE_OIDC_ISSUER must be an https:// URL in production")
+        if not self.console_oidc_client_secret.get_secret_value():
+            raise ValueError(
+                "SANWU_CONSOLE_OIDC_CLIENT_SECRET (or _FILE) must be set with an issuer"
+            )
+        _within("SANWU_CONSOLE_OIDC_ALGORITHMS", self.oidc_algorithms, OIDC_ALGORITHMS)
+        _within("SANWU_CONSOLE_OIDC_ROLES", self.oidc_roles, OIDC_ROLES)
+        return self
+
     @property
     def service_urls(self) -> dict[str, str]:
         return {
@@ -42,6 +102,15 @@ class ConsoleSettings(Settings):
             "cases": self.cases_url,
             "audit": self.audit_url,
         }
+
+
+def _listed(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _within(name: str, chosen: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    if not chosen or not set(chosen) <= set(allowed):
+        raise ValueError(f"{name} takes some of {', '.join(allowed)}, not {', '.join(chosen)}")
 
 
 @lru_cache

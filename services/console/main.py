@@ -13,6 +13,7 @@ from services.console.clients import Clients
 from services.console.config import ConsoleSettings, get_settings
 from services.console.dispute_routes import router as dispute_router
 from services.console.headers import SecurityHeadersMiddleware
+from services.console.oidc_routes import router as oidc_router
 from services.console.pages import install_error_pages
 from services.console.routes import router
 from services.console.service import ConsoleService
@@ -69,7 +70,14 @@ def blueprint(settings: ConsoleSettings) -> Blueprint:
         "and the front desk's forms.",
         migrations=MIGRATIONS,
         assemble=assemble,
-        routers=[router, application_router, dispute_router, case_router, trend_router],
+        routers=[
+            router,
+            application_router,
+            dispute_router,
+            case_router,
+            trend_router,
+            oidc_router,
+        ],
         checks={"database": database_ready},
         customise=customise,
     )

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console import forms
+from services.console.oidc_routes import after_sign_out
 from services.console.pages import (
     SESSION_COOKIE,
     SIGNIN_COOKIE,
@@ -21,7 +22,6 @@ from services.console.pages import (
     render,
     sent_on,
     set_cookie,
-    to_signin,
 )
 from services.console.service import SORT_KEYS, ConsoleService
 from services.console.sessions import Session, SessionStore, tokens_match
@@ -206,7 +206,7 @@ async def signin(request: Request) -> Response:
 async def signout(request: Request, session: SessionDep, form: FormDep) -> Response:
     store: SessionStore = request.app.state.sessions
     await store.sign_out(session, address=_address(request))
-    return to_signin(request, notice="signed_out")
+    return await after_sign_out(request, session)
 
 
 # --- 总览 and drill-down ----------------------------------------------------------------------

@@ -10,6 +10,11 @@ Each sign-in, refused sign-in (of a key that exists) and sign-out is recorded in
 (`access.key_audit`, by `console:<client address>`), a sign-in and sign-out in the transaction
 of its session. Failed sign-ins count against the client address's limit and the key id's: past
 either, sign-ins from that address, or of that key, get 429 until the window ends.
+
+A person an identity provider signed in (`services/console/oidc.py`) gets a key minted for the
+session, of the role and scope their token's claims give, ending with the session (created by
+`oidc:<subject>` in the key audit); it is sealed like a pasted key, with the ID token beside it
+for the provider's sign-out, and revoked at sign-out (docs/sign-in.md).
 """
 
 import asyncio
@@ -24,11 +29,12 @@ import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.console.oidc import Identity
 from services.console.repository import SessionRepository, SessionRow
 from shared.access.cache import KeyCache
-from shared.access.models import KeyAction
+from shared.access.models import KeyAction, Role
 from shared.access.repository import KeyRepository
-from shared.access.service import claimed_key_id, console_actor
+from shared.access.service import claimed_key_id, console_actor, mint_for_console
 from shared.db import Database
 from shared.errors import DependencyUnavailable, Unauthenticated
 from shared.ratelimit import FailedAuthentications
@@ -39,6 +45,9 @@ log = structlog.get_logger(__name__)
 # A page refreshes a session's last-seen time at most this often (a write per minute, not
 # per page).
 TOUCH_EVERY = timedelta(seconds=60)
+# A minted key lives as long as its session, and never longer than this (the database refuses
+# to mint a longer one: migration 0010_shared).
+MINTED_AT_MOST = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,9 @@ class Session:
     role: str
     scope_code: str | None
     csrf_token: str
+    # Signed in through the identity provider: its ID token (the provider's sign-out is asked
+    # with it); the key was minted for this session.
+    id_token: str | None = None
 
     @property
     def authorization(self) -> str:
@@ -74,12 +86,13 @@ def _cipher(token: str) -> AESGCM:
 
 
 def seal(key: str, token: str) -> bytes:
+    """`key`: the key, or the key and an ID token on two lines."""
     nonce = secrets.token_bytes(NONCE_BYTES)
     return nonce + _cipher(token).encrypt(nonce, key.encode(), SEAL_CONTEXT)
 
 
 def unseal(sealed: bytes, token: str) -> str | None:
-    """The key, or None when the sealed bytes do not open with this token."""
+    """What was sealed, or None when the sealed bytes do not open with this token."""
     try:
         plain = _cipher(token).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], SEAL_CONTEXT)
     except InvalidTag:
@@ -150,6 +163,44 @@ class SessionStore:
         assert session is not None  # sealed just now with this token
         return token, session
 
+    async def sign_in_as(self, person: Identity, *, address: str) -> tuple[str, Session]:
+        """The new session's token and the session of a person the identity provider signed
+        in, with a key of their role and scope minted for it that ends with the session."""
+        token = new_token()
+        now = self.clock()
+        expires_at = now + min(self.lifetime, MINTED_AT_MOST)
+        async with self.db.connection(commits=True) as connection, connection.transaction():
+            key = await mint_for_console(
+                connection,
+                role=Role(person.role),
+                scope_code=person.unit,
+                body=person.body,
+                expires_at=expires_at,
+                subject=person.subject,
+                label=f"console sign-in of {person.name}",
+            )
+            key_id = claimed_key_id(f"Bearer {key}")
+            assert key_id is not None  # minted just now in the form it checks
+            row = SessionRow(
+                session_id=session_id_of(token),
+                key_id=key_id,
+                sealed_key=seal(f"{key}\n{person.id_token}", token),
+                role=person.role,
+                scope_code=person.unit,
+                csrf_token=new_token(),
+                created_at=now,
+                last_seen_at=now,
+                expires_at=expires_at,
+            )
+            await SessionRepository(connection).insert(row)
+            await KeyRepository(connection).record_use(
+                key_id, action=KeyAction.signed_in, actor=console_actor(address)
+            )
+        log.info("console_signed_in_oidc", key_id=key_id, role=row.role, client=address)
+        session = self._session(row, token)
+        assert session is not None  # sealed just now with this token
+        return token, session
+
     async def current(self, token: str | None, *, address: str) -> Session | None:
         """The session of a cookie's token, None when there is none or it has ended. A key
         revoked or expired since sign-in ends every session of that key (Unauthenticated)."""
@@ -177,11 +228,15 @@ class SessionStore:
         return session
 
     async def sign_out(self, session: Session, *, address: str) -> None:
-        async with self.db.connection(commits=True) as connection:
+        """Ends the session; a key minted for it is revoked."""
+        async with self.db.connection(commits=True) as connection, connection.transaction():
             await SessionRepository(connection).delete(session.session_id)
-            await KeyRepository(connection).record_use(
+            keys = KeyRepository(connection)
+            await keys.record_use(
                 session.key_id, action=KeyAction.signed_out, actor=console_actor(address)
             )
+            if session.id_token is not None:
+                await keys.revoke_console_key(session.key_id, actor=console_actor(address))
         log.info("console_signed_out", key_id=session.key_id, client=address)
 
     async def _refused(self, key_id: str, *, address: str) -> None:
@@ -216,9 +271,10 @@ class SessionStore:
 
     @staticmethod
     def _session(row: SessionRow, token: str) -> Session | None:
-        key = unseal(row.sealed_key, token)
-        if key is None:
+        sealed = unseal(row.sealed_key, token)
+        if sealed is None:
             return None
+        key, _, id_token = sealed.partition("\n")
         return Session(
             session_id=row.session_id,
             key_id=row.key_id,
@@ -226,4 +282,5 @@ class SessionStore:
             role=row.role,
             scope_code=row.scope_code,
             csrf_token=row.csrf_token,
+            id_token=id_token or None,
         )

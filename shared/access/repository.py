@@ -39,6 +39,11 @@ RECORD_USE_SQL = """
     SELECT $2, key_id, role, scope_code, $3 FROM access.api_keys WHERE key_id = $1
 """
 
+# The console's keys for people an identity provider signed in (the functions of migration
+# 0010_shared check the role, scope, end and actor; the console's role may call only these).
+MINT_CONSOLE_KEY_SQL = "SELECT access.mint_console_key($1, $2, $3, $4, $5, $6, $7, $8)"
+REVOKE_CONSOLE_KEY_SQL = "SELECT access.revoke_console_key($1, $2)"
+
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
@@ -74,6 +79,34 @@ class KeyRepository(Repository):
         """Record a use of the key; False when no key has that id (nothing recorded)."""
         status = await self.connection.execute(RECORD_USE_SQL, key_id, action.value, actor)
         return rows_affected(status) == 1
+
+    async def mint_console_key(
+        self,
+        *,
+        key_id: str,
+        secret_hash: str,
+        role: Role,
+        scope_code: str,
+        body: str | None,
+        label: str,
+        expires_at: datetime,
+        actor: str,
+    ) -> None:
+        await self.connection.execute(
+            MINT_CONSOLE_KEY_SQL,
+            key_id,
+            secret_hash,
+            role.value,
+            scope_code,
+            body,
+            label,
+            expires_at,
+            actor,
+        )
+
+    async def revoke_console_key(self, key_id: str, *, actor: str) -> bool:
+        """False when the key was not live or not minted by the console."""
+        return bool(await self.connection.fetchval(REVOKE_CONSOLE_KEY_SQL, key_id, actor))
 
     async def record_expiries(self) -> None:
         """Record every key found expired and not yet recorded so."""

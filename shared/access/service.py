@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.access.models import KeyAction, Role
@@ -72,6 +73,11 @@ class Principal:
             raise OutOfScope(f"a {self.role} key may not read reports", reason="role")
         if not self.covers(registry, unit_code):
             raise OutOfScope(OUTSIDE)
+
+
+def _new_key() -> tuple[str, str]:
+    """A new key's id and secret, in the forms KEY_ID and SECRET check."""
+    return secrets.token_hex(6), secrets.token_urlsafe(32).replace("_", "-")
 
 
 def _hash(secret: str) -> str:
@@ -143,8 +149,7 @@ async def create(
 ) -> str:
     """A new key, recorded in the audit as made by `actor` (default: the operating-system
     user). Returns the key; only its hash is stored."""
-    key_id = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32).replace("_", "-")
+    key_id, secret = _new_key()
     keys = await KeyRepository.from_connection(connection)
     await keys.add_key(
         key_id=key_id,
@@ -161,6 +166,37 @@ async def create(
         role=role.value,
         scope_code=scope_code,
         actor=actor or os_user(),
+    )
+    return f"{PREFIX}_{key_id}_{secret}"
+
+
+def oidc_actor(subject: str) -> str:
+    """The actor a key minted for a person an identity provider signed in is created by."""
+    return f"oidc:{subject}"
+
+
+async def mint_for_console(
+    connection: asyncpg.Connection,
+    *,
+    role: Role,
+    scope_code: str,
+    body: str | None,
+    expires_at: datetime,
+    subject: str,
+    label: str,
+) -> str:
+    """A key the console holds for a person an identity provider signed in, recorded in the
+    audit as created by `oidc:<subject>`. Returns the key; only its hash is stored."""
+    key_id, secret = _new_key()
+    await KeyRepository(connection).mint_console_key(
+        key_id=key_id,
+        secret_hash=_hash(secret),
+        role=role,
+        scope_code=scope_code,
+        body=body,
+        label=label,
+        expires_at=expires_at,
+        actor=oidc_actor(subject),
     )
     return f"{PREFIX}_{key_id}_{secret}"
 
