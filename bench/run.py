@@ -27,6 +27,7 @@ from bench import (
     relay,
     reporting,
     sustained,
+    webhooks,
 )
 from bench.compare import ResultsNotFound, comparison_table, load_results
 from bench.environment import isolated_environment, postgres_version
@@ -51,6 +52,7 @@ STAGES: list[Stage] = [
     national.STAGE,  # the registry stays national afterwards
     disputes.STAGE,
     cases.STAGE,
+    webhooks.STAGE,
 ]
 
 app = typer.Typer(

@@ -34,23 +34,27 @@ start() {  # start NAME MODULE PORT
     --no-access-log --log-level warning &
   pids+=($!)
 }
-start intake services.intake.main:create_app "${SANWU_INTAKE_PORT:-8001}"
-start evaluation services.evaluation.main:create_app "${SANWU_EVALUATION_PORT:-8002}"
-start reporting services.reporting.main:create_app "${SANWU_REPORTING_PORT:-8003}"
-start applications services.applications.main:create_app "${SANWU_APPLICATIONS_PORT:-8004}"
-start audit services.audit.main:create_app "${SANWU_AUDIT_PORT:-8006}"
-start cases services.cases.main:create_app "${SANWU_CASES_PORT:-8005}"
+# Where each service finds the others (applications asks cases for the evidence's rates).
 export SANWU_INTAKE_URL="${SANWU_INTAKE_URL:-http://127.0.0.1:${SANWU_INTAKE_PORT:-8001}}"
 export SANWU_EVALUATION_URL="${SANWU_EVALUATION_URL:-http://127.0.0.1:${SANWU_EVALUATION_PORT:-8002}}"
 export SANWU_REPORTING_URL="${SANWU_REPORTING_URL:-http://127.0.0.1:${SANWU_REPORTING_PORT:-8003}}"
 export SANWU_APPLICATIONS_URL="${SANWU_APPLICATIONS_URL:-http://127.0.0.1:${SANWU_APPLICATIONS_PORT:-8004}}"
 export SANWU_AUDIT_URL="${SANWU_AUDIT_URL:-http://127.0.0.1:${SANWU_AUDIT_PORT:-8006}}"
 export SANWU_CASES_URL="${SANWU_CASES_URL:-http://127.0.0.1:${SANWU_CASES_PORT:-8005}}"
+start intake services.intake.main:create_app "${SANWU_INTAKE_PORT:-8001}"
+start evaluation services.evaluation.main:create_app "${SANWU_EVALUATION_PORT:-8002}"
+start reporting services.reporting.main:create_app "${SANWU_REPORTING_PORT:-8003}"
+start applications services.applications.main:create_app "${SANWU_APPLICATIONS_PORT:-8004}"
+start audit services.audit.main:create_app "${SANWU_AUDIT_PORT:-8006}"
+start cases services.cases.main:create_app "${SANWU_CASES_PORT:-8005}"
+# Local receivers (a test endpoint on this machine) are allowed here only.
+SANWU_WEBHOOKS_ALLOWED_TARGETS="${SANWU_WEBHOOKS_ALLOWED_TARGETS-127.0.0.0/8}" \
+  start webhooks services.webhooks.main:create_app "${SANWU_WEBHOOKS_PORT:-8007}"
 start console services.console.main:create_app "${SANWU_CONSOLE_PORT:-8000}"
 
 for port in "${SANWU_INTAKE_PORT:-8001}" "${SANWU_EVALUATION_PORT:-8002}" "${SANWU_REPORTING_PORT:-8003}" \
   "${SANWU_APPLICATIONS_PORT:-8004}" "${SANWU_CASES_PORT:-8005}" "${SANWU_AUDIT_PORT:-8006}" \
-  "${SANWU_CONSOLE_PORT:-8000}"; do
+  "${SANWU_WEBHOOKS_PORT:-8007}" "${SANWU_CONSOLE_PORT:-8000}"; do
   for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
     sleep 0.2
@@ -66,6 +70,7 @@ sanwu is running (PostgreSQL 127.0.0.1:55432, Kafka 127.0.0.1:59092)
   reporting    http://127.0.0.1:${SANWU_REPORTING_PORT:-8003}/docs
   applications http://127.0.0.1:${SANWU_APPLICATIONS_PORT:-8004}/docs
   cases        http://127.0.0.1:${SANWU_CASES_PORT:-8005}/docs   (disputes of counted events, the working-day calendar)
+  webhooks     http://127.0.0.1:${SANWU_WEBHOOKS_PORT:-8007}/docs   (subscriptions, signed deliveries: docs/webhooks.md)
   audit        http://127.0.0.1:${SANWU_AUDIT_PORT:-8006}/docs   (the Merkle log: $(curl -fs -H "Authorization: Bearer $reader_key" "http://127.0.0.1:${SANWU_AUDIT_PORT:-8006}/v1/log/checkpoint" || echo "no checkpoint yet"))
 
 console (pages in Chinese; sign in with a key below): http://127.0.0.1:${SANWU_CONSOLE_PORT:-8000}/

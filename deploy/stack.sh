@@ -85,7 +85,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 # role that owns nothing (`sanwu db migrate` grants each what it needs). Passwords are made once
 # and kept in $STACK/pgpass, the libpq password file every client reads through PGPASSFILE.
 PG_PASSFILE="$STACK/pgpass"
-PG_SERVICE_ROLES="sanwu_intake sanwu_evaluation sanwu_reporting sanwu_applications sanwu_console sanwu_audit sanwu_cases"
+PG_SERVICE_ROLES="sanwu_intake sanwu_evaluation sanwu_reporting sanwu_applications sanwu_console sanwu_audit sanwu_cases sanwu_webhooks"
 
 pg_passwords() {  # a password for each role the file does not have yet
   local role

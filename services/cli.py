@@ -9,6 +9,7 @@ from services.commands import bodies_app, db_app, keys_app, topics_app, units_ap
 from services.evaluation.commands import evaluation_app
 from services.intake.commands import events_app, intake_app
 from services.reporting.commands import reporting_app
+from services.webhooks.commands import webhooks_app
 from shared import logging as sanwu_logging
 from shared.cli import CommandApp
 from shared.config import LogSettings
@@ -30,6 +31,7 @@ app.add_typer(reporting_app, name="reporting")
 app.add_typer(applications_app, name="applications")
 app.add_typer(audit_app, name="audit")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.callback()

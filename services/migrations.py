@@ -19,6 +19,7 @@ COMPONENTS: list[tuple[str, Path]] = [
     ("console", ROOT / "services" / "console" / "migrations"),
     ("audit", ROOT / "services" / "audit" / "migrations"),
     ("cases", ROOT / "services" / "cases" / "migrations"),
+    ("webhooks", ROOT / "services" / "webhooks" / "migrations"),
 ]
 
 

@@ -43,11 +43,18 @@ SCHEMAS = (
     "console",
     "audit",
     "cases",
+    "webhooks",
 )
 # What every service needs beyond its own schema: units and keys to authenticate and scope
 # requests; key expiries (and the console's sign-ins) go into the key audit.
 SHARED_READS = ("registry.*", "access.api_keys")
 SHARED_APPENDS = ("access.key_audit",)
+
+
+CONSOLE_KEY_FUNCTIONS = (
+    "access.mint_console_key(text, text, text, text, text, text, timestamptz, text)",
+    "access.revoke_console_key(text, text)",
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,8 @@ class ServiceRole:
     drains: tuple[str, ...] = ()
     # Reference tables of other schemas it reads.
     reads: tuple[str, ...] = ()
+    # Functions of other schemas it calls (each checks what it is asked; they run as the owner).
+    calls: tuple[str, ...] = ()
 
 
 SERVICE_ROLES = (
@@ -68,11 +77,13 @@ SERVICE_ROLES = (
     ServiceRole("sanwu_evaluation", "evaluation", reads=CALENDAR),
     ServiceRole("sanwu_reporting", "reporting"),
     ServiceRole("sanwu_applications", "applications"),
-    ServiceRole("sanwu_console", "console"),
+    # Keys of people an identity provider signed in: minted and revoked only through these.
+    ServiceRole("sanwu_console", "console", calls=CONSOLE_KEY_FUNCTIONS),
     # Key operations reach the log through an outbox a trigger on the key audit fills.
     ServiceRole("sanwu_audit", "audit", drains=("access.key_operations_outbox",)),
     # The working-day calendar is loaded by operators (`sanwu calendar`, as the migrator).
     ServiceRole("sanwu_cases", "cases", reads_only=CALENDAR),
+    ServiceRole("sanwu_webhooks", "webhooks"),
 )
 
 
@@ -145,6 +156,11 @@ def _rights_of(role: ServiceRole, schemas: list[str]) -> list[str]:
     sql += [
         f"GRANT SELECT, UPDATE, DELETE ON {name} TO {role.name}"
         for name in role.drains
+        if name.split(".")[0] in schemas
+    ]
+    sql += [
+        f"GRANT EXECUTE ON FUNCTION {name} TO {role.name}"
+        for name in role.calls
         if name.split(".")[0] in schemas
     ]
     for name in SHARED_APPENDS:

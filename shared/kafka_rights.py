@@ -25,6 +25,7 @@ REPORTING = "sanwu-reporting"
 APPLICATIONS = "sanwu-applications"
 AUDIT = "sanwu-audit"
 CASES = "sanwu-cases"
+WEBHOOKS = "sanwu-webhooks"
 ADMIN = "sanwu-admin"
 
 # Topics by their property on `Settings` (shared/config.py), which names them under the prefix.
@@ -92,6 +93,18 @@ RIGHTS: dict[str, Rights] = {
         writes=(DISPUTE_STEPS, CASE_STEPS, WARNINGS, DEAD_LETTERS),
         reads=(EVENTS,),
         groups=("cases-events",),
+    ),
+    # Subscribers hear of these changes: a consumer group per topic.
+    WEBHOOKS: Rights(
+        writes=(DEAD_LETTERS,),
+        reads=(STATUSES, WARNINGS, APPLICATION_STEPS, DISPUTE_STEPS, CASE_STEPS),
+        groups=(
+            "webhooks-status-changes",
+            "webhooks-warnings",
+            "webhooks-application-steps",
+            "webhooks-dispute-steps",
+            "webhooks-case-steps",
+        ),
     ),
     ADMIN: Rights(creates=TOPICS),
 }

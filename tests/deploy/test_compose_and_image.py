@@ -19,6 +19,7 @@ SANWU_SERVICES = {
     "applications",
     "audit",
     "cases",
+    "webhooks",
 }
 # The role each container logs in as.
 LOGINS = {
@@ -30,6 +31,7 @@ LOGINS = {
     "console": "sanwu_console",
     "audit": "sanwu_audit",
     "cases": "sanwu_cases",
+    "webhooks": "sanwu_webhooks",
 }
 UNPRIVILEGED = {
     "LOGIN",

@@ -24,6 +24,8 @@ from services.intake.config import IntakeSettings
 from services.intake.main import create_app as create_intake_app
 from services.reporting.config import ReportingSettings
 from services.reporting.main import create_app as create_reporting_app
+from services.webhooks.config import WebhooksSettings
+from services.webhooks.main import create_app as create_webhooks_app
 from shared import database_roles, kafka_rights
 from shared.config import MIGRATOR_ROLE
 from tests.support.manifests import K8S, OVERLAYS, Manifest, named, of_kind, pod_specs, render
@@ -40,6 +42,7 @@ IDENTITIES: dict[str, tuple[str | None, str | None]] = {
     "console": ("sanwu_console", None),
     "audit": ("sanwu_audit", "sanwu-audit"),
     "cases": ("sanwu_cases", "sanwu-cases"),
+    "webhooks": ("sanwu_webhooks", "sanwu-webhooks"),
     "sanwu-migrate": ("sanwu", None),
     "sanwu-topics": (None, "sanwu-admin"),
     "sanwu-units-load": ("sanwu", None),
@@ -277,6 +280,8 @@ def test_the_brokers_authorize_every_principal_and_trust_none_above_its_acls(
 OPERATIONAL = (
     *("/metrics", "/healthz", "/readyz"),
     *("/docs", "/docs/assets/{name}", "/docs/oauth2-redirect", "/redoc", "/openapi.json"),
+    # The topics' contract, like the API's: read inside the cluster or from `sanwu topics asyncapi`.
+    "/asyncapi.json",
 )
 
 
@@ -291,6 +296,7 @@ def apps() -> dict[str, FastAPI]:
         "console": create_console_app(ConsoleSettings(environment="test")),
         "audit": create_audit_app(AuditSettings(environment="test")),
         "cases": create_cases_app(CasesSettings(environment="test")),
+        "webhooks": create_webhooks_app(WebhooksSettings(environment="test")),
     }
 
 
@@ -336,7 +342,8 @@ def test_the_ingress_routes_every_public_path_and_no_operational_one(
         for rule in ingress["spec"]["rules"]
         for entry in rule["http"]["paths"]
     }
-    assert set(host_of) == {"console", "intake", "reporting", "applications", "audit", "cases"}
+    public = {"console", "intake", "reporting", "applications", "audit", "cases", "webhooks"}
+    assert set(host_of) == public
     assert len(set(host_of.values())) == len(host_of)
     for service, host in host_of.items():
         public = served_paths(apps[service]) - set(OPERATIONAL)

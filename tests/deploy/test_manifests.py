@@ -21,6 +21,7 @@ from services.console.config import ConsoleSettings
 from services.evaluation.config import EvaluationSettings
 from services.intake.config import IntakeSettings
 from services.reporting.config import ReportingSettings
+from services.webhooks.config import WebhooksSettings
 from shared import campaign, kafka
 from shared.config import Settings
 from tests.support.manifests import (
@@ -43,7 +44,7 @@ pytestmark = pytest.mark.timeout(900)
 BUILDS = ("base", *(f"overlays/{overlay}" for overlay in OVERLAYS))
 PHASES = {"platform", "migrate", "services", "on-demand"}
 SERVICES = {"console": 8000, "intake": 8001, "evaluation": 8002, "reporting": 8003}
-SERVICES |= {"applications": 8004, "cases": 8005, "audit": 8006}
+SERVICES |= {"applications": 8004, "cases": 8005, "audit": 8006, "webhooks": 8007}
 SETTINGS_CLASSES = (
     IntakeSettings,
     EvaluationSettings,
@@ -52,6 +53,7 @@ SETTINGS_CLASSES = (
     ConsoleSettings,
     AuditSettings,
     CasesSettings,
+    WebhooksSettings,
 )
 
 

@@ -41,6 +41,7 @@ TABLE_OF = {
     "console": "console.sessions",
     "audit": "audit.leaf",
     "cases": "cases.dispute",
+    "webhooks": "webhooks.subscription",
 }
 
 
