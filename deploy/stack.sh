@@ -166,8 +166,17 @@ pg_start() {
     pg_roles || die "PostgreSQL on port $PG_PORT refused this stack's passwords ($PG_PASSFILE): is it another checkout's stack? Give this one other ports (SANWU_PG_PORT, SANWU_KAFKA_PORT, SANWU_KAFKA_CONTROLLER_PORT)"
     return
   fi
-  as_pg_owner "$(pg_bin pg_ctl)" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null \
-    || { tail -20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
+  # The port can still be held for a moment by a process that just ended (the suite's own
+  # services listen on free ports of the same range): a few tries before giving up.
+  local try seen
+  for try in 1 2 3 4 5; do
+    seen=$(stat -c %s "$PG_LOG" 2>/dev/null || echo 0)
+    as_pg_owner "$(pg_bin pg_ctl)" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null && break
+    tail -c +"$((seen + 1))" "$PG_LOG" | grep -q "Address already in use" && [ "$try" -lt 5 ] \
+      || { tail -20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
+    log "port $PG_PORT is still in use; trying again in 3 s"
+    sleep 3
+  done
   wait_for 60 "PostgreSQL (127.0.0.1:$PG_PORT)" pg_ready || die "PostgreSQL does not answer"
   pg_roles
 }
