@@ -160,7 +160,7 @@ def blueprint(settings: CasesSettings) -> Blueprint:
         "regulation's clocks. Every step kept with who, when and why.",
         migrations=MIGRATIONS,
         assemble=assemble,
-        routers=[router, disputes_router, cases_router, case_rates_router],
+        routers=[case_rates_router, router, disputes_router, cases_router],
         # Disputes are filed while the broker is down (their steps wait in the outbox).
         checks={"database": database_ready},
         reported={"calendar": calendar_ready, "kafka": kafka_ready},
