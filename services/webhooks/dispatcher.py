@@ -13,8 +13,6 @@ be tried again once their leases end (at least once)."""
 
 import asyncio
 import contextlib
-import importlib.util
-import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -39,12 +37,6 @@ from shared.db import Database
 from shared.retry import keep_running
 
 log = structlog.get_logger(__name__)
-
-# httpcore asks for sniffio on every request; without it installed (anyio no longer brings it)
-# each ask is an import that fails after searching sys.path: 13 % of a delivery's CPU. Marked
-# absent once, the ask fails at once.
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 Clock = Callable[[], datetime]
 USER_AGENT = "sanwu-webhooks/1"
