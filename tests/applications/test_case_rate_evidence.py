@@ -28,16 +28,14 @@ import yaml
 from services.applications.config import ApplicationsSettings
 from services.applications.main import create_app as create_applications_app
 from services.cases.main import create_app as create_cases_app
-from shared.access import service as access_service
 from shared.access.models import Role
 from shared.campaign import SHANGHAI
 from shared.config import Settings
 from shared.db import Database
-from shared.registry.bodies import BodyRepository, load_bodies
 from tests.applications.conftest import StatusWriter, campaign_with
 from tests.support.app import bearer, serve, served_over_http
 from tests.support.applications import act, create
-from tests.support.cases import MovableClock, cases_settings
+from tests.support.cases import MovableClock, cases_settings, county_with_civil_affairs
 from tests.support.processes import free_port
 
 COUNTY = "350102000000"
@@ -78,17 +76,13 @@ def campaign_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 async def county_keys(db: Database, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    bodies = tmp_path_factory.mktemp("bodies") / "bodies.csv"
-    bodies.write_text(f"unit_code,body,name\n{COUNTY},民政,县0102民政局\n", encoding="utf-8")
-    async with db.engine.begin() as connection:
-        await load_bodies(await BodyRepository.from_connection(connection), bodies)
-        return {
-            "desk": await access_service.create(connection, role=Role.desk, scope_code=COUNTY),
-            "body": await access_service.create(
-                connection, role=Role.handler, scope_code=COUNTY, body="民政"
-            ),
-            "bureau": await access_service.create(connection, role=Role.bureau, scope_code=COUNTY),
-        }
+    return await county_with_civil_affairs(
+        db,
+        tmp_path_factory.mktemp("bodies"),
+        county=COUNTY,
+        name="县0102民政局",
+        reader=Role.bureau,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -41,14 +41,12 @@ import httpx
 import pytest
 
 from services.cases.cases import reports
-from shared.access import service as access_service
 from shared.access.models import Role
 from shared.campaign import SHANGHAI
 from shared.config import Settings
 from shared.db import Database
-from shared.registry.bodies import BodyRepository, load_bodies
 from tests.support.app import bearer
-from tests.support.cases import RunningCases, running_cases
+from tests.support.cases import RunningCases, county_with_civil_affairs, running_cases
 from tests.support.waiting import poll
 
 COUNTY = "350101000000"
@@ -63,17 +61,13 @@ def on(month: int, day: int) -> str:
 
 @pytest.fixture(scope="module")
 async def county_keys(db: Database, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    bodies = tmp_path_factory.mktemp("bodies") / "bodies.csv"
-    bodies.write_text(f"unit_code,body,name\n{COUNTY},民政,县0101民政局\n", encoding="utf-8")
-    async with db.engine.begin() as connection:
-        await load_bodies(await BodyRepository.from_connection(connection), bodies)
-        return {
-            "desk": await access_service.create(connection, role=Role.desk, scope_code=COUNTY),
-            "body": await access_service.create(
-                connection, role=Role.handler, scope_code=COUNTY, body="民政"
-            ),
-            "reader": await access_service.create(connection, role=Role.reader, scope_code=COUNTY),
-        }
+    return await county_with_civil_affairs(
+        db,
+        tmp_path_factory.mktemp("bodies"),
+        county=COUNTY,
+        name="县0101民政局",
+        reader=Role.reader,
+    )
 
 
 @pytest.fixture(scope="module")

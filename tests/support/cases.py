@@ -19,10 +19,13 @@ from fastapi import FastAPI
 
 from services.cases.config import CasesSettings
 from services.cases.main import create_app
+from shared.access import service as access_service
+from shared.access.models import Role
 from shared.calendar.store import Deadlines
 from shared.campaign import system_now
 from shared.config import Settings
 from shared.db import Database
+from shared.registry.bodies import BodyRepository, load_bodies
 from tests.support.app import bearer, serve
 from tests.support.stack import without_user
 from tests.support.waiting import poll
@@ -184,3 +187,21 @@ def dispute(event_id: str, **fields: Any) -> dict[str, Any]:
         "proposed_unit": SIBLING_VILLAGE,
         "statement": "来访人户籍不在本村",
     } | fields
+
+
+async def county_with_civil_affairs(
+    db: Database, directory: Path, *, county: str, name: str, reader: Role
+) -> dict[str, str]:
+    """The county's 民政 body loaded, and keys of its desk, of that body (handler) and of a
+    `reader`-role key of the county, by "desk", "body" and the role's name."""
+    bodies = directory / "bodies.csv"
+    bodies.write_text(f"unit_code,body,name\n{county},民政,{name}\n", encoding="utf-8")
+    async with db.engine.begin() as connection:
+        await load_bodies(await BodyRepository.from_connection(connection), bodies)
+        return {
+            "desk": await access_service.create(connection, role=Role.desk, scope_code=county),
+            "body": await access_service.create(
+                connection, role=Role.handler, scope_code=county, body="民政"
+            ),
+            reader.value: await access_service.create(connection, role=reader, scope_code=county),
+        }
