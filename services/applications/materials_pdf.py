@@ -37,6 +37,8 @@ PAD = 1.0  # mm above and below a cell's text
 # (or all it has): no row starts with a lone line at the foot of a page.
 FEWEST_LINES = 3
 HEADING_FILL = 235  # grey
+# The columns of the units at a glance, by their headings in the unit table.
+OVERVIEW_HEADINGS = ("单位代码", "单位名称", "层级", "办理状态", "动态管理标记")
 
 
 def _document(materials: Materials) -> FPDF:
@@ -144,10 +146,10 @@ def to_pdf(materials: Materials) -> bytes:
     _heading(pdf, "一、申报概况")
     _table(pdf, summary_rows(materials), widths=(45, 135), headings=False)
     _heading(pdf, "二、申报单位一览")
-    overview = [["单位代码", "单位名称", "层级", "办理状态", "动态管理标记"]]
+    overview = [list(OVERVIEW_HEADINGS)]
     for unit in materials.application.units:
-        row = unit_row(materials, unit)
-        overview.append([row[0], row[1], row[2], row[3], row[10]])
+        row = dict(zip(UNIT_HEADINGS, unit_row(materials, unit), strict=True))
+        overview.append([row[name] for name in OVERVIEW_HEADINGS])
     _table(pdf, overview, widths=(30, 45, 25, 30, 50))
     _heading(pdf, "三、各单位自评、整改与证据")
     for unit in materials.application.units:

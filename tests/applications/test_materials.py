@@ -130,6 +130,8 @@ class TestPdf:
         finally:
             document.close()
         assert "枞阳县" in text and "申报材料" in text
+        # The units at a glance: each with its state and its flag (none here).
+        assert f"{TOWNSHIP} 枞阳镇 乡镇（街道） 市级退回 无\r\n" in text
         image.save(tmp_path / "materials-page-1.png")
         dark = sum(image.histogram()[:128])  # pixels darker than mid-grey
         assert dark > 2_000, "the first page rendered (nearly) blank"
