@@ -28,7 +28,7 @@ from services.reporting.eligibility import (
     EligibleLists,
 )
 from services.reporting.feed import StatusFeed
-from services.reporting.readmodel import ZERO
+from services.reporting.readmodel import ZERO, StoredStatus
 from services.reporting.record_reads import RecordReads
 from services.reporting.repository import DisputeRepository, StatusRepository
 from services.reporting.schemas import (
@@ -47,6 +47,7 @@ from shared.campaign import SHANGHAI, Campaign, CurrentCampaign, system_now
 from shared.db import Database
 from shared.early_warning import WarningKind
 from shared.errors import InvalidInput, PeriodNotFound, UnitNotFound
+from shared.gathered_reads import GatheredReads
 from shared.levels import CAMPAIGN_LEVELS, Level
 from shared.registry.cache import UnitRef, UnitRegistry
 
@@ -56,6 +57,12 @@ SUMMARY = "summary"
 NATION = ""  # a national key's summary without a root
 ELIGIBLE_PAGE = "eligible"
 NOT_ELIGIBLE_PAGE = "not-eligible"
+# Status reads of units no one read since they changed: at most this many statements at once
+# (of the pool's connections), each of the keys asked meanwhile.
+STATUS_READS_AT_ONCE = 3
+STATUSES_PER_READ = 500
+# A status as stored (None: no counting event), and event ids with a live dispute among them.
+StatusRead = tuple[StoredStatus | None, Collection[UUID]]
 
 
 class ReportingService:
@@ -76,6 +83,9 @@ class ReportingService:
         self.tree = UnitTree(registry)
         self.cache = RenderedCache()
         self.statuses = StatusCache()
+        self._status_reads = GatheredReads(
+            self._read_statuses, reads=STATUS_READS_AT_ONCE, max_keys=STATUSES_PER_READ
+        )
         self.exports = ExportCache()
         self.records = RecordReads(db=db, registry=registry, tree=self.tree, clock=clock)
         self.summaries = Summaries(
@@ -133,38 +143,19 @@ class ReportingService:
         if (kept := self.statuses.get(key, version)) is not None:
             return kept
         stamp = self.statuses.stamp()
-        rendered = Rendered.of(await self._read_status(unit, period))
+        stored, live = await self._status_reads.get(key)
+        rendered = Rendered.of(status_out(unit, period, stored, live))
         self.statuses.put(key, stamp, version, rendered)
         return rendered
 
-    async def _read_status(self, unit: UnitRef, period: str) -> UnitStatusOut:
+    async def _read_statuses(self, keys: list[StatusKey]) -> dict[StatusKey, StatusRead]:
+        """The statuses of these (unit, period) keys, with the counting events that have a live
+        dispute, in two statements whatever their number."""
         async with self.db.connection() as connection:
-            stored = await StatusRepository(connection).status(unit.code, period)
-            counting = event_ids_of(stored.counting_event_ids if stored else ())
+            stored = await StatusRepository(connection).statuses(keys)
+            counting = [i for s in stored.values() for i in event_ids_of(s.counting_event_ids)]
             live = await DisputeRepository(connection).live_among(counting) if counting else set()
-        if stored is None:
-            return UnitStatusOut(
-                unit=unit_out(unit),
-                period=period,
-                three_no=True,
-                counts=counts_out(ZERO),
-                people=counts_out(ZERO),
-                counting_event_ids=[],
-                disputed_event_ids=[],
-                changed_at=None,
-                version=0,
-            )
-        return UnitStatusOut(
-            unit=unit_out(unit),
-            period=period,
-            three_no=stored.three_no,
-            counts=counts_out(stored.batches),
-            people=counts_out(stored.people),
-            counting_event_ids=list(stored.counting_event_ids),
-            disputed_event_ids=[event_id for event_id in counting if event_id in live],
-            changed_at=stored.changed_at,
-            version=stored.version,
-        )
+        return {key: (stored.get(key), live) for key in keys}
 
     # --- summary --------------------------------------------------------------------------
 
@@ -282,6 +273,37 @@ class ReportingService:
     ) -> WarningPageOut:
         unit = await self.readable_unit(principal, root, period=None)
         return await self.records.warnings(root=unit, since=since, limit=limit, kind=kind)
+
+
+def status_out(
+    unit: UnitRef, period: str, stored: StoredStatus | None, live: Collection[UUID]
+) -> UnitStatusOut:
+    """A unit's status as read (none stored: three-no at version 0); `live` holds at least the
+    counting events that have a live dispute."""
+    counting = event_ids_of(stored.counting_event_ids if stored else ())
+    if stored is None:
+        return UnitStatusOut(
+            unit=unit_out(unit),
+            period=period,
+            three_no=True,
+            counts=counts_out(ZERO),
+            people=counts_out(ZERO),
+            counting_event_ids=[],
+            disputed_event_ids=[],
+            changed_at=None,
+            version=0,
+        )
+    return UnitStatusOut(
+        unit=unit_out(unit),
+        period=period,
+        three_no=stored.three_no,
+        counts=counts_out(stored.batches),
+        people=counts_out(stored.people),
+        counting_event_ids=list(stored.counting_event_ids),
+        disputed_event_ids=[event_id for event_id in counting if event_id in live],
+        changed_at=stored.changed_at,
+        version=stored.version,
+    )
 
 
 def _require_campaign_level(unit: UnitRef, *, kept: str) -> None:

@@ -147,6 +147,35 @@ async def test_an_instance_serves_a_status_from_memory_until_a_change_names_it(
         await reader.stop()
 
 
+async def test_statuses_first_read_at_the_same_moment_each_answer_their_own_unit(
+    reporting: Reporting, publisher: StatusPublisher, keys: dict[str, str]
+) -> None:
+    """First reads asked together are read from the database together (one statement for
+    all): each answer is its own unit's, whether it has a stored status or none."""
+    period = "t-status-cache"
+    villages = demo_villages()[2:10]
+    counted = {code: n + 1 for n, code in enumerate(villages[::2])}  # every other village
+    for code, collective in counted.items():
+        sent = await publisher.publish(status(code, period, 1, counts={"collective": collective}))
+        await wait_committed(reporting.settings, sent)
+    reporting.service.statuses.forget(None)
+
+    responses = await asyncio.gather(
+        *(
+            reporting.get(f"/v1/units/{code}/status", keys["county_reader"], period=period)
+            for code in villages
+        )
+    )
+
+    for code, response in zip(villages, responses, strict=True):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["unit"]["code"] == code
+        assert body["counts"]["collective"] == counted.get(code, 0)
+        assert body["three_no"] is (code not in counted)
+        assert len(body["counting_event_ids"]) == counted.get(code, 0)
+
+
 async def _listening(reader: Reporting) -> bool:
     await asyncio.sleep(0)
     return bool(reader.service.statuses.listening)

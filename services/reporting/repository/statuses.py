@@ -15,7 +15,6 @@ TABLE = unit_status.fullname
 KEYS = ("unit_code", "period")
 SAVED_COLUMNS = tuple(c.name for c in unit_status.columns if c.name != "applied_at")
 
-STATUS_SQL = f"SELECT * FROM {TABLE} WHERE unit_code = $1 AND period = $2"
 # Keys and codes travel as array parameters: `IN (...)` would bind one parameter per value.
 STATUSES_AMONG_SQL = f"""
     SELECT s.* FROM {TABLE} s
@@ -85,10 +84,6 @@ class StatusRepository(Repository):
             )
 
     # --- reads of one statement each --------------------------------------------------------
-
-    async def status(self, unit_code: str, period: str) -> StoredStatus | None:
-        row = await self.connection.fetchrow(STATUS_SQL, unit_code, period)
-        return StoredStatus.from_row(row) if row else None
 
     async def not_clean(self, period: str, unit_codes: list[str]) -> dict[str, StoredStatus]:
         """The statuses of those of the units that are not three-no in the period."""
