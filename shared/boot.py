@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from shared import campaign as campaign_file
 from shared import kafka
@@ -40,7 +40,7 @@ from shared.notifications import ChangeListener, Invalidated
 from shared.outbox import OutboxRelay
 from shared.ratelimit import FailedAuthentications
 from shared.registry.cache import UnitRegistry
-from shared.web import ReadinessCheck, include_routes, serving
+from shared.web import ReadinessCheck, include_routes, serve_first, serving
 from shared.web import create_app as create_web_app
 
 log = structlog.get_logger(__name__)
@@ -85,6 +85,8 @@ class Blueprint:
     migrations: Path
     assemble: Callable[[Started], Awaitable[Parts]]
     routers: Sequence[APIRouter] = ()
+    # The hottest reads, each reading its own parameters: answered ahead of every other route.
+    served_first: Sequence[Callable[[Request], Awaitable[Response]]] = ()
     checks: Mapping[str, ReadinessCheck] = field(default_factory=dict)
     # What `/readyz` reports without depending on it.
     reported: Mapping[str, ReadinessCheck] = field(default_factory=dict)
@@ -191,6 +193,8 @@ def create_app(blueprint: Blueprint, settings: Settings, *, clock: Clock) -> Fas
         include_routes(app, router)
     if serves_asyncapi(blueprint.name):
         include_routes(app, asyncapi_router(settings))
+    for endpoint in blueprint.served_first:
+        serve_first(app, endpoint)
     return app
 
 

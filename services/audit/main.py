@@ -11,7 +11,7 @@ from services.audit.checkpointing import Checkpointer
 from services.audit.config import AuditSettings, get_settings
 from services.audit.consumers import history_consumers
 from services.audit.key_operations import CHANNEL, KeyOperationsDrain
-from services.audit.routes import router
+from services.audit.routes import get_inclusion_proof, router
 from services.audit.service import AuditLog
 from shared import boot
 from shared.boot import Blueprint, Clock, Parts, Started
@@ -63,6 +63,7 @@ def blueprint(settings: AuditSettings) -> Blueprint:
         migrations=MIGRATIONS,
         assemble=assemble,
         routers=[router],
+        served_first=[get_inclusion_proof],
         checks={"database": database_ready},
         reported={"kafka": kafka_ready},
         # the consumers (the events' readers and the three steps' topics), the key operations'

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.cases.cases.rate_routes import get_case_rates
 from services.cases.cases.rate_routes import router as case_rates_router
 from services.cases.cases.reports import STEPS_CHANNEL, CaseReports
 from services.cases.cases.routes import router as cases_router
@@ -161,6 +162,7 @@ def blueprint(settings: CasesSettings) -> Blueprint:
         migrations=MIGRATIONS,
         assemble=assemble,
         routers=[case_rates_router, router, disputes_router, cases_router],
+        served_first=[get_case_rates],
         # Disputes are filed while the broker is down (their steps wait in the outbox).
         checks={"database": database_ready},
         reported={"calendar": calendar_ready, "kafka": kafka_ready},
