@@ -31,6 +31,7 @@ from bench.pipeline import (
 )
 from bench.report import LatencySeries, Result, Target, percentile
 from bench.stage import BenchContext, Stage
+from bench.timeline import timeline
 from services.reporting.cache import CHANNEL
 from shared.access.models import Role
 from shared.db import asyncpg_dsn
@@ -185,6 +186,7 @@ async def run(ctx: BenchContext) -> list[Result]:
         finally:
             await watcher.stop()
     latencies, missing = _latencies(accepted, watcher.seen)
+    legs = await _timeline(ctx, prefix, accepted=accepted, shown=watcher.seen)
     ordered = sorted(latencies)
     p50, p99 = percentile(ordered, 50), percentile(ordered, 99)
     ctx.step(
@@ -210,7 +212,28 @@ async def run(ctx: BenchContext) -> list[Result]:
             "events",
             target=Target.at_most(0),
         ),
+        *legs,
     ]
+
+
+async def _timeline(
+    ctx: BenchContext, prefix: str, *, accepted: dict[str, float], shown: dict[str, float]
+) -> list[Result]:
+    """Where the time went (bench/timeline.py): a result per leg, its p50 and p99."""
+    to_wall = time.time() - time.perf_counter()
+    legs = await timeline(
+        ctx.env.settings().model_copy(update={"topic_prefix": prefix}),
+        asyncpg_dsn(ctx.env.database_url),
+        accepted={v: t + to_wall for v, t in accepted.items()},
+        shown={v: t + to_wall for v, t in shown.items()},
+    )
+    results = []
+    for leg in legs:
+        ctx.step(f"  {leg.describe()}")
+        name = f"{NAME}, timeline: {leg.start} → {leg.end}"
+        results.append(Result(f"{name} p50", leg.p50_ms, "ms"))
+        results.append(Result(f"{name} p99", leg.p99_ms, "ms"))
+    return results
 
 
 STAGE = Stage("end-to-end", "End to end, intake → evaluation → reporting", run)
