@@ -1,9 +1,9 @@
-"""Query parameters a hot route reads itself instead of declaring them to FastAPI."""
+"""Query and path parameters a hot route reads itself instead of declaring them to FastAPI."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,7 @@ class QueryText:
     max_length: int | None = None
     examples: tuple[str, ...] = ()
     default: str | None = None  # what a missing optional parameter reads as
+    location: Literal["query", "path"] = "query"
 
     @cached_property
     def _adapter(self) -> TypeAdapter[str]:
@@ -34,7 +35,8 @@ class QueryText:
         return TypeAdapter(Annotated[str, constraints])
 
     def value(self, request: Request) -> str | None:
-        raw = request.query_params.get(self.name)
+        found = request.path_params if self.location == "path" else request.query_params
+        raw = found.get(self.name)
         if raw is None:
             if not self.required:
                 return self.default
@@ -46,7 +48,7 @@ class QueryText:
 
     def _refuse(self, errors: Iterable[Any]) -> NoReturn:
         raise RequestValidationError(
-            [{**error, "loc": ("query", self.name, *error["loc"])} for error in errors]
+            [{**error, "loc": (self.location, self.name, *error["loc"])} for error in errors]
         )
 
     def documented(self) -> dict[str, Any]:
@@ -61,7 +63,7 @@ class QueryText:
         schema["title"] = self.name.replace("_", " ").title()
         return {
             "name": self.name,
-            "in": "query",
+            "in": self.location,
             "required": self.required,
             "schema": schema,
             "description": self.description,

@@ -17,7 +17,7 @@ from services.reporting.consumers import (
     StatusConsumer,
     WarningConsumer,
 )
-from services.reporting.routes import get_summary, router
+from services.reporting.routes import get_status, get_summary, router
 from services.reporting.service import ReportingService
 from shared import boot
 from shared.boot import Blueprint, Clock, Parts, Started
@@ -61,7 +61,7 @@ def blueprint(settings: ReportingSettings) -> Blueprint:
         migrations=MIGRATIONS,
         assemble=assemble,
         routers=[router],
-        served_first=[get_summary],
+        served_first=[get_summary, get_status],
         # Reporting serves its read model while the broker is down: the broker's state is
         # reported, readiness does not depend on it.
         checks={"database": database_ready},

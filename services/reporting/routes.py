@@ -55,6 +55,9 @@ PERIOD = QueryText(
     max_length=64,
     examples=("2018",),
 )
+STATUS_CODE = QueryText(
+    "code", "A county, township or village", pattern=CODE_PATTERN, location="path"
+)
 SUMMARY_ROOT = QueryText(
     "root",
     "A unit code: the subtree to report on; without it, the key's scope (for a national key, "
@@ -111,19 +114,20 @@ def with_etag(rendered: Rendered, request: Request) -> Response:
     "/units/{code}/status",
     response_model=UnitStatusOut,
     responses={304: NOT_MODIFIED, 404: NOT_FOUND},
-    openapi_extra=CONDITIONAL,
+    openapi_extra={
+        "parameters": [STATUS_CODE.documented(), PERIOD.documented(), *CONDITIONAL["parameters"]]
+    },
     summary="A unit's three-no status for a period, with counts and the counting events",
     description="For a county, township or village the key may read. A unit no counting "
     "event touched is three-no at version 0. The ETag lets a client poll with "
     "If-None-Match and get 304 while nothing changed.",
     operation_id="getUnitStatus",
 )
-async def get_status(
-    code: Annotated[str, Path(pattern=CODE_PATTERN, description="A county, township or village")],
-    period: PeriodId,
-    principal: PrincipalDep,
-    request: Request,
-) -> Response:
+async def get_status(request: Request) -> Response:
+    # Read here rather than declared (see QueryText), the key first as a dependency was.
+    principal = await get_principal(request)
+    code, period = STATUS_CODE.value(request), PERIOD.value(request)
+    assert code is not None and period is not None
     service = reporting(request)
     return with_etag(await service.status(principal=principal, code=code, period=period), request)
 
