@@ -124,6 +124,7 @@ clean: down
 
 bench: venv
 	@deploy/stack.sh up
+	@bench/setup.sh
 	@$(CLIENT_ENV) && $(BIN)/python -m bench run
 
 # make bench-compare A=<file or commit> [B=<file or commit>]: two runs side by side.
@@ -132,4 +133,5 @@ bench-compare: venv
 
 bench-quick: venv
 	@deploy/stack.sh up
+	@bench/setup.sh
 	@$(CLIENT_ENV) && $(BIN)/python -m bench run --quick

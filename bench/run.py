@@ -24,6 +24,7 @@ from bench import (
     intake_batch,
     intake_single,
     national,
+    outside_load,
     relay,
     reporting,
     sustained,
@@ -46,6 +47,7 @@ STAGES: list[Stage] = [
     end_to_end.STAGE,
     sustained.STAGE,
     reporting.STAGE,
+    outside_load.STAGE,  # its county summaries read the province reporting has loaded
     console.STAGE,
     audit.STAGE,
     growth.STAGE,

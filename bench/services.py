@@ -111,6 +111,10 @@ async def running_service(
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=log,
+            # A session of its own, as a service has in production: with the kernel's
+            # autogroup, a service in the bench's session shared one scheduling group with the
+            # load generator, whose CPU came out of the service's share.
+            start_new_session=True,
         )
     service = Service(name, f"http://127.0.0.1:{port}", process.pid, log_path)
     try:
