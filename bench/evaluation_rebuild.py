@@ -296,7 +296,19 @@ async def run(ctx: BenchContext) -> list[Result]:
         ),
         Result(f"{NAME}: statuses computed", measured.report.statuses, "statuses"),
         Result(f"{NAME}: indicators computed", measured.report.indicators, "indicators"),
+        Result(
+            f"{NAME}: rebuild's peak resident memory", mib(measured.report.peak_resident), "MiB"
+        ),
+        Result(
+            f"{NAME}: largest reader's peak resident memory",
+            mib(measured.report.readers_peak_resident),
+            "MiB",
+        ),
     ]
+
+
+def mib(size: int) -> float:
+    return size / 2**20
 
 
 def growth_series(points: dict[int, tuple[float, float]]) -> list[GrowthSeries]:

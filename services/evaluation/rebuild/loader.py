@@ -6,7 +6,7 @@ shared out among reader processes (`readers`)."""
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -15,20 +15,20 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from services.evaluation.config import EvaluationSettings
 from services.evaluation.live.corrections import new_correction
-from services.evaluation.live.service import EvaluationService, new_event
+from services.evaluation.live.service import EvaluationService
 from services.evaluation.rebuild.readers import Read, read_in_processes, shares_of
 from services.evaluation.rebuild.report import RebuildReport
 from services.evaluation.rebuild.repository import STAGING, RebuildRepository, rebuild_connection
+from services.evaluation.rebuild.units import RebuildUnits
 from services.evaluation.rebuild.warnings import WarningRebuild
 from services.evaluation.records import (
     CORRECTION_COLUMNS,
     EFFECT_COLUMNS,
     EVENT_COLUMNS,
-    NewEvent,
     correction_record,
     effect_record,
-    event_record,
 )
+from services.evaluation.rules import AppliedEvent, Facts, criteria_met, facts_of
 from services.evaluation.warnings.upkeep import EarlyWarnings
 from shared import kafka
 from shared.consumer import Rejected
@@ -38,6 +38,7 @@ from shared.events import (
     EventType,
     EventVoided,
     ScreeningMeeting,
+    noticed_at,
 )
 from shared.messages import parse_event_record
 
@@ -45,6 +46,11 @@ CHUNK = 20_000
 PARSED_BETWEEN_YIELDS = 1_000
 CORRECTIONS = (EventVoided, EventReattributed)  # a tuple: isinstance is quicker than with |
 MEETING = EventType.screening_meeting.value
+FACTS_REMEMBERED = 100_000
+# What tells events apart without bearing on their facts (no field of `Facts` comes from them).
+PER_EVENT = frozenset(
+    {"event_id", "unit_code", "occurred_at", "reported_at", "petitioner_ref", "matter_ref"}
+)
 
 
 def topic_reader(
@@ -88,6 +94,27 @@ def meeting_record(meeting: ScreeningMeeting) -> tuple[Any, ...]:
     )
 
 
+def event_row(event: AppliedEvent, facts: Facts, noticed: datetime | None) -> tuple[Any, ...]:
+    """`event_record` of an event that is no correction, without the objects in between."""
+    unit_code = event.unit_code
+    return (
+        event.event_id,
+        True,
+        facts.type.value,
+        unit_code,
+        unit_code,
+        event.occurred_at,
+        facts.destination.value if facts.destination else None,
+        facts.headcount,
+        facts.skip_level,
+        facts.non_reception_site,
+        facts.rating.value if facts.rating else None,
+        facts.source.value if facts.source else None,
+        noticed,
+        False,
+    )
+
+
 def meeting_effect_record(meeting: ScreeningMeeting, slot: date) -> tuple[Any, ...]:
     """`effect_record` of a meeting's one effect, in its slot at its own unit."""
     return (meeting.event_id, meeting.unit_code, 0, 0, meeting.occurred_at, slot, None, None)
@@ -102,7 +129,9 @@ class Loader:
         self.service = service
         self.calculator = service.calculator
         self.registry = service.registry
+        self.units = RebuildUnits(campaign=service.campaign, registry=self.registry)
         self.seen: set[UUID] = set()
+        self._facts: dict[tuple[Any, ...], tuple[Facts, bool]] = {}
         self.report = RebuildReport()
         self.warnings = WarningRebuild(
             EarlyWarnings(campaign=service.campaign, registry=self.registry),
@@ -122,9 +151,9 @@ class Loader:
             self.report.skipped += 1
             return None
         event = parsed.event
-        known = self.registry.get_cached
-        if known(event.unit_code) is None or (
-            isinstance(event, EventReattributed) and known(event.new_unit_code) is None
+        known = self.units.known
+        if not known(event.unit_code) or (
+            isinstance(event, EventReattributed) and not known(event.new_unit_code)
         ):
             self.report.skipped += 1
             return None
@@ -151,7 +180,7 @@ class Loader:
 
     def rows_of(self, records: list[ConsumerRecord[bytes, bytes]], rows: Rows) -> None:
         """Add the rows of `records` to `rows`."""
-        meeting_slot = self.calculator.meeting_slot
+        meeting_slot = self.units.meeting_slot
         for record in records:
             parsed = self.parse(record)
             if parsed is None:
@@ -165,19 +194,37 @@ class Loader:
             elif isinstance(event, CORRECTIONS):
                 rows.corrections.append(correction_record(new_correction(parsed)))
             else:
-                self._add_event(rows, new_event(parsed))
+                self._add_event(rows, parsed, event)
 
-    def _add_event(self, rows: Rows, event: NewEvent) -> None:
-        rows.events.append(event_record(event))
-        rows.effects.extend(
-            effect_record(e)
-            for e in self.calculator.effects_for(
-                event_id=event.event_id,
-                facts=event.facts,
-                unit_code=event.unit_code,
-                occurred_at=event.occurred_at,
+    def _add_event(self, rows: Rows, record: EventRecord, event: AppliedEvent) -> None:
+        facts, counts = self._facts_of(event)
+        rows.events.append(event_row(event, facts, noticed_at(record)))
+        if counts:
+            rows.effects.extend(
+                effect_record(e)
+                for e in self.calculator.effects_for(
+                    event_id=event.event_id,
+                    facts=facts,
+                    unit_code=event.unit_code,
+                    occurred_at=event.occurred_at,
+                )
             )
-        )
+
+    def _facts_of(self, event: AppliedEvent) -> tuple[Facts, bool]:
+        """`facts_of` the event, and whether they count anywhere (else the event has no
+        effects), remembered: most events share their facts with many others."""
+        key = (type(event), *[v for k, v in event.__dict__.items() if k not in PER_EVENT])
+        known = self._facts.get(key)
+        if known is None:
+            if len(self._facts) > FACTS_REMEMBERED:
+                self._facts.clear()
+            facts = facts_of(event)
+            rules = self.service.campaign.rules
+            counts = facts.is_work_record or any(
+                criteria_met(facts, level, rules) for level in rules
+            )
+            known = self._facts[key] = (facts, counts)
+        return known
 
     async def copy(self, rows: Rows) -> None:
         await self.repository.copy("event", columns=EVENT_COLUMNS, rows=rows.events)

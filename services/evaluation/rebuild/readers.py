@@ -18,31 +18,37 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, fields, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
 from aiokafka import TopicPartition
+
+from services.evaluation.rebuild.memory import peak_resident
 
 POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """What a reader read: messages, distinct events and corrections applied, skipped."""
+    """What a reader read: messages, distinct events and corrections applied, skipped; and
+    the most memory it held (bytes resident at its peak; of readers, the largest)."""
 
     messages: int = 0
     events: int = 0
     skipped: int = 0
+    peak_resident: int = 0
 
     def __add__(self, other: "Read") -> "Read":
         return Read(
             self.messages + other.messages,
             self.events + other.events,
             self.skipped + other.skipped,
+            max(self.peak_resident, other.peak_resident),
         )
 
 
+FIELDS = len(fields(Read))  # a reader's slots in the shared counts
 Ends = dict[TopicPartition, int]
 # Reads one share up to its ends, telling its counts as it goes; runs in a reader process.
 ShareReader = Callable[[Ends, Callable[[Read], None]], Coroutine[Any, Any, Read]]
@@ -72,7 +78,7 @@ async def read_in_processes(
     of all of them, a few times a second. Raises `ReaderFailed` as soon as one fails (the
     others are stopped)."""
     context = multiprocessing.get_context("fork")  # the registry is shared, not loaded again
-    counts = context.Array("q", 3 * len(shares), lock=False)
+    counts = context.Array("q", FIELDS * len(shares), lock=False)
     readers = []
     try:
         for index, share in enumerate(shares):
@@ -103,7 +109,7 @@ async def read_in_processes(
 
 
 def _total(counts: Any, shares: int) -> Read:
-    return sum((Read(*counts[3 * i : 3 * i + 3]) for i in range(shares)), Read())
+    return sum((Read(*counts[FIELDS * i : FIELDS * (i + 1)]) for i in range(shares)), Read())
 
 
 def _raise_if_failed(readers: list[tuple[Any, Connection, Ends]]) -> None:
@@ -128,11 +134,11 @@ def _read_share(
     """A reader process: its own event loop, its counts in its slots of `counts`."""
 
     def tell(read: Read) -> None:
-        counts[3 * index : 3 * index + 3] = list(astuple(read))
+        counts[FIELDS * index : FIELDS * (index + 1)] = list(astuple(read))
 
     _end_with(rebuild)
     try:
-        tell(asyncio.run(read(share, tell)))
+        tell(replace(asyncio.run(read(share, tell)), peak_resident=peak_resident()))
     except BaseException as exc:  # said to the rebuild, which fails with it
         errors.send(f"{type(exc).__name__}: {exc}")
         raise SystemExit(1) from None

@@ -1,5 +1,5 @@
 """What a rebuild did: the messages read, the events applied and skipped, the statuses and
-indicators computed, and the seconds each phase took."""
+indicators computed, the seconds each phase took, and the most memory it held."""
 
 import time
 from collections.abc import Iterator
@@ -30,6 +30,10 @@ class RebuildReport:
     swapped: bool = False
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step, in order
+    # Bytes resident at the peak (VmHWM): the rebuild's process, its largest reader process
+    # (0 when it read the topic itself; a reader shares the pages it was forked with).
+    peak_resident: int = 0
+    readers_peak_resident: int = 0
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -45,8 +49,10 @@ class RebuildReport:
 
     @property
     def read(self) -> Read:
-        return Read(self.messages, self.events, self.skipped)
+        return Read(self.messages, self.events, self.skipped, self.readers_peak_resident)
 
     def add(self, read: Read) -> None:
         """Count what a reader process read."""
-        self.messages, self.events, self.skipped = astuple(self.read + read)
+        self.messages, self.events, self.skipped, self.readers_peak_resident = astuple(
+            self.read + read
+        )

@@ -13,8 +13,9 @@ kept forever for exactly this, and evaluation reads no other service's tables.
    (which also decides each correction's state).
 3. Fetch the visits on a second connection and find every early warning they give in a
    thread, while the database builds the remaining indexes (leaving the thread a core when
-   it shares the machine: `index_workers`), aggregates every status in one statement and
-   every (unit, period)'s indicators in another.
+   it shares the machine: `index_workers`; once the warnings are found, on two connections),
+   aggregates every status in one statement and every (unit, period)'s indicators in
+   another.
 4. In one transaction holding the rebuild lock exclusively (live batches wait for it): read
    and apply what reached the topic meanwhile (the warnings are then found again), carry the
    live versions over (unchanged statuses and indicators keep version and changed_at,
@@ -47,6 +48,7 @@ from services.evaluation.live.upkeep import Upkeep
 from services.evaluation.main import load_campaign, migrate
 from services.evaluation.models import REBUILT_TABLES
 from services.evaluation.rebuild.loader import CHUNK, Loader, read_topic, topic_reader
+from services.evaluation.rebuild.memory import peak_resident, reset_peak_resident
 from services.evaluation.rebuild.readers import Read
 from services.evaluation.rebuild.report import Progress, RebuildReport
 from services.evaluation.rebuild.repository import (
@@ -115,6 +117,7 @@ async def _rebuild(
     on_progress: Callable[[int, int], None] | None,
 ) -> RebuildReport:
     started = time.perf_counter()
+    reset_peak_resident()
     campaign = load_campaign(settings, clock)
     await migrate(settings)
     now = clock.now()
@@ -160,9 +163,7 @@ async def _rebuild(
         finding = asyncio.create_task(find_warnings(loader.warnings, settings))
         try:
             with report.phase("indexes"):
-                if (workers := index_workers(settings)) is not None:
-                    await staging.limit_index_workers(workers)
-                await staging.execute_ddl(staging_ddl(after_load=True))
+                await build_indexes(settings, staging, staging_ddl(after_load=True), after=finding)
             with report.phase("statuses"):
                 report.statuses = await staging.compute_statuses(
                     service.calculator.period_bounds(now), now=now
@@ -191,6 +192,7 @@ async def _rebuild(
         await db.dispose()
     report.phases["end"] = time.perf_counter() - ending  # the old tables dropped
     report.seconds = time.perf_counter() - started
+    report.peak_resident = peak_resident()
     log.info(
         "rebuilt",
         messages=report.messages,
@@ -199,6 +201,8 @@ async def _rebuild(
         seconds=round(report.seconds, 2),
         per_second=round(report.events_per_second),
         phases={name: round(seconds, 2) for name, seconds in report.phases.items()},
+        peak_resident_mb=round(report.peak_resident / 2**20),
+        readers_peak_resident_mb=round(report.readers_peak_resident / 2**20),
     )
     return report
 
@@ -215,6 +219,47 @@ def index_workers(settings: EvaluationSettings, *, cores: int | None = None) -> 
     if (make_url(settings.database_url).host or "") not in LOCAL_HOSTS:
         return None
     return max(0, (cores or os.cpu_count() or 1) - 2)  # the build's own process, the thread
+
+
+async def build_indexes(
+    settings: EvaluationSettings,
+    staging: RebuildRepository,
+    statements: list[str],
+    *,
+    after: "asyncio.Future[None]",
+) -> None:
+    """Each of `statements` in turn on the rebuild's connection; once `after` (the warnings
+    found beside them) is done, a second connection takes the next ones too: the finder's
+    core is free then, and taking it before would have slowed the finder."""
+    waiting = statements[::-1]
+    workers = index_workers(settings)
+
+    async def build(repository: RebuildRepository) -> None:
+        if workers is not None:
+            await repository.limit_index_workers(workers)
+        while waiting:
+            await repository.execute_ddl([waiting.pop()])
+
+    building = asyncio.ensure_future(build(staging))
+    await asyncio.wait([building, after], return_when=asyncio.FIRST_COMPLETED)
+    if building.done() or not waiting:
+        return await building
+    try:
+        connection = await rebuild_connection(settings)
+    except BaseException:
+        await asyncio.gather(building, return_exceptions=True)  # its connection is in use
+        raise
+    try:
+        built = await asyncio.gather(
+            building,
+            build(RebuildRepository(connection, schema=STAGING)),
+            return_exceptions=True,  # the other build ends before its connection goes
+        )
+    finally:
+        await connection.close()
+    for outcome in built:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def find_warnings(warnings: WarningRebuild, settings: EvaluationSettings) -> None:
