@@ -105,7 +105,7 @@ def figures(intake: LoadResult, bare: LoadResult, raw: LoadResult) -> list[Resul
             rate,
             "events/s",
             baseline=bare_rate,
-            target=Target.ratio_at_least(0.4),
+            target=Target.ratio_at_least(0.6),
         ),
         Result(
             f"{NAME}: accepted vs intake's statement alone",
@@ -127,7 +127,7 @@ def figures(intake: LoadResult, bare: LoadResult, raw: LoadResult) -> list[Resul
             intake.server_cpu_per_item_us,
             "µs",
             baseline=bare.server_cpu_per_item_us,
-            target=Target.ratio_at_most(2.5),
+            target=Target.ratio_at_most(1.5),
         ),
         Result(
             f"{NAME}: load generator CPU",
