@@ -2,7 +2,8 @@
 OpenAPI, and its errors still problem+json."""
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request, Response
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
 from shared.errors import InvalidInput
 from shared.problems import install_problem_handlers
@@ -60,3 +61,20 @@ def test_openapi_documents_the_route_once_as_fastapi_declared_it() -> None:
     ]
     assert operations.count("getHotSummary") == 1
     assert "get" in document["paths"]["/v1/reports/summary"]
+
+
+def test_a_route_with_dependencies_is_refused_rather_than_served_without_them() -> None:
+    app = FastAPI()
+    with_dependency = APIRouter(dependencies=[Depends(lambda: None)])
+    with_dependency.add_api_route("/x", hot_summary, methods=["GET"])
+    include_routes(app, with_dependency)
+
+    with pytest.raises(TypeError, match="dependencies"):
+        serve_first(app, hot_summary)
+
+
+async def test_another_method_is_answered_405_naming_the_route_s_own() -> None:
+    transport = httpx.ASGITransport(app=app_with_hot_summary())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.post("/v1/reports/summary?period=2018")
+    assert (response.status_code, response.headers["allow"]) == (405, "GET")

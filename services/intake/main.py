@@ -9,7 +9,7 @@ from services.intake.case_ratings import CaseRatings
 from services.intake.config import IntakeSettings, get_settings
 from services.intake.models import outbox
 from services.intake.retention import keep_purging
-from services.intake.routes import router
+from services.intake.routes import post_event, router
 from services.intake.service import IntakeService
 from shared import boot
 from shared.boot import Blueprint, Parts, Started
@@ -69,6 +69,7 @@ def blueprint(settings: IntakeSettings) -> Blueprint:
         migrations=MIGRATIONS,
         assemble=assemble,
         routers=[router],
+        served_first=[post_event],
         # Intake accepts events into its outbox while the broker is down: the broker's state
         # is reported, readiness does not depend on it.
         checks={"database": database_ready},

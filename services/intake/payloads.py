@@ -61,11 +61,11 @@ def prepare(event: Event, *, county_code: str, keyed_hash: KeyedHash) -> Prepare
         payload[field] = keyed_hash(ref)
     # Same content means the same facts: compare instants, not how the offset was written.
     comparable = payload | {"occurred_at": event.occurred_at.astimezone(UTC).isoformat()}
-    content_hash = hashlib.sha256(canonical_json(comparable).encode()).hexdigest()
-    published = without_free_text(payload)
-    if len(published) == len(payload):
+    content_hash = hashlib.sha256(canonical_bytes(comparable)).hexdigest()
+    if FREE_TEXT_FIELDS.isdisjoint(payload):
         record_json = canonical_json(payload)  # encoded once, for the journal and the outbox
         return Prepared(event, payload, content_hash, county_code, record_json, None)
+    published = without_free_text(payload)
     free_text = {k: v for k, v in payload.items() if k in FREE_TEXT_FIELDS}
     return Prepared(
         event,
@@ -85,7 +85,12 @@ def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, non-ASCII as is: the text content hashes are taken over. The
     same text as json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     (a property test holds them equal), written by orjson, nine times faster."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return canonical_bytes(value).decode()
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """`canonical_json` encoded as UTF-8, as orjson writes it."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def event_record(payload_json: str, *, accepted_at: str, key_id: str) -> bytes:

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.intake.payloads import canonical_json, event_record
+from services.intake.payloads import canonical_bytes, canonical_json, event_record
 
 # What an event payload holds: JSON values with text in any script (a str with a lone
 # surrogate cannot be encoded at all, so none is generated).
@@ -30,6 +30,12 @@ def reference(value: Any) -> str:
 @given(JSON_VALUES)
 def test_canonical_json_is_the_text_content_hashes_were_first_taken_over(value: Any) -> None:
     assert canonical_json(value) == reference(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(JSON_VALUES)
+def test_the_bytes_content_hashes_are_taken_over_are_that_text_in_utf_8(value: Any) -> None:
+    assert canonical_bytes(value) == reference(value).encode()
 
 
 def test_an_event_record_is_the_canonical_json_of_the_record() -> None:

@@ -1,26 +1,20 @@
-"""A route run without FastAPI's handler runs no dependencies, so it refuses to be declared
-with any rather than skip them."""
+"""POST /v1/events, the route posted to most, is the first the app matches (shared.web's
+serve_first, tested in tests/test_served_first.py)."""
 
-import pytest
-from fastapi import APIRouter, Depends, Request, Response
-
-from services.intake.routes import RequestRoute
-
-
-async def endpoint(request: Request) -> Response:
-    return Response(b"")
+from services.intake.config import IntakeSettings
+from services.intake.main import create_app
+from services.intake.routes import post_event
 
 
-def test_a_request_route_with_a_dependency_is_refused_when_declared() -> None:
-    router = APIRouter(dependencies=[Depends(lambda: None)])
+def test_the_single_event_route_is_matched_before_any_other(
+    intake_settings: IntakeSettings,
+) -> None:
+    app = create_app(intake_settings)
 
-    with pytest.raises(TypeError, match="dependencies"):
-        router.add_api_route("/x", endpoint, methods=["POST"], route_class_override=RequestRoute)
+    first = app.router.routes[0]
 
-
-def test_a_request_route_without_dependencies_is_declared() -> None:
-    router = APIRouter()
-
-    router.add_api_route("/x", endpoint, methods=["POST"], route_class_override=RequestRoute)
-
-    assert [type(route) for route in router.routes] == [RequestRoute]
+    assert getattr(first, "endpoint", None) is post_event
+    assert (getattr(first, "path", None), getattr(first, "methods", None)) == (
+        "/v1/events",
+        {"POST"},
+    )
