@@ -69,7 +69,7 @@ class ConsoleService:
         """The unit a key starts from: its scope, or for an admin the registry's first top."""
         if session.scope_code:
             return session.scope_code
-        tops = sorted(u.code for u in self.registry.all() if u.parent_code is None)
+        tops = self.registry.roots()
         if not tops:
             raise UnitNotFound("the unit registry is empty")
         return tops[0]
@@ -123,14 +123,7 @@ class ConsoleService:
         query = query.strip()
         if not query:
             return []
-        found = []
-        for unit in self.registry.all():
-            if (query in unit.name or unit.code.startswith(query)) and self.registry.is_within(
-                unit.code, root
-            ):
-                found.append(unit)
-        found.sort(key=lambda u: (list(Level).index(u.level), u.code))
-        return found[:SEARCH_LIMIT]
+        return self.registry.search(query, within=root, limit=SEARCH_LIMIT)
 
     async def unit_page(self, session: Session, *, code: str, period: str) -> UnitPage:
         unit = self.unit(code)

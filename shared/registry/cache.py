@@ -2,48 +2,30 @@
 
 It reloads when the registry's version changes (polled every few seconds) and looks a missing
 code up in the database at once, so units loaded while the system runs are usable immediately.
+The units are held packed (`shared/registry/packed.py`): every service holds a nation's.
 """
 
 import asyncio
-from dataclasses import dataclass
 from typing import NoReturn
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.levels import Level
+from shared.registry.packed import LevelTotals, PackedBuilder, UnitRef
 from shared.registry.repository import RegistryRepository
 from shared.repository import engine_connection
 from shared.retry import keep_running
 
+__all__ = ["UnitRef", "UnitRegistry"]
+
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class UnitRef:
-    code: str
-    name: str
-    level: Level
-    parent_code: str | None
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {
-            "code": self.code,
-            "name": self.name,
-            "level": self.level.value,
-            "parent_code": self.parent_code,
-        }
-
-
-# The key of the parentless units among the child lists: no unit code is empty.
-_ROOT = ""
 
 
 class UnitRegistry:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._units: dict[str, UnitRef] = {}
-        self._children: dict[str, list[str]] | None = None
+        self._units = PackedBuilder().build()
         self.version: int = -1
         self._loading = asyncio.Lock()
 
@@ -53,19 +35,14 @@ class UnitRegistry:
         return self._units.get(code)
 
     async def get(self, code: str) -> UnitRef | None:
-        unit = self._units.get(code)
+        unit = self.get_cached(code)
         if unit is None:
             unit = await self._fetch(code)
         return unit
 
     def ancestors(self, code: str) -> list[UnitRef]:
         """The unit itself, then its parent, up to the root (all must be cached)."""
-        chain: list[UnitRef] = []
-        unit = self._units.get(code)
-        while unit is not None:
-            chain.append(unit)
-            unit = self._units.get(unit.parent_code) if unit.parent_code else None
-        return chain
+        return self._units.chain(code)
 
     def ancestor_at(self, code: str, level: Level) -> UnitRef | None:
         return next((u for u in self.ancestors(code) if u.level == level), None)
@@ -75,36 +52,38 @@ class UnitRegistry:
         its county; in a city without counties (东莞, 中山: townships directly under the
         city) the city; failing both, the top of its branch. Every unit of a county, or of
         such a city, shares one."""
-        chain = self.ancestors(code)
-        for level in (Level.county, Level.city):
-            unit = next((u for u in chain if u.level == level), None)
-            if unit is not None:
-                return unit.code
-        return chain[-1].code if chain else code
+        return self._units.keying_code(code)
 
     def is_within(self, code: str, scope_code: str) -> bool:
-        return any(u.code == scope_code for u in self.ancestors(code))
+        return self._units.is_within(code, scope_code)
 
     def children(self, code: str) -> list[str]:
-        return self._child_lists().get(code, [])
+        """The unit's children's codes, in code order."""
+        return self._units.children(code)
 
     def roots(self) -> list[str]:
         """The units without a parent (the provinces of a national registry), in code order."""
-        return sorted(self._child_lists().get(_ROOT, []))
+        return self._units.roots()
 
-    def _child_lists(self) -> dict[str, list[str]]:
-        if self._children is None:
-            children: dict[str, list[str]] = {}
-            for unit in self._units.values():
-                children.setdefault(unit.parent_code or _ROOT, []).append(unit.code)
-            self._children = children
-        return self._children
+    def members(self, code: str, level: Level) -> list[UnitRef]:
+        """The units of the level under and including the unit, in code order."""
+        return self._units.members(code, level)
+
+    def search(self, query: str, *, within: str, limit: int) -> list[UnitRef]:
+        """The units under `within` whose name holds the query or whose code starts with it:
+        the highest levels first, then in code order; at most `limit`."""
+        return self._units.search(query, within=within, limit=limit)
+
+    def totals(self) -> LevelTotals:
+        """How many units of each campaign level lie under each unit, as the registry is now."""
+        return self._units.totals()
 
     def __len__(self) -> int:
         return len(self._units)
 
     def all(self) -> list[UnitRef]:
-        return list(self._units.values())
+        """Every unit, made afresh (645,000 for a nation): prefer the lookups above."""
+        return list(self._units.refs())
 
     # --- loading --------------------------------------------------------------------------
 
@@ -123,12 +102,10 @@ class UnitRegistry:
             version = await registry.version()
             if version <= self.version:
                 return False
-            rows = await registry.units()
-            self._units = {
-                code: UnitRef(code, name, Level(level), parent_code)
-                for code, name, level, parent_code in rows
-            }
-            self._children = None
+            packing = PackedBuilder()
+            async for rows in registry.units():
+                packing.add(rows)
+            self._units = packing.build()
             self.version = version
         log.info("registry_loaded", units=len(self._units), version=version)
         return True
@@ -140,7 +117,7 @@ class UnitRegistry:
         if not exists:
             return None
         await self.refresh()
-        return self._units.get(code)
+        return self.get_cached(code)
 
     async def keep_fresh(self, interval: float) -> NoReturn:
         """Background task: poll the registry version every `interval` seconds until

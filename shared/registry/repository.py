@@ -5,14 +5,15 @@
 command's transaction (`await UnitLoadRepository.from_connection(connection)`).
 """
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
 from shared.repository import Repository
 
 VERSION_SQL = "SELECT version FROM registry.meta"
-UNITS_SQL = "SELECT code, name, level, parent_code FROM registry.units"
+UNITS_SQL = "SELECT code, name, level, parent_code FROM registry.units ORDER BY code"
+UNITS_BATCH = 50_000
 SHAPE_SQL = "SELECT code, level, parent_code FROM registry.units"
 HAS_UNIT_SQL = "SELECT EXISTS (SELECT FROM registry.units WHERE code = $1)"
 
@@ -61,9 +62,12 @@ class RegistryRepository(Repository):
         """The registry's version; 0 before the first load."""
         return int(await self.connection.fetchval(VERSION_SQL) or 0)
 
-    async def units(self) -> list[asyncpg.Record]:
-        """Every unit as (code, name, level, parent_code)."""
-        return await self.connection.fetch(UNITS_SQL)
+    async def units(self) -> AsyncIterator[list[asyncpg.Record]]:
+        """Every unit as (code, name, level, parent_code), in code order, a batch at a time
+        (a nation's registry at once would be 645,000 records): inside a transaction."""
+        cursor = await self.connection.cursor(UNITS_SQL)
+        while rows := await cursor.fetch(UNITS_BATCH):
+            yield rows
 
     async def shape(self) -> dict[str, tuple[str, str | None]]:
         """Every unit's (level, parent_code), by code: asyncpg's records directly, for a
