@@ -110,6 +110,9 @@ class EffectCalculator:
                 (u.code, u.level) for u in self.registry.ancestors(unit_code) if u.level in rules
             )
             if chain:
+                if len(self._chains) >= MEMO_LIMIT:  # a nation's units would all stay
+                    self._chains.clear()
+                    self._cadences.clear()
                 self._chains[unit_code] = chain
         return chain
 
