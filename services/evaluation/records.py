@@ -181,21 +181,29 @@ def correction_of(row: asyncpg.Record) -> StoredCorrection:
 
 def event_record(event: NewEvent) -> tuple[Any, ...]:
     """A known event's row as COPY and `upsert_events` take it."""
-    facts = event.facts
+    return known_event_row(
+        event.event_id, event.unit_code, event.occurred_at, event.facts, event.noticed_at
+    )
+
+
+def known_event_row(
+    event_id: UUID, unit_code: str, occurred_at: datetime, facts: Facts, noticed: datetime | None
+) -> tuple[Any, ...]:
+    """`event_record` of the event's parts, for a rebuild that has no `NewEvent` to make."""
     return (
-        event.event_id,
+        event_id,
         True,
         facts.type.value,
-        event.unit_code,
-        event.unit_code,
-        event.occurred_at,
+        unit_code,
+        unit_code,
+        occurred_at,
         facts.destination.value if facts.destination else None,
         facts.headcount,
         facts.skip_level,
         facts.non_reception_site,
         facts.rating.value if facts.rating else None,
         facts.source.value if facts.source else None,
-        event.noticed_at,
+        noticed,
         False,
     )
 

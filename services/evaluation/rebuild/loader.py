@@ -27,6 +27,7 @@ from services.evaluation.records import (
     EVENT_COLUMNS,
     correction_record,
     effect_record,
+    known_event_row,
 )
 from services.evaluation.rules import AppliedEvent, Facts, criteria_met, facts_of
 from services.evaluation.warnings.upkeep import EarlyWarnings
@@ -96,23 +97,7 @@ def meeting_record(meeting: ScreeningMeeting) -> tuple[Any, ...]:
 
 def event_row(event: AppliedEvent, facts: Facts, noticed: datetime | None) -> tuple[Any, ...]:
     """`event_record` of an event that is no correction, without the objects in between."""
-    unit_code = event.unit_code
-    return (
-        event.event_id,
-        True,
-        facts.type.value,
-        unit_code,
-        unit_code,
-        event.occurred_at,
-        facts.destination.value if facts.destination else None,
-        facts.headcount,
-        facts.skip_level,
-        facts.non_reception_site,
-        facts.rating.value if facts.rating else None,
-        facts.source.value if facts.source else None,
-        noticed,
-        False,
-    )
+    return known_event_row(event.event_id, event.unit_code, event.occurred_at, facts, noticed)
 
 
 def meeting_effect_record(meeting: ScreeningMeeting, slot: date) -> tuple[Any, ...]:
