@@ -386,10 +386,26 @@ kafka_node_launch() {  # kafka_node_launch ID
   echo $! >"$(node_pid_file "$id")"
 }
 
+# As for PostgreSQL: a port can still be held for a moment by a process that just ended (the
+# suite's own services listen on free ports of the same range); a node that ended for it is
+# launched again, a few times.
 kafka_node_wait() {  # kafka_node_wait ID
-  local id=$1
-  wait_for 90 "$(node_name "$id") (127.0.0.1:$(node_port "$id"))" port_open "$(node_port "$id")" \
-    || { tail -30 "$(node_dir "$id")/server.log" >&2; die "$(node_name "$id") did not start"; }
+  local id=$1 try dir port; dir="$(node_dir "$1")"; port="$(node_port "$1")"
+  for try in 1 2 3 4 5; do
+    local deadline=$((SECONDS + 90))
+    until port_open "$port"; do
+      node_running "$id" && [ "$SECONDS" -lt "$deadline" ] || break
+      sleep 0.3
+    done
+    if port_open "$port"; then log "$(node_name "$id") (127.0.0.1:$port) is up"; return; fi
+    node_running "$id" || ! grep -q "Address already in use" "$dir/server.log" || [ "$try" = 5 ] \
+      && break
+    log "a port of $(node_name "$id") is still in use; trying again in 3 s"
+    sleep 3
+    kafka_node_launch "$id"
+  done
+  tail -30 "$dir/server.log" >&2
+  die "$(node_name "$id") did not start"
 }
 
 kafka_preflight() {
