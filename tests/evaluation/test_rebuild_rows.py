@@ -142,7 +142,7 @@ def test_a_repeated_event_gives_its_rows_once(service: EvaluationService) -> Non
 
 
 def test_the_units_answer_as_the_registry_and_the_calculator(service: EvaluationService) -> None:
-    units = RebuildUnits(campaign=service.campaign, registry=service.registry)
+    units = RebuildUnits(calculator=service.calculator, registry=service.registry)
     for code in units_of(service):
         assert units.known(code) is (service.registry.get_cached(code) is not None)
         for moment in MOMENTS:

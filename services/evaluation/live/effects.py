@@ -78,17 +78,21 @@ class EffectCalculator:
     def meeting_slot(self, unit_code: str, occurred_at: datetime) -> date | None:
         """The slot a meeting of `unit_code` at `occurred_at` falls in; none when the unit's
         level keeps no cadence. Only the unit's own meetings count, in its own level's slots."""
-        cadence = self._cadences.get(unit_code, UNKNOWN)
-        if cadence is UNKNOWN or self._chains_version != self.registry.version:
-            cadence = self._cadence_of(unit_code)
+        cadence = self.cadence_of(unit_code)
         if cadence is None:
             return None
         # Not remembered: hashing a moment costs as much as converting it.
         return slot_start(occurred_at.astimezone(SHANGHAI).date(), cadence)
 
-    def _cadence_of(self, unit_code: str) -> Cadence | None:
+    def cadence_of(self, unit_code: str) -> Cadence | None:
         """The cadence of the unit's own level, if the unit is a campaign unit whose level
         keeps one (remembered with the chains)."""
+        cadence = self._cadences.get(unit_code, UNKNOWN)
+        if cadence is UNKNOWN or self._chains_version != self.registry.version:
+            cadence = self._look_up_cadence(unit_code)
+        return cadence
+
+    def _look_up_cadence(self, unit_code: str) -> Cadence | None:
         chain = self._chain(unit_code)
         cadence = None
         if chain and chain[0][0] == unit_code:

@@ -114,7 +114,7 @@ class Loader:
         self.service = service
         self.calculator = service.calculator
         self.registry = service.registry
-        self.units = RebuildUnits(campaign=service.campaign, registry=self.registry)
+        self.units = RebuildUnits(calculator=self.calculator, registry=self.registry)
         self.seen: set[UUID] = set()
         self._facts: dict[tuple[Any, ...], tuple[Facts, bool]] = {}
         self.report = RebuildReport()

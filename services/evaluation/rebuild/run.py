@@ -13,9 +13,8 @@ kept forever for exactly this, and evaluation reads no other service's tables.
    (which also decides each correction's state).
 3. Fetch the visits on a second connection and find every early warning they give in a
    thread, while the database builds the remaining indexes (leaving the thread a core when
-   it shares the machine: `index_workers`; once the warnings are found, on two connections),
-   aggregates every status in one statement and every (unit, period)'s indicators in
-   another.
+   it shares the machine: `index_workers`), aggregates every status in one statement and
+   every (unit, period)'s indicators in another.
 4. In one transaction holding the rebuild lock exclusively (live batches wait for it): read
    and apply what reached the topic meanwhile (the warnings are then found again), carry the
    live versions over (unchanged statuses and indicators keep version and changed_at,
@@ -163,7 +162,9 @@ async def _rebuild(
         finding = asyncio.create_task(find_warnings(loader.warnings, settings))
         try:
             with report.phase("indexes"):
-                await build_indexes(settings, staging, staging_ddl(after_load=True), after=finding)
+                if (workers := index_workers(settings)) is not None:
+                    await staging.limit_index_workers(workers)
+                await staging.execute_ddl(staging_ddl(after_load=True))
             with report.phase("statuses"):
                 report.statuses = await staging.compute_statuses(
                     service.calculator.period_bounds(now), now=now
@@ -219,47 +220,6 @@ def index_workers(settings: EvaluationSettings, *, cores: int | None = None) -> 
     if (make_url(settings.database_url).host or "") not in LOCAL_HOSTS:
         return None
     return max(0, (cores or os.cpu_count() or 1) - 2)  # the build's own process, the thread
-
-
-async def build_indexes(
-    settings: EvaluationSettings,
-    staging: RebuildRepository,
-    statements: list[str],
-    *,
-    after: "asyncio.Future[None]",
-) -> None:
-    """Each of `statements` in turn on the rebuild's connection; once `after` (the warnings
-    found beside them) is done, a second connection takes the next ones too: the finder's
-    core is free then, and taking it before would have slowed the finder."""
-    waiting = statements[::-1]
-    workers = index_workers(settings)
-
-    async def build(repository: RebuildRepository) -> None:
-        if workers is not None:
-            await repository.limit_index_workers(workers)
-        while waiting:
-            await repository.execute_ddl([waiting.pop()])
-
-    building = asyncio.ensure_future(build(staging))
-    await asyncio.wait([building, after], return_when=asyncio.FIRST_COMPLETED)
-    if building.done() or not waiting:
-        return await building
-    try:
-        connection = await rebuild_connection(settings)
-    except BaseException:
-        await asyncio.gather(building, return_exceptions=True)  # its connection is in use
-        raise
-    try:
-        built = await asyncio.gather(
-            building,
-            build(RebuildRepository(connection, schema=STAGING)),
-            return_exceptions=True,  # the other build ends before its connection goes
-        )
-    finally:
-        await connection.close()
-    for outcome in built:
-        if isinstance(outcome, BaseException):
-            raise outcome
 
 
 async def find_warnings(warnings: WarningRebuild, settings: EvaluationSettings) -> None:

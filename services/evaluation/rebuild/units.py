@@ -8,8 +8,9 @@ the whole rebuild; a registry of another version starts them afresh all the same
 from datetime import date, datetime
 from typing import Any
 
+from services.evaluation.live.effects import EffectCalculator
 from shared.cadence import Cadence, slot_start
-from shared.campaign import SHANGHAI, Campaign
+from shared.campaign import SHANGHAI
 from shared.registry.cache import UnitRegistry
 
 NOT_LOOKED_UP: Any = object()
@@ -17,8 +18,8 @@ NOT_IN_REGISTRY: Any = object()
 
 
 class RebuildUnits:
-    def __init__(self, *, campaign: Campaign, registry: UnitRegistry) -> None:
-        self.campaign = campaign
+    def __init__(self, *, calculator: EffectCalculator, registry: UnitRegistry) -> None:
+        self.calculator = calculator
         self.registry = registry
         self._version = registry.version
         # By unit code: the cadence of its meetings (None: it keeps none), or NOT_IN_REGISTRY.
@@ -53,9 +54,6 @@ class RebuildUnits:
         return cadence
 
     def _cadence_of(self, unit_code: str) -> Any:
-        unit = self.registry.get_cached(unit_code)
-        if unit is None:
+        if self.registry.get_cached(unit_code) is None:
             return NOT_IN_REGISTRY
-        if unit.level not in self.campaign.rules:
-            return None
-        return self.campaign.work_records.cadence.get(unit.level)
+        return self.calculator.cadence_of(unit_code)
