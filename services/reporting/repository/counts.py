@@ -5,7 +5,7 @@ from collections.abc import Collection, Mapping
 
 from services.reporting.models import FIGURE_COLUMNS, level_counts
 from services.reporting.readmodel import CountKey, Figures
-from services.reporting.repository.statements import insert_sql, listed
+from services.reporting.repository.statements import column_arrays, insert_rows_sql, listed
 from shared.levels import Level
 from shared.repository import Repository
 
@@ -14,7 +14,7 @@ KEYS = ("ancestor_code", "period", "level")
 ADDED = ("not_clean", *FIGURE_COLUMNS)
 COUNTS_SQL = f"SELECT * FROM {TABLE} WHERE period = $1 AND ancestor_code = ANY($2::bpchar[])"
 ADD_COUNTS_SQL = (
-    f"{insert_sql(TABLE, (*KEYS, *ADDED))} ON CONFLICT ({listed(KEYS)}) DO UPDATE SET "
+    f"{insert_rows_sql(level_counts, (*KEYS, *ADDED))} ON CONFLICT ({listed(KEYS)}) DO UPDATE SET "
     + ", ".join(f"{c} = {level_counts.name}.{c} + excluded.{c}" for c in ADDED)
 )
 
@@ -28,7 +28,9 @@ class CountRepository(Repository):
         for (code, period, level), figures in sorted(deltas.items()):
             columns = figures.columns()
             rows.append([code, period, level.value, *(columns[c] for c in ADDED)])
-        await self.connection.executemany(ADD_COUNTS_SQL, rows)
+        await self.connection.execute(
+            ADD_COUNTS_SQL, *column_arrays(level_counts, (*KEYS, *ADDED), rows)
+        )
 
     async def counts(self, period: str, ancestor_codes: Collection[str]) -> dict[CountKey, Figures]:
         rows = await self.connection.fetch(COUNTS_SQL, period, list(ancestor_codes))

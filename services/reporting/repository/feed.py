@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from services.reporting.models import PATH_LEVELS, path_column, status_changes
 from services.reporting.readmodel import StoredStatus
-from services.reporting.repository.statements import insert_sql
+from services.reporting.repository.statements import column_arrays, insert_rows_sql
 from shared.levels import Level
 from shared.repository import Repository
 
@@ -26,7 +26,7 @@ APPENDED = (
     *(path_column(level) for level in PATH_LEVELS),
 )
 LAST_SEQ_SQL = f"SELECT coalesce(max(seq), 0) FROM {TABLE}"
-APPEND_SQL = insert_sql(TABLE, APPENDED)
+APPEND_SQL = insert_rows_sql(status_changes, APPENDED)
 LAST_CHANGE_SQL = f"SELECT changed_at FROM {TABLE} ORDER BY seq DESC LIMIT 1"
 # Under a root: through the feed's (level code, seq) index of the root's level.
 LAST_CHANGE_UNDER_SQL = {
@@ -56,7 +56,7 @@ class FeedRepository(Repository):
             ]
             for number, s in enumerate(statuses, start=1)
         ]
-        await self.connection.executemany(APPEND_SQL, rows)
+        await self.connection.execute(APPEND_SQL, *column_arrays(status_changes, APPENDED, rows))
 
     async def last_change(self, root_code: str | None, root_level: Level | None) -> datetime | None:
         """When a status under the root (None: anywhere) last changed; None if none did."""

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from services.reporting.models import PATH_LEVELS, path_column, unit_status
 from services.reporting.readmodel import StoredStatus, UnitPath
-from services.reporting.repository.statements import insert_sql, listed
+from services.reporting.repository.statements import column_arrays, insert_rows_sql, listed
 from shared.levels import Level
 from shared.repository import Repository
 
@@ -27,7 +27,7 @@ _NOT_CLEAN_AMONG = f"""
 NOT_CLEAN_SQL = "SELECT *" + _NOT_CLEAN_AMONG
 NOT_CLEAN_CODES_SQL = "SELECT unit_code" + _NOT_CLEAN_AMONG
 SAVE_STATUS_SQL = (
-    f"{insert_sql(TABLE, SAVED_COLUMNS)} ON CONFLICT ({listed(KEYS)}) DO UPDATE SET "
+    f"{insert_rows_sql(unit_status, SAVED_COLUMNS)} ON CONFLICT ({listed(KEYS)}) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in SAVED_COLUMNS if c not in KEYS)
     + ", applied_at = now()"
 )
@@ -52,9 +52,9 @@ class StatusRepository(Repository):
     async def save_statuses(self, statuses: Sequence[StoredStatus]) -> None:
         if not statuses:
             return
-        rows = [s.to_row() for s in statuses]
-        await self.connection.executemany(
-            SAVE_STATUS_SQL, [[row[c] for c in SAVED_COLUMNS] for row in rows]
+        rows = ([row[c] for c in SAVED_COLUMNS] for row in (s.to_row() for s in statuses))
+        await self.connection.execute(
+            SAVE_STATUS_SQL, *column_arrays(unit_status, SAVED_COLUMNS, rows)
         )
 
     # --- the registry follow (under the apply lock) -----------------------------------------

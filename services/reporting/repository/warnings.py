@@ -11,7 +11,11 @@ import sqlalchemy as sa
 
 from services.reporting.models import PATH_LEVELS, early_warnings, path_column, warning_changes
 from services.reporting.records import StoredWarning
-from services.reporting.repository.statements import insert_sql, upsert_newer_sql
+from services.reporting.repository.statements import (
+    column_arrays,
+    insert_rows_sql,
+    upsert_newer_rows_sql,
+)
 from shared.levels import Level
 from shared.repository import Repository
 
@@ -30,10 +34,10 @@ WARNING_FEED_COLUMNS = (
     "detail",
     "version",
 )
-SAVE_WARNINGS_SQL = upsert_newer_sql(TABLE, SAVED_COLUMNS, keys=("warning_id",))
+SAVE_WARNINGS_SQL = upsert_newer_rows_sql(early_warnings, SAVED_COLUMNS, keys=("warning_id",))
 VERSIONS_SQL = f"SELECT warning_id, version FROM {TABLE} WHERE warning_id = ANY($1::uuid[])"
 LAST_SEQ_SQL = f"SELECT coalesce(max(seq), 0) FROM {FEED}"
-APPEND_SQL = insert_sql(FEED, APPENDED)
+APPEND_SQL = insert_rows_sql(warning_changes, APPENDED)
 OPEN_SQL = f"SELECT count(*) FROM {TABLE} WHERE cleared_at IS NULL"
 # Under a root, as the warnings feed places them: the newest version of each warning whose path
 # when applied runs through the root (found through the feed's index on that path).
@@ -77,7 +81,9 @@ class WarningRepository(Repository):
     async def save_warnings(self, warnings: Sequence[StoredWarning]) -> None:
         rows = [warning_row(w, SAVED_COLUMNS) for w in newest_per_warning(warnings)]
         if rows:
-            await self.connection.executemany(SAVE_WARNINGS_SQL, rows)
+            await self.connection.execute(
+                SAVE_WARNINGS_SQL, *column_arrays(early_warnings, SAVED_COLUMNS, rows)
+            )
 
     async def append_warning_changes(self, warnings: Sequence[StoredWarning]) -> None:
         """Feed rows, in the order given, numbered after the last one."""
@@ -88,7 +94,7 @@ class WarningRepository(Repository):
             [base + number, *warning_row(w, APPENDED[1:])]
             for number, w in enumerate(warnings, start=1)
         ]
-        await self.connection.executemany(APPEND_SQL, rows)
+        await self.connection.execute(APPEND_SQL, *column_arrays(warning_changes, APPENDED, rows))
 
     # --- reads ------------------------------------------------------------------------------
 
