@@ -17,7 +17,7 @@ A repository never takes a lock or commits on its own: the service says when.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Self
+from typing import Any, Self
 
 import asyncpg
 import sqlalchemy as sa
@@ -57,10 +57,23 @@ async def session_connection(session: AsyncSession) -> asyncpg.Connection:
     begins that transaction with the first statement sent through the session; until then a
     statement sent to asyncpg directly would commit alone, so one is sent here if needed."""
     connection = await session.connection()
-    driver = await _driver_of(connection)
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
     if not driver.is_in_transaction():
-        await connection.execute(sa.text(PING_SQL))
+        await _begin(connection, raw.dbapi_connection)
     return driver
+
+
+async def _begin(connection: AsyncConnection, adapter: Any) -> None:
+    """The session's transaction begun as the driver adapter would begin it before the first
+    statement (a BEGIN alone), without sending a statement through the session, whose
+    execution costs several times the round trip; a statement where the adapter has no such
+    step."""
+    start = getattr(adapter, "_start_transaction", None)
+    if start is None or getattr(adapter, "_transaction", True) is not None:
+        await connection.execute(sa.text(PING_SQL))
+    else:
+        await start()
 
 
 @asynccontextmanager

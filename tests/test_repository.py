@@ -4,10 +4,12 @@ transaction, even when nothing went through the session before them."""
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from services.evaluation.live.repository.events import EvaluationRepository
 from services.evaluation.records import DeadLetterRecord
 from shared.db import Database
+from shared.repository import session_connection
 
 
 class Rollback(Exception):
@@ -59,3 +61,21 @@ async def exclusive_advisory_locks(db: Database, pid: int) -> int:
                 pid,
             )
         )
+
+
+async def test_the_transaction_begins_without_a_statement_through_the_session(
+    db: Database,
+) -> None:
+    sent: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        sent.append(statement)
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with db.session() as session:
+            connection = await session_connection(session)
+            assert connection.is_in_transaction()
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert sent == []
