@@ -128,11 +128,14 @@ class OutboxRelay:
         try:
             dsn = asyncpg_dsn(self.settings.database_url)
             self._listener = await asyncpg.connect(dsn, timeout=3)
-            await self._listener.add_listener(
-                channel_of(str(self.table.schema)), lambda *_: self._wake.set()
-            )
+            await self._listener.add_listener(channel_of(str(self.table.schema)), self._notified)
         except (OSError, asyncpg.PostgresError, TimeoutError):
             self._listener = None
+
+    def _notified(self, _connection: object, _pid: int, _channel: str, table: str) -> None:
+        """A wake-up names the outbox table whose rows committed (none: any of the schema's)."""
+        if table in ("", self.table.name):
+            self._wake.set()
 
     async def _unlisten(self) -> None:
         if self._listener is not None:

@@ -45,6 +45,7 @@ APPEND_SQL = """
 CLAIM_SQL = """
     SELECT id, key, value, headers::text FROM {table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
+TRY_LOCK_SQL = "SELECT pg_try_advisory_xact_lock($1)"
 # `id = ANY($1)` takes one array parameter; `IN (...)` would render a thousand each round.
 DELETE_SQL = "DELETE FROM {table} WHERE id = ANY($1::bigint[])"
 
@@ -55,8 +56,8 @@ def _sql(template: str, table: sa.Table) -> str:
 
 
 class OutboxRepository:
-    """One outbox table, in the caller's session: the relay's lock and the pending count as
-    statements through the session, the rest on the session's asyncpg connection."""
+    """One outbox table, in the caller's session: the pending count as a statement through
+    the session, the rest on the session's asyncpg connection."""
 
     def __init__(self, session: AsyncSession, table: sa.Table) -> None:
         self.session = session
@@ -77,11 +78,10 @@ class OutboxRepository:
         """The oldest pending messages, for this transaction's relay alone; none while another
         relay holds the outbox (its round would otherwise interleave with ours on a key)."""
         t = self.table
-        lock = lock_key(LockName.outbox_relay, f"{t.schema}.{t.name}")
-        held = await self.session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock)))
-        if not held.scalar_one():
-            return []
         connection = await session_connection(self.session)
+        lock = lock_key(LockName.outbox_relay, f"{t.schema}.{t.name}")
+        if not await connection.fetchval(TRY_LOCK_SQL, lock):
+            return []
         rows = await connection.fetch(_sql(CLAIM_SQL, t), limit)
         return [
             PendingMessage(message_id, key, value, orjson.loads(headers))

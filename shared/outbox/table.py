@@ -54,6 +54,26 @@ def create_wake_trigger(schema: str) -> None:
     )
 
 
+def name_table_in_wake(schema: str) -> None:
+    """Migration step: the wake-up's payload names the outbox table whose rows committed, so
+    that relays of several outboxes of one schema wake for their own table only (a relay also
+    wakes for an empty payload, as the wake-up of `create_wake_trigger` sends)."""
+    _notify_with(schema, "TG_TABLE_NAME")
+
+
+def unname_table_in_wake(schema: str) -> None:
+    _notify_with(schema, "''")
+
+
+def _notify_with(schema: str, payload: str) -> None:
+    op.execute(
+        f"""
+        CREATE OR REPLACE FUNCTION {schema}.notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_notify('{channel_of(schema)}', {payload}); RETURN NULL; END $$
+        """
+    )
+
+
 def drop_wake_trigger(schema: str) -> None:
     op.execute(f"DROP TRIGGER outbox_notify ON {schema}.outbox")
     op.execute(f"DROP FUNCTION {schema}.notify_outbox()")
