@@ -127,15 +127,19 @@ class EarlyWarnings:
             and r.event.event_id in fresh
             and (visit := stored_visit(r)) is not None
         }
-        visits = [
-            *recorded.values(),
-            *await repository.visits(set(touched) - recorded.keys()),
-        ]
+        read_back = set(touched) - recorded.keys()
+        visits = [*recorded.values(), *(await repository.visits(read_back) if read_back else [])]
         if not visits:
             return []
         self._chains.clear()  # the registry may have changed since the last batch
+        # A visit recorded just now was recorded in the county it is attributed to.
         await repository.set_counties(
-            [(v.event_id, self.county_where_attributed(v)) for v in visits]
+            [
+                (v.event_id, county)
+                for v in visits
+                if (county := self.county_where_attributed(v)) != self.county_of(v.unit_code)
+                or v.event_id not in recorded
+            ]
         )
         refs = {v.petitioner_ref for v in visits if v.petitioner_ref is not None}
         # A near-threshold warning names its own visit only, a repeat warning visits of its
