@@ -48,7 +48,7 @@ def test_past_the_limit_the_memo_starts_over_and_answers_alike(
     moment = datetime(2018, 6, 3, 1, 30, tzinfo=UTC)
 
     first = [calculator.meeting_slot(code, moment) for code in villages]
-    chains = [calculator._chain(code) for code in villages]
+    chains = [calculator.chain(code) for code in villages]
 
     assert len(calculator._chains) <= 3
     assert [calculator.meeting_slot(code, moment) for code in villages] == first

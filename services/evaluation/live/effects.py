@@ -56,14 +56,14 @@ class EffectCalculator:
         met = self._criteria(facts)
         return [
             Effect(event_id, code, met[level], people, occurred_at)
-            for code, level in self._chain(unit_code)
+            for code, level in self.chain(unit_code)
             if met[level]
         ]
 
     def _work_record_effects(
         self, *, event_id: UUID, facts: Facts, unit_code: str, occurred_at: datetime
     ) -> list[Effect]:
-        chain = self._chain(unit_code)
+        chain = self.chain(unit_code)
         if facts.rating is not None and facts.source is not None:  # a rating
             source, rating = facts.source.value, facts.rating.value
             return [
@@ -93,7 +93,7 @@ class EffectCalculator:
         return cadence
 
     def _look_up_cadence(self, unit_code: str) -> Cadence | None:
-        chain = self._chain(unit_code)
+        chain = self.chain(unit_code)
         cadence = None
         if chain and chain[0][0] == unit_code:
             cadence = self.campaign.work_records.cadence.get(chain[0][1])
@@ -101,7 +101,7 @@ class EffectCalculator:
             self._cadences[unit_code] = cadence
         return cadence
 
-    def _chain(self, unit_code: str) -> tuple[tuple[str, Level], ...]:
+    def chain(self, unit_code: str) -> tuple[tuple[str, Level], ...]:
         """The unit and its ancestors at campaign levels (cached until the registry changes)."""
         if self._chains_version != self.registry.version:
             self._chains.clear()

@@ -230,9 +230,10 @@ class EvaluationService:
         events attributed to another unit than before (by default any may have moved, as
         when the registry moved units)."""
         if self.publish:
-            await EarlyWarnings(campaign=self.campaign, registry=self.registry).apply(
-                session, records, touched=touched, fresh=fresh, moved=moved
+            warnings = EarlyWarnings(
+                campaign=self.campaign, registry=self.registry, chain=self.calculator.chain
             )
+            await warnings.apply(session, records, touched=touched, fresh=fresh, moved=moved)
 
     async def reevaluate(
         self, repository: EvaluationRepository, event_ids: Iterable[UUID]

@@ -30,7 +30,14 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.warnings.changes import changes, named_when_cleared
-from services.evaluation.warnings.finder import Expected, Found, Visit, WarningFinder, expected
+from services.evaluation.warnings.finder import (
+    Chain,
+    Expected,
+    Found,
+    Visit,
+    WarningFinder,
+    expected,
+)
 from services.evaluation.warnings.records import (
     StoredVisit,
     StoredWarning,
@@ -49,9 +56,15 @@ from shared.registry.cache import UnitRegistry
 
 
 class EarlyWarnings:
-    def __init__(self, *, campaign: Campaign, registry: UnitRegistry) -> None:
+    def __init__(
+        self, *, campaign: Campaign, registry: UnitRegistry, chain: Chain | None = None
+    ) -> None:
+        """`chain`: the unit and its ancestors at campaign levels, if the caller remembers
+        them across batches (as the live path's effect calculator does); by default worked
+        out here and remembered for one batch."""
         self.campaign = campaign
         self.registry = registry
+        self.chain: Chain = chain or self._chain_of
         self.finder = WarningFinder(
             rules=campaign.warnings,
             level_rules=campaign.rules,
@@ -67,7 +80,7 @@ class EarlyWarnings:
             reach=self._reach(),
         )
 
-    def chain(self, unit_code: str) -> tuple[tuple[str, Level], ...]:
+    def _chain_of(self, unit_code: str) -> tuple[tuple[str, Level], ...]:
         """The unit and its ancestors at campaign levels."""
         chain = self._chains.get(unit_code)
         if chain is None:
