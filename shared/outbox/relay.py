@@ -57,14 +57,13 @@ class OutboxRelay:
         self._producer = kafka.LazyProducer(settings, **RELAY_PRODUCER | (producer_options or {}))
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
-        """One round: claim, publish and wait for every ack, then mark sent. Returns the count."""
+        """One round: take the oldest messages, publish and wait for every ack, then commit
+        (what a failed round took stays in the outbox). Returns the count."""
         async with self.db.session() as session:
-            outbox = OutboxRepository(session, self.table)
-            pending = await outbox.claim(self.batch_size)
+            pending = await OutboxRepository(session, self.table).take(self.batch_size)
             if not pending:
                 return 0
             await self.publish(producer, pending)
-            await outbox.mark_sent([m.id for m in pending])
         published_total.labels(self.name).inc(len(pending))
         return len(pending)
 

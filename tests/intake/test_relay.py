@@ -93,7 +93,7 @@ async def test_a_crash_between_publish_and_mark_publishes_again_with_the_same_ev
             # A relay round that publishes and then dies before its transaction commits.
             with pytest.raises(RuntimeError):
                 async with db.session() as session:
-                    pending = await OutboxRepository(session, outbox).claim(1000)
+                    pending = await OutboxRepository(session, outbox).take(1000)
                     assert event["event_id"] in [m.headers["event_id"] for m in pending]
                     await relay(db, intake_settings).publish(producer, pending)
                     raise RuntimeError("killed before marking sent")
@@ -112,6 +112,10 @@ async def test_a_crash_between_publish_and_mark_publishes_again_with_the_same_ev
     assert copies[0]["value"] == copies[1]["value"]
 
 
+class Rollback(Exception):
+    pass
+
+
 async def test_while_one_relay_holds_the_outbox_another_claims_nothing(
     intake: httpx.AsyncClient, keys: dict[str, str], db: Database, relay_control: RelayControl
 ) -> None:
@@ -120,10 +124,12 @@ async def test_while_one_relay_holds_the_outbox_another_claims_nothing(
     try:
         for event in (events.visit(VILLAGE), events.visit(VILLAGE)):
             await intake.post("/v1/events", json=event, headers=bearer(keys["admin"]))
-        async with db.session() as first, db.session() as second:
-            claimed = await OutboxRepository(first, outbox).claim(1)
-            assert len(claimed) == 1
-            assert await OutboxRepository(second, outbox).claim(1000) == []
+        with pytest.raises(Rollback):  # what the first took goes back: it published nothing
+            async with db.session() as first, db.session() as second:
+                taken = await OutboxRepository(first, outbox).take(1)
+                assert len(taken) == 1
+                assert await OutboxRepository(second, outbox).take(1000) == []
+                raise Rollback
     finally:
         relay_control.start()
     await wait_outbox_drained(db)
