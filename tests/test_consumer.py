@@ -16,6 +16,7 @@ from shared.consumer import BatchConsumer, DeadLetter, Record, Rejected
 from shared.db import Database
 from shared.errors import DependencyUnavailable
 from tests.support.stack import read_topic, scratch_topic
+from tests.support.waiting import wait_until
 
 TABLE = "public.consumer_test_applied"
 
@@ -48,6 +49,8 @@ class Words(BatchConsumer[str, int]):
         self.failures: list[BaseException] = []
         self.letters: list[DeadLetter] = []
         self.batches: list[list[str]] = []  # as applied, in order
+        self.applying: asyncio.Event | None = None  # set while a batch is applied, if given
+        self.apply_seconds = 0.0  # how long applying a batch takes
 
     async def decode(self, record: Record) -> str | Rejected:
         try:
@@ -61,6 +64,9 @@ class Words(BatchConsumer[str, int]):
             raise DependencyUnavailable("database", "away for the test")
         if "poison" in items:
             raise ValueError("poison cannot be applied")
+        if self.applying is not None:
+            self.applying.set()
+        await asyncio.sleep(self.apply_seconds)
         insert = sa.text(f"INSERT INTO {TABLE} (word) VALUES (:word) ON CONFLICT DO NOTHING")
         await session.execute(insert, [{"word": word} for word in items])
         self.batches.append(list(items))
@@ -181,3 +187,28 @@ async def test_batches_decoded_ahead_are_applied_once_each_in_order(
     assert [word for batch in consumer.batches for word in batch] == words
     assert len(consumer.batches) > 1
     assert await applied(db, words) == set(words)
+
+
+async def test_a_batch_after_a_long_one_takes_what_came_meanwhile_not_only_what_was_held(
+    settings: Settings, db: Database, topic: str
+) -> None:
+    """While a batch is applied the consumer fetches again and holds the first records that
+    come; those that come after wait at the broker until the held ones are taken. The next
+    batch takes both."""
+    first, early, late = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("first", "early", "late"))
+    consumer = Words(db=db, settings=settings, topic=topic)
+    consumer.top_up_ms = 1000  # a slow broker's answer, on a busy machine, is still waited for
+    consumer.apply_seconds = 2.0
+    consumer.applying = asyncio.Event()
+    await produce(settings, topic, [first.encode()], b"top-up")
+    consumer.start()
+    try:
+        await asyncio.wait_for(consumer.applying.wait(), 30)
+        await produce(settings, topic, [early.encode()], b"top-up")  # fetched and held
+        await asyncio.sleep(0.5)
+        await produce(settings, topic, [late.encode()], b"top-up")  # left at the broker
+        await wait_until(lambda: len(consumer.batches) >= 2, timeout=30, message="two batches")
+    finally:
+        await consumer.stop()
+
+    assert consumer.batches[:2] == [[first], [early, late]]
