@@ -43,14 +43,16 @@ APPEND_SQL = """
 # orjson, rather than through the session's row processing and JSON codec, which took a quarter
 # of a round's time. The rows are deleted as they are taken (one statement instead of a read and
 # a delete): they are gone only if the round's transaction commits, after every acknowledgement.
-# The relay's lock is tried once, in the same statement; without it nothing is taken.
+# The relay's lock is tried once, in the same statement; without it nothing is taken. The ids
+# taken are an array, so that the delete finds them by the primary key rather than by a hash
+# join over the whole table (an outbox holds many dead rows between two vacuums).
 TAKE_SQL = """
     WITH relay AS (SELECT pg_try_advisory_xact_lock($2) AS holds),
     taken AS (
-        DELETE FROM {table} WHERE id IN (
+        DELETE FROM {table} WHERE id = ANY(ARRAY(
             SELECT id FROM {table} WHERE (SELECT holds FROM relay)
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-        )
+        ))
         RETURNING id, key, value, headers::text
     )
     SELECT * FROM taken ORDER BY id
