@@ -24,8 +24,10 @@ from shared.retry import keep_running
 log = structlog.get_logger(__name__)
 # A round publishes up to `batch_size` messages at once, so in record batches of up to a
 # megabyte (the broker's default limit) rather than the producer's 256 KB: a message that finds
-# its partition's batch full waits until that batch is sent, a turn of a busy event loop.
-RELAY_PRODUCER: dict[str, Any] = {"max_batch_size": 1_000_000}
+# its partition's batch full waits until that batch is sent, a turn of a busy event loop. And
+# without lingering: a round hands over all its messages before it waits for their
+# acknowledgements, so nothing more would join a batch, and every round would wait the linger.
+RELAY_PRODUCER: dict[str, Any] = {"max_batch_size": 1_000_000, "linger_ms": 0}
 
 
 class OutboxRelay:
