@@ -3,11 +3,13 @@ limit, health and metrics routes, and the request-scoped dependencies (session, 
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
@@ -386,3 +388,30 @@ def include_routes(app: FastAPI, router: APIRouter) -> None:
     twentieth of a single event's CPU. The routes already carry the router's prefix, tags and
     dependencies."""
     app.router.routes.extend(router.routes)
+
+
+class JsonRequest(Request):
+    """A request whose JSON body is parsed by orjson, several times faster than the standard
+    library on a large body (a batch of a thousand events); what orjson refuses (a lone
+    surrogate in an escape, NaN) is parsed as before, so every body reads as it did."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                self._json = json.loads(body)
+        return self._json
+
+
+class JsonRoute(APIRoute):
+    """A route whose body is read as `JsonRequest` (`APIRouter(route_class=JsonRoute)`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def with_json_request(request: Request) -> Response:
+            return await handler(JsonRequest(request.scope, request.receive))
+
+        return with_json_request
