@@ -5,6 +5,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,6 +65,18 @@ def _sql(template: str, table: sa.Table) -> str:
     return template.format(table=f"{table.schema}.{table.name}")
 
 
+async def append(
+    connection: asyncpg.Connection, table: sa.Table, messages: Sequence[OutboxMessage]
+) -> None:
+    """`OutboxRepository.add` on a connection already in the caller's transaction."""
+    await connection.execute(
+        _sql(APPEND_SQL, table),
+        [m.key for m in messages],
+        [m.value for m in messages],
+        [json.dumps(m.headers) for m in messages],
+    )
+
+
 class OutboxRepository:
     """One outbox table, in the caller's session: the pending count as a statement through
     the session, the rest on the session's asyncpg connection."""
@@ -75,13 +88,7 @@ class OutboxRepository:
     async def add(self, messages: Sequence[OutboxMessage]) -> None:
         """Append messages in the order given (the order they will be published in)."""
         if messages:
-            connection = await session_connection(self.session)
-            await connection.execute(
-                _sql(APPEND_SQL, self.table),
-                [m.key for m in messages],
-                [m.value for m in messages],
-                [json.dumps(m.headers) for m in messages],
-            )
+            await append(await session_connection(self.session), self.table, messages)
 
     async def take(self, limit: int) -> list[PendingMessage]:
         """The oldest pending messages, out of the outbox for this transaction's relay alone

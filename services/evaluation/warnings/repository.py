@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.evaluation.models import SCHEMA
+from services.evaluation.models import SCHEMA, warning_outbox
 from services.evaluation.schema_repository import SchemaRepository
 from services.evaluation.warnings.records import (
     SCHEMA_VERSION,
@@ -20,6 +20,7 @@ from services.evaluation.warnings.records import (
     warning_record,
 )
 from shared.early_warning import WarningKind
+from shared.outbox.repository import OutboxMessage, append
 
 STAGED = "saved_warning"  # `stage`'s table
 
@@ -235,11 +236,10 @@ class WarningRepository(SchemaRepository):
         values[7] = ["{" + ",".join(map(str, ids)) + "}" for ids in values[7]]
         await self._upsert(WARNINGS_FROM_ARRAYS.format(columns=", ".join(WARNING_COLUMNS)), *values)
         messages = [w.message() for w in warnings]
-        await self.connection.copy_records_to_table(
-            "warning_outbox",
-            records=[(m.key, m.model_dump_json().encode(), "{}") for m in messages],
-            columns=["key", "value", "headers"],
-            schema_name=SCHEMA,
+        await append(  # one statement: a batch changes a few warnings, where COPY costs two
+            self.connection,
+            warning_outbox,
+            [OutboxMessage(m.key, m.model_dump_json().encode(), {}) for m in messages],
         )
 
     # A rebuild saves every warning at once. Sending the named events as array literals and
