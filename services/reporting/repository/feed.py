@@ -25,8 +25,7 @@ APPENDED = (
     "changed_at",
     *(path_column(level) for level in PATH_LEVELS),
 )
-LAST_SEQ_SQL = f"SELECT coalesce(max(seq), 0) FROM {TABLE}"
-APPEND_SQL = insert_rows_sql(status_changes, APPENDED)
+APPEND_SQL = insert_rows_sql(status_changes, APPENDED, numbered_after_last="seq")
 LAST_CHANGE_SQL = f"SELECT changed_at FROM {TABLE} ORDER BY seq DESC LIMIT 1"
 # Under a root: through the feed's (level code, seq) index of the root's level.
 LAST_CHANGE_UNDER_SQL = {
@@ -42,10 +41,9 @@ class FeedRepository(Repository):
         session, under the apply lock)."""
         if not statuses:
             return
-        base = int(await self.connection.fetchval(LAST_SEQ_SQL))
         rows = [
             [
-                base + number,
+                number,
                 s.unit_code,
                 s.period,
                 s.level.value,

@@ -22,10 +22,14 @@ def insert_sql(table: str, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({listed(columns)}) VALUES ({parameters(len(columns))})"
 
 
-def insert_rows_sql(table: sa.Table, columns: Sequence[str]) -> str:
+def insert_rows_sql(
+    table: sa.Table, columns: Sequence[str], *, numbered_after_last: str | None = None
+) -> str:
     """An insert of any number of rows of these columns in one statement, the rows given as
     one array parameter per column (`column_arrays`): a batch's rows cost one round trip and one
-    execution instead of one each. Array and JSON columns travel as text and are cast back."""
+    execution instead of one each. Array and JSON columns travel as text and are cast back.
+    `numbered_after_last`: a column whose given values (1, 2, ...) count on from the largest
+    the table holds (the caller holds the lock that keeps it so)."""
     arrays, selected = [], []
     for number, name in enumerate(columns, start=1):
         column = table.c[name]
@@ -36,6 +40,8 @@ def insert_rows_sql(table: sa.Table, columns: Sequence[str]) -> str:
         else:
             arrays.append(f"${number}::{type_name}[]")
             selected.append(name)
+        if name == numbered_after_last:
+            selected[-1] = f"(SELECT coalesce(max({name}), 0) FROM {table.fullname}) + {name}"
     return (
         f"INSERT INTO {table.fullname} ({listed(columns)}) "
         f"SELECT {', '.join(selected)} "

@@ -36,8 +36,7 @@ WARNING_FEED_COLUMNS = (
 )
 SAVE_WARNINGS_SQL = upsert_newer_rows_sql(early_warnings, SAVED_COLUMNS, keys=("warning_id",))
 VERSIONS_SQL = f"SELECT warning_id, version FROM {TABLE} WHERE warning_id = ANY($1::uuid[])"
-LAST_SEQ_SQL = f"SELECT coalesce(max(seq), 0) FROM {FEED}"
-APPEND_SQL = insert_rows_sql(warning_changes, APPENDED)
+APPEND_SQL = insert_rows_sql(warning_changes, APPENDED, numbered_after_last="seq")
 OPEN_SQL = f"SELECT count(*) FROM {TABLE} WHERE cleared_at IS NULL"
 # Under a root, as the warnings feed places them: the newest version of each warning whose path
 # when applied runs through the root (found through the feed's index on that path).
@@ -89,10 +88,8 @@ class WarningRepository(Repository):
         """Feed rows, in the order given, numbered after the last one."""
         if not warnings:
             return
-        base = int(await self.connection.fetchval(LAST_SEQ_SQL))
         rows = [
-            [base + number, *warning_row(w, APPENDED[1:])]
-            for number, w in enumerate(warnings, start=1)
+            [number, *warning_row(w, APPENDED[1:])] for number, w in enumerate(warnings, start=1)
         ]
         await self.connection.execute(APPEND_SQL, *column_arrays(warning_changes, APPENDED, rows))
 

@@ -14,6 +14,7 @@ from shared.repository import Repository
 APPLY_LOCK = lock_key(LockName.reporting_apply)
 LOCK_SQL = "SELECT pg_advisory_xact_lock($1)"
 NOTIFY_SQL = "SELECT pg_notify($1, $2)"
+NOTIFY_BOTH_SQL = "SELECT pg_notify($1, $2), pg_notify($3, $4)"
 
 
 class ReadModelWrites(Repository):
@@ -25,8 +26,12 @@ class ReadModelWrites(Repository):
     async def announce_change(self, *, statuses: Collection[StatusKey] | None = ()) -> None:
         """Tell every instance, when this transaction commits, that the read model changed,
         and which statuses changed (None: any of them)."""
-        await self.connection.execute(NOTIFY_SQL, CHANNEL, "")
-        await self.announce_statuses(statuses)
+        if statuses is None or statuses:
+            await self.connection.execute(
+                NOTIFY_BOTH_SQL, CHANNEL, "", STATUS_CHANNEL, status_payload(statuses)
+            )
+        else:
+            await self.connection.execute(NOTIFY_SQL, CHANNEL, "")
 
     async def announce_statuses(self, statuses: Collection[StatusKey] | None) -> None:
         """Tell every instance, when this transaction commits, which statuses read differently
