@@ -55,7 +55,7 @@ def rows_affected(status: str) -> int:
 async def session_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under the session, inside the session's transaction. The driver
     begins that transaction with the first statement sent through the session; until then a
-    statement sent to asyncpg directly would commit alone, so one is sent here if needed."""
+    statement sent to asyncpg directly would commit alone, so it is begun here if needed."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: asyncpg.Connection = raw.driver_connection

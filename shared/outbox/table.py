@@ -40,12 +40,7 @@ def create_wake_trigger(schema: str) -> None:
     """Migration step: NOTIFY relays of other processes whenever outbox rows commit. Worth it
     for outboxes written in batches; a NOTIFY serialises the commits that send it, so an
     outbox written one row per transaction does without and wakes its relay in process."""
-    op.execute(
-        f"""
-        CREATE FUNCTION {schema}.notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_notify('{channel_of(schema)}', ''); RETURN NULL; END $$
-        """
-    )
+    _notify_with(schema, "''")
     op.execute(
         f"""
         CREATE TRIGGER outbox_notify AFTER INSERT ON {schema}.outbox

@@ -66,7 +66,10 @@ async def published(settings: Settings, case_id: str) -> list[dict[str, Any]]:
     found = []
     for _, _, value, _ in await read_topic(settings, settings.warning_topic, timeout=10):
         warning = orjson.loads(value)
-        if warning["detail"].get("case_id") == case_id:
+        # The topic is shared with other tests, some of which publish messages that are not
+        # warnings (to see them dead-lettered).
+        detail = warning.get("detail") if isinstance(warning, dict) else None
+        if isinstance(detail, dict) and detail.get("case_id") == case_id:
             found.append(warning)
     return found
 

@@ -148,10 +148,9 @@ class EarlyWarnings:
         # A visit recorded just now was recorded in the county it is attributed to.
         await repository.set_counties(
             [
-                (v.event_id, county)
+                (v.event_id, self.county_where_attributed(v))
                 for v in visits
-                if (county := self.county_where_attributed(v)) != self.county_of(v.unit_code)
-                or v.event_id not in recorded
+                if v.event_id not in recorded
             ]
         )
         refs = {v.petitioner_ref for v in visits if v.petitioner_ref is not None}
