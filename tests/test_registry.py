@@ -22,6 +22,7 @@ from shared.registry.generator import ProvinceShape, generate
 from tests.conftest import TOWNSHIP, bearer, serve
 from tests.support import events
 from tests.support.intake import journal_has
+from tests.support.waiting import wait_until
 
 SANWU = str(Path(sys.executable).parent / "sanwu")
 HEADER = "code,name,level,parent_code\n"
@@ -169,11 +170,20 @@ def test_keys_create_refuses_an_unknown_scope(settings: Settings) -> None:
     assert "unknown scope unit" in result.stderr
 
 
-async def test_a_revoked_key_is_refused_at_once(settings: Settings, db: Database) -> None:
+async def test_a_key_revoked_from_the_command_line_is_refused_by_a_running_service(
+    settings: Settings, db: Database
+) -> None:
+    """The service keeps the key after its first request; the revocation reaches it by NOTIFY
+    (a moment after `sanwu keys revoke` returns), and the next request is refused."""
     key = sanwu("keys", "create", "--role", "desk", "--scope", TOWNSHIP).stdout.strip()
-    async with serve(create_app(IntakeSettings(intake_run_relay=False))) as intake:
+    app = create_app(IntakeSettings(intake_run_relay=False))
+    async with serve(app) as intake:
+        keys = app.state.keys
+        await wait_until(lambda: keys.listening, timeout=10, message="the key listener")
         ok = await intake.post("/v1/events", json=events.visit("340722100201"), headers=bearer(key))
+        heard = keys.generation
         assert sanwu("keys", "revoke", key.split("_")[1]).returncode == 0
+        await wait_until(lambda: keys.generation > heard, timeout=5, message="the revocation")
         late = events.visit("340722100201")
         refused = await intake.post("/v1/events", json=late, headers=bearer(key))
     assert ok.status_code == 202 and refused.status_code == 401
