@@ -55,8 +55,8 @@ run: demo
 # a stack of their own, never on the one a developer or `make run` uses: other ports, another
 # directory, started here and stopped afterwards whatever the outcome.
 FAULTS_STACK_DIR ?= $(CURDIR)/.stack-faults
-FAULTS_ENV = SANWU_STACK_DIR=$(FAULTS_STACK_DIR) SANWU_PG_PORT=56432 SANWU_KAFKA_PORT=60092 \
-	SANWU_KAFKA_CONTROLLER_PORT=60093 SANWU_KAFKA_BROKERS=1
+FAULTS_ENV = SANWU_STACK_DIR=$(FAULTS_STACK_DIR) SANWU_PG_PORT=26432 SANWU_KAFKA_PORT=30092 \
+	SANWU_KAFKA_CONTROLLER_PORT=30093 SANWU_KAFKA_BROKERS=1
 # $(call on_fault_stack,COMMAND): the command with the fault stack up, which is then stopped
 # (also on failure or Ctrl-C). Addresses of another stack the shell may carry are dropped.
 on_fault_stack = ( unset SANWU_TEST_ADMIN_DSN SANWU_KAFKA_BOOTSTRAP_SERVERS \
@@ -103,8 +103,8 @@ test-clock: venv
 # The ledger test on a three-node Kafka cluster (topics at replication factor 3,
 # min.insync.replicas 2) while nodes are killed: a stack of its own, stopped afterwards.
 CLUSTER_STACK_DIR ?= $(CURDIR)/.stack-cluster
-CLUSTER_ENV = SANWU_STACK_DIR=$(CLUSTER_STACK_DIR) SANWU_PG_PORT=57432 SANWU_KAFKA_PORT=61092 \
-	SANWU_KAFKA_CONTROLLER_PORT=61093 SANWU_KAFKA_BROKERS=3
+CLUSTER_ENV = SANWU_STACK_DIR=$(CLUSTER_STACK_DIR) SANWU_PG_PORT=27432 SANWU_KAFKA_PORT=31092 \
+	SANWU_KAFKA_CONTROLLER_PORT=31093 SANWU_KAFKA_BROKERS=3
 test-cluster: venv
 	@export $(CLUSTER_ENV) && deploy/stack.sh up && $(CLIENT_ENV) && \
 	  $(BIN)/pytest -m cluster tests/cluster $(PYTEST_ARGS); status=$$?; \

@@ -8,7 +8,7 @@
 #   deploy/keycloak.sh status   say whether it runs
 #   deploy/keycloak.sh env      the SANWU_CONSOLE_OIDC_* settings of a console signing in here
 #
-# SANWU_KEYCLOAK_PORT (default 58180) is its HTTP port, SANWU_KEYCLOAK_MANAGEMENT_PORT (default
+# SANWU_KEYCLOAK_PORT (default 28180) is its HTTP port, SANWU_KEYCLOAK_MANAGEMENT_PORT (default
 # the next one) its management port (health and metrics stay off);
 # SANWU_KEYCLOAK_DIR (default .stack/keycloak/run) holds its pid file and log, so tests run one
 # of their own beside the local one. The distribution stays in .stack/keycloak/dist
@@ -17,7 +17,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK="${SANWU_STACK_DIR:-$ROOT/.stack}"
-PORT="${SANWU_KEYCLOAK_PORT:-58180}"
+PORT="${SANWU_KEYCLOAK_PORT:-28180}"
 MANAGEMENT_PORT="${SANWU_KEYCLOAK_MANAGEMENT_PORT:-$((PORT + 1))}"
 RUN_DIR="${SANWU_KEYCLOAK_DIR:-$STACK/keycloak/run}"
 DIST_DIR="${SANWU_KEYCLOAK_DIST:-$STACK/keycloak/dist}"

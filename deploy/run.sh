@@ -63,7 +63,7 @@ done
 
 cat <<MSG
 
-sanwu is running (PostgreSQL 127.0.0.1:55432, Kafka 127.0.0.1:59092)
+sanwu is running (PostgreSQL 127.0.0.1:25432, Kafka 127.0.0.1:29092)
 
   intake       http://127.0.0.1:${SANWU_INTAKE_PORT:-8001}/docs
   evaluation   http://127.0.0.1:${SANWU_EVALUATION_PORT:-8002}/docs

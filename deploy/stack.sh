@@ -18,9 +18,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK="${SANWU_STACK_DIR:-$ROOT/.stack}"
-PG_PORT="${SANWU_PG_PORT:-55432}"
-KAFKA_PORT="${SANWU_KAFKA_PORT:-59092}"
-CONTROLLER_PORT="${SANWU_KAFKA_CONTROLLER_PORT:-59093}"
+PG_PORT="${SANWU_PG_PORT:-25432}"
+KAFKA_PORT="${SANWU_KAFKA_PORT:-29092}"
+CONTROLLER_PORT="${SANWU_KAFKA_CONTROLLER_PORT:-29093}"
 KAFKA_HEAP="${SANWU_KAFKA_HEAP:-512m}"
 CONTROLLER_HEAP="${SANWU_KAFKA_CONTROLLER_HEAP:-256m}"
 PORT_STRIDE=10
@@ -100,6 +100,15 @@ pg_passwords() {  # a password for each role the file does not have yet
 
 pg_password() { awk -F: -v role="$1" '$4 == role { print $5 }' "$PG_PASSFILE"; }
 
+# The file names the port its entries are for: a stack made with other ports is moved to these.
+pg_passfile_port() {
+  awk -F: -v port="$PG_PORT" '$2 != port { moved = 1 } END { exit !moved }' "$PG_PASSFILE" || return 0
+  log "PostgreSQL moves to port $PG_PORT"
+  local moved="$PG_PASSFILE.moving"
+  (umask 077; awk -F: -v OFS=: -v port="$PG_PORT" '{ $2 = port; print }' "$PG_PASSFILE" >"$moved")
+  mv "$moved" "$PG_PASSFILE"
+}
+
 pg_init() {
   if [ -f "$PG_DATA/PG_VERSION" ]; then
     grep -q '^host.*scram-sha-256' "$PG_DATA/pg_hba.conf" \
@@ -160,18 +169,22 @@ pg_roles() {
 
 pg_start() {
   pg_init
+  pg_passfile_port
   pg_passwords
   if pg_ready; then
     log "PostgreSQL already answers on 127.0.0.1:$PG_PORT"
     pg_roles || die "PostgreSQL on port $PG_PORT refused this stack's passwords ($PG_PASSFILE): is it another checkout's stack? Give this one other ports (SANWU_PG_PORT, SANWU_KAFKA_PORT, SANWU_KAFKA_CONTROLLER_PORT)"
     return
   fi
-  # The port can still be held for a moment by a process that just ended (the suite's own
-  # services listen on free ports of the same range): a few tries before giving up.
+  # The port can still be held for a moment by a process that just ended: a few tries before
+  # giving up. (The default ports lie below Linux's range of ephemeral ports, 32768-60999, so
+  # no client socket of the suite's own can hold them.) The port is given on the command line,
+  # so a cluster made with other ports follows the settings.
   local try seen
   for try in 1 2 3 4 5; do
     seen=$(stat -c %s "$PG_LOG" 2>/dev/null || echo 0)
-    as_pg_owner "$(pg_bin pg_ctl)" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null && break
+    as_pg_owner "$(pg_bin pg_ctl)" -D "$PG_DATA" -l "$PG_LOG" -o "-p $PG_PORT" -w -t 60 start \
+      >/dev/null && break
     tail -c +"$((seen + 1))" "$PG_LOG" | grep -q "Address already in use" && [ "$try" -lt 5 ] \
       || { tail -20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
     log "port $PG_PORT is still in use; trying again in 3 s"

@@ -68,12 +68,12 @@ class Settings(BaseSettings):
     # Where the database is. The user it names, if any, logs in; otherwise `database_user`, which
     # each service sets to its own role (the migrator here, for the command line). A password
     # not in the URL comes from PGPASSFILE (the local stack's `.stack/pgpass`).
-    database_url: str = "postgresql+asyncpg://127.0.0.1:55432/sanwu"
+    database_url: str = "postgresql+asyncpg://127.0.0.1:25432/sanwu"
     database_user: str = MIGRATOR_ROLE
     database_pool_size: int = 10
     # How long a request waits for a free pooled connection before a 503.
     database_pool_timeout_seconds: float = 5.0
-    kafka_bootstrap_servers: str = "127.0.0.1:59092"
+    kafka_bootstrap_servers: str = "127.0.0.1:29092"
     # Topics are created with these (production: 3 and 2; the local single broker: 1 and 1).
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_min_insync_replicas: int = Field(default=1, ge=1)

@@ -10,14 +10,14 @@ from tests import conftest
 from tests.support import stack
 
 OWN = {
-    "BASE_DSN": "postgresql://sanwu@127.0.0.1:56432/postgres",
-    "KAFKA_BOOTSTRAP": "127.0.0.1:60092",
+    "BASE_DSN": "postgresql://sanwu@127.0.0.1:26432/postgres",
+    "KAFKA_BOOTSTRAP": "127.0.0.1:30092",
     "STACK_DIR": stack.ROOT / ".stack-faults",
 }
 
 
 def on(monkeypatch: pytest.MonkeyPatch, **changes: object) -> None:
-    monkeypatch.setenv("SANWU_KAFKA_CONTROLLER_PORT", "60093")
+    monkeypatch.setenv("SANWU_KAFKA_CONTROLLER_PORT", "30093")
     for name, value in (OWN | changes).items():
         monkeypatch.setattr(stack, name, value)
 
@@ -25,8 +25,8 @@ def on(monkeypatch: pytest.MonkeyPatch, **changes: object) -> None:
 @pytest.mark.parametrize(
     ("changes", "named"),
     [
-        ({"BASE_DSN": "postgresql://sanwu@127.0.0.1:55432/postgres"}, "PostgreSQL on port 55432"),
-        ({"KAFKA_BOOTSTRAP": "127.0.0.1:60092,127.0.0.1:59092"}, "Kafka on port 59092"),
+        ({"BASE_DSN": "postgresql://sanwu@127.0.0.1:25432/postgres"}, "PostgreSQL on port 25432"),
+        ({"KAFKA_BOOTSTRAP": "127.0.0.1:30092,127.0.0.1:29092"}, "Kafka on port 29092"),
         ({"STACK_DIR": stack.ROOT / ".stack"}, ".stack is the default stack's directory"),
     ],
     ids=["postgresql", "kafka", "directory"],

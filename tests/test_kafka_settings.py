@@ -73,18 +73,18 @@ def test_the_password_file_gives_its_first_line(tmp_path: Path) -> None:
 
 
 def test_clients_get_scram_only_when_asked() -> None:
-    plain = kafka.client_options(settings(kafka_bootstrap_servers="127.0.0.1:59092"))
+    plain = kafka.client_options(settings(kafka_bootstrap_servers="127.0.0.1:29092"))
     secure = settings(
-        kafka_bootstrap_servers="127.0.0.1:59092",
+        kafka_bootstrap_servers="127.0.0.1:29092",
         kafka_security_protocol="SASL_PLAINTEXT",
         kafka_sasl_mechanism="SCRAM-SHA-256",
         kafka_username="sanwu",
         kafka_password="s3cret",
     )
 
-    assert plain == {"bootstrap_servers": "127.0.0.1:59092", "security_protocol": "PLAINTEXT"}
+    assert plain == {"bootstrap_servers": "127.0.0.1:29092", "security_protocol": "PLAINTEXT"}
     assert kafka.client_options(secure) == {
-        "bootstrap_servers": "127.0.0.1:59092",
+        "bootstrap_servers": "127.0.0.1:29092",
         "security_protocol": "SASL_PLAINTEXT",
         "sasl_mechanism": "SCRAM-SHA-256",
         "sasl_plain_username": "sanwu",

@@ -1,7 +1,7 @@
 """Per-run isolation on the shared local stack: a database and a topic prefix of our own.
 
 The stack is found the way deploy/stack.sh starts it: SANWU_PG_PORT and SANWU_KAFKA_PORT
-(55432 and 59092 by default), so that fault tests can run against a second stack of their own
+(25432 and 29092 by default), so that fault tests can run against a second stack of their own
 (`SANWU_STACK_DIR=... SANWU_PG_PORT=... SANWU_KAFKA_PORT=... SANWU_KAFKA_CONTROLLER_PORT=...`,
 exported for both deploy/stack.sh and pytest). With SANWU_KAFKA_BROKERS above 1 the brokers
 are a cluster on ports 10 apart, as deploy/stack.sh lays them out. SANWU_TEST_ADMIN_DSN and
@@ -28,8 +28,8 @@ from shared import kafka
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_PORT = os.environ.get("SANWU_PG_PORT", "55432")
-KAFKA_PORT = os.environ.get("SANWU_KAFKA_PORT", "59092")
+PG_PORT = os.environ.get("SANWU_PG_PORT", "25432")
+KAFKA_PORT = os.environ.get("SANWU_KAFKA_PORT", "29092")
 BASE_DSN = os.environ.get(
     "SANWU_TEST_ADMIN_DSN", f"postgresql://sanwu@127.0.0.1:{PG_PORT}/postgres"
 )
@@ -51,14 +51,14 @@ SUPERUSER = "postgres"
 
 # deploy/stack.sh's defaults: the stack `make up` and `make run` start.
 DEFAULT_STACK_DIR = ROOT / ".stack"
-DEFAULT_PORTS = {"PostgreSQL": 55432, "Kafka": 59092, "the Kafka controller": 59093}
+DEFAULT_PORTS = {"PostgreSQL": 25432, "Kafka": 29092, "the Kafka controller": 29093}
 
 
 def default_stack_in_use() -> str | None:
     """Why the stack under test is the default one (so not to be broken), or None."""
     ports = [urlsplit(BASE_DSN).port]
     ports += [int(server.rsplit(":", 1)[1]) for server in KAFKA_BOOTSTRAP.split(",")]
-    ports.append(int(os.environ.get("SANWU_KAFKA_CONTROLLER_PORT", "59093")))
+    ports.append(int(os.environ.get("SANWU_KAFKA_CONTROLLER_PORT", "29093")))
     for name, port in DEFAULT_PORTS.items():
         if port in ports:
             return f"{name} on port {port} is the default stack's"
