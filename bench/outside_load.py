@@ -16,6 +16,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.environment import DEMO_COUNTY
 from bench.events import DESTINATIONS, OCCURRED_AT
@@ -33,6 +37,7 @@ SCRIPT = Path(__file__).with_name("outside_load.lua")
 AGREEMENT_PERCENT = 15
 SATURATED = 0.9  # of the cores in question, busy: they set the pace
 WRK_TIMEOUT = "30s"  # a request slower than this is an error (wrk's own default is 2 s)
+GATHERED = "sanwu_intake_gathered_events"  # single events journalled by one statement
 
 TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}  # to milliseconds
 _TIME = r"([\d.]+)(us|ms|s|m|h)"
@@ -42,6 +47,9 @@ _NOT_2XX = re.compile(r"^Not 2xx responses: (\d+)", re.MULTILINE)  # the script'
 _SOCKET_ERRORS = re.compile(
     r"^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", re.MULTILINE
 )
+
+
+LoadOrRun = TypeVar("LoadOrRun")
 
 
 class WrkMissing(RuntimeError):
@@ -189,6 +197,48 @@ async def run_wrk(
     )
 
 
+@dataclass
+class Gathered:
+    """Intake's journal statements for single events, and the events they took (its histogram
+    sanwu_intake_gathered_events), added up over the turns of one generator."""
+
+    statements: float = 0.0
+    events: float = 0.0
+
+    @property
+    def events_per_statement(self) -> float:
+        return self.events / self.statements if self.statements else math.nan
+
+
+async def gathered_so_far(service: Service) -> Gathered:
+    """What intake's /metrics says it journalled so far."""
+    async with aiohttp.ClientSession() as session, session.get(f"{service.url}/metrics") as answer:
+        return gathered_in(await answer.text())
+
+
+def gathered_in(text: str) -> Gathered:
+    """The statements and events of intake's histogram in a Prometheus text exposition."""
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == GATHERED
+        for sample in family.samples
+    }
+    return Gathered(samples[f"{GATHERED}_count"], samples[f"{GATHERED}_sum"])
+
+
+async def counting_gathered(
+    service: Service, into: Gathered, load: Awaitable[LoadOrRun]
+) -> LoadOrRun:
+    """`load`, with the statements intake journalled meanwhile added to `into`."""
+    before = await gathered_so_far(service)
+    result = await load
+    after = await gathered_so_far(service)
+    into.statements += after.statements - before.statements
+    into.events += after.events - before.events
+    return result
+
+
 def _children_cpu_seconds() -> float:
     """CPU of this process's finished children: wrk's, once it has been waited for."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -223,14 +273,16 @@ async def single_events(ctx: BenchContext, *, seconds: int, rounds: int) -> list
     lines = [f"key {k}" for k in keys] + [f"village {v}" for v in villages]
     lines += [f"destination {d}" for d in DESTINATIONS] + [f"occurred_at {OCCURRED_AT}"]
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ours, theirs = Gathered(), Gathered()  # over the timed turns, not the warm-up
     async with ctx.service("intake", INTAKE_APP, SANWU_INTAKE_RUN_RELAY="false") as intake:
 
-        async def bench_load(s: float) -> LoadResult:
-            return await load_single_events(ctx, intake, keys=keys, seconds=s)
+        async def bench_load(s: float, gathered: Gathered | None = ours) -> LoadResult:
+            load = load_single_events(ctx, intake, keys=keys, seconds=s)
+            return await (load if gathered is None else counting_gathered(intake, gathered, load))
 
-        async def wrk_load(s: int) -> WrkRun:
+        async def wrk_load(s: int, gathered: Gathered | None = theirs) -> WrkRun:
             journalled = await scalar(ctx.env, "SELECT count(*) FROM intake.journal")
-            run = await run_wrk(
+            load = run_wrk(
                 url=f"{intake.url}/v1/events",
                 script=SCRIPT,
                 args=[str(data), str(uuid.uuid4())[:24]],  # the ids' first 20 hex digits
@@ -238,15 +290,19 @@ async def single_events(ctx: BenchContext, *, seconds: int, rounds: int) -> list
                 seconds=s,
                 server=intake,
             )
+            run = await (load if gathered is None else counting_gathered(intake, gathered, load))
             added = await scalar(ctx.env, "SELECT count(*) FROM intake.journal") - journalled
             if added < run.requests:  # a repeated id is answered 200 and journalled once
                 raise RuntimeError(f"wrk's {run.requests:,} events added {added:,} to the journal")
             return run
 
-        await bench_load(1.0)  # warm-up
-        await wrk_load(1)
+        await bench_load(1.0, None)  # warm-up
+        await wrk_load(1, None)
         bench, wrk = await in_turns(bench_load, wrk_load, seconds=seconds, rounds=rounds)
-        return compared(ctx, "intake single events", bench=bench, wrk=wrk, service=intake)
+        return compared(
+            ctx, "intake single events", bench=bench, wrk=wrk, service=intake,
+            gathered=(ours, theirs),
+        )  # fmt: skip
 
 
 async def county_summaries(ctx: BenchContext, *, seconds: int, rounds: int) -> list[Result]:
@@ -278,14 +334,34 @@ async def county_summaries(ctx: BenchContext, *, seconds: int, rounds: int) -> l
 
 
 def compared(
-    ctx: BenchContext, label: str, *, bench: LoadResult, wrk: WrkRun, service: Service
+    ctx: BenchContext,
+    label: str,
+    *,
+    bench: LoadResult,
+    wrk: WrkRun,
+    service: Service,
+    gathered: tuple[Gathered, Gathered] | None = None,
 ) -> list[Result]:
+    """`gathered`: intake's statements under the bench's load and under wrk's."""
     ctx.step(f"{label}: the bench's load {bench.describe('requests/s')}")
     ctx.step(f"{label}: wrk {wrk.describe()}")
     results = figures(label, bench=bench, wrk=wrk)
+    if gathered is not None:
+        ours, theirs = gathered
+        results.append(
+            Result(
+                f"{NAME}, {label}: events a journal statement took, wrk",
+                theirs.events_per_statement,
+                "events",
+                baseline=ours.events_per_statement,
+            )
+        )
     if any(result.met is False for result in results):
         grouped = scheduled_with_generators(service)
-        ctx.note(disagreement(label, bench=bench, wrk=wrk, grouped=grouped))
+        note = disagreement(label, bench=bench, wrk=wrk, grouped=grouped)
+        if gathered is not None:
+            note += " " + answered_together(bench=bench, wrk=wrk, gathered=gathered)
+        ctx.note(note)
     return results
 
 
@@ -372,6 +448,25 @@ def disagreement(label: str, *, bench: LoadResult, wrk: WrkRun, grouped: bool) -
         "Neither the generator nor the machine was saturated: the difference is in latency "
         f"per request (p50 {bench.latency(50):.1f} ms against wrk's {wrk.latency(50):.1f} ms), "
         "with the same number of connections in a closed loop."
+    )
+
+
+def answered_together(
+    *, bench: LoadResult, wrk: WrkRun, gathered: tuple[Gathered, Gathered]
+) -> str:
+    """How intake's statements shape a closed loop's latency: the events of one statement are
+    answered at once, and a generator sends the next requests one after another."""
+    ours, theirs = gathered
+    our_us = (bench.cpu.client if bench.cpu else math.nan) * bench.elapsed / bench.requests * 1e6
+    their_us = wrk.client_cpu_seconds / max(1, wrk.requests) * 1e6
+    spread_ms = ours.events_per_statement * our_us / 1e3
+    return (
+        "Intake journals the events that arrive together in one statement and answers them at "
+        f"once: {ours.events_per_statement:.1f} events a statement under the bench's load, "
+        f"{theirs.events_per_statement:.1f} under wrk. The bench's generator then spends "
+        f"{our_us:,.0f} µs of CPU a request on its one event loop (wrk {their_us:,.0f} µs), one "
+        f"request after another: the last of a statement's events is sent again about "
+        f"{spread_ms:.1f} ms after the first, and waits that much longer for the next statement."
     )
 
 

@@ -11,21 +11,26 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from prometheus_client import generate_latest
 
 from bench.load import CpuUse, LoadResult
 from bench.outside_load import (
     SCRIPT,
+    Gathered,
     WrkMissing,
     WrkOutputUnreadable,
     WrkRun,
+    answered_together,
     combined_runs,
     disagreement,
     figures,
+    gathered_in,
     parse_wrk,
     run_wrk,
     wrk_command,
 )
 from bench.services import Service
+from services.intake import metrics
 from shared.events import event_adapter
 
 REPORT = """\
@@ -128,6 +133,26 @@ def test_a_saturated_machine_names_the_group_the_service_shares_with_the_generat
     note = disagreement("county summary", bench=bench, wrk=wrk, grouped=True)
     assert "together 0.50 cores under the bench's load, 0.50 under wrk" in note
     assert "autogroup" not in disagreement("county summary", bench=bench, wrk=wrk, grouped=False)
+
+
+def test_intakes_statements_are_read_from_the_histogram_it_exposes() -> None:
+    before = gathered_in(generate_latest().decode())
+    metrics.gathered.observe(3)
+    metrics.gathered.observe(5)
+    after = gathered_in(generate_latest().decode())
+    assert (after.statements - before.statements, after.events - before.events) == (2, 8)
+
+
+def test_the_note_says_how_many_events_were_answered_together_and_how_far_apart_resent() -> None:
+    bench = LoadResult(requests=4000, accepted_items=4000, elapsed=1.0, latencies_ms=[5.0])
+    bench.cpu = CpuUse(client=0.5, server=0.7, machine=1.4)  # 125 µs a request
+    wrk = WrkRun(5000, 1.0, {50: 4.0, 99: 8.0}, client_cpu_seconds=0.125)  # 25 µs
+    note = answered_together(
+        bench=bench, wrk=wrk, gathered=(Gathered(500, 4000), Gathered(500, 5000))
+    )
+    assert "8.0 events a statement under the bench's load, 10.0 under wrk" in note
+    assert "125 µs of CPU a request on its one event loop (wrk 25 µs)" in note
+    assert "about 1.0 ms after the first" in note
 
 
 def test_without_wrk_the_stage_stops_saying_how_to_install_it(
