@@ -55,3 +55,22 @@ def test_past_the_limit_the_memo_starts_over_and_answers_alike(
     for code, chain in zip(villages, chains, strict=True):
         assert chain[0] == (code, Level.village)
     assert all(chain[-1] == ("340722000000", Level.county) for chain in chains)
+
+
+def test_villages_of_a_township_share_its_pairs_rather_than_copies() -> None:
+    registry = Villages(count=3)
+    calculator = EffectCalculator(
+        campaign=campaign_file.load(DEFAULT_CAMPAIGN_FILE),
+        registry=registry,  # type: ignore[arg-type]
+    )
+    villages = [code for code, unit in registry.units.items() if unit.level is Level.village]
+
+    chains = [calculator.chain(code) for code in villages]
+
+    walked = [
+        tuple((u.code, u.level) for u in registry.ancestors(code) if u.level is not Level.province)
+        for code in villages
+    ]
+    assert chains == walked
+    township = calculator.chain("340722100000")
+    assert all(chain[1] is township[0] and chain[2] is township[1] for chain in chains)

@@ -109,16 +109,24 @@ class EffectCalculator:
             self._chains_version = self.registry.version
         chain = self._chains.get(unit_code)
         if chain is None:
-            rules = self.campaign.rules
-            chain = tuple(
-                (u.code, u.level) for u in self.registry.ancestors(unit_code) if u.level in rules
-            )
+            chain = self._look_up_chain(unit_code)
             if chain:
                 if len(self._chains) >= MEMO_LIMIT:  # a nation's units would all stay
                     self._chains.clear()
                     self._cadences.clear()
                 self._chains[unit_code] = chain
         return chain
+
+    def _look_up_chain(self, unit_code: str) -> tuple[tuple[str, Level], ...]:
+        """The unit's own pair before its parent's chain, which is remembered too: the villages
+        of a township share their ancestors' pairs rather than each holding copies (a nation's
+        worth of chains is memory)."""
+        units = self.registry.ancestors(unit_code)
+        if not units:
+            return ()
+        own, parents = units[0], units[1:]
+        above = self.chain(parents[0].code) if parents else ()
+        return ((unit_code, own.level), *above) if own.level in self.campaign.rules else above
 
     def _criteria(self, facts: Facts) -> dict[Level, int]:
         """`criteria_met` at every campaign level, remembered: many events share their facts."""
