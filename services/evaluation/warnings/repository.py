@@ -23,6 +23,7 @@ from shared.early_warning import WarningKind
 from shared.outbox.repository import OutboxMessage, append
 
 STAGED = "saved_warning"  # `stage`'s table
+SAVED_AT_ONCE = 2000  # warnings a statement saves (see `WarningRepository.save`)
 
 ADD_VISITS = """
     INSERT INTO {schema}.warning_visit ({columns})
@@ -226,20 +227,21 @@ class WarningRepository(SchemaRepository):
 
     async def save(self, warnings: Sequence[StoredWarning]) -> None:
         """Each warning inserted or updated, and its change into the warning outbox, in the
-        caller's transaction."""
-        if not warnings:
-            return
+        caller's transaction. A batch usually changes a few; one that changes a whole county's
+        at national size is saved `SAVED_AT_ONCE` at a time, so that its rows and messages are
+        never all in memory together."""
+        for first in range(0, len(warnings), SAVED_AT_ONCE):
+            await self._save(warnings[first : first + SAVED_AT_ONCE])
+
+    async def _save(self, warnings: Sequence[StoredWarning]) -> None:
         records = [warning_record(w) for w in warnings]
         # unnest cannot take arrays of arrays of different lengths: the named events travel
         # as array literals.
         values = [list(column) for column in zip(*records, strict=True)]
         values[7] = ["{" + ",".join(map(str, ids)) + "}" for ids in values[7]]
         await self._upsert(WARNINGS_FROM_ARRAYS.format(columns=", ".join(WARNING_COLUMNS)), *values)
-        messages = [w.message() for w in warnings]
         await append(  # one statement: a batch changes a few warnings, where COPY costs two
-            self.connection,
-            warning_outbox,
-            [OutboxMessage(m.key, m.model_dump_json().encode(), {}) for m in messages],
+            self.connection, warning_outbox, [outbox_message(w) for w in warnings]
         )
 
     # A rebuild saves every warning at once. Sending the named events as array literals and
@@ -280,3 +282,9 @@ class WarningRepository(SchemaRepository):
             ),
             *values,
         )
+
+
+def outbox_message(warning: StoredWarning) -> OutboxMessage:
+    """The warning's message as the outbox keeps it (its model only for as long as that takes)."""
+    message = warning.message()
+    return OutboxMessage(message.key, message.model_dump_json().encode(), {})
