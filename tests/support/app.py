@@ -8,6 +8,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from tests.support.processes import KEEP_ALIVE_SECONDS
+
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
@@ -26,7 +28,14 @@ async def serve(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[ht
 async def served_over_http(app: FastAPI) -> AsyncIterator[str]:
     """Run an app with uvicorn on a free loopback port, for a service that calls it over HTTP;
     yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

@@ -49,7 +49,7 @@ from shared.db import Database
 from shared.registry.loader import load_file
 from tests.support.app import bearer, serve
 from tests.support.dynamic import put_application
-from tests.support.processes import free_port
+from tests.support.processes import KEEP_ALIVE_SECONDS, free_port
 from tests.support.stack import (
     KAFKA_BOOTSTRAP,
     IsolatedStack,
@@ -72,7 +72,14 @@ async def listening(app: FastAPI) -> AsyncIterator[str]:
     """The app served on a port of its own in this process; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

@@ -96,6 +96,12 @@ def wait_healthy(url: str, popen: subprocess.Popen[bytes], *, timeout: float = 6
     raise TimeoutError(f"{url} did not answer")
 
 
+# The suite's httpx clients keep an idle connection for 5 s, as long as uvicorn keeps it by
+# default: a request sent as the server closes it gets no answer. The suite's services keep
+# theirs longer, as a server behind clients with pools should (docs/api.md, Connections).
+KEEP_ALIVE_SECONDS = 30
+
+
 def uvicorn(app_factory: str, port: int) -> list[str]:
     return [
         str(BIN / "uvicorn"),
@@ -108,6 +114,8 @@ def uvicorn(app_factory: str, port: int) -> list[str]:
         "--log-level",
         "warning",
         "--no-access-log",
+        "--timeout-keep-alive",
+        str(KEEP_ALIVE_SECONDS),
     ]
 
 
