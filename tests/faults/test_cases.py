@@ -187,10 +187,7 @@ class Desk:
 
 @contextlib.asynccontextmanager
 async def desk_on(url: str, pipeline: Pipeline) -> AsyncIterator[Desk]:
-    # The service closes a connection idle for 5 s; the desk lets its own go sooner, or a
-    # request after the long wait for Kafka can meet one closing under it.
-    limits = httpx.Limits(keepalive_expiry=2.0)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         yield Desk(pipeline, client)
 
 
