@@ -3,7 +3,8 @@ touched visits, the span of onsets they reach, and the onsets found again in tha
 unit's visits. A batch of a county whose visits are dated all over its history reads the
 county's whole history here, so each visit is read as little as the rule needs: its id, where
 it was reported and is attributed, and its moment in microseconds (`VisitMoment`), grouped by
-unit in one pass, with nothing made per visit beyond its place in two lists per unit."""
+unit in one pass, with nothing made per visit beyond its place in two lists per unit; and a
+batch touching many counties reads and weighs them one at a time."""
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -47,25 +48,35 @@ class RisingWarnings:
                 spans[unit_code] = (min(since, visit.occurred_at), max(until, visit.occurred_at))
         return {code: (since, until + self.reach) for code, (since, until) in spans.items()}
 
-    async def visits(
+    async def wanted(
         self, repository: WarningRepository, spans: Mapping[str, Span]
-    ) -> list[VisitMoment]:
-        """The visits of the counties of these units that the spans' onsets depend on, in
-        order (of their moments, then ids)."""
-        by_county: dict[str, Span] = {}
-        for unit_code, (since, until) in spans.items():
-            county = self.keying_unit(unit_code)
-            low, high = by_county.get(county, (since, until))
-            by_county[county] = (min(low, since), max(high, until))
-        loaded: dict[UUID, VisitMoment] = {}
-        for county, (since, until) in sorted(by_county.items()):
+    ) -> dict[UUID, Expected]:
+        """The rising warnings of each unit of `spans` with its onset in the unit's span, one
+        county at a time: a unit's onsets depend on its county's visits only, and a batch of
+        visits all over the nation would otherwise hold every touched county's history at
+        once."""
+        wanted: dict[UUID, Expected] = {}
+        for county, (since, until), of_county in self.by_county(spans):
             moments = await repository.visit_moments_in_county(
                 county, after=since - self.reach, until=until
             )
-            if len(by_county) == 1:
-                return moments
-            loaded |= {moment[0]: moment for moment in moments}
-        return sorted(loaded.values(), key=lambda m: (m[4], m[0].int))
+            wanted |= self.expected(moments, of_county)
+        return wanted
+
+    def by_county(self, spans: Mapping[str, Span]) -> list[tuple[str, Span, dict[str, Span]]]:
+        """The spans grouped by county, each with the span of its units' spans, in the
+        counties' order."""
+        grouped: dict[str, dict[str, Span]] = {}
+        for unit_code, span in spans.items():
+            grouped.setdefault(self.keying_unit(unit_code), {})[unit_code] = span
+        return [
+            (
+                county,
+                (min(s for s, _ in of.values()), max(u for _, u in of.values())),
+                of,
+            )
+            for county, of in sorted(grouped.items())
+        ]
 
     def expected(
         self, moments: Sequence[VisitMoment], spans: Mapping[str, Span]

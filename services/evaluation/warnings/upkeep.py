@@ -208,8 +208,7 @@ class EarlyWarnings:
             considered |= {
                 w.warning_id: w for w in await repository.rising_warnings_caused_in(spans)
             }
-            moments = await self.rising.visits(repository, spans)
-            wanted |= self.rising.expected(moments, spans)
+            wanted |= await self.rising.wanted(repository, spans)
         latest = max((r.accepted_at for r in records), default=None)
         return await self._reconcile(repository, considered, wanted, known=known, fallback=latest)
 
