@@ -272,6 +272,43 @@ async def test_rising_at_the_minimum_and_the_factor_and_not_one_below(
 # --- corrections, redelivery ----------------------------------------------------------------
 
 
+async def accepted_at(db: Database, payloads: list[dict[str, Any]]) -> list[datetime]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text("SELECT accepted_at FROM evaluation.warning_visit WHERE event_id = ANY(:ids)"),
+            {"ids": [uuid.UUID(p["event_id"]) for p in payloads]},
+        )
+        return [row[0] for row in rows]
+
+
+async def test_a_rising_warning_a_correction_raises_is_raised_when_its_latest_visit_was_accepted(
+    counties: Iterator[County], desk: Desk, db: Database
+) -> None:
+    county = next(counties)
+    elsewhere, village = county.villages[0], county.villages[3]  # in two townships
+    moved = visit(elsewhere, T - timedelta(days=2))
+    await post_and_wait(desk, db, moved)
+    recents = recent_visits(village, 4)  # one below the minimum
+    await post_and_wait(desk, db, *recents)
+    assert {w["unit_code"] for w in (await warnings_in(db, county)).values()} == {county.code}
+
+    # The visit moved in is the fifth: the warnings name it and the four accepted after it,
+    # none of which the correction's batch holds.
+    await post_and_wait(desk, db, events.reattributed(moved, village))
+
+    warnings = await warnings_in(db, county)
+    raised_here = {
+        (w["unit_code"], tuple(w["event_ids"])): w["raised_at"]
+        for w in warnings.values()
+        if w["unit_code"] in (village, county.townships[1])
+    }
+    latest = max(await accepted_at(db, recents))
+    assert raised_here == {
+        (village, ids(moved, *recents)): latest,
+        (county.townships[1], ids(moved, *recents)): latest,
+    }
+
+
 async def test_a_void_clears_what_its_event_alone_raised_and_redelivery_raises_nothing(
     counties: Iterator[County],
     desk: Desk,

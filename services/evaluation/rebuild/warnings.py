@@ -38,9 +38,11 @@ async def rebuilt(
     kept = {i: w for i, w in stored.items() if i in wanted or w.cleared_at is None}
     named = named_when_cleared(kept, wanted)
     corrected = await staging.corrected_at(named) if named else {}
-    known = {v.event_id: v for v in visits}
+    accepted = {v.event_id: v.accepted_at for v in visits}
     return asyncio.ensure_future(
-        asyncio.to_thread(changes, kept, wanted, known=known, corrected=corrected, fallback=now)
+        asyncio.to_thread(
+            changes, kept, wanted, accepted=accepted, corrected=corrected, fallback=now
+        )
     )
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from uuid import UUID
 
 from services.evaluation.warnings.finder import UUID_ORDER, Expected, Found
-from services.evaluation.warnings.records import StoredVisit, StoredWarning
+from services.evaluation.warnings.records import StoredWarning
 
 
 def named_when_cleared(
@@ -33,17 +33,19 @@ def changes(
     stored: Mapping[UUID, StoredWarning],
     wanted: Mapping[UUID, Expected],
     *,
-    known: Mapping[UUID, StoredVisit],
+    accepted: Mapping[UUID, datetime],
     corrected: Mapping[UUID, datetime],
     fallback: datetime | None,
 ) -> list[StoredWarning]:
-    """The next version of each warning that changes, in the order of their ids."""
+    """The next version of each warning that changes, in the order of their ids. `accepted`:
+    when intake accepted each visit the warnings raised now name (a warning is raised when the
+    latest of them was)."""
     found = []
     for warning_id in sorted(stored.keys() | wanted.keys(), key=UUID_ORDER):
         change = _change(
             stored.get(warning_id),
             wanted.get(warning_id),
-            known=known,
+            accepted=accepted,
             corrected=corrected,
             fallback=fallback,
         )
@@ -56,7 +58,7 @@ def _change(
     stored: StoredWarning | None,
     wanted: Expected | None,
     *,
-    known: Mapping[UUID, StoredVisit],
+    accepted: Mapping[UUID, datetime],
     corrected: Mapping[UUID, datetime],
     fallback: datetime | None,
 ) -> StoredWarning | None:
@@ -69,7 +71,7 @@ def _change(
         return replace(stored, cleared_at=cleared, version=stored.version + 1)
     found = wanted.found
     if stored is None:
-        raised = max(known[e].accepted_at for e in found.event_ids)
+        raised = max(accepted[e] for e in found.event_ids)
         cleared = None if wanted.active else _cleared_at(found.event_ids, corrected, raised)
         return _stored(found, raised_at=raised, cleared_at=cleared, version=1)
     if wanted.active:

@@ -40,6 +40,9 @@ VISITS = """
 """  # in the order of `StoredVisit`'s fields
 VISITS_NAMED = VISITS + " WHERE v.event_id = ANY($1::uuid[])"
 VISITS_OF_PETITIONERS = VISITS + " WHERE v.petitioner_ref = ANY($1::text[])"
+ACCEPTED_AT = """
+    SELECT event_id, accepted_at FROM {schema}.warning_visit WHERE event_id = ANY($1::uuid[])
+"""
 # As the rising rule reads a visit (`VisitMoment`): its moment in microseconds since the epoch.
 VISIT_MOMENTS_IN_COUNTY = """
     SELECT v.event_id, e.unit_code, e.attributed_code, e.voided,
@@ -143,6 +146,11 @@ class WarningRepository(SchemaRepository):
     async def visits(self, event_ids: Iterable[UUID]) -> list[StoredVisit]:
         rows = await self.connection.fetch(VISITS_NAMED.format(schema=self.schema), list(event_ids))
         return [visit_of(r) for r in rows]
+
+    async def accepted_at(self, event_ids: Iterable[UUID]) -> dict[UUID, datetime]:
+        """When intake accepted each of these visits."""
+        rows = await self.connection.fetch(ACCEPTED_AT.format(schema=self.schema), list(event_ids))
+        return {row["event_id"]: row["accepted_at"] for row in rows}
 
     async def visits_of_petitioners(self, refs: Iterable[str]) -> list[StoredVisit]:
         rows = await self.connection.fetch(

@@ -178,7 +178,7 @@ class EarlyWarnings:
             if w.kind is WarningKind.near_threshold
             or (w.kind is WarningKind.repeat_petitioner and w.detail["county_code"] in counties)
         }
-        known = {v.event_id: v for v in visits}
+        accepted = {v.event_id: v.accepted_at for v in visits}
         near, near_now = [], []
         for visit in visits:
             found = self.finder.near_threshold(reported(visit))
@@ -192,7 +192,7 @@ class EarlyWarnings:
         wanted = expected(near, near_now)
         if refs:
             of_petitioners = await repository.visits_of_petitioners(refs)
-            known |= {v.event_id: v for v in of_petitioners}
+            accepted |= {v.event_id: v.accepted_at for v in of_petitioners}
             wanted |= {
                 i: e
                 for i, e in self._repeat(of_petitioners).items()
@@ -210,7 +210,9 @@ class EarlyWarnings:
             }
             wanted |= await self.rising.wanted(repository, spans)
         latest = max((r.accepted_at for r in records), default=None)
-        return await self._reconcile(repository, considered, wanted, known=known, fallback=latest)
+        return await self._reconcile(
+            repository, considered, wanted, accepted=accepted, fallback=latest
+        )
 
     def county_where_attributed(self, visit: StoredVisit) -> str | None:
         """The county a visit is attributed to now; none when voided."""
@@ -295,18 +297,19 @@ class EarlyWarnings:
         stored: Mapping[UUID, StoredWarning],
         wanted: Mapping[UUID, Expected],
         *,
-        known: Mapping[UUID, StoredVisit],
+        accepted: Mapping[UUID, datetime],
         fallback: datetime | None,
     ) -> list[StoredWarning]:
         named = named_when_cleared(stored, wanted)
         corrected = await repository.corrected_at(named) if named else {}
-        # A warning raised now is raised when the latest visit it names was accepted: those
-        # visits not read yet (the rising windows' are not kept) are read now.
+        # A warning raised now is raised when the latest visit it names was accepted: when
+        # those not read yet were accepted (the rising windows' visits are not kept) is read
+        # now, and nothing else of them.
         unread = {
             e for i, x in wanted.items() if i not in stored for e in x.found.event_ids
-        } - known.keys()
+        } - accepted.keys()
         if unread:
-            known = {**known, **{v.event_id: v for v in await repository.visits(unread)}}
-        found = changes(stored, wanted, known=known, corrected=corrected, fallback=fallback)
+            accepted = {**accepted, **await repository.accepted_at(unread)}
+        found = changes(stored, wanted, accepted=accepted, corrected=corrected, fallback=fallback)
         await repository.save(found)  # and published
         return found
