@@ -302,9 +302,8 @@ class EarlyWarnings:
     ) -> list[StoredWarning]:
         named = named_when_cleared(stored, wanted)
         corrected = await repository.corrected_at(named) if named else {}
-        # A warning raised now is raised when the latest visit it names was accepted: when
-        # those not read yet were accepted (the rising windows' visits are not kept) is read
-        # now, and nothing else of them.
+        # A warning raised now is raised when the latest visit it names was accepted. Of the
+        # named visits not read yet (the rising windows' are not kept), that time alone is read.
         unread = {
             e for i, x in wanted.items() if i not in stored for e in x.found.event_ids
         } - accepted.keys()
