@@ -2,7 +2,8 @@
 boundary and not one below it, a void clears what its event alone raised, a redelivered batch
 raises nothing twice, each change is published once on the warning topic (read back through
 `shared.messages.parse_early_warning`), and a rebuild gives the same warnings as the
-incremental evaluation. Units of a province of this module's own
+incremental evaluation (also where corrections move visits between counties). Units of a
+province of this module's own
 (47), one county per test, so no other test's visits fall in their windows."""
 
 import uuid
@@ -27,7 +28,7 @@ from tests.support.messages import event_records, published_warnings
 from tests.support.waiting import wait_until
 
 PROVINCE = ProvinceShape(
-    province="47", cities=1, counties=12, townships_per_county=2, villages_per_township=2
+    province="47", cities=1, counties=14, townships_per_county=2, villages_per_township=2
 )
 T = datetime.fromisoformat("2019-08-01T10:00:00+08:00")
 
@@ -473,6 +474,72 @@ async def test_rebuild_gives_the_warnings_of_the_incremental_evaluation(
         )
         for i, m in latest.items()
     } == {i: (*[w[k] for k in compared], w["version"]) for i, w in rebuilt.items()}
+
+
+async def test_rebuild_finds_the_warnings_of_visits_moved_between_counties(
+    counties: Iterator[County], desk: Desk, db: Database, evaluation: Evaluation
+) -> None:
+    """A rebuild finds the warnings a county at a time; a visit reported for one county and
+    attributed to another counts in both, as the incremental evaluation counts it."""
+    a, b = next(counties), next(counties)
+    # Rising in B once a visit reported for A is moved there (five in 30 days).
+    spell = recent_visits(b.village, 4)
+    moved_to_b = visit(a.village, T - timedelta(days=2))
+    # Repeat in A once the third visit, reported for B, is moved there; and one in B undone
+    # when a visit of its own moves to A.
+    into_a, out_of_b = f"身份证-{uuid.uuid4()}", f"身份证-{uuid.uuid4()}"
+    repeat_a = [
+        visit(a.villages[n], T - timedelta(days=10 * n), petitioner_ref=into_a) for n in (1, 2)
+    ]
+    moved_to_a = visit(b.villages[1], T - timedelta(days=5), petitioner_ref=into_a)
+    repeat_b = [
+        visit(b.villages[n], T - timedelta(days=10 * n), petitioner_ref=out_of_b) for n in (1, 2, 3)
+    ]
+    near = visit(a.villages[2], destination="city", headcount=3)
+    # Not rising in A over its baseline; five visits alone would be, read without it in B.
+    baseline, recent = baseline_visits(a.villages[1]), recent_visits(a.villages[1], 5)
+    await post_and_wait(
+        desk, db, *spell, moved_to_b, *repeat_a, moved_to_a, *repeat_b, near, *baseline, *recent
+    )
+    await post_and_wait(
+        desk,
+        db,
+        events.reattributed(moved_to_b, b.village),
+        events.reattributed(moved_to_a, a.villages[3]),
+        events.reattributed(repeat_b[0], a.villages[0]),
+        events.reattributed(near, b.villages[2]),
+        *[events.reattributed(v, b.villages[3]) for v in recent],
+    )
+    incremental = await warnings_in(db, a) | await warnings_in(db, b)
+    assert raised(incremental) >= {
+        ("rising", b.village, ids(*spell, moved_to_b)),
+        ("rising", b.township, ids(*spell, moved_to_b)),
+        ("repeat_petitioner", a.villages[3], ids(*repeat_a, moved_to_a)),
+    }
+    assert any(w["kind"] == "near_threshold" for w in incremental.values())
+    assert any(
+        w["kind"] == "repeat_petitioner" and w["cleared_at"] is not None
+        for w in (await warnings_in(db, b)).values()
+    )
+    everyone_before = await all_warnings(db)
+
+    async with db.engine.begin() as connection:  # lost here, found again by the rebuild
+        for county in (a, b):
+            await connection.execute(
+                sa.text("DELETE FROM evaluation.warning WHERE unit_code LIKE :prefix"),
+                {"prefix": f"{county.code[:6]}%"},
+            )
+    await rebuild(evaluation.settings, clock=evaluation.clock)
+
+    rebuilt = await warnings_in(db, a) | await warnings_in(db, b)
+    compared = ("kind", "unit_code", "event_ids", "raised_at", "cleared_at", "detail")
+    assert {i: {k: w[k] for k in compared} for i, w in rebuilt.items()} == {
+        i: {k: w[k] for k in compared} for i, w in incremental.items()
+    }
+    everyone_after = await all_warnings(db)
+    assert {i: w for i, w in everyone_after.items() if i not in rebuilt} == {
+        i: w for i, w in everyone_before.items() if i not in incremental
+    }
 
 
 async def all_warnings(db: Database) -> dict[str, dict[str, Any]]:

@@ -4,6 +4,7 @@ with them under the swap's lock."""
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,26 +25,41 @@ async def rebuilt(
     live: WarningRepository,
     staging: WarningRepository,
     *,
-    visits: Sequence[StoredVisit],
     wanted: Mapping[UUID, Expected],
+    accepted: Mapping[UUID, datetime],
     now: datetime,
 ) -> "asyncio.Future[list[StoredWarning]]":
-    """How the live warnings come in line with `wanted`, every warning `visits` give
-    (`EarlyWarnings.everything`): those the live ones lack are raised, those that differ get
-    the next version. The live warnings and the corrections' times (of the `staging` tables)
-    are read now; the changes are worked out in a thread, so that the connection can go on
-    meanwhile."""
+    """How the live warnings come in line with `wanted`, every warning the visits give
+    (`FoundWarnings.wanted`): those the live ones lack are raised, those that differ get the next
+    version. `accepted`: when each visit they name was accepted. The live warnings and the
+    corrections' times (of the `staging` tables) are read now; the changes are worked out in
+    a thread, so that the connection can go on meanwhile."""
     stored = {w.warning_id: w for w in await live.all_warnings()}
     # Warnings that no visit gives any more stay as stored (`warnings.upkeep`), cleared.
     kept = {i: w for i, w in stored.items() if i in wanted or w.cleared_at is None}
     named = named_when_cleared(kept, wanted)
     corrected = await staging.corrected_at(named) if named else {}
-    accepted = {v.event_id: v.accepted_at for v in visits}
     return asyncio.ensure_future(
         asyncio.to_thread(
             changes, kept, wanted, accepted=accepted, corrected=corrected, fallback=now
         )
     )
+
+
+@dataclass
+class FoundWarnings:
+    """Every warning the staging visits give (`wanted`), with when each visit they name was
+    accepted, and the visits a correction touched (whose counties `set_counties` sets)."""
+
+    corrected: list[StoredVisit]
+    wanted: dict[UUID, Expected] = field(default_factory=dict)
+    accepted: dict[UUID, datetime] = field(default_factory=dict)
+
+    def add(self, wanted: Mapping[UUID, Expected], visits: Sequence[StoredVisit]) -> None:
+        """A county's warnings, found in `visits`."""
+        self.wanted |= wanted
+        named = {e for x in wanted.values() for e in x.found.event_ids}
+        self.accepted |= {v.event_id: v.accepted_at for v in visits if v.event_id in named}
 
 
 class WarningRebuild:
@@ -58,10 +74,10 @@ class WarningRebuild:
         self._rows: list[tuple[Any, ...]] = []
         self._noted = 0  # records noted, visits or not
         # What `find` found, with the number of records noted then.
-        self._found: tuple[int, list[StoredVisit], dict[UUID, Expected]] | None = None
+        self._found: tuple[int, FoundWarnings] | None = None
 
     def note(self, record: EventRecord) -> None:
-        """Its row, attributed where reported (`load_visits` sets the county of those
+        """Its row, attributed where reported (`set_counties` sets the county of those
         corrected)."""
         self._noted += 1
         row = self.warnings.visit_row(record)
@@ -73,45 +89,43 @@ class WarningRebuild:
         rows, self._rows = self._rows, []
         await WarningRepository(connection, schema=schema or self.staging).copy_visits(rows)
 
-    async def load_visits(
-        self, connection: asyncpg.Connection, *, schema: str | None = None
-    ) -> list[StoredVisit]:
-        """Every visit in `schema` (by default the staging one) as corrected, its county set
-        where corrected. Call once its tables have every event and correction read so far."""
-        await self.copy(connection, schema=schema)
-        visits = await WarningRepository(connection, schema=schema or self.staging).all_visits()
-        await self._set_counties(connection, visits, schema=schema)
-        return visits
-
     async def find(self, connection: asyncpg.Connection) -> None:
-        """Every staging visit as corrected (fetched on `connection`, a second one, while the
-        database builds the indexes) and every warning they give (found in a thread), before
-        the swap. Call once the staging tables have every event and correction read so far;
-        then `set_counties`. `swap_in` uses them unless records were noted since."""
+        """Every warning the staging visits give as corrected, found a county at a time
+        (fetched on `connection`, a second one, while the database builds the indexes; each
+        county weighed in a thread), before the swap. Call once the staging tables have
+        every event and correction read so far; then `set_counties`. `swap_in` uses them
+        unless records were noted since."""
         noted = self._noted
+        self._found = (noted, await self._find(connection))
+
+    async def _find(self, connection: asyncpg.Connection) -> FoundWarnings:
         await self.copy(connection)
-        visits = await WarningRepository(connection, schema=self.staging).all_visits()
-        wanted = await asyncio.to_thread(self.warnings.everything, visits)
-        self._found = (noted, visits, wanted)
+        staging = WarningRepository(connection, schema=self.staging)
+        found = FoundWarnings(await staging.corrected_visits())
+        # A visit attributed to another county than it was reported for is read in both.
+        moved_in: dict[str, list[StoredVisit]] = {}
+        for visit in found.corrected:
+            county = self.warnings.county_where_attributed(visit)
+            if county is not None and county != self.warnings.county_of(visit.unit_code):
+                moved_in.setdefault(county, []).append(visit)
+        everything_in = self.warnings.everything_in_county
+        async for county, reported in staging.visits_by_county():
+            visits = [*reported, *moved_in.pop(county, [])]
+            found.add(await asyncio.to_thread(everything_in, county, visits), visits)
+        for county, visits in moved_in.items():  # none reported for these counties
+            found.add(await asyncio.to_thread(everything_in, county, visits), visits)
+        return found
 
     async def set_counties(self, connection: asyncpg.Connection) -> None:
         """After `find`: the county of each corrected staging visit as attributed now."""
         if self._found is not None:
-            await self._set_counties(connection, self._found[1])
+            await self._set_counties(connection, self._found[1].corrected)
 
     async def _set_counties(
-        self,
-        connection: asyncpg.Connection,
-        visits: list[StoredVisit],
-        *,
-        schema: str | None = None,
+        self, connection: asyncpg.Connection, visits: list[StoredVisit]
     ) -> None:
-        await WarningRepository(connection, schema=schema or self.staging).set_counties(
-            [
-                (v.event_id, self.warnings.county_where_attributed(v))
-                for v in visits
-                if v.voided or v.attributed_code != v.unit_code
-            ]
+        await WarningRepository(connection, schema=self.staging).set_counties(
+            [(v.event_id, self.warnings.county_where_attributed(v)) for v in visits]
         )
 
     async def reconcile(
@@ -122,15 +136,15 @@ class WarningRebuild:
         (`rebuilt`); `swap_in` saves the changes."""
         connection = (await WarningRepository.from_session(session)).connection
         if self._found is not None and self._found[0] == self._noted:
-            _, visits, wanted = self._found
+            found = self._found[1]
         else:  # records came in since `find`: found again
-            visits = await self.load_visits(connection)
-            wanted = await asyncio.to_thread(self.warnings.everything, visits)
+            found = await self._find(connection)
+            await self._set_counties(connection, found.corrected)
         return await rebuilt(
             WarningRepository(connection, schema=SCHEMA),
             WarningRepository(connection, schema=self.staging),
-            visits=visits,
-            wanted=wanted,
+            wanted=found.wanted,
+            accepted=found.accepted,
             now=now,
         )
 

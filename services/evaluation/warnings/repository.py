@@ -1,7 +1,7 @@
 """The SQL of the early warnings: the visits they read (`warning_visit` beside `event`), the
 warnings raised and cleared, and their outbox (migration 0005_evaluation)."""
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -39,6 +39,14 @@ VISITS = """
     FROM {schema}.warning_visit v JOIN {schema}.event e ON e.event_id = v.event_id
 """  # in the order of `StoredVisit`'s fields
 VISITS_NAMED = VISITS + " WHERE v.event_id = ANY($1::uuid[])"
+CORRECTED_VISITS = VISITS + " WHERE e.voided OR e.attributed_code <> e.unit_code"
+# Every visit (as `VISITS`), the county it was reported for last, in the order of those counties.
+VISITS_BY_REPORTED_COUNTY = """
+    SELECT v.event_id, v.accepted_at, v.petitioner_ref, e.unit_code, e.attributed_code,
+           e.voided, e.occurred_at, e.destination, e.headcount, v.reported_county
+    FROM {schema}.warning_visit v JOIN {schema}.event e ON e.event_id = v.event_id
+    ORDER BY v.reported_county
+"""
 VISITS_OF_PETITIONERS = VISITS + " WHERE v.petitioner_ref = ANY($1::text[])"
 ACCEPTED_AT = """
     SELECT event_id, accepted_at FROM {schema}.warning_visit WHERE event_id = ANY($1::uuid[])
@@ -168,9 +176,38 @@ class WarningRepository(SchemaRepository):
         )
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    async def all_visits(self) -> list[StoredVisit]:
-        rows = await self.connection.fetch(VISITS.format(schema=self.schema))
+    async def corrected_visits(self) -> list[StoredVisit]:
+        """The visits voided or attributed to another unit than reported for."""
+        rows = await self.connection.fetch(CORRECTED_VISITS.format(schema=self.schema))
         return [visit_of(r) for r in rows]
+
+    async def visits_by_county(
+        self, *, chunk: int = 20_000
+    ) -> AsyncIterator[tuple[str, list[StoredVisit]]]:
+        """Every visit, a county at a time: those reported for it, with the county's code.
+        Fetched `chunk` rows at a time through a cursor, so that no more than a county and a
+        chunk are held at once."""
+        county = ""  # no county's code is empty
+        visits: list[StoredVisit] = []
+        # A cursor of its own, closed at the end: the swap's transaction alters these tables
+        # afterwards, which no open cursor on them allows.
+        query = VISITS_BY_REPORTED_COUNTY.format(schema=self.schema)
+        async with self.connection.transaction():  # a cursor lives in one
+            await self.connection.execute(f"DECLARE visits_by_county NO SCROLL CURSOR FOR {query}")
+            try:
+                while rows := await self.connection.fetch(
+                    f"FETCH FORWARD {int(chunk)} FROM visits_by_county"
+                ):
+                    for row in rows:
+                        if row[9] != county:
+                            if visits:
+                                yield county, visits
+                            county, visits = row[9], []
+                        visits.append(StoredVisit(*row[:9]))
+            finally:
+                await self.connection.execute("CLOSE visits_by_county")
+        if visits:
+            yield county, visits
 
     async def set_counties(self, counties: Sequence[tuple[UUID, str | None]]) -> None:
         """The county each visit is attributed to now (none when voided)."""

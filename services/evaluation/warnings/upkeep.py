@@ -289,6 +289,25 @@ class EarlyWarnings:
             wanted |= expected(before, now)
         return wanted
 
+    def everything_in_county(
+        self, county: str, visits: Sequence[StoredVisit]
+    ) -> dict[UUID, Expected]:
+        """The warnings of `everything` that belong to the county, from its visits: those
+        reported for it or attributed to it. Of a rebuild, a county at a time: its units'
+        rising warnings and its repeat warnings depend on these visits only, and a
+        near-threshold warning on its own visit only (read in each county it is in, it is
+        found alike in each)."""
+        self._chains.clear()  # chains and counties are remembered for one county at a time
+        self._counties.clear()
+        return {i: x for i, x in self.everything(visits).items() if self._belongs(x.found, county)}
+
+    def _belongs(self, found: Found, county: str) -> bool:
+        if found.kind is WarningKind.rising:
+            return self.county_of(found.unit_code) == county
+        if found.kind is WarningKind.repeat_petitioner:
+            return bool(found.detail["county_code"] == county)
+        return True
+
     # --- comparing and storing ------------------------------------------------------------
 
     async def _reconcile(
