@@ -3,7 +3,7 @@ every warning they give found beside the index builds, and the live warnings bro
 with them under the swap's lock."""
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,6 +44,19 @@ async def rebuilt(
             changes, kept, wanted, accepted=accepted, corrected=corrected, fallback=now
         )
     )
+
+
+RECORDS_AT_ONCE = 20_000
+
+
+async def records_of(warnings: Sequence[StoredWarning]) -> AsyncIterator[tuple[Any, ...]]:
+    """`warning_record` of each, made in a thread a few thousand at a time: a national
+    rebuild changes half a million warnings, and their records all at once took hundreds
+    of MiB."""
+    for start in range(0, len(warnings), RECORDS_AT_ONCE):
+        part = map(warning_record, warnings[start : start + RECORDS_AT_ONCE])
+        for record in await asyncio.to_thread(list, part):
+            yield record
 
 
 @dataclass
@@ -154,8 +167,8 @@ class WarningRebuild:
         """The changes `reconcile` works out, COPied into the staging schema on `spare` (not
         the swap's connection) as soon as they are known."""
         found = await changes
-        records = await asyncio.to_thread(lambda: [warning_record(w) for w in found])
-        await WarningRepository(spare, schema=self.staging).stage(records)
+        self._found = None  # every warning found, and their visits' times: no longer needed
+        await WarningRepository(spare, schema=self.staging).stage(records_of(found))
         return found
 
     async def swap_in(

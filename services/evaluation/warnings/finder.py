@@ -137,6 +137,7 @@ class WarningFinder:
             for destination in destinations
             for headcount in range(max(low, 1), least)
         }
+        self._near_details: dict[tuple[Level, int, Destination | None], dict[str, Any]] = {}
         factor = Fraction(rules.rising.factor)
         self._factor = (factor.numerator, factor.denominator)
 
@@ -153,14 +154,23 @@ class WarningFinder:
             low, least, destinations = near
             if visit.destination in destinations and low <= visit.headcount < least:
                 kind = WarningKind.near_threshold
-                detail = {
-                    "level": level.value,
-                    "headcount": visit.headcount,
-                    "destination": visit.destination.value if visit.destination else None,
-                    "counted_from": least,
-                }
+                detail = self._near_detail(level, visit, least)
                 found.append(self._found(kind, code, str(visit.event_id), visit, [visit], detail))
         return found
+
+    def _near_detail(self, level: Level, visit: Visit, least: int) -> dict[str, Any]:
+        """One dict, never changed, for every warning of a level, headcount and destination:
+        a national rebuild finds hundreds of thousands of them."""
+        key = (level, visit.headcount, visit.destination)
+        detail = self._near_details.get(key)
+        if detail is None:
+            detail = self._near_details[key] = {
+                "level": level.value,
+                "headcount": visit.headcount,
+                "destination": visit.destination.value if visit.destination else None,
+                "counted_from": least,
+            }
+        return detail
 
     # --- repeat petitioner ----------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The SQL of the early warnings: the visits they read (`warning_visit` beside `event`), the
 warnings raised and cleared, and their outbox (migration 0005_evaluation)."""
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -294,7 +294,9 @@ class WarningRepository(SchemaRepository):
     # table of the staging schema (`stage`, on a connection of the rebuild's own, while the
     # swap's transaction works on other things), and the database writes their messages.
 
-    async def stage(self, records: Sequence[tuple[Any, ...]]) -> None:
+    async def stage(
+        self, records: Iterable[tuple[Any, ...]] | AsyncIterable[tuple[Any, ...]]
+    ) -> None:
         """`warning_record`s into this (staging) schema's `saved_warning`, for `save_staged`."""
         await self.connection.execute(DROP_STAGED.format(schema=self.schema, staged=STAGED))
         await self.connection.execute(
