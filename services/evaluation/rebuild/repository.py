@@ -109,8 +109,10 @@ PUBLISH_CHANGES = """
         ORDER BY n.unit_code, n.period
         RETURNING key
     )
-    SELECT convert_from(key, 'UTF8') AS key FROM changed
+    {result}
 """
+CHANGED_KEYS = "SELECT convert_from(key, 'UTF8') AS key FROM changed"
+CHANGED_COUNT = "SELECT count(*) FROM changed"
 KEEP_LIVE_ROWS = """
     INSERT INTO {staging}.{table} ({columns})
     SELECT unit_code, period, {cleared}, changed_at, version - 1
@@ -322,12 +324,16 @@ class RebuildRepository(SchemaRepository):
             cleared=f"true, {zeros}, '{{}}'",
             now=now,
         )
-        return await self._publish_changes("status", "outbox", status_json("n"))
+        rows = await self.connection.fetch(
+            self._publishing("status", "outbox", status_json("n"), CHANGED_KEYS)
+        )
+        return [(unit_code, period) for unit_code, period in (r["key"].split(":", 1) for r in rows)]
 
-    async def merge_indicator_history(self, *, now: datetime) -> list[tuple[str, str]]:
+    async def merge_indicator_history(self, *, now: datetime) -> int:
         """`merge_history` for the indicators: a pair without work records any more keeps its
         row, empty. The indicators that differ from the live ones go into the indicator
-        outbox; returns their (unit, period)."""
+        outbox; returns how many (a national rebuild publishes more than half a million, and
+        their keys alone took 200 MiB in Python)."""
         zeros = ", ".join("0" for _ in INDICATOR_CONTENT[1:])
         await self._merge_history(
             "indicators",
@@ -336,20 +342,24 @@ class RebuildRepository(SchemaRepository):
             cleared=f"'{{}}', {zeros}",
             now=now,
         )
-        return await self._publish_changes("indicators", "indicator_outbox", indicator_json("n"))
-
-    async def _publish_changes(
-        self, table: str, outbox: str, message: str
-    ) -> list[tuple[str, str]]:
-        """Each rebuilt row `n` of `table` whose version differs from the live one's into
-        `outbox`, its message `message` written by the database (a rebuild may publish one per
-        village: no row travels through Python), keyed by `shared.status.status_key`."""
-        rows = await self.connection.fetch(
-            PUBLISH_CHANGES.format(
-                staging=self.staging, live=SCHEMA, table=table, outbox=outbox, message=message
-            )
+        published: int = await self.connection.fetchval(
+            self._publishing("indicators", "indicator_outbox", indicator_json("n"), CHANGED_COUNT)
         )
-        return [(unit_code, period) for unit_code, period in (r["key"].split(":", 1) for r in rows)]
+        return published
+
+    def _publishing(self, table: str, outbox: str, message: str, result: str) -> str:
+        """The statement that puts each rebuilt row `n` of `table` whose version differs from
+        the live one's into `outbox`, its message `message` written by the database (a rebuild
+        may publish one per village: no row travels through Python), keyed by
+        `shared.status.status_key`; `result` selects from the keys `changed`."""
+        return PUBLISH_CHANGES.format(
+            staging=self.staging,
+            live=SCHEMA,
+            table=table,
+            outbox=outbox,
+            message=message,
+            result=result,
+        )
 
     async def _merge_history(
         self,
