@@ -437,23 +437,7 @@ async def test_rebuild_gives_the_warnings_of_the_incremental_evaluation(
     await wait_published(settings, incremental)
     published_before = len(await published_warnings(settings, set(incremental)))
 
-    # Lost here, found again by the rebuild; no other warning changes.
-    async with db.engine.begin() as connection:
-        await connection.execute(
-            sa.text("DELETE FROM evaluation.warning WHERE unit_code LIKE :prefix"),
-            {"prefix": f"{county.code[:6]}%"},
-        )
-    await rebuild(evaluation.settings, clock=evaluation.clock)
-
-    rebuilt = await warnings_in(db, county)
-    compared = ("kind", "unit_code", "event_ids", "raised_at", "cleared_at", "detail")
-    assert {i: {k: w[k] for k in compared} for i, w in rebuilt.items()} == {
-        i: {k: w[k] for k in compared} for i, w in incremental.items()
-    }
-    everyone_after = await all_warnings(db)
-    assert {i: w for i, w in everyone_after.items() if i not in rebuilt} == {
-        i: w for i, w in everyone_before.items() if i not in incremental
-    }
+    rebuilt = await lost_and_rebuilt(db, evaluation, [county], incremental, everyone_before)
 
     # Published once each again, as the database wrote them from the rebuilt rows.
     async def republished() -> bool:
@@ -473,7 +457,7 @@ async def test_rebuild_gives_the_warnings_of_the_incremental_evaluation(
             m.version,
         )
         for i, m in latest.items()
-    } == {i: (*[w[k] for k in compared], w["version"]) for i, w in rebuilt.items()}
+    } == {i: (*[w[k] for k in COMPARED], w["version"]) for i, w in rebuilt.items()}
 
 
 async def test_rebuild_finds_the_warnings_of_visits_moved_between_counties(
@@ -523,23 +507,38 @@ async def test_rebuild_finds_the_warnings_of_visits_moved_between_counties(
     )
     everyone_before = await all_warnings(db)
 
-    async with db.engine.begin() as connection:  # lost here, found again by the rebuild
-        for county in (a, b):
+    await lost_and_rebuilt(db, evaluation, [a, b], incremental, everyone_before)
+
+
+COMPARED = ("kind", "unit_code", "event_ids", "raised_at", "cleared_at", "detail")
+
+
+async def lost_and_rebuilt(
+    db: Database,
+    evaluation: Evaluation,
+    counties: list[County],
+    incremental: dict[str, dict[str, Any]],
+    everyone_before: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """The counties' warnings lost, then found again by a rebuild as the incremental
+    evaluation found them (`incremental`), and no other warning changed; returns them."""
+    async with db.engine.begin() as connection:
+        for county in counties:
             await connection.execute(
                 sa.text("DELETE FROM evaluation.warning WHERE unit_code LIKE :prefix"),
                 {"prefix": f"{county.code[:6]}%"},
             )
     await rebuild(evaluation.settings, clock=evaluation.clock)
 
-    rebuilt = await warnings_in(db, a) | await warnings_in(db, b)
-    compared = ("kind", "unit_code", "event_ids", "raised_at", "cleared_at", "detail")
-    assert {i: {k: w[k] for k in compared} for i, w in rebuilt.items()} == {
-        i: {k: w[k] for k in compared} for i, w in incremental.items()
+    rebuilt = {i: w for county in counties for i, w in (await warnings_in(db, county)).items()}
+    assert {i: {k: w[k] for k in COMPARED} for i, w in rebuilt.items()} == {
+        i: {k: w[k] for k in COMPARED} for i, w in incremental.items()
     }
     everyone_after = await all_warnings(db)
     assert {i: w for i, w in everyone_after.items() if i not in rebuilt} == {
         i: w for i, w in everyone_before.items() if i not in incremental
     }
+    return rebuilt
 
 
 async def all_warnings(db: Database) -> dict[str, dict[str, Any]]:
