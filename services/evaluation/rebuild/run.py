@@ -11,10 +11,10 @@ kept forever for exactly this, and evaluation reads no other service's tables.
    (`rebuild_readers`), one per core by default.
 2. Apply the corrections to their targets, set-based, with the live consumer's own code
    (which also decides each correction's state).
-3. Fetch the visits on a second connection and find every early warning they give in a
-   thread, while the database builds the remaining indexes (leaving the thread a core when
-   it shares the machine: `index_workers`), aggregates every status in one statement and
-   every (unit, period)'s indicators in another.
+3. Find every early warning the visits give, a county at a time (fetched on a second
+   connection, weighed in a thread), while the database builds the remaining indexes
+   (leaving the thread a core when it shares the machine: `index_workers`), aggregates every
+   status in one statement and every (unit, period)'s indicators in another.
 4. In one transaction holding the rebuild lock exclusively (live batches wait for it): read
    and apply what reached the topic meanwhile (the warnings are then found again), carry the
    live versions over (unchanged statuses and indicators keep version and changed_at,

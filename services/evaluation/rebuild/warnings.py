@@ -50,7 +50,7 @@ RECORDS_AT_ONCE = 20_000
 
 
 async def records_of(warnings: Sequence[StoredWarning]) -> AsyncIterator[tuple[Any, ...]]:
-    """`warning_record` of each, made in a thread a few thousand at a time: a national
+    """`warning_record` of each, made in a thread `RECORDS_AT_ONCE` at a time: a national
     rebuild changes half a million warnings, and their records all at once took hundreds
     of MiB."""
     for start in range(0, len(warnings), RECORDS_AT_ONCE):

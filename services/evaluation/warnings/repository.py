@@ -40,7 +40,7 @@ VISITS = """
 """  # in the order of `StoredVisit`'s fields
 VISITS_NAMED = VISITS + " WHERE v.event_id = ANY($1::uuid[])"
 CORRECTED_VISITS = VISITS + " WHERE e.voided OR e.attributed_code <> e.unit_code"
-# Every visit (as `VISITS`), the county it was reported for last, in the order of those counties.
+# Every visit (as `VISITS`), then the county it was reported for; in the order of those counties.
 VISITS_BY_REPORTED_COUNTY = """
     SELECT v.event_id, v.accepted_at, v.petitioner_ref, e.unit_code, e.attributed_code,
            e.voided, e.occurred_at, e.destination, e.headcount, v.reported_county
